@@ -1,0 +1,430 @@
+"""A resolved configuration as frozen, typed objects for the engine (no Hydra, no xarray).
+
+``build_problem(config)`` takes the resolved configuration as a plain nested ``dict``
+(``OmegaConf.to_container(cfg, resolve=True)``), validates every value before anything
+is compiled, and splits it into
+
+* :class:`Static` — hashable settings that fix array shapes and code paths (layers,
+  channels, coupler kind, active variations, block size …): the ``jit`` static argument;
+* ``params`` — a flat ``dict`` of float parameters keyed by config path (e.g.
+  ``"process.dx_um.module.sigma"``), each an array over the flattened sweep grid: these
+  are traced, so a sweep compiles once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+
+import numpy as np
+
+from yieldmc import physics
+from yieldmc.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate
+
+TOP_LEVEL_KEYS = {"package", "process", "samples", "seed", "spec", "sweep", "output", "engine"}
+
+PACKAGE_FLOATS = (
+    "pitch_um", "layer_pitch_um", "wavelength_um", "temperature_c", "lock_temperature_c",
+    "cte_mismatch_ppm_per_k",
+    "pwg.core_width_um", "pwg.core_thickness_um", "pwg.n_core", "pwg.n_clad", "pwg.dn_dt_per_k",
+    "pwg.index_temperature_c", "pwg.loss_db_per_cm", "pwg.length_cm",
+)
+COUPLER_FLOATS = {
+    "adiabatic": (
+        "kappa_per_um", "taper_length_um", "delta_beta_start_per_um", "delta_beta_end_per_um",
+        "gap_um", "n_gap", "decay_per_um", "yaw_pivot_um",
+    ),
+    "butt": ("mode_radius_x_um", "mode_radius_y_um", "gap_um", "n_gap", "n_chip"),
+}
+COUPLER_STATIC = {"adiabatic": ("kind", "model", "segments"), "butt": ("kind",)}
+SPEC_FLOATS = ("max_loss_db", "max_failed_channels")
+RNG_IMPLS = ("threefry2x32", "rbg", "unsafe_rbg")
+DTYPES = ("float32", "float64")
+#: Largest number of modules one device handles per call: keeps int32 partial sums exact.
+MAX_MODULES_PER_CALL = 2**21
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    """Shape- and code-path-determining settings (hashable; a ``jit`` static argument)."""
+
+    layers: int
+    channels: int
+    coupler_kind: str
+    coupler_model: str
+    segments: int
+    derive_decay: bool
+    active: tuple[tuple[str, str, str], ...]  # (quantity, level, distribution) with randomness
+    copula: tuple[str, ...]  # module-level quantities tied by the Gaussian copula
+    block_size: int
+    hist_bins: int
+    hist_max_db: float
+    loss_unit_db: float
+    dtype: str
+    rng_impl: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """Everything the engine needs: static settings, traced parameters, the sweep grid."""
+
+    static: Static
+    params: dict  # name -> np.ndarray of shape (n_points,)
+    sweep_keys: tuple[str, ...]
+    sweep_values: tuple[tuple[float, ...], ...]
+    samples: int
+    seed: int
+    blocks_per_call: int
+    quantiles: tuple[float, ...]
+
+    @property
+    def n_points(self) -> int:
+        return int(np.prod([len(v) for v in self.sweep_values], dtype=np.int64)) if self.sweep_keys else 1
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.samples // self.static.block_size)
+
+    @property
+    def sweep_shape(self) -> tuple[int, ...]:
+        return tuple(len(v) for v in self.sweep_values)
+
+
+def _get(config: dict, path: str):
+    node = config
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ValueError(f"{path}: missing from the configuration")
+        node = node[part]
+    return node
+
+
+def _set(config: dict, path: str, value) -> None:
+    parts = path.split(".")
+    node = config
+    for part in parts[:-1]:
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def _number(path: str, value, *, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{path}: expected a number, got {value!r}")
+    if integer and (not math.isfinite(value) or int(value) != value):
+        raise ValueError(f"{path}: expected an integer, got {value!r}")
+    if not integer and math.isnan(value):
+        raise ValueError(f"{path}: expected a number, got nan")
+    return float(value)
+
+
+def _finite(path: str, value) -> float:
+    x = _number(path, value)
+    if not math.isfinite(x):
+        raise ValueError(f"{path}: must be finite, got {value!r}")
+    return x
+
+
+def float_param_paths(config: dict) -> list[str]:
+    """Config paths of every traced float parameter (also the sweepable keys)."""
+    kind = _get(config, "package.coupler.kind")
+    if kind not in COUPLER_FLOATS:
+        raise ValueError(
+            f"package.coupler.kind: unknown coupler {kind!r}; expected one of {tuple(COUPLER_FLOATS)}"
+        )
+    paths = [f"package.{p}" for p in PACKAGE_FLOATS]
+    paths += [f"package.coupler.{p}" for p in COUPLER_FLOATS[kind]]
+    if kind == "adiabatic" and _get(config, "package.coupler.decay_per_um") is None:
+        paths.remove("package.coupler.decay_per_um")
+    paths += [f"process.{q}.{lv}.{p}" for q in QUANTITIES for lv in LEVELS for p in PARAMS]
+    paths += [f"spec.{p}" for p in SPEC_FLOATS]
+    return paths
+
+
+def _check_keys(path: str, node, allowed) -> None:
+    if not isinstance(node, dict):
+        raise ValueError(f"{path}: expected a mapping, got {node!r}")
+    for key in node:
+        if key not in allowed:
+            raise ValueError(f"{path}.{key}: unknown key; expected one of {sorted(allowed)}")
+
+
+def _validate_point(config: dict) -> None:
+    """Validate one fully resolved configuration point (no sweep)."""
+    for path in float_param_paths(config):
+        _number(path, _get(config, path))
+    pkg = config["package"]
+    for path in ("package.pitch_um", "package.layer_pitch_um"):
+        if not _finite(path, _get(config, path)) > 0:
+            raise ValueError(f"{path}: must be > 0, got {_get(config, path)!r}")
+    pwg = pkg["pwg"]
+    try:
+        physics.validate_slab(
+            thickness_um=pwg["core_thickness_um"], n_core=pwg["n_core"],
+            n_clad=pwg["n_clad"], wavelength_um=pkg["wavelength_um"],
+        )
+        physics.validate_slab(
+            thickness_um=pwg["core_width_um"], n_core=pwg["n_core"],
+            n_clad=pwg["n_clad"], wavelength_um=pkg["wavelength_um"],
+        )
+    except ValueError as exc:
+        raise ValueError(f"package.pwg.{exc}") from None
+    for name in ("loss_db_per_cm", "length_cm"):
+        if not _finite(f"package.pwg.{name}", pwg[name]) >= 0:
+            raise ValueError(f"package.pwg.{name}: must be >= 0, got {pwg[name]!r}")
+    cpl = pkg["coupler"]
+    try:
+        if cpl["kind"] == "adiabatic":
+            physics.validate_adiabatic(
+                kappa_per_um=cpl["kappa_per_um"], taper_length_um=cpl["taper_length_um"],
+                delta_beta_start_per_um=cpl["delta_beta_start_per_um"],
+                delta_beta_end_per_um=cpl["delta_beta_end_per_um"],
+                model=cpl["model"], segments=cpl["segments"],
+            )
+            if cpl["delta_beta_start_per_um"] == cpl["delta_beta_end_per_um"]:
+                raise ValueError("delta_beta_end_per_um: must differ from delta_beta_start_per_um")
+            if cpl["decay_per_um"] is not None and not cpl["decay_per_um"] > 0:
+                raise ValueError(f"decay_per_um: must be > 0 or null, got {cpl['decay_per_um']!r}")
+            if not pwg["n_clad"] >= cpl["n_gap"] > 0:
+                raise ValueError(
+                    f"n_gap: must be in (0, package.pwg.n_clad] for an evanescent tail, got {cpl['n_gap']!r}"
+                )
+        else:
+            physics.validate_gaussian_coupling(
+                w1_x_um=1.0, w1_y_um=1.0, w2_x_um=cpl["mode_radius_x_um"],
+                w2_y_um=cpl["mode_radius_y_um"], gap_um=cpl["gap_um"],
+                wavelength_um=pkg["wavelength_um"], n_gap=cpl["n_gap"],
+            )
+            _checks_positive("n_chip", cpl["n_chip"])
+    except ValueError as exc:
+        raise ValueError(f"package.coupler.{exc}") from None
+    for q in QUANTITIES:
+        for lv in LEVELS:
+            node = config["process"][q][lv]
+            path = f"process.{q}.{lv}"
+            dist = node["distribution"]
+            if dist not in DISTRIBUTIONS:
+                raise ValueError(
+                    f"{path}.distribution: unknown distribution {dist!r}; expected one of {tuple(DISTRIBUTIONS)}"
+                )
+            sigma = _number(f"{path}.sigma", node["sigma"])
+            if not sigma >= 0 or not math.isfinite(sigma):
+                raise ValueError(f"{path}.sigma: must be >= 0, got {node['sigma']!r}")
+            _finite(f"{path}.mean", node["mean"])
+            low, high = _number(f"{path}.low", node["low"]), _number(f"{path}.high", node["high"])
+            if low > high:
+                raise ValueError(f"{path}.low: must not exceed high ({high!r}), got {low!r}")
+            if dist == "uniform" and not (math.isfinite(low) and math.isfinite(high)):
+                raise ValueError(f"{path}.low: uniform needs finite low and high, got [{low}, {high}]")
+    spec = config["spec"]
+    _finite("spec.max_loss_db", spec["max_loss_db"])
+    m = _number("spec.max_failed_channels", spec["max_failed_channels"], integer=True)
+    if m < 0:
+        raise ValueError(f"spec.max_failed_channels: must be >= 0, got {spec['max_failed_channels']!r}")
+
+
+def _checks_positive(name, value):
+    if not (isinstance(value, (int, float)) and value > 0):
+        raise ValueError(f"{name}: must be > 0, got {value!r}")
+
+
+def _correlation(config: dict) -> tuple[tuple[str, ...], np.ndarray]:
+    corr = config["process"].get("correlation") or {}
+    _check_keys("process.correlation", corr, {"quantities", "matrix"})
+    names = tuple(corr.get("quantities") or ())
+    matrix = corr.get("matrix") or []
+    for name in names:
+        if name not in QUANTITIES:
+            raise ValueError(f"process.correlation.quantities: unknown quantity {name!r}")
+    if len(set(names)) != len(names):
+        raise ValueError("process.correlation.quantities: a quantity is listed twice")
+    if not names:
+        if matrix:
+            raise ValueError("process.correlation.matrix: given without quantities")
+        return (), np.zeros((0, 0))
+    try:
+        m = np.asarray(matrix, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("process.correlation.matrix: must be a square matrix of numbers") from None
+    n = len(names)
+    if m.shape != (n, n):
+        raise ValueError(f"process.correlation.matrix: must be {n}x{n} for {list(names)}, got shape {m.shape}")
+    if not np.all(np.isfinite(m)) or not np.allclose(m, m.T, atol=1e-12):
+        raise ValueError("process.correlation.matrix: must be symmetric and finite")
+    if not np.allclose(np.diag(m), 1.0, atol=1e-12) or np.any(np.abs(m) > 1):
+        raise ValueError("process.correlation.matrix: must have a unit diagonal and entries in [-1, 1]")
+    try:
+        chol = np.linalg.cholesky(m)
+    except np.linalg.LinAlgError:
+        raise ValueError("process.correlation.matrix: not positive definite") from None
+    if np.min(np.diag(chol)) < 1e-9:
+        raise ValueError("process.correlation.matrix: not positive definite")
+    return names, chol
+
+
+def _sweep(config: dict, paths: list[str]):
+    sweep = config.get("sweep") or {}
+    if not isinstance(sweep, dict):
+        raise ValueError(f"sweep: expected a mapping of config keys to value lists, got {sweep!r}")
+    keys, values = [], []
+    for key, vals in sweep.items():
+        if key not in paths:
+            try:
+                _get(config, key)
+            except ValueError:
+                raise ValueError(f"sweep.{key}: unknown config key") from None
+            raise ValueError(
+                f"sweep.{key}: not sweepable (only float parameters are; shapes and model "
+                "choices need separate runs)"
+            )
+        if not isinstance(vals, (list, tuple)) or not vals:
+            raise ValueError(f"sweep.{key}: expected a non-empty list of values, got {vals!r}")
+        vals = tuple(_number(f"sweep.{key}", v) for v in vals)
+        keys.append(key)
+        values.append(vals)
+    return tuple(keys), tuple(values)
+
+
+def build_problem(config: dict) -> Problem:
+    """Validate a resolved configuration (plain dict) and turn it into a :class:`Problem`.
+
+    Raises:
+      ValueError: naming the offending key, for a wrong key, a negative sigma, low >
+        high, an unknown distribution or level, a correlation matrix that is not positive
+        definite, zero samples, a non-sweepable or unknown sweep key, …
+    """
+    if not isinstance(config, dict):
+        raise ValueError("config: expected a mapping")
+    for key in config:
+        if key not in TOP_LEVEL_KEYS and key != "hydra":
+            raise ValueError(f"{key}: unknown top-level key")
+    for key in ("package", "process", "samples", "seed", "spec"):
+        if key not in config:
+            raise ValueError(f"{key}: missing from the configuration")
+    process = config["process"]
+    _check_keys("process", process, set(QUANTITIES) | {"correlation"})
+    for q in QUANTITIES:
+        if q not in process:
+            raise ValueError(f"process.{q}: missing from the configuration")
+        _check_keys(f"process.{q}", process[q], set(LEVELS))
+        for lv in LEVELS:
+            if lv not in process[q]:
+                raise ValueError(f"process.{q}.{lv}: missing from the configuration")
+            _check_keys(f"process.{q}.{lv}", process[q][lv], {"distribution", *PARAMS})
+    _check_keys("spec", config["spec"], set(SPEC_FLOATS))
+    kind = _get(config, "package.coupler.kind")
+    paths = float_param_paths(config)
+    allowed = {p.split(".")[-1] for p in paths if p.startswith("package.coupler.")}
+    _check_keys("package.coupler", config["package"]["coupler"], allowed | set(COUPLER_STATIC[kind]) | {"decay_per_um"})
+    samples = _number("samples", config["samples"], integer=True)
+    if samples < 1:
+        raise ValueError(f"samples: must be a positive integer, got {config['samples']!r}")
+    seed = _number("seed", config["seed"], integer=True)
+    if seed < 0:
+        raise ValueError(f"seed: must be >= 0, got {config['seed']!r}")
+    engine = dict(DEFAULT_ENGINE, **(config.get("engine") or {}))
+    _check_keys("engine", engine, set(DEFAULT_ENGINE))
+    block_size = int(_number("engine.block_size", engine["block_size"], integer=True))
+    bpc = int(_number("engine.blocks_per_call", engine["blocks_per_call"], integer=True))
+    if block_size < 1:
+        raise ValueError(f"engine.block_size: must be >= 1, got {block_size}")
+    if bpc < 1 or bpc * block_size > MAX_MODULES_PER_CALL:
+        raise ValueError(
+            f"engine.blocks_per_call: must be >= 1 with blocks_per_call*block_size <= {MAX_MODULES_PER_CALL}"
+        )
+    if engine["dtype"] not in DTYPES:
+        raise ValueError(f"engine.dtype: expected one of {DTYPES}, got {engine['dtype']!r}")
+    if engine["rng_impl"] not in RNG_IMPLS:
+        raise ValueError(f"engine.rng_impl: expected one of {RNG_IMPLS}, got {engine['rng_impl']!r}")
+    hist_bins = int(_number("engine.hist_bins", engine["hist_bins"], integer=True))
+    hist_max = _finite("engine.hist_max_db", engine["hist_max_db"])
+    if hist_bins < 1 or hist_max <= 0:
+        raise ValueError("engine.hist_bins: need hist_bins >= 1 and hist_max_db > 0")
+    quantiles = tuple(_number("engine.quantiles", q) for q in engine["quantiles"])
+    if not all(0 < q < 1 for q in quantiles):
+        raise ValueError(f"engine.quantiles: each must lie in (0, 1), got {list(quantiles)}")
+
+    sweep_keys, sweep_values = _sweep(config, paths)
+    grid = list(itertools.product(*sweep_values)) if sweep_keys else [()]
+    columns = {p: [] for p in paths}
+    for point in grid:
+        cfg = _copy(config)
+        for key, value in zip(sweep_keys, point):
+            _set(cfg, key, value)
+        try:
+            _validate_point(cfg)
+        except ValueError as exc:
+            if sweep_keys:
+                where = ", ".join(f"{k}={v}" for k, v in zip(sweep_keys, point))
+                raise ValueError(f"{exc} (at sweep point {where})") from None
+            raise
+        for p in paths:
+            columns[p].append(float(_get(cfg, p)))
+    params = {p: np.asarray(v, dtype=np.float64) for p, v in columns.items()}
+
+    copula, chol = _correlation(config)
+    for i, name in enumerate(copula):
+        params[f"process.correlation.cholesky.{i}"] = np.tile(chol[i], (len(grid), 1))
+
+    active = []
+    for q in QUANTITIES:
+        for lv in LEVELS:
+            dist = process[q][lv]["distribution"]
+            base = f"process.{q}.{lv}"
+            degenerate = all(
+                is_degenerate(
+                    distribution=dist,
+                    **{p: params[f"{base}.{p}"][i] for p in PARAMS},
+                )
+                for i in range(len(grid))
+            )
+            if not degenerate or (lv == "module" and q in copula):
+                active.append((q, lv, dist))
+    cpl = config["package"]["coupler"]
+    static = Static(
+        layers=int(_number("package.layers", _get(config, "package.layers"), integer=True)),
+        channels=int(_number("package.channels", _get(config, "package.channels"), integer=True)),
+        coupler_kind=kind,
+        coupler_model=cpl.get("model", "none") if kind == "adiabatic" else "gaussian",
+        segments=int(cpl.get("segments") or physics.DEFAULT_SEGMENTS) if kind == "adiabatic" else 0,
+        derive_decay=kind == "adiabatic" and cpl.get("decay_per_um") is None,
+        active=tuple(active),
+        copula=copula,
+        block_size=block_size,
+        hist_bins=hist_bins,
+        hist_max_db=hist_max,
+        loss_unit_db=1e-4,
+        dtype=engine["dtype"],
+        rng_impl=engine["rng_impl"],
+    )
+    if static.layers < 1 or static.channels < 1:
+        raise ValueError("package.layers: layers and channels must be >= 1")
+    return Problem(
+        static=static,
+        params=params,
+        sweep_keys=sweep_keys,
+        sweep_values=sweep_values,
+        samples=int(samples),
+        seed=int(seed),
+        blocks_per_call=bpc,
+        quantiles=quantiles,
+    )
+
+
+DEFAULT_ENGINE = {
+    "block_size": 16384,
+    "blocks_per_call": 8,
+    "dtype": "float32",
+    "rng_impl": "threefry2x32",
+    "hist_bins": 2000,
+    "hist_max_db": 20.0,
+    "quantiles": [0.5, 0.9, 0.99],
+}
+
+
+def _copy(config):
+    if isinstance(config, dict):
+        return {k: _copy(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_copy(v) for v in config]
+    return config

@@ -1,0 +1,138 @@
+"""Validation problems with closed-form yields, shared by tests, benchmarks and docs.
+
+Each problem is a butt-coupled package whose every constant loss is switched off
+(no gap, no propagation loss, no Fresnel step, no thermal run-out) and whose chip mode
+equals the PWG mode, so that a channel's loss is exactly the offset term of DESIGN §2.1
+at gap 0:
+
+    loss = (10/ln 10)·(dx²/w_x² + dy²/w_y²)        (identical modes: 2d²/(w1²+w2²) = d²/w²)
+
+A channel passes when that is <= ``spec.max_loss_db``; the yields below follow from the
+distribution of the offsets alone (derivations in each docstring).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from scipy import stats
+
+DB_PER_NEPER_POWER = 10.0 / math.log(10.0)
+
+# Nominal PWG of the default package (conf/package/pwg50_12ch.yaml).
+_CORE_UM, _N_CORE, _N_CLAD, _WL_UM = 5.5, 1.5586, 1.55, 1.31
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationProblem:
+    """A configuration (as Hydra overrides) with its closed-form yield."""
+
+    name: str
+    overrides: tuple[str, ...]
+    expected_yield: float
+    description: str
+
+
+def pwg_mode_radii_um() -> tuple[float, float]:
+    """Mode radii of the default PWG, from the package's own physics (setup, not answer)."""
+    from yieldmc import physics
+
+    w_x, w_y = physics.pwg_mode_radii_um(
+        core_width_um=_CORE_UM, core_thickness_um=_CORE_UM, n_core=_N_CORE, n_clad=_N_CLAD,
+        wavelength_um=_WL_UM,
+    )
+    return float(w_x), float(w_y)
+
+
+def _base(channels: int, max_loss_db: float, max_failed: int) -> list[str]:
+    w_x, w_y = pwg_mode_radii_um()
+    return [
+        "process=none",
+        "package/coupler=butt",
+        f"package.channels={channels}",
+        "package.coupler.gap_um=0.0",
+        f"package.coupler.mode_radius_x_um={w_x!r}",
+        f"package.coupler.mode_radius_y_um={w_y!r}",
+        f"package.coupler.n_gap={_N_CORE!r}",
+        f"package.coupler.n_chip={_N_CORE!r}",
+        "package.pwg.loss_db_per_cm=0.0",
+        "package.cte_mismatch_ppm_per_k=0.0",
+        f"spec.max_loss_db={max_loss_db!r}",
+        f"spec.max_failed_channels={max_failed}",
+    ]
+
+
+def _binomial_module_yield(p_channel: float, channels: int, max_failed: int) -> float:
+    """P(at most ``max_failed`` of ``channels`` independent channels fail)."""
+    return float(stats.binom.cdf(max_failed, channels, 1.0 - p_channel))
+
+
+def channel_offset(*, sigma_um: float = 0.5, channels: int = 12, max_loss_db: float = 0.3,
+                   max_failed: int = 0) -> ValidationProblem:
+    """Independent lateral offsets per channel: dx ~ N(0, σ²) at the channel level.
+
+    A channel passes iff |dx| <= r, r = w_x·sqrt(max_loss_db/(10/ln 10)), so
+    p = erf(r/(σ√2)); channels are independent, hence a binomial module yield
+    (p^C for ``max_failed = 0``).
+    """
+    w_x, _ = pwg_mode_radii_um()
+    r = w_x * math.sqrt(max_loss_db / DB_PER_NEPER_POWER)
+    p = math.erf(r / (sigma_um * math.sqrt(2.0)))
+    return ValidationProblem(
+        "channel_offset",
+        tuple(_base(channels, max_loss_db, max_failed) + [f"process.dx_um.channel.sigma={sigma_um!r}"]),
+        _binomial_module_yield(p, channels, max_failed),
+        "per-channel Gaussian lateral offset: binomial of erf",
+    )
+
+
+def module_offset(*, sigma_um: float = 1.0, channels: int = 12,
+                  max_loss_db: float = 0.3) -> ValidationProblem:
+    """One lateral offset shared by all channels of a module: dx ~ N(0, σ²) at module level.
+
+    Every channel sees the same dx, so the module passes iff one channel does:
+    Y = erf(r/(σ√2)) = P, not P^C.
+    """
+    w_x, _ = pwg_mode_radii_um()
+    r = w_x * math.sqrt(max_loss_db / DB_PER_NEPER_POWER)
+    return ValidationProblem(
+        "module_offset",
+        tuple(_base(channels, max_loss_db, 0) + [f"process.dx_um.module.sigma={sigma_um!r}"]),
+        math.erf(r / (sigma_um * math.sqrt(2.0))),
+        "shared Gaussian module offset: erf, independent of the channel count",
+    )
+
+
+def radial_offset(*, scale: float = 0.25, channels: int = 4, max_loss_db: float = 0.3,
+                  max_failed: int = 1) -> ValidationProblem:
+    """Offsets in x and y per channel with σ_x = s·w_x/√2, σ_y = s·w_y/√2.
+
+    Then loss/(10/ln 10) = dx²/w_x² + dy²/w_y² = (s²/2)(Z_x² + Z_y²), a scaled χ²₂, so a
+    channel passes with p = 1 − exp(−R/s²), R = max_loss_db/(10/ln 10); the module
+    yield is the binomial tail with ``max_failed`` allowed failures.
+    """
+    w_x, w_y = pwg_mode_radii_um()
+    r = max_loss_db / DB_PER_NEPER_POWER
+    p = -math.expm1(-r / scale**2)
+    sx, sy = scale * w_x / math.sqrt(2.0), scale * w_y / math.sqrt(2.0)
+    return ValidationProblem(
+        "radial_offset",
+        tuple(_base(channels, max_loss_db, max_failed) + [
+            f"process.dx_um.channel.sigma={sx!r}", f"process.dy_um.channel.sigma={sy!r}",
+        ]),
+        _binomial_module_yield(p, channels, max_failed),
+        "per-channel 2-D Gaussian offset: chi-square with two degrees of freedom",
+    )
+
+
+def all_problems() -> list[ValidationProblem]:
+    """The validation problems at their default parameters."""
+    return [channel_offset(), module_offset(), radial_offset()]
+
+
+def binomial_standard_error(p: float, n: int) -> float:
+    """Standard error sqrt(p(1−p)/N) of a yield estimate from N modules."""
+    return math.sqrt(max(p * (1.0 - p), 0.0) / n)
+
+
