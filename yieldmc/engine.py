@@ -1,6 +1,7 @@
 """Streaming Monte-Carlo engine (DESIGN §6). Pure JAX + numpy: no xarray, zarr or Hydra.
 
-Modules are processed in fixed-size blocks. Block ``b``'s random numbers come from
+Modules are processed in fixed-size blocks, one compiled program per block, dealt
+round-robin over the local devices. Block ``b``'s random numbers come from
 ``fold_in(key(seed), b)`` alone, and each (quantity, level) draws from its own stream
 folded in from that, so a result does not depend on how many blocks one call takes, on
 the number of devices or jobs, or on which other variations are active. Every block is
@@ -18,7 +19,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
 
 from yieldmc.model import channel_loss_db, nominal_values
 from yieldmc.problem import Problem, Static
@@ -100,8 +100,9 @@ def assemble_values(z, params, static: Static):
 
 
 def _point_stats(z, params, valid, static: Static):
-    loss = channel_loss_db(assemble_values(z, params, static), params, static)
     nl, nc, nbins = static.layers, static.channels, static.hist_bins
+    loss = channel_loss_db(assemble_values(z, params, static), params, static)
+    loss = jnp.broadcast_to(loss, (static.block_size, nl, nc))
     w = valid.astype(jnp.int32)[:, None, None]
     fail = loss > params["spec.max_loss_db"]
     n_fail = jnp.sum(fail, axis=(1, 2))
@@ -138,63 +139,46 @@ def block_stats(seed, block, n_valid, params, static: Static):
     return jax.lax.map(lambda p: _point_stats(z, p, valid, static), params)
 
 
-def _device_stats(seed, blocks, n_valid, params, static: Static):
-    """Sum of :func:`block_stats` over a device's blocks (a scan; int32 on the device)."""
-
-    def body(acc, xs):
-        s = block_stats(seed, *xs, params, static)
-        return jax.tree.map(jnp.add, acc, s), None
-
-    zero = jax.eval_shape(lambda: block_stats(seed, blocks[0], n_valid[0], params, static))
-    zero = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), zero)
-    acc, _ = jax.lax.scan(body, zero, (blocks, n_valid))
-    return acc
-
-
 @functools.lru_cache(maxsize=None)
-def _compiled(static: Static, n_devices: int):
-    """A jitted call over ``n_devices × k`` blocks, sharded over the local devices."""
-    devices = np.asarray(jax.local_devices()[:n_devices])
-    mesh = Mesh(devices, ("d",))
-    spec = PartitionSpec("d")
+def _compiled(static: Static):
+    """The jitted one-block function and an int32 accumulator add.
 
-    def per_device(seed, blocks, n_valid, params):
-        out = _device_stats(seed, blocks[0], n_valid[0], params, static)
-        return jax.tree.map(lambda a: a[None], out)
-
-    sharded = jax.shard_map(
-        per_device,
-        mesh=mesh,
-        in_specs=(PartitionSpec(), spec, spec, PartitionSpec()),
-        out_specs=spec,
-        check_vma=False,
-    )
-    return jax.jit(sharded)
+    Every block, on every device and whatever the grouping, runs this same program, so
+    its floating-point results (and hence the integer statistics) are bit-identical.
+    """
+    one_block = jax.jit(functools.partial(block_stats, static=static))
+    add = jax.jit(lambda acc, s: jax.tree.map(jnp.add, acc, s), donate_argnums=0)
+    return one_block, add
 
 
-def _to_host(out, static: Static) -> Stats:
-    host = jax.tree.map(lambda a: np.asarray(a).astype(np.int64).sum(axis=0), out)
+def _to_host(per_device) -> Stats:
+    host = None
+    for out in per_device:
+        out = jax.tree.map(lambda a: np.asarray(a).astype(np.int64), out)
+        host = out if host is None else jax.tree.map(np.add, host, out)
     loss_sum = (host["loss_hi"] << _LO_BITS) + host["loss_lo"]
     return Stats(0, host["n_pass"], host["fail"], loss_sum, host["hist"])
 
 
-def device_params(problem: Problem):
-    """The traced parameters as device arrays of the engine's dtype."""
+def device_params(problem: Problem, device=None):
+    """The traced parameters as arrays of the engine's dtype on ``device``."""
     dtype = np.dtype(problem.static.dtype)
-    return {k: jnp.asarray(v.astype(dtype)) for k, v in problem.params.items()}
+    return {k: jax.device_put(v.astype(dtype), device) for k, v in problem.params.items()}
 
 
-def accumulate(problem: Problem, blocks, *, n_devices: int | None = None, params=None,
-               on_call=None) -> Stats:
-    """Statistics of the given blocks, streamed ``blocks_per_call`` per device per call.
+def accumulate(problem: Problem, blocks, *, n_devices: int | None = None, on_call=None) -> Stats:
+    """Statistics of the given blocks, streamed over the local devices.
+
+    Blocks are dealt round-robin to ``n_devices`` devices; each device adds its blocks'
+    int32 statistics on the device, and every ``blocks_per_call`` rounds the host pulls
+    them, adds them as int64 and calls ``on_call``.
 
     Args:
       problem: the validated :class:`Problem`.
       blocks: block indices to process (any order, any subset of ``range(n_blocks)``).
-      n_devices: local devices to shard over (default: all).
-      params: device parameters (default: :func:`device_params`).
-      on_call: optional ``callback(block_indices, stats)`` after each call, e.g. to
-        write a checkpoint; ``stats`` covers exactly ``block_indices``.
+      n_devices: local devices to use (default: all).
+      on_call: optional ``callback(block_indices, stats)`` after each host sync, e.g.
+        to write a checkpoint; ``stats`` covers exactly ``block_indices``.
 
     Returns:
       :class:`Stats` summed over the blocks (int64).
@@ -202,22 +186,23 @@ def accumulate(problem: Problem, blocks, *, n_devices: int | None = None, params
     static = problem.static
     if static.dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("engine.dtype: float64 needs JAX_ENABLE_X64=1 (or jax_enable_x64)")
-    n_devices = n_devices or jax.local_device_count()
-    params = device_params(problem) if params is None else params
-    fn = _compiled(static, n_devices)
-    per_call = n_devices * problem.blocks_per_call
-    blocks = np.asarray(list(blocks), dtype=np.uint32)
-    total = Stats.zeros(problem)
+    devices = jax.local_devices()[: n_devices or jax.local_device_count()]
+    one_block, add = _compiled(static)
+    params = [device_params(problem, d) for d in devices]
     seed = np.uint32(problem.seed)
-    for start in range(0, len(blocks), per_call):
-        chunk = blocks[start:start + per_call]
-        pad = per_call - len(chunk)
-        counted = np.clip(
-            problem.samples - chunk.astype(np.int64) * static.block_size, 0, static.block_size
-        ).astype(np.int32)
-        b = np.concatenate([chunk, np.zeros(pad, np.uint32)]).reshape(n_devices, -1)
-        n = np.concatenate([counted, np.zeros(pad, np.int32)]).reshape(n_devices, -1)
-        stats = _to_host(fn(seed, b, n, params), static)
+    blocks = np.asarray(list(blocks), dtype=np.int64)
+    per_sync = len(devices) * problem.blocks_per_call
+    total = Stats.zeros(problem)
+    for start in range(0, len(blocks), per_sync):
+        chunk = blocks[start:start + per_sync]
+        counted = np.clip(problem.samples - chunk * static.block_size, 0, static.block_size)
+        acc = [None] * len(devices)
+        for i, (b, n) in enumerate(zip(chunk, counted)):
+            k = i % len(devices)
+            args = jax.device_put((np.uint32(b), np.int32(n)), devices[k])
+            out = one_block(jax.device_put(seed, devices[k]), *args, params[k])
+            acc[k] = out if acc[k] is None else add(acc[k], out)
+        stats = _to_host([a for a in acc if a is not None])
         stats.n_samples = int(counted.sum())
         if on_call is not None:
             on_call(chunk, stats)
@@ -225,6 +210,6 @@ def accumulate(problem: Problem, blocks, *, n_devices: int | None = None, params
     return total
 
 
-def compile_count(problem: Problem, n_devices: int | None = None) -> int:
-    """Number of compiled executables behind the engine's call for this problem."""
-    return _compiled(problem.static, n_devices or jax.local_device_count())._cache_size()
+def compile_count(problem: Problem) -> int:
+    """Number of compiled executables behind the engine's block function for this problem."""
+    return _compiled(problem.static)[0]._cache_size()

@@ -126,9 +126,39 @@ def radial_offset(*, scale: float = 0.25, channels: int = 4, max_loss_db: float 
     )
 
 
+def adiabatic_lateral_offset(*, sigma_um: float = 1.5, max_loss_db: float = 0.5,
+                             channels: int = 12) -> ValidationProblem:
+    """Adiabatic coupler (``landau_zener`` model) with a shared lateral module offset.
+
+    With κ = κ0·exp(−dx²/w_x²) and A = 2π·κ0²·L/|Δβ_end − Δβ_start|, the transfer is
+    η = 1 − exp(−A·exp(−2dx²/w_x²)). The channel meets ``max_loss_db`` (after the
+    propagation loss P) iff η >= η_min = 10^(−(S − P)/10), i.e. iff
+    dx² <= (w_x²/2)·ln(A/(−ln(1 − η_min))); dx is shared, so Y = erf(r/(σ√2)).
+    """
+    w_x, _ = pwg_mode_radii_um()
+    kappa, length, db0, db1, prop = 0.005, 2500.0, 0.05, -0.05, 0.28
+    a = 2.0 * math.pi * kappa**2 * length / abs(db1 - db0)
+    eta_min = 10.0 ** (-(max_loss_db - prop) / 10.0)
+    r = w_x * math.sqrt(0.5 * math.log(a / -math.log1p(-eta_min)))
+    overrides = (
+        "process=none", "package/coupler=adiabatic", "package.coupler.model=landau_zener",
+        f"package.channels={channels}", f"package.coupler.kappa_per_um={kappa!r}",
+        f"package.coupler.taper_length_um={length!r}",
+        f"package.coupler.delta_beta_start_per_um={db0!r}",
+        f"package.coupler.delta_beta_end_per_um={db1!r}",
+        "package.pwg.loss_db_per_cm=0.28", "package.pwg.length_cm=1.0",
+        "package.cte_mismatch_ppm_per_k=0.0", f"spec.max_loss_db={max_loss_db!r}",
+        "spec.max_failed_channels=0", f"process.dx_um.module.sigma={sigma_um!r}",
+    )
+    return ValidationProblem(
+        "adiabatic_lateral_offset", overrides, math.erf(r / (sigma_um * math.sqrt(2.0))),
+        "Landau-Zener adiabatic coupler, shared lateral offset: erf",
+    )
+
+
 def all_problems() -> list[ValidationProblem]:
     """The validation problems at their default parameters."""
-    return [channel_offset(), module_offset(), radial_offset()]
+    return [channel_offset(), module_offset(), radial_offset(), adiabatic_lateral_offset()]
 
 
 def binomial_standard_error(p: float, n: int) -> float:

@@ -9,7 +9,7 @@ import numpy as np
 from yieldmc.physics import _checks
 
 #: Default number of piecewise-constant segments of the ``cmt`` model. Measured against
-#: an adaptive ODE solver (tests/test_physics.py): |Δη| < 5e-5 over the documented range
+#: an adaptive ODE solver (tests/test_physics.py): |Δη| <= 8.1e-5 over the documented range
 #: |Δβ| ≤ 0.05 /µm, L ≤ 3000 µm, κ ≤ 0.01 /µm.
 DEFAULT_SEGMENTS = 64
 

@@ -134,7 +134,8 @@ def pwg_mode_radii_um(*, core_width_um, core_thickness_um, n_core, n_clad, wavel
     w_x = slab_mode_radius_um(
         thickness_um=core_width_um, n_core=n1, n_clad=n_clad, wavelength_um=wavelength_um
     )
-    return w_x, w_y
+    shape = jnp.broadcast_shapes(jnp.shape(w_x), jnp.shape(w_y))
+    return jnp.broadcast_to(w_x, shape), jnp.broadcast_to(w_y, shape)
 
 
 def validate_slab(*, thickness_um, n_core, n_clad, wavelength_um) -> None:

@@ -1,0 +1,223 @@
+"""Streaming engine vs closed-form yields, reproducibility, CRN, compile-once, geometry."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import yieldmc
+from yieldmc import validation
+from yieldmc.config import problem_from_config, to_container
+from yieldmc.engine import accumulate, compile_count
+
+# Small blocks keep the padding of small-N runs cheap; the same Static (and so the same
+# compiled function) is shared by every run of a problem.
+ENGINE = ["engine.block_size=2048", "engine.blocks_per_call=4"]
+
+
+def run(overrides, samples, seed=0):
+    return yieldmc.run(yieldmc.compose(list(overrides) + ENGINE + [f"samples={samples}", f"seed={seed}"]))
+
+
+@pytest.mark.parametrize("problem", validation.all_problems(), ids=lambda p: p.name)
+def test_closed_form_yield(problem):
+    n = 30_000
+    ds = run(problem.overrides, n)
+    se = validation.binomial_standard_error(problem.expected_yield, n)
+    assert int(ds.n_samples) == n
+    assert abs(float(ds["yield"]) - problem.expected_yield) <= 4.5 * se
+    assert float(ds.yield_ci_low) <= float(ds["yield"]) <= float(ds.yield_ci_high)
+
+
+def test_error_shrinks_as_inverse_sqrt_n():
+    """RMS error over seeds, in units of sqrt(p(1-p)/N), stays O(1) as N grows 16x.
+
+    With K = 8 seeds the normalised RMS is sqrt(chi2_8/8): below 0.25 or above 2.1 with
+    probability < 1e-4 each, so both bounds hold at every N only if the error ~ N^-1/2.
+    """
+    problem = validation.module_offset()
+    p = problem.expected_yield
+    for n in (1_000, 4_000, 16_000):
+        errors = [float(run(problem.overrides, n, seed)["yield"]) - p for seed in range(8)]
+        rms = math.sqrt(np.mean(np.square(errors))) / validation.binomial_standard_error(p, n)
+        assert 0.25 < rms < 2.1, (n, rms)
+
+
+def test_shared_offset_gives_p_not_p_to_the_n():
+    shared, independent = validation.module_offset(sigma_um=0.5), validation.channel_offset(sigma_um=0.5)
+    n = 20_000
+    y_shared = float(run(shared.overrides, n)["yield"])
+    y_indep = float(run(independent.overrides, n)["yield"])
+    p = shared.expected_yield
+    assert abs(y_shared - p) < 4.5 * validation.binomial_standard_error(p, n)
+    assert abs(y_indep - p**12) < 4.5 * validation.binomial_standard_error(p**12, n)
+    assert y_shared > y_indep + 0.3
+
+
+def _all_stats(ds):
+    return {k: ds[k].values for k in ("n_pass", "channel_fail_fraction", "loss_db_mean", "loss_db_quantile")}
+
+
+def test_bit_identical_across_blocks_per_call():
+    overrides = ["samples=20000", "seed=3", "engine.block_size=2048"]
+    a = _all_stats(yieldmc.run(yieldmc.compose(overrides + ["engine.blocks_per_call=1"])))
+    b = _all_stats(yieldmc.run(yieldmc.compose(overrides + ["engine.blocks_per_call=3"])))
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_bit_identical_one_vs_four_devices():
+    script = textwrap.dedent("""
+        import json, yieldmc
+        cfg = yieldmc.compose(["samples=20000", "seed=5", "engine.block_size=2048",
+                               "engine.blocks_per_call=2"])
+        out = {}
+        for n in (1, 4):
+            ds = yieldmc.run(cfg, n_devices=n)
+            out[n] = {"n_pass": int(ds.n_pass), "fail": ds.channel_fail_fraction.values.tolist(),
+                      "mean": ds.loss_db_mean.values.tolist(), "devices": ds.attrs["device_count"]}
+        print(json.dumps(out))
+    """)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["1"]["devices"] == 4
+    assert out["1"]["n_pass"] == out["4"]["n_pass"]
+    assert out["1"]["fail"] == out["4"]["fail"]
+    assert out["1"]["mean"] == out["4"]["mean"]
+
+
+def test_common_random_numbers_make_the_map_monotone():
+    """Same draws at every sweep point: a larger sigma scales the same z, so the passing
+    set can only shrink — n_pass is exactly non-increasing, not just on average."""
+    problem = validation.module_offset()
+    sigmas = [0.3, 0.4, 0.5, 0.6, 0.8]
+    sweep = "sweep={process.dx_um.module.sigma:[" + ",".join(map(str, sigmas)) + "]}"
+    ds = run(list(problem.overrides) + [sweep], 10_000)
+    n_pass = ds.n_pass.values
+    assert ds.n_pass.dims == ("process.dx_um.module.sigma",)
+    np.testing.assert_array_equal(ds["process.dx_um.module.sigma"].values, sigmas)
+    assert np.all(np.diff(n_pass) <= 0) and n_pass[0] > n_pass[-1]
+
+
+def test_sweep_compiles_once():
+    base = list(validation.radial_offset().overrides) + ENGINE + ["samples=4096"]
+    sweep = "sweep={{process.dx_um.channel.sigma:[{},{}],spec.max_loss_db:[{},{},{}]}}"
+    first = problem_from_config(yieldmc.compose(base + [sweep.format(0.5, 0.7, 0.2, 0.3, 0.4)]))
+    second = problem_from_config(yieldmc.compose(base + [sweep.format(0.6, 0.9, 0.25, 0.35, 0.5)]))
+    assert first.static == second.static
+    a = accumulate(first, range(first.n_blocks))
+    compiled = compile_count(first)
+    b = accumulate(second, range(second.n_blocks))
+    assert compile_count(second) == compiled  # new swept values, no new executable
+    assert a.n_pass.shape == b.n_pass.shape == (6,)
+    assert not np.array_equal(a.n_pass, b.n_pass)
+
+
+def test_two_dimensional_sweep_layout():
+    base = list(validation.radial_offset().overrides)
+    ds = run(base + ["sweep={process.dx_um.channel.sigma:[0.5,0.7],spec.max_loss_db:[0.2,0.3,0.4]}"], 4096)
+    assert ds["yield"].dims == ("process.dx_um.channel.sigma", "spec.max_loss_db")
+    assert ds.channel_fail_fraction.dims == ("process.dx_um.channel.sigma", "spec.max_loss_db", "layer", "channel")
+    y = ds["yield"].values
+    assert np.all(np.diff(y, axis=1) >= 0)  # looser spec, same draws: never fewer passes
+    assert np.all(np.diff(y, axis=0) <= 0)
+
+
+# ---- array geometry -------------------------------------------------------------------
+GEOMETRY = list(validation.module_offset().overrides)
+
+
+def fail_map(extra, n=8000):
+    ds = run(GEOMETRY + ["process.dx_um.module.sigma=0.0"] + extra, n)
+    return ds.channel_fail_fraction.values
+
+
+@pytest.mark.parametrize("extra", [
+    ["process.pitch_ppm.module.sigma=3000"],
+    ["package.cte_mismatch_ppm_per_k=50", "process.temperature_c.module.distribution=uniform",
+     "process.temperature_c.module.low=-65", "process.temperature_c.module.high=100"],
+], ids=["pitch_ppm", "thermal"])
+def test_scale_errors_fail_outer_channels_symmetrically(extra):
+    fail = fail_map(extra)[0]
+    np.testing.assert_array_equal(fail, fail[::-1])  # dx -> -dx mirror: identical losses
+    half = fail[len(fail) // 2:]
+    assert np.all(np.diff(half) >= 0) and half[-1] > half[0] + 0.05
+
+
+def test_roll_fails_upper_layers_and_outer_channels():
+    fail = fail_map(["package.layers=4", "package.layer_pitch_um=20", "process.roll_mrad.module.sigma=8"])
+    layer_mean = fail.mean(axis=1)
+    assert np.all(np.diff(layer_mean) > 0)  # dx = -y_l·roll grows with the layer
+    assert np.all(fail[:, 0] > fail[:, 5]) and np.all(fail[:, -1] > fail[:, 6])  # dy = x_c·roll
+
+
+def test_layer_thickness_accumulates_upward():
+    fail = fail_map(["package.layers=4", "process.layer_thickness_um.layer.sigma=0.6"])
+    # layer 0 never moves; layer l moves by a sum of l draws (variance grows with l)
+    assert np.all(fail[0] == 0)
+    assert np.all(np.diff(fail.mean(axis=1)) > 0)
+
+
+def test_correlated_module_offsets_follow_the_copula():
+    """dx, dy module offsets with correlation rho: compare with a 2-D Gaussian integral."""
+    from scipy import integrate
+
+    w_x, w_y = validation.pwg_mode_radii_um()
+    sigma, rho, spec = 0.8, 0.8, 0.3
+    corr = "process.correlation.matrix=[[1,{r}],[{r},1]]".format(r=rho)
+    ds = run(GEOMETRY + [f"process.dx_um.module.sigma={sigma}", f"process.dy_um.module.sigma={sigma}",
+                         "process.correlation.quantities=[dx_um,dy_um]", corr], 30_000)
+    r2 = spec / validation.DB_PER_NEPER_POWER
+
+    def density(y, x):
+        q = (x * x - 2 * rho * x * y + y * y) / (sigma**2 * (1 - rho**2))
+        return math.exp(-q / 2) / (2 * math.pi * sigma**2 * math.sqrt(1 - rho**2))
+
+    # pass region: x²/w_x² + y²/w_y² <= r2
+    xmax = w_x * math.sqrt(r2)
+    expected, _ = integrate.dblquad(
+        density, -xmax, xmax,
+        lambda x: -w_y * math.sqrt(max(r2 - (x / w_x) ** 2, 0.0)),
+        lambda x: w_y * math.sqrt(max(r2 - (x / w_x) ** 2, 0.0)),
+        epsabs=1e-10,
+    )
+    se = validation.binomial_standard_error(expected, 30_000)
+    assert abs(float(ds["yield"]) - expected) < 4.5 * se
+
+
+def test_adiabatic_nominal_loss_matches_physics():
+    """process=none, no run-out: every channel has the nominal coupler + propagation loss."""
+    from yieldmc import physics
+
+    ds = yieldmc.run(yieldmc.compose(["process=none", "samples=1000", "engine.dtype=float64",
+                                      "package.cte_mismatch_ppm_per_k=0"] + ENGINE))
+    eta = physics.adiabatic_transfer(kappa_per_um=0.005, delta_beta_start_per_um=0.05,
+                                     delta_beta_end_per_um=-0.05, taper_length_um=2500.0)
+    expected = float(physics.loss_db(eta)) + 0.28
+    # mean of fixed-point losses: each rounded to the 1e-4 dB unit
+    np.testing.assert_allclose(ds.loss_db_mean.values, expected, atol=0.6e-4)
+    assert float(ds["yield"]) == 1.0
+
+
+def test_dataset_contract():
+    ds = run(validation.module_offset().overrides, 2048)
+    for name in ("yield", "yield_ci_low", "yield_ci_high", "n_pass", "n_samples",
+                 "channel_fail_fraction", "loss_db_mean", "loss_db_quantile"):
+        assert "units" in ds[name].attrs and "long_name" in ds[name].attrs, name
+    assert ds.n_pass.dtype == np.int64 and ds.n_samples.dtype == np.int64
+    assert ds.loss_db_quantile.dims == ("quantile", "layer", "channel")
+    for key in ("config_yaml", "seed", "yieldmc_version", "jax_version", "jaxlib_version",
+                "backend", "device_kind", "rng_impl"):
+        assert key in ds.attrs, key
+    assert "samples: 2048" in ds.attrs["config_yaml"]
+    cfg = to_container(yieldmc.compose(["samples=10"]))
+    assert cfg["package"]["name"] == "pwg50_12ch"
