@@ -7,7 +7,8 @@ folded in from that, so a result does not depend on how many blocks one call tak
 the number of devices or jobs, or on which other variations are active. Every block is
 reduced on the device to integer sufficient statistics (pass counts, fail counts, a
 fixed-point loss sum, a loss histogram) that the host adds as int64: integer sums are
-exact in any order, so the totals are bit-identical however the blocks are grouped.
+exact in any order, so the totals are bit-identical however the blocks are grouped,
+and a block's statistics can be stored on their own (the zarr checkpoint).
 All sweep points of a block use the same draws (common random numbers).
 """
 
@@ -141,23 +142,24 @@ def block_stats(seed, block, n_valid, params, static: Static):
 
 @functools.lru_cache(maxsize=None)
 def _compiled(static: Static):
-    """The jitted one-block function and an int32 accumulator add.
+    """The jitted one-block function.
 
     Every block, on every device and whatever the grouping, runs this same program, so
     its floating-point results (and hence the integer statistics) are bit-identical.
     """
-    one_block = jax.jit(functools.partial(block_stats, static=static))
-    add = jax.jit(lambda acc, s: jax.tree.map(jnp.add, acc, s), donate_argnums=0)
-    return one_block, add
+    return jax.jit(functools.partial(block_stats, static=static))
 
 
-def _to_host(per_device) -> Stats:
-    host = None
-    for out in per_device:
-        out = jax.tree.map(lambda a: np.asarray(a).astype(np.int64), out)
-        host = out if host is None else jax.tree.map(np.add, host, out)
-    loss_sum = (host["loss_hi"] << _LO_BITS) + host["loss_lo"]
-    return Stats(0, host["n_pass"], host["fail"], loss_sum, host["hist"])
+def _host_block(out) -> dict:
+    """One block's device statistics as host int32 arrays."""
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def stats_from_blocks(blocks: dict, n_samples: int) -> Stats:
+    """Sum per-block statistics (leading block axis) as int64 into :class:`Stats`."""
+    tot = {k: np.asarray(v).astype(np.int64).sum(axis=0) for k, v in blocks.items()}
+    loss_sum = (tot["loss_hi"] << _LO_BITS) + tot["loss_lo"]
+    return Stats(int(n_samples), tot["n_pass"], tot["fail"], loss_sum, tot["hist"])
 
 
 def device_params(problem: Problem, device=None):
@@ -166,50 +168,54 @@ def device_params(problem: Problem, device=None):
     return {k: jax.device_put(v.astype(dtype), device) for k, v in problem.params.items()}
 
 
-def accumulate(problem: Problem, blocks, *, n_devices: int | None = None, on_call=None) -> Stats:
-    """Statistics of the given blocks, streamed over the local devices.
+def block_counts(problem: Problem, blocks) -> np.ndarray:
+    """Modules that count in each block (the last block of a run may be partial)."""
+    b = np.asarray(blocks, dtype=np.int64)
+    return np.clip(problem.samples - b * problem.static.block_size, 0, problem.static.block_size)
 
-    Blocks are dealt round-robin to ``n_devices`` devices; each device adds its blocks'
-    int32 statistics on the device, and every ``blocks_per_call`` rounds the host pulls
-    them, adds them as int64 and calls ``on_call``.
 
-    Args:
-      problem: the validated :class:`Problem`.
-      blocks: block indices to process (any order, any subset of ``range(n_blocks)``).
-      n_devices: local devices to use (default: all).
-      on_call: optional ``callback(block_indices, stats)`` after each host sync, e.g.
-        to write a checkpoint; ``stats`` covers exactly ``block_indices``.
+def iterate_blocks(problem: Problem, blocks, *, n_devices: int | None = None):
+    """Yield ``(block_indices, per_block_stats)`` every ``blocks_per_call`` rounds.
 
-    Returns:
-      :class:`Stats` summed over the blocks (int64).
+    Blocks are dealt round-robin to the local devices and dispatched asynchronously; at
+    each sync the host pulls every block's int32 statistics, stacked on a leading block
+    axis (``n_pass`` (k, P), ``fail``/``loss_hi``/``loss_lo`` (k, P, L, C), ``hist``
+    (k, P, L, C, bins + 1)).
     """
     static = problem.static
     if static.dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("engine.dtype: float64 needs JAX_ENABLE_X64=1 (or jax_enable_x64)")
     devices = jax.local_devices()[: n_devices or jax.local_device_count()]
-    one_block, add = _compiled(static)
+    one_block = _compiled(static)
     params = [device_params(problem, d) for d in devices]
-    seed = np.uint32(problem.seed)
+    seeds = [jax.device_put(np.uint32(problem.seed), d) for d in devices]
     blocks = np.asarray(list(blocks), dtype=np.int64)
     per_sync = len(devices) * problem.blocks_per_call
-    total = Stats.zeros(problem)
     for start in range(0, len(blocks), per_sync):
         chunk = blocks[start:start + per_sync]
-        counted = np.clip(problem.samples - chunk * static.block_size, 0, static.block_size)
-        acc = [None] * len(devices)
-        for i, (b, n) in enumerate(zip(chunk, counted)):
+        outs = []
+        for i, (b, n) in enumerate(zip(chunk, block_counts(problem, chunk))):
             k = i % len(devices)
             args = jax.device_put((np.uint32(b), np.int32(n)), devices[k])
-            out = one_block(jax.device_put(seed, devices[k]), *args, params[k])
-            acc[k] = out if acc[k] is None else add(acc[k], out)
-        stats = _to_host([a for a in acc if a is not None])
-        stats.n_samples = int(counted.sum())
-        if on_call is not None:
-            on_call(chunk, stats)
-        total += stats
+            outs.append(one_block(seeds[k], *args, params[k]))
+        host = [_host_block(o) for o in outs]
+        yield chunk, {k: np.stack([h[k] for h in host]) for k in host[0]}
+
+
+def accumulate(problem: Problem, blocks, *, n_devices: int | None = None) -> Stats:
+    """Statistics of the given blocks (any subset of ``range(n_blocks)``), summed as int64.
+
+    Args:
+      problem: the validated :class:`Problem`.
+      blocks: block indices to process, in any order.
+      n_devices: local devices to use (default: all).
+    """
+    total = Stats.zeros(problem)
+    for chunk, per_block in iterate_blocks(problem, blocks, n_devices=n_devices):
+        total += stats_from_blocks(per_block, block_counts(problem, chunk).sum())
     return total
 
 
 def compile_count(problem: Problem) -> int:
     """Number of compiled executables behind the engine's block function for this problem."""
-    return _compiled(problem.static)[0]._cache_size()
+    return _compiled(problem.static)._cache_size()

@@ -22,7 +22,10 @@ import numpy as np
 from yieldmc import physics
 from yieldmc.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate
 
-TOP_LEVEL_KEYS = {"package", "process", "samples", "seed", "spec", "sweep", "output", "engine"}
+TOP_LEVEL_KEYS = {
+    "package", "process", "samples", "seed", "spec", "sweep", "output", "engine",
+    "shard", "num_shards", "overwrite", "progress",
+}
 
 PACKAGE_FLOATS = (
     "pitch_um", "layer_pitch_um", "wavelength_um", "temperature_c", "lock_temperature_c",
@@ -158,46 +161,50 @@ def _validate_point(config: dict) -> None:
         if not _finite(path, _get(config, path)) > 0:
             raise ValueError(f"{path}: must be > 0, got {_get(config, path)!r}")
     pwg = pkg["pwg"]
-    try:
-        physics.validate_slab(
-            thickness_um=pwg["core_thickness_um"], n_core=pwg["n_core"],
-            n_clad=pwg["n_clad"], wavelength_um=pkg["wavelength_um"],
+    wl = {"wavelength_um": "package.wavelength_um"}
+    for dim in ("core_thickness_um", "core_width_um"):
+        _physics_check(
+            physics.validate_slab,
+            {"thickness_um": f"package.pwg.{dim}", "n_core": "package.pwg.n_core",
+             "n_clad": "package.pwg.n_clad", **wl},
+            thickness_um=pwg[dim], n_core=pwg["n_core"], n_clad=pwg["n_clad"],
+            wavelength_um=pkg["wavelength_um"],
         )
-        physics.validate_slab(
-            thickness_um=pwg["core_width_um"], n_core=pwg["n_core"],
-            n_clad=pwg["n_clad"], wavelength_um=pkg["wavelength_um"],
-        )
-    except ValueError as exc:
-        raise ValueError(f"package.pwg.{exc}") from None
     for name in ("loss_db_per_cm", "length_cm"):
         if not _finite(f"package.pwg.{name}", pwg[name]) >= 0:
             raise ValueError(f"package.pwg.{name}: must be >= 0, got {pwg[name]!r}")
     cpl = pkg["coupler"]
-    try:
-        if cpl["kind"] == "adiabatic":
-            physics.validate_adiabatic(
-                kappa_per_um=cpl["kappa_per_um"], taper_length_um=cpl["taper_length_um"],
-                delta_beta_start_per_um=cpl["delta_beta_start_per_um"],
-                delta_beta_end_per_um=cpl["delta_beta_end_per_um"],
-                model=cpl["model"], segments=cpl["segments"],
+    c = "package.coupler."
+    if cpl["kind"] == "adiabatic":
+        _physics_check(
+            physics.validate_adiabatic,
+            {k: c + k for k in ("kappa_per_um", "taper_length_um", "delta_beta_start_per_um",
+                                "delta_beta_end_per_um", "model", "segments")},
+            kappa_per_um=cpl["kappa_per_um"], taper_length_um=cpl["taper_length_um"],
+            delta_beta_start_per_um=cpl["delta_beta_start_per_um"],
+            delta_beta_end_per_um=cpl["delta_beta_end_per_um"],
+            model=cpl["model"], segments=cpl["segments"],
+        )
+        if cpl["delta_beta_start_per_um"] == cpl["delta_beta_end_per_um"]:
+            raise ValueError(f"{c}delta_beta_end_per_um: must differ from delta_beta_start_per_um")
+        if cpl["decay_per_um"] is not None and not _finite(f"{c}decay_per_um", cpl["decay_per_um"]) > 0:
+            raise ValueError(f"{c}decay_per_um: must be > 0 or null, got {cpl['decay_per_um']!r}")
+        if not pwg["n_clad"] >= _finite(f"{c}n_gap", cpl["n_gap"]) > 0:
+            raise ValueError(
+                f"{c}n_gap: must be in (0, package.pwg.n_clad] for an evanescent tail, got {cpl['n_gap']!r}"
             )
-            if cpl["delta_beta_start_per_um"] == cpl["delta_beta_end_per_um"]:
-                raise ValueError("delta_beta_end_per_um: must differ from delta_beta_start_per_um")
-            if cpl["decay_per_um"] is not None and not cpl["decay_per_um"] > 0:
-                raise ValueError(f"decay_per_um: must be > 0 or null, got {cpl['decay_per_um']!r}")
-            if not pwg["n_clad"] >= cpl["n_gap"] > 0:
-                raise ValueError(
-                    f"n_gap: must be in (0, package.pwg.n_clad] for an evanescent tail, got {cpl['n_gap']!r}"
-                )
-        else:
-            physics.validate_gaussian_coupling(
-                w1_x_um=1.0, w1_y_um=1.0, w2_x_um=cpl["mode_radius_x_um"],
-                w2_y_um=cpl["mode_radius_y_um"], gap_um=cpl["gap_um"],
-                wavelength_um=pkg["wavelength_um"], n_gap=cpl["n_gap"],
-            )
-            _checks_positive("n_chip", cpl["n_chip"])
-    except ValueError as exc:
-        raise ValueError(f"package.coupler.{exc}") from None
+        _finite(f"{c}yaw_pivot_um", cpl["yaw_pivot_um"])
+    else:
+        _physics_check(
+            physics.validate_gaussian_coupling,
+            {"w2_x_um": c + "mode_radius_x_um", "w2_y_um": c + "mode_radius_y_um",
+             "gap_um": c + "gap_um", "n_gap": c + "n_gap", **wl},
+            w1_x_um=1.0, w1_y_um=1.0, w2_x_um=cpl["mode_radius_x_um"],
+            w2_y_um=cpl["mode_radius_y_um"], gap_um=cpl["gap_um"],
+            wavelength_um=pkg["wavelength_um"], n_gap=cpl["n_gap"],
+        )
+        if not _finite(f"{c}n_chip", cpl["n_chip"]) > 0:
+            raise ValueError(f"{c}n_chip: must be > 0, got {cpl['n_chip']!r}")
     for q in QUANTITIES:
         for lv in LEVELS:
             node = config["process"][q][lv]
@@ -214,8 +221,10 @@ def _validate_point(config: dict) -> None:
             low, high = _number(f"{path}.low", node["low"]), _number(f"{path}.high", node["high"])
             if low > high:
                 raise ValueError(f"{path}.low: must not exceed high ({high!r}), got {low!r}")
-            if dist == "uniform" and not (math.isfinite(low) and math.isfinite(high)):
-                raise ValueError(f"{path}.low: uniform needs finite low and high, got [{low}, {high}]")
+            if dist == "uniform":
+                for name, bound in (("low", low), ("high", high)):
+                    if not math.isfinite(bound):
+                        raise ValueError(f"{path}.{name}: uniform needs a finite bound, got {bound}")
     spec = config["spec"]
     _finite("spec.max_loss_db", spec["max_loss_db"])
     m = _number("spec.max_failed_channels", spec["max_failed_channels"], integer=True)
@@ -223,9 +232,13 @@ def _validate_point(config: dict) -> None:
         raise ValueError(f"spec.max_failed_channels: must be >= 0, got {spec['max_failed_channels']!r}")
 
 
-def _checks_positive(name, value):
-    if not (isinstance(value, (int, float)) and value > 0):
-        raise ValueError(f"{name}: must be > 0, got {value!r}")
+def _physics_check(check, names: dict, **kwargs) -> None:
+    """Run a physics ``validate_*`` helper, reporting the config key instead of its argument."""
+    try:
+        check(**kwargs)
+    except ValueError as exc:
+        arg, _, rest = str(exc).partition(":")
+        raise ValueError(f"{names.get(arg, arg)}:{rest}") from None
 
 
 def _correlation(config: dict) -> tuple[tuple[str, ...], np.ndarray]:
@@ -397,8 +410,9 @@ def build_problem(config: dict) -> Problem:
         dtype=engine["dtype"],
         rng_impl=engine["rng_impl"],
     )
-    if static.layers < 1 or static.channels < 1:
-        raise ValueError("package.layers: layers and channels must be >= 1")
+    for name in ("layers", "channels"):
+        if getattr(static, name) < 1:
+            raise ValueError(f"package.{name}: must be >= 1, got {getattr(static, name)}")
     return Problem(
         static=static,
         params=params,

@@ -24,7 +24,10 @@ def wilson_interval(n_pass, n, *, z: float = _Z95):
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    # exact ends where rounding would leave p̂ outside: 0 passes → low = 0, all → high = 1
+    low = np.where(n_pass == 0, 0.0, np.clip(centre - half, 0.0, p))
+    high = np.where(n_pass == n, 1.0, np.clip(centre + half, p, 1.0))
+    return low, high
 
 
 def quantiles_from_histogram(hist, quantiles, *, bin_width_db: float):

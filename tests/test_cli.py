@@ -1,0 +1,189 @@
+"""The ``yieldmc`` command end to end, always in a subprocess (never Hydra's main in pytest)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+# A small run: 36 blocks of 4096 modules (process=none keeps each block cheap).
+RUN = ["samples=147456", "seed=11", "engine.block_size=4096", "engine.blocks_per_call=1",
+       "process.dx_um.module.sigma=1.2", "process.dy_um.channel.sigma=0.1"]
+VARS = ("yield", "yield_ci_low", "yield_ci_high", "n_pass", "n_samples",
+        "channel_fail_fraction", "loss_db_mean", "loss_db_quantile")
+
+
+def yieldmc(*args, cwd, timeout=300):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "yieldmc", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def the_store(directory: Path) -> Path:
+    stores = sorted(Path(directory).glob("*.zarr"))
+    assert len(stores) == 1, stores
+    return stores[0]
+
+
+def assert_same_result(a: xr.Dataset, b: xr.Dataset):
+    for name in VARS:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted run: the store every other run must reproduce bit for bit."""
+    cwd = tmp_path_factory.mktemp("reference")
+    proc = yieldmc(*RUN, "output.dir=out", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return cwd, proc, the_store(cwd / "out")
+
+
+def test_end_to_end_store_and_summary(reference):
+    cwd, proc, store = reference
+    assert "yield" in proc.stdout and "worst channel" in proc.stdout and str(store) in proc.stdout
+    assert "ETA" not in proc.stderr  # no progress bar when stderr is not a terminal
+    ds = xr.open_zarr(store)
+    for name in VARS:
+        assert {"units", "long_name"} <= set(ds[name].attrs), name
+    assert ds.channel_fail_fraction.dims == ("layer", "channel")
+    assert ds.sizes["channel"] == 12 and int(ds.n_samples) == 147456
+    for key in ("config_yaml", "seed", "yieldmc_version", "jax_version", "jaxlib_version",
+                "backend", "device_kind", "rng_impl"):
+        assert key in ds.attrs, key
+    assert ds.attrs["status"] == "complete" and ds.attrs["seed"] == 11
+    assert "sigma: 1.2" in ds.attrs["config_yaml"]
+    assert (cwd / "outputs").is_dir()  # Hydra's usual output directory
+    fail_png = store.with_name(store.stem + "_fail.png")
+    assert fail_png.stat().st_size > 5000
+
+
+def test_rerun_of_a_complete_store_recomputes_nothing(reference):
+    cwd, _, store = reference
+    before = store.stat().st_mtime_ns
+    proc = yieldmc(*RUN, "output.dir=out", cwd=cwd)
+    assert proc.returncode == 0 and "already complete" in proc.stdout
+    assert (cwd / "out").stat().st_mtime_ns >= 0 and store.stat().st_mtime_ns == before
+
+
+def test_kill_and_resume_is_bit_identical(reference, tmp_path):
+    _, _, ref = reference
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    cmd = [sys.executable, "-m", "yieldmc", *RUN, "output.dir=out"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    done_dir = None
+    while time.time() < deadline and proc.poll() is None:
+        found = list((tmp_path / "out").glob("*.zarr/blocks/done/c"))
+        if found and len(list(found[0].iterdir())) >= 4:
+            done_dir = found[0]
+            break
+        time.sleep(0.05)
+    assert done_dir is not None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    n_done = len(list(done_dir.iterdir()))
+    assert 4 <= n_done < 36
+    partial = xr.open_zarr(the_store(tmp_path / "out"), consolidated=False)
+    assert "yield" not in partial  # a killed store never looks complete
+    resumed = yieldmc(*RUN, "output.dir=out", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_result(xr.open_zarr(the_store(tmp_path / "out")), xr.open_zarr(ref))
+
+
+def test_two_submitit_shards_equal_one_job(reference, tmp_path):
+    _, _, ref = reference
+    proc = yieldmc("--multirun", "hydra/launcher=submitit_local", "shard=0,1", "num_shards=2",
+                   *RUN, f"output.dir={tmp_path / 'out'}", cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same_result(xr.open_zarr(the_store(tmp_path / "out")), xr.open_zarr(ref))
+
+
+def test_sweep_map_and_plots(tmp_path):
+    sweep = "sweep={process.dx_um.module.sigma:[0.5,1.5],spec.max_loss_db:[0.5,1.0,1.5]}"
+    proc = yieldmc("samples=4096", "engine.block_size=4096", sweep, "output.dir=out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    store = the_store(tmp_path / "out")
+    ds = xr.open_zarr(store)
+    assert ds["yield"].dims == ("process.dx_um.module.sigma", "spec.max_loss_db")
+    assert ds.loss_db_quantile.dims == ("process.dx_um.module.sigma", "spec.max_loss_db",
+                                        "quantile", "layer", "channel")
+    yield_png = store.with_name(store.stem + "_yield.png")
+    assert yield_png.stat().st_size > 5000
+    yield_png.unlink()
+    redraw = subprocess.run([sys.executable, "-m", "yieldmc.plots", str(store)],
+                            capture_output=True, text=True, timeout=120)
+    assert redraw.returncode == 0 and yield_png.stat().st_size > 5000
+
+
+@pytest.mark.parametrize("args, key", [
+    (["process.dx_um.module.sigmaa=1"], "process.dx_um.module.sigmaa"),
+    (["samples=many"], "samples"),
+    (["process.dx_um.module.sigma=-0.5"], "process.dx_um.module.sigma"),
+    (["process.gap_um.module.low=1", "process.gap_um.module.high=0"], "process.gap_um.module.low"),
+    (["process.yaw_mrad.layer.distribution=cauchy"], "process.yaw_mrad.layer.distribution"),
+    (["sweep={process.dx_um.module.sigma:[0.5,-1]}"], "process.dx_um.module.sigma"),
+    (["samples=0"], "samples"),
+    (["output.dir=/proc/forbidden"], "output"),
+    (["--multirun", "shard=0,5", "num_shards=2"], "shard"),
+])
+def test_bad_input_exits_2_with_one_line(args, key, tmp_path):
+    proc = yieldmc("output.dir=out", *args, cwd=tmp_path)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0] and "Traceback" not in proc.stderr
+    assert not list(tmp_path.glob("out/*.zarr"))
+
+
+def test_foreign_store_is_refused_then_overwritten(reference, tmp_path):
+    _, _, ref = reference
+    out = tmp_path / "out"
+    first = yieldmc("samples=4096", "engine.block_size=4096", "output.dir=out", "output.name=s.zarr", cwd=tmp_path)
+    assert first.returncode == 0
+    clash = yieldmc("samples=8192", "engine.block_size=4096", "output.dir=out", "output.name=s.zarr", cwd=tmp_path)
+    assert clash.returncode == 2 and "different configuration" in clash.stderr
+    assert int(xr.open_zarr(out / "s.zarr").n_samples) == 4096  # the user's data is intact
+    again = yieldmc("samples=8192", "engine.block_size=4096", "output.dir=out", "output.name=s.zarr",
+                    "overwrite=true", cwd=tmp_path)
+    assert again.returncode == 0 and int(xr.open_zarr(out / "s.zarr").n_samples) == 8192
+
+
+def test_help_and_cfg_job(tmp_path):
+    proc = yieldmc("--cfg", "job", "package=pwg18_4x32ch", cwd=tmp_path)
+    assert proc.returncode == 0 and "channels: 32" in proc.stdout and "layers: 4" in proc.stdout
+    assert yieldmc("--help", cwd=tmp_path).returncode == 0
+    assert not list(tmp_path.rglob("*.zarr"))
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_bar_only_on_a_terminal(progress, tmp_path):
+    import pty
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-m", "yieldmc", "samples=400000", "engine.block_size=8192",
+                           "engine.blocks_per_call=1", f"progress={str(progress).lower()}",
+                           "output.dir=out"],
+                          cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=slave, timeout=300)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    err = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert ("ETA" in err and "samples" in err) == progress, err[-500:]

@@ -1,0 +1,3 @@
+from yieldmc.cli import main
+
+main()
