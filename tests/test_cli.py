@@ -187,3 +187,33 @@ def test_progress_bar_only_on_a_terminal(progress, tmp_path):
     err = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0
     assert ("ETA" in err and "samples" in err) == progress, err[-500:]
+
+
+def test_sensitivity_mode_ranks_tolerances_and_writes_a_store(tmp_path):
+    overrides = ["mode=sensitivity", "process=none", "process.dx_um.module.sigma=1.0",
+                 "process.dy_um.module.sigma=0.3", "samples=8192", "engine.block_size=2048", "output.dir=out"]
+    proc = yieldmc(*overrides, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "tighten from the top" in proc.stdout
+    table = proc.stdout.split("tighten from the top:")[1].split("nominals and spec:")[0]
+    assert table.index("process.dx_um.module.sigma") < table.index("process.dy_um.module.sigma")
+    stores = list((tmp_path / "out").glob("sensitivity_*.zarr"))
+    assert len(stores) == 1
+    ds = xr.open_zarr(stores[0])
+    assert ds.yield_gradient.dims == ("parameter",) and "yield_gradient_se" in ds
+    assert "process.dx_um.module.sigma" in [str(p) for p in ds.parameter.values]
+    assert ds.attrs["estimator"] == "pathwise"
+
+
+@pytest.mark.parametrize("args, key", [
+    (["mode=bogus"], "mode"),
+    (["mode=optimize"], "optimize.costs"),
+    (["mode=sensitivity", "gradient.estimator=magic"], "gradient.estimator"),
+    (["mode=optimize", "optimize.costs={package.pitch_um:1}"], "optimize.costs.package.pitch_um"),
+])
+def test_gradient_modes_bad_input(args, key, tmp_path):
+    proc = yieldmc("output.dir=out", "samples=1000", *args, cwd=tmp_path)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0]
+    assert not list(tmp_path.glob("out/*.zarr"))

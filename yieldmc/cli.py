@@ -60,6 +60,8 @@ def _expand(overrides, multirun):
 
 def check_config(config: dict) -> Problem:
     """Validate everything the command needs beyond the engine's own checks."""
+    if config.get("mode", "run") not in MODES:
+        raise ValueError(f"mode: expected one of {MODES}, got {config.get('mode')!r}")
     problem = build_problem(config)
     shard, num = config.get("shard", 0), config.get("num_shards", 1)
     if not isinstance(num, int) or isinstance(num, bool) or num < 1:
@@ -151,12 +153,78 @@ def summary(ds, path: Path, plots) -> str:
     return "\n".join(lines)
 
 
+MODES = ("run", "sensitivity", "optimize")
+
+
+def _write_atomically(ds, path: Path, overwrite: bool) -> None:
+    """Write a small Dataset to ``path`` via a temporary store renamed into place."""
+    import shutil
+    import warnings
+
+    if path.exists() and not overwrite:
+        _fail(f"output: {path} exists; pass overwrite=true to replace it")
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        with warnings.catch_warnings():  # zarr v3: string coordinates, consolidated metadata
+            warnings.simplefilter("ignore")
+            ds.to_zarr(str(tmp), mode="w", consolidated=True)
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _fail(f"output: cannot write {path}: {exc.strerror or exc}")
+
+
+def execute_gradient_mode(config: dict, mode: str, base: Path) -> int:
+    """``mode=sensitivity`` (ranked table) or ``mode=optimize`` (optimum, re-checked)."""
+    from yieldmc.optimize import optimize, optimize_settings
+    from yieldmc.sensitivity import gradient_settings, ranked_table, sensitivity
+
+    try:
+        problem = check_config(config)
+        gradient_settings(config)
+        if problem.sweep_keys:
+            raise ValueError(f"sweep: mode={mode} runs at one point; remove the sweep")
+        if mode == "optimize":
+            optimize_settings(config, problem)
+        path = store_path(config, base)
+        path = path.with_name(f"{mode}_{path.name.removeprefix('yield_')}")
+        if path.exists() and not config.get("overwrite"):
+            raise ValueError(f"output: {path} exists; pass overwrite=true to replace it")
+        ds = sensitivity(config) if mode == "sensitivity" else optimize(config)
+    except ValueError as exc:
+        _fail(exc)
+    _write_atomically(ds, path, bool(config.get("overwrite")))
+    if mode == "sensitivity":
+        print(ranked_table(ds))
+    else:
+        lines = [f"{ds.attrs['kind']} optimisation ({ds.sizes['step']} steps):"]
+        for name, value in zip(ds.parameter.values, ds.optimum.values):
+            lines.append(f"  {name} = {value:.6g}")
+        if ds.attrs["kind"] == "tolerance":
+            lines.append(f"  cost Σ c/σ = {float(ds.cost):.6g}")
+        lines.append(f"re-check on fresh draws: yield {float(ds['yield']):.4f} (95 % CI "
+                     f"{float(ds.yield_ci_low):.4f} – {float(ds.yield_ci_high):.4f}, "
+                     f"{int(ds.n_samples)} modules), target {ds.attrs['target_yield']:g}")
+        print("\n".join(lines))
+    print(f"store: {path}")
+    return 0
+
+
 def execute(cfg: DictConfig, base: Path) -> int:
     """Run (or resume, or finish) the job described by ``cfg``; print the summary."""
     from yieldmc import store as zstore
     from yieldmc.plots import plot_all
 
     config = to_container(cfg)
+    mode = config.get("mode", "run")
+    if mode not in MODES:
+        _fail(f"mode: expected one of {MODES}, got {mode!r}")
+    if mode != "run":
+        return execute_gradient_mode(config, mode, base)
     try:
         problem = check_config(config)
         path = store_path(config, base)

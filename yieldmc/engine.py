@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from yieldmc.alignment import align
 from yieldmc.model import channel_loss_db, nominal_values
 from yieldmc.problem import Problem, Static
 from yieldmc.variation import QUANTITIES, LEVELS, transform_normal
@@ -100,10 +101,26 @@ def assemble_values(z, params, static: Static):
     return values
 
 
+def module_losses(z, params, static: Static):
+    """Channel losses (B, L, C) of a block at one sweep point, after active alignment."""
+    values = assemble_values(z, params, static)
+    shape = (static.block_size, static.layers, static.channels)
+    if static.alignment == "active":
+        def shifted(s):
+            v = dict(values)
+            v["dx_um"] = v["dx_um"] + s[:, 0, None, None]
+            v["dy_um"] = v["dy_um"] + s[:, 1, None, None]
+            return jnp.broadcast_to(channel_loss_db(v, params, static), shape)
+
+        s = align(shifted, static.block_size, kind=static.alignment_objective,
+                  steps=static.alignment_steps, dtype=jnp.dtype(static.dtype))
+        return shifted(jax.lax.stop_gradient(s))
+    return jnp.broadcast_to(channel_loss_db(values, params, static), shape)
+
+
 def _point_stats(z, params, valid, static: Static):
     nl, nc, nbins = static.layers, static.channels, static.hist_bins
-    loss = channel_loss_db(assemble_values(z, params, static), params, static)
-    loss = jnp.broadcast_to(loss, (static.block_size, nl, nc))
+    loss = module_losses(z, params, static)
     w = valid.astype(jnp.int32)[:, None, None]
     fail = loss > params["spec.max_loss_db"]
     n_fail = jnp.sum(fail, axis=(1, 2))

@@ -24,7 +24,7 @@ from yieldmc.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_dege
 
 TOP_LEVEL_KEYS = {
     "package", "process", "samples", "seed", "spec", "sweep", "output", "engine",
-    "shard", "num_shards", "overwrite", "progress",
+    "shard", "num_shards", "overwrite", "progress", "mode", "gradient", "optimize", "alignment",
 }
 
 PACKAGE_FLOATS = (
@@ -66,6 +66,9 @@ class Static:
     loss_unit_db: float
     dtype: str
     rng_impl: str
+    alignment: str = "passive"
+    alignment_objective: str = "worst"
+    alignment_steps: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,6 +278,24 @@ def _correlation(config: dict) -> tuple[tuple[str, ...], np.ndarray]:
     return names, chol
 
 
+def _alignment(config: dict) -> dict:
+    node = config.get("alignment") or {"mode": "passive"}
+    if isinstance(node, str):
+        node = {"mode": node}
+    _check_keys("alignment", node, {"mode", "objective", "steps"})
+    mode = node.get("mode", "passive")
+    if mode not in ("passive", "active"):
+        raise ValueError(f"alignment.mode: expected passive or active, got {mode!r}")
+    objective = node.get("objective", "worst")
+    if objective not in ("worst", "sum_log"):
+        raise ValueError(f"alignment.objective: expected worst or sum_log, got {objective!r}")
+    steps = int(_number("alignment.steps", node.get("steps", 0), integer=True))
+    if mode == "active" and steps < 1:
+        raise ValueError(f"alignment.steps: active alignment needs >= 1 step, got {steps}")
+    return {"alignment": mode, "alignment_objective": objective,
+            "alignment_steps": steps if mode == "active" else 0}
+
+
 def _sweep(config: dict, paths: list[str]):
     sweep = config.get("sweep") or {}
     if not isinstance(sweep, dict):
@@ -393,6 +414,7 @@ def build_problem(config: dict) -> Problem:
             )
             if not degenerate or (lv == "module" and q in copula):
                 active.append((q, lv, dist))
+    alignment = _alignment(config)
     cpl = config["package"]["coupler"]
     static = Static(
         layers=int(_number("package.layers", _get(config, "package.layers"), integer=True)),
@@ -409,6 +431,7 @@ def build_problem(config: dict) -> Problem:
         loss_unit_db=1e-4,
         dtype=engine["dtype"],
         rng_impl=engine["rng_impl"],
+        **alignment,
     )
     for name in ("layers", "channels"):
         if getattr(static, name) < 1:

@@ -1,0 +1,118 @@
+"""Yield-gradient estimators vs closed-form derivatives and CRN finite differences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import yieldmc
+from yieldmc import validation
+from yieldmc.gradients import soft_module_pass
+from yieldmc.sensitivity import sensitivity
+
+SIGMA = 0.5
+KEY = "process.dx_um.channel.sigma"
+N = 32768
+ENGINE = [f"samples={N}", "engine.block_size=2048"]
+
+
+def exact_channel_offset_derivative(sigma, channels=12, max_loss_db=0.3):
+    """Y = p^C with p = erf(r/(σ√2)): dY/dσ = C·p^(C−1)·(−√(2/π)·r/σ²·exp(−r²/2σ²))."""
+    w_x, _ = validation.pwg_mode_radii_um()
+    r = w_x * math.sqrt(max_loss_db / validation.DB_PER_NEPER_POWER)
+    p = math.erf(r / (sigma * math.sqrt(2)))
+    dp = -math.sqrt(2 / math.pi) * r / sigma**2 * math.exp(-r * r / (2 * sigma**2))
+    return channels * p ** (channels - 1) * dp
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return validation.channel_offset(sigma_um=SIGMA)
+
+
+@pytest.fixture(scope="module")
+def estimates(problem):
+    cfg = yieldmc.compose(list(problem.overrides) + ENGINE + ["gradient.tau_db=0.01"])
+    return {est: sensitivity(cfg, estimator=est) for est in ("pathwise", "score")}
+
+
+@pytest.mark.parametrize("estimator", ["pathwise", "score"])
+def test_estimator_matches_exact_derivative(estimates, estimator):
+    ds = estimates[estimator]
+    g = float(ds.yield_gradient.sel(parameter=KEY))
+    se = float(ds.yield_gradient_se.sel(parameter=KEY))
+    exact = exact_channel_offset_derivative(SIGMA)
+    assert 0 < se < 0.1 * abs(exact)
+    assert abs(g - exact) < 4.5 * se, (g, se, exact)
+
+
+@pytest.mark.parametrize("estimator", ["pathwise", "score"])
+def test_estimator_matches_crn_finite_difference(problem, estimates, estimator):
+    """Central difference of the hard yield with the same draws (common random numbers):
+    only samples whose pass status flips contribute, so its SE is sqrt(flips)/(2hN)."""
+    h, n = 0.02, 4 * N
+    runs = [yieldmc.run(yieldmc.compose(list(problem.overrides) + [f"samples={n}", "engine.block_size=8192",
+                                                                    f"{KEY}={SIGMA + s * h}"]))
+            for s in (1, -1)]
+    up, down = (int(r.n_pass) for r in runs)
+    fd = (up - down) / (2 * h * n)
+    fd_se = math.sqrt(abs(down - up)) / (2 * h * n)  # passing set shrinks monotonically
+    fd_bias = abs(exact_channel_offset_derivative(SIGMA + h) + exact_channel_offset_derivative(SIGMA - h)
+                  - 2 * exact_channel_offset_derivative(SIGMA)) / 2  # O(h²) curvature bound
+    ds = estimates[estimator]
+    g, se = float(ds.yield_gradient.sel(parameter=KEY)), float(ds.yield_gradient_se.sel(parameter=KEY))
+    assert abs(g - fd) < 4.5 * math.hypot(se, fd_se) + fd_bias, (g, se, fd, fd_se)
+
+
+def test_score_covers_only_density_parameters(estimates):
+    ds = estimates["score"]
+    assert np.isnan(float(ds.yield_gradient.sel(parameter="package.pitch_um")))
+    assert np.isfinite(float(ds.yield_gradient.sel(parameter=KEY)))
+
+
+def test_pathwise_reports_every_nominal_and_elasticity(estimates):
+    ds = estimates["pathwise"]
+    params = [str(p) for p in ds.parameter.values]
+    assert {"package.pitch_um", "package.coupler.mode_radius_x_um", KEY, "spec.max_loss_db"} <= set(params)
+    e = float(ds.elasticity.sel(parameter=KEY))
+    g = float(ds.yield_gradient.sel(parameter=KEY))
+    assert e == pytest.approx(SIGMA * g / float(ds["yield"]))
+    # Y depends on the ratio dx/w_x only: dY/dw·w = −dY/dσ·σ (scale invariance)
+    gw = float(ds.yield_gradient.sel(parameter="package.coupler.mode_radius_x_um"))
+    w = float(ds.value.sel(parameter="package.coupler.mode_radius_x_um"))
+    # the chip mode is one of two radii in 2/(w1²+w2²): half the scale derivative
+    assert gw * w == pytest.approx(-0.5 * g * SIGMA, rel=0.05)
+
+
+def test_smoothing_bias_shrinks_with_tau():
+    """On one set of draws the smoothed yield tends to the hard yield as τ → 0, and the
+    pathwise gradient tends to the exact one (the bias falls faster than the SE grows)."""
+    problem = validation.module_offset(sigma_um=1.0)
+    exact_y = problem.expected_yield
+    w_x, _ = validation.pwg_mode_radii_um()
+    r = w_x * math.sqrt(0.3 / validation.DB_PER_NEPER_POWER)
+    exact_g = -math.sqrt(2 / math.pi) * r * math.exp(-r * r / 2)
+    bias_y, bias_g = [], []
+    for tau in (0.2, 0.05, 0.0125):
+        ds = sensitivity(yieldmc.compose(list(problem.overrides) + ENGINE + [f"gradient.tau_db={tau}"]),
+                         estimator="pathwise")
+        bias_y.append(abs(float(ds.yield_smoothed) - float(ds["yield"])))
+        bias_g.append(abs(float(ds.yield_gradient.sel(parameter="process.dx_um.module.sigma")) - exact_g))
+        se = float(ds.yield_gradient_se.sel(parameter="process.dx_um.module.sigma"))
+    assert bias_y[0] > bias_y[1] > bias_y[2]
+    assert bias_y[2] < 1e-3 and bias_g[0] > 5 * bias_g[2]
+    assert bias_g[2] < 4.5 * se and abs(float(ds["yield"]) - exact_y) < 4.5 * math.sqrt(exact_y * (1 - exact_y) / N)
+
+
+def test_soft_module_pass_tends_to_hard_and_respects_max_failed():
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    loss = jnp.asarray(rng.uniform(0, 2, size=(64, 2, 5)))
+    for m in (0, 1, 3):
+        hard = (np.sum(np.asarray(loss) > 1.0, axis=(1, 2)) <= m).astype(float)
+        soft = np.asarray(soft_module_pass(loss, max_loss_db=1.0, max_failed=m, tau_db=1e-4))
+        np.testing.assert_allclose(soft, hard, atol=1e-6)
+    assert np.all(np.asarray(soft_module_pass(loss, max_loss_db=1.0, max_failed=10, tau_db=0.1)) == 1)

@@ -1,0 +1,173 @@
+"""Yield sensitivities: ∂Y/∂θ with standard errors, as an xarray Dataset (edge).
+
+``sensitivity(cfg)`` runs the pathwise or score-function estimator of
+:mod:`yieldmc.gradients` over the configuration's blocks and reports, for every
+package nominal, every parameter of every active variation and the loss spec, the
+gradient, its Monte-Carlo standard error and the elasticity θ/Y·∂Y/∂θ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from yieldmc.config import to_container
+from yieldmc.engine import block_counts, device_params
+from yieldmc.gradients import compiled_pathwise, compiled_score, score_variations
+from yieldmc.problem import Problem, build_problem
+from yieldmc.variation import DISTRIBUTIONS
+
+ESTIMATORS = ("pathwise", "score")
+DEFAULT_GRADIENT = {"estimator": "pathwise", "tau_db": 0.02}
+
+
+def gradient_settings(config: dict) -> dict:
+    g = dict(DEFAULT_GRADIENT, **(config.get("gradient") or {}))
+    unknown = set(g) - set(DEFAULT_GRADIENT)
+    if unknown:
+        raise ValueError(f"gradient.{sorted(unknown)[0]}: unknown key")
+    if g["estimator"] not in ESTIMATORS:
+        raise ValueError(f"gradient.estimator: expected one of {ESTIMATORS}, got {g['estimator']!r}")
+    tau = g["tau_db"]
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
+        raise ValueError(f"gradient.tau_db: must be > 0, got {tau!r}")
+    return g
+
+
+def reported_parameters(problem: Problem) -> list[str]:
+    """Package nominals, the parameters of every active variation, and the loss spec."""
+    names = [k for k in problem.params if k.startswith("package.")]
+    for q, lv, dist in problem.static.active:
+        names += [f"process.{q}.{lv}.{p}" for p in DISTRIBUTIONS[dist]]
+    return names + ["spec.max_loss_db"]
+
+
+def _point_params(problem: Problem):
+    return {k: v[0] for k, v in device_params(problem).items()}
+
+
+def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=None):
+    """Yield and gradient estimates over all blocks of a single-point problem.
+
+    Returns:
+      dict with ``yield`` (hard), ``yield_smoothed`` (pathwise only), ``gradient`` and
+      ``gradient_se`` (name → float), ``n_samples``, ``n_blocks``.
+    """
+    if problem.sweep_keys:
+        raise ValueError("sweep: sensitivities are computed at one point; remove the sweep")
+    names = names or reported_parameters(problem)
+    params = _point_params(problem)
+    static = problem.static
+    max_failed = int(problem.params["spec.max_failed_channels"][0])
+    blocks = np.arange(problem.n_blocks)
+    counts = block_counts(problem, blocks)
+    per_block = []
+    hard_total, soft_total = 0, 0.0
+    if estimator == "pathwise":
+        fn = compiled_pathwise(static, float(tau_db), max_failed)
+        outs = [fn(np.uint32(problem.seed), np.uint32(b), np.int32(n), params)
+                for b, n in zip(blocks, counts)]
+        for hard, soft, grad in outs:
+            hard_total += int(hard)
+            soft_total += float(soft)
+            per_block.append(np.array([float(grad[k]) for k in names]))
+    else:
+        fn = compiled_score(static)
+        baseline = 0.5  # any constant keeps it unbiased; later blocks use the running yield
+        seen = 0
+        covered = {f"process.{q}.{lv}.{p}" for q, lv, _ in score_variations(static) for p in ("mean", "sigma")}
+        for b, n in zip(blocks, counts):
+            hard, grad = fn(np.uint32(problem.seed), np.uint32(b), np.int32(n), params,
+                            np.asarray(baseline, dtype=static.dtype))
+            hard_total += int(hard)
+            seen += int(n)
+            baseline = hard_total / seen
+            per_block.append(np.array([float(grad[k]) if k in covered else np.nan for k in names]))
+    g = np.stack(per_block)  # (K, n_params): per-block sums
+    n = float(counts.sum())
+    mean = g.sum(axis=0) / n
+    k = len(blocks)
+    resid = g - counts[:, None] * mean[None, :]
+    se = np.sqrt(k / max(k - 1, 1) * np.sum(resid**2, axis=0)) / n
+    out = {
+        "yield": hard_total / n,
+        "gradient": dict(zip(names, mean)),
+        "gradient_se": dict(zip(names, se)),
+        "n_samples": int(n),
+        "n_blocks": k,
+    }
+    if estimator == "pathwise":
+        out["yield_smoothed"] = soft_total / n
+    return out
+
+
+def sensitivity(cfg, *, estimator: str | None = None) -> xr.Dataset:
+    """∂Yield/∂θ for every nominal and distribution parameter, with standard errors.
+
+    Args:
+      cfg: configuration (``yieldmc.compose([...])``); ``gradient.estimator`` and
+        ``gradient.tau_db`` choose the estimator and the pathwise smoothing.
+      estimator: ``"pathwise"`` or ``"score"``, overriding the configuration.
+
+    Returns:
+      Dataset over ``parameter`` (config keys) with ``yield_gradient``,
+      ``yield_gradient_se``, ``elasticity`` (θ/Y·∂Y/∂θ), ``value`` (θ) and the scalar
+      ``yield`` (hard indicator) with its ``n_samples``.
+    """
+    config = to_container(cfg)
+    settings = gradient_settings(config)
+    estimator = estimator or settings["estimator"]
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"gradient.estimator: expected one of {ESTIMATORS}, got {estimator!r}")
+    problem = build_problem(config)
+    est = estimate_gradient(problem, estimator=estimator, tau_db=settings["tau_db"])
+    names = list(est["gradient"])
+    grad = np.array([est["gradient"][k] for k in names])
+    se = np.array([est["gradient_se"][k] for k in names])
+    value = np.array([float(problem.params[k][0]) for k in names])
+    y = est["yield"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        elasticity = value * grad / y
+    data = {
+        "yield_gradient": ("parameter", grad, {"units": "1/unit of the parameter",
+                                               "long_name": "derivative of the module yield"}),
+        "yield_gradient_se": ("parameter", se, {"units": "1/unit of the parameter",
+                                                "long_name": "Monte-Carlo standard error of yield_gradient"}),
+        "elasticity": ("parameter", elasticity, {"units": "1",
+                                                 "long_name": "relative sensitivity theta/Y * dY/dtheta"}),
+        "value": ("parameter", value, {"units": "unit of the parameter", "long_name": "parameter value"}),
+        "yield": ((), y, {"units": "1", "long_name": "module yield (hard pass indicator)"}),
+        "n_samples": ((), np.int64(est["n_samples"]), {"units": "1", "long_name": "number of module samples"}),
+    }
+    if "yield_smoothed" in est:
+        data["yield_smoothed"] = ((), est["yield_smoothed"], {
+            "units": "1", "long_name": f"sigmoid-smoothed yield (tau = {settings['tau_db']} dB)"})
+    from yieldmc.results import provenance
+
+    attrs = provenance(problem, config)
+    attrs.update({"estimator": estimator, "tau_db": float(settings["tau_db"])})
+    return xr.Dataset(data, coords={"parameter": ("parameter", names)}, attrs=attrs)
+
+
+def ranked_table(ds: xr.Dataset, *, top: int = 15) -> str:
+    """Tolerances ranked by |elasticity| ("tighten this first"), then the rest."""
+    names = [str(p) for p in ds.parameter.values]
+    rows = []
+    for i, name in enumerate(names):
+        e = float(ds.elasticity.values[i])
+        g = float(ds.yield_gradient.values[i])
+        if not np.isfinite(g) or g == 0.0:
+            continue
+        rows.append((name, g, float(ds.yield_gradient_se.values[i]), e))
+    tol = [r for r in rows if r[0].endswith((".sigma", ".high", ".low"))]
+    rest = [r for r in rows if r not in tol]
+    key = lambda r: -abs(r[3]) if np.isfinite(r[3]) else 0.0  # noqa: E731
+    lines = [f"yield {float(ds['yield']):.4f} ({int(ds.n_samples)} modules, {ds.attrs['estimator']} estimator)",
+             "tolerances, tighten from the top:",
+             f"  {'parameter':<40} {'dY/dθ':>12} {'± se':>10} {'elasticity':>11}"]
+    for name, g, s, e in sorted(tol, key=key)[:top]:
+        lines.append(f"  {name:<40} {g:>12.4g} {s:>10.2g} {e:>11.4g}")
+    lines.append("nominals and spec:")
+    for name, g, s, e in sorted(rest, key=key)[:top]:
+        lines.append(f"  {name:<40} {g:>12.4g} {s:>10.2g} {e:>11.4g}")
+    return "\n".join(lines)
