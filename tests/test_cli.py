@@ -217,3 +217,12 @@ def test_gradient_modes_bad_input(args, key, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and key in lines[0]
     assert not list(tmp_path.glob("out/*.zarr"))
+
+
+def test_rare_event_samplers_through_the_command(tmp_path):
+    proc = yieldmc("sampler=is", "samples=16384", "engine.block_size=8192", "output.dir=out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "sampler is" in proc.stdout
+    ds = xr.open_zarr(the_store(tmp_path / "out"))
+    assert ds.attrs["sampler"] == "is" and float(ds.failure_probability_se) > 0
+    assert ds.attrs["is_design_points"] >= 1 and "effective_sample_size" in ds

@@ -6,8 +6,9 @@ import xarray as xr
 
 from yieldmc.config import to_container
 from yieldmc.engine import accumulate
-from yieldmc.problem import build_problem
-from yieldmc.results import to_dataset
+from yieldmc.importance import run_importance
+from yieldmc.problem import as_plain_mc, build_problem
+from yieldmc.results import importance_dataset, to_dataset
 
 
 def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
@@ -26,5 +27,10 @@ def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
     """
     config = to_container(cfg)
     problem = build_problem(config)
+    if problem.static.sampler == "is":
+        est = run_importance(problem, n_devices=n_devices)
+        if est is not None:
+            return importance_dataset(problem, est, config)
+        problem = as_plain_mc(problem)
     stats = accumulate(problem, range(problem.n_blocks), n_devices=n_devices)
     return to_dataset(problem, stats, config)

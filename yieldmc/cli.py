@@ -132,16 +132,17 @@ def summary(ds, path: Path, plots) -> str:
     lines = []
     dims = [d for d in ds["yield"].dims]
     n = int(ds.n_samples.max())
+    sampler = ds.attrs.get("sampler", "mc")
     if not dims:
         lines.append(f"yield {float(ds['yield']):.4f}  (95 % CI {float(ds.yield_ci_low):.4f} – "
-                     f"{float(ds.yield_ci_high):.4f}, {n} modules)")
+                     f"{float(ds.yield_ci_high):.4f}, {n} modules, sampler {sampler})")
         fail = ds.channel_fail_fraction
     else:
         y = ds["yield"]
         i = np.unravel_index(int(np.argmin(y.values)), y.shape)
         j = np.unravel_index(int(np.argmax(y.values)), y.shape)
         at = lambda k: ", ".join(f"{d}={ds[d].values[x]:g}" for d, x in zip(dims, k))  # noqa: E731
-        lines.append(f"yield map over {', '.join(dims)} ({n} modules per point)")
+        lines.append(f"yield map over {', '.join(dims)} ({n} modules per point, sampler {sampler})")
         lines.append(f"  lowest  {float(y.values[i]):.4f} at {at(i)}")
         lines.append(f"  highest {float(y.values[j]):.4f} at {at(j)}")
         fail = ds.channel_fail_fraction.isel(dict(zip(dims, i)))

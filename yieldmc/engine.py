@@ -23,6 +23,7 @@ import numpy as np
 
 from yieldmc.alignment import align
 from yieldmc.model import channel_loss_db, nominal_values
+from yieldmc.qmc import sobol_normals
 from yieldmc.problem import Problem, Static
 from yieldmc.variation import QUANTITIES, LEVELS, transform_normal
 
@@ -48,16 +49,19 @@ class Stats:
     fail: np.ndarray
     loss_sum: np.ndarray
     hist: np.ndarray
+    n_pass_group: np.ndarray  # (G, P): passes per randomisation group (G = 1 for mc)
 
     @classmethod
     def zeros(cls, problem: Problem) -> "Stats":
         s = problem.static
         p, lc = problem.n_points, (s.layers, s.channels)
         z = functools.partial(np.zeros, dtype=np.int64)
-        return cls(0, z((p,)), z((p, *lc)), z((p, *lc)), z((p, *lc, s.hist_bins + 1)))
+        return cls(0, z((p,)), z((p, *lc)), z((p, *lc)), z((p, *lc, s.hist_bins + 1)),
+                   z((problem.randomizations, p)))
 
     def __iadd__(self, other: "Stats") -> "Stats":
         self.n_samples += other.n_samples
+        self.n_pass_group += other.n_pass_group
         self.n_pass += other.n_pass
         self.fail += other.fail
         self.loss_sum += other.loss_sum
@@ -75,6 +79,64 @@ def draw_normals(key, static: Static):
         k = jax.random.fold_in(jax.random.fold_in(key, QUANTITIES.index(q)), LEVELS.index(lv))
         out[(q, lv)] = jax.random.normal(k, shapes[lv], dtype=dtype)
     return out
+
+
+def qmc_dimension(static: Static) -> int:
+    """Random dimensions of one module: 1 per module-level, L per layer-level, L·C per
+    channel-level active variation."""
+    sizes = {"module": 1, "layer": static.layers, "channel": static.layers * static.channels}
+    return sum(sizes[lv] for _, lv, _ in static.active)
+
+
+def draw_block(seed, block, static: Static, tables=None):
+    """Standard normals of one block: pseudo-random (``mc``) or randomised Sobol' (``qmc``).
+
+    For ``qmc`` block b belongs to randomisation r = b // K (K blocks each) and holds
+    its points (b mod K)·B … (b mod K)·B + B − 1; ``tables`` = (scrambled direction
+    numbers (R, D, 32), shifts (R, D)) from :func:`yieldmc.qmc.scrambled_tables`.
+    """
+    if static.sampler != "qmc":
+        key = jax.random.fold_in(jax.random.key(seed, impl=static.rng_impl), block)
+        return draw_normals(key, static)
+    b, nl, nc = static.block_size, static.layers, static.channels
+    r = block // static.blocks_per_group
+    local = block % static.blocks_per_group
+    index = local * b + jnp.arange(b, dtype=jnp.uint32)
+    z = sobol_normals(index, tables[0][r], tables[1][r], nbits=static.qmc_nbits,
+                      dtype=jnp.dtype(static.dtype))
+    return split_columns(z, static)
+
+
+def split_columns(u, static: Static) -> dict:
+    """(B, D) standard-normal space → the per-(quantity, level) draws of a block."""
+    b, nl, nc = u.shape[0], static.layers, static.channels
+    shapes = {"module": (b,), "layer": (b, nl), "channel": (b, nl, nc)}
+    out, col = {}, 0
+    for q, lv, _ in static.active:
+        width = int(np.prod(shapes[lv][1:], dtype=np.int64))
+        out[(q, lv)] = u[:, col:col + width].reshape(shapes[lv])
+        col += width
+    return out
+
+
+def join_columns(z: dict, static: Static):
+    """The inverse of :func:`split_columns`: draws → (B, D)."""
+    cols = [z[(q, lv)].reshape(z[(q, lv)].shape[0], -1) for q, lv, _ in static.active]
+    return jnp.concatenate(cols, axis=1)
+
+
+def sampler_tables(problem: Problem):
+    """Device-independent host tables the sampler needs (None for ``mc``)."""
+    s = problem.static
+    if s.sampler == "is":
+        from yieldmc.importance import design_points
+
+        return design_points(problem).tables
+    if s.sampler != "qmc":
+        return None
+    from yieldmc.qmc import scrambled_tables
+
+    return scrambled_tables(qmc_dimension(s), seed=problem.seed, randomizations=problem.randomizations)
 
 
 def assemble_values(z, params, static: Static):
@@ -140,7 +202,7 @@ def _point_stats(z, params, valid, static: Static):
     }
 
 
-def block_stats(seed, block, n_valid, params, static: Static):
+def block_stats(seed, block, n_valid, params, tables, static: Static):
     """Integer statistics of one block for every sweep point (leading axis of ``params``).
 
     Args:
@@ -149,10 +211,10 @@ def block_stats(seed, block, n_valid, params, static: Static):
       n_valid: how many of the block's modules count (the first ``n_valid``; the last
         block of a run is partial, padding blocks count none).
       params: config path → array of shape (P, ...).
+      tables: the sampler's tables (:func:`sampler_tables`), or None.
       static: :class:`Static`.
     """
-    key = jax.random.fold_in(jax.random.key(seed, impl=static.rng_impl), block)
-    z = draw_normals(key, static)
+    z = draw_block(seed, block, static, tables)
     valid = jnp.arange(static.block_size, dtype=jnp.int32) < n_valid
     return jax.lax.map(lambda p: _point_stats(z, p, valid, static), params)
 
@@ -164,6 +226,10 @@ def _compiled(static: Static):
     Every block, on every device and whatever the grouping, runs this same program, so
     its floating-point results (and hence the integer statistics) are bit-identical.
     """
+    if static.sampler == "is":
+        from yieldmc.importance import is_block_stats
+
+        return jax.jit(functools.partial(is_block_stats, static=static))
     return jax.jit(functools.partial(block_stats, static=static))
 
 
@@ -172,11 +238,13 @@ def _host_block(out) -> dict:
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def stats_from_blocks(blocks: dict, n_samples: int) -> Stats:
-    """Sum per-block statistics (leading block axis) as int64 into :class:`Stats`."""
+def stats_from_blocks(blocks: dict, n_samples: int, problem: Problem, indices) -> Stats:
+    """Sum per-block statistics (leading block axis; block ``indices``) as int64."""
     tot = {k: np.asarray(v).astype(np.int64).sum(axis=0) for k, v in blocks.items()}
     loss_sum = (tot["loss_hi"] << _LO_BITS) + tot["loss_lo"]
-    return Stats(int(n_samples), tot["n_pass"], tot["fail"], loss_sum, tot["hist"])
+    group = np.zeros((problem.randomizations, problem.n_points), np.int64)
+    np.add.at(group, problem.group_of(np.asarray(indices)), np.asarray(blocks["n_pass"], np.int64))
+    return Stats(int(n_samples), tot["n_pass"], tot["fail"], loss_sum, tot["hist"], group)
 
 
 def device_params(problem: Problem, device=None):
@@ -206,6 +274,8 @@ def iterate_blocks(problem: Problem, blocks, *, n_devices: int | None = None):
     one_block = _compiled(static)
     params = [device_params(problem, d) for d in devices]
     seeds = [jax.device_put(np.uint32(problem.seed), d) for d in devices]
+    host_tables = sampler_tables(problem)
+    tables = [None if host_tables is None else jax.device_put(host_tables, d) for d in devices]
     blocks = np.asarray(list(blocks), dtype=np.int64)
     per_sync = len(devices) * problem.blocks_per_call
     for start in range(0, len(blocks), per_sync):
@@ -214,22 +284,34 @@ def iterate_blocks(problem: Problem, blocks, *, n_devices: int | None = None):
         for i, (b, n) in enumerate(zip(chunk, block_counts(problem, chunk))):
             k = i % len(devices)
             args = jax.device_put((np.uint32(b), np.int32(n)), devices[k])
-            outs.append(one_block(seeds[k], *args, params[k]))
+            outs.append(one_block(seeds[k], *args, params[k], tables[k]))
         host = [_host_block(o) for o in outs]
         yield chunk, {k: np.stack([h[k] for h in host]) for k in host[0]}
+
+
+def collect_blocks(problem: Problem, blocks, *, n_devices: int | None = None) -> dict:
+    """Per-block outputs of the given blocks, ordered by block index (for float sums)."""
+    parts, index = [], []
+    for chunk, per_block in iterate_blocks(problem, blocks, n_devices=n_devices):
+        parts.append(per_block)
+        index.append(chunk)
+    order = np.argsort(np.concatenate(index), kind="stable")
+    return {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0]}
 
 
 def accumulate(problem: Problem, blocks, *, n_devices: int | None = None) -> Stats:
     """Statistics of the given blocks (any subset of ``range(n_blocks)``), summed as int64.
 
     Args:
-      problem: the validated :class:`Problem`.
+      problem: the validated :class:`Problem` (sampler ``mc`` or ``qmc``).
       blocks: block indices to process, in any order.
       n_devices: local devices to use (default: all).
     """
+    if problem.static.sampler == "is":
+        raise ValueError("sampler: accumulate() takes mc or qmc; use yieldmc.run for sampler=is")
     total = Stats.zeros(problem)
     for chunk, per_block in iterate_blocks(problem, blocks, n_devices=n_devices):
-        total += stats_from_blocks(per_block, block_counts(problem, chunk).sum())
+        total += stats_from_blocks(per_block, block_counts(problem, chunk).sum(), problem, chunk)
     return total
 
 

@@ -26,7 +26,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from yieldmc.engine import draw_normals, module_losses
+from yieldmc.engine import draw_block, module_losses
 from yieldmc.problem import Static
 from yieldmc.variation import transform_normal
 
@@ -70,8 +70,7 @@ def _hard_pass(loss, params):
 
 def pathwise_block(seed, block, n_valid, params, *, static: Static, tau_db, max_failed: int):
     """One block: (Σ hard pass, Σ soft pass, ∂(Σ soft pass)/∂params)."""
-    key = jax.random.fold_in(jax.random.key(seed, impl=static.rng_impl), block)
-    z = draw_normals(key, static)
+    z = draw_block(seed, block, static)
     valid = (jnp.arange(static.block_size) < n_valid).astype(jnp.dtype(static.dtype))
 
     def soft_sum(p):
@@ -108,8 +107,7 @@ def score_variations(static: Static):
 
 def score_block(seed, block, n_valid, params, baseline, *, static: Static):
     """One block: (Σ hard pass, Σ (pass − b)·∂ log p/∂θ) for the score variations."""
-    key = jax.random.fold_in(jax.random.key(seed, impl=static.rng_impl), block)
-    z = draw_normals(key, static)
+    z = draw_block(seed, block, static)
     valid = jnp.arange(static.block_size) < n_valid
     passed = _hard_pass(_losses(z, params, static), params) & valid
     weight = jnp.where(valid, passed.astype(baseline.dtype) - baseline, 0.0)

@@ -49,6 +49,8 @@ def optimize_settings(config: dict, problem: Problem) -> dict:
         raise ValueError(f"optimize.kind: expected one of {KINDS}, got {o['kind']!r}")
     if problem.sweep_keys:
         raise ValueError("sweep: optimisation runs at one point; remove the sweep")
+    if problem.static.sampler != "mc":
+        raise ValueError("sampler: optimisation uses sampler=mc")
     if not 0 < o["target_yield"] < 1:
         raise ValueError(f"optimize.target_yield: must lie in (0, 1), got {o['target_yield']!r}")
     for key in ("steps", "outer"):

@@ -25,6 +25,7 @@ from yieldmc.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_dege
 TOP_LEVEL_KEYS = {
     "package", "process", "samples", "seed", "spec", "sweep", "output", "engine",
     "shard", "num_shards", "overwrite", "progress", "mode", "gradient", "optimize", "alignment",
+    "sampler", "qmc",
 }
 
 PACKAGE_FLOATS = (
@@ -69,6 +70,9 @@ class Static:
     alignment: str = "passive"
     alignment_objective: str = "worst"
     alignment_steps: int = 0
+    sampler: str = "mc"
+    blocks_per_group: int = 1  # qmc: blocks per randomisation
+    qmc_nbits: int = 0  # qmc: bits of the point index within a randomisation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +87,14 @@ class Problem:
     seed: int
     blocks_per_call: int
     quantiles: tuple[float, ...]
+    randomizations: int = 1  # qmc: independent randomisations (the interval's groups)
+
+    def group_of(self, blocks):
+        """Randomisation group of each block index (all 0 for mc)."""
+        b = np.asarray(blocks, dtype=np.int64)
+        if self.static.sampler != "qmc":
+            return np.zeros_like(b)
+        return b // self.static.blocks_per_group
 
     @property
     def n_points(self) -> int:
@@ -296,6 +308,33 @@ def _alignment(config: dict) -> dict:
             "alignment_steps": steps if mode == "active" else 0}
 
 
+SAMPLERS = ("mc", "qmc", "is")
+
+
+def _sampler(config: dict, samples: int, block_size: int) -> dict:
+    sampler = config.get("sampler", "mc")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler: expected one of {SAMPLERS}, got {sampler!r}")
+    if sampler == "is" and config.get("sweep"):
+        raise ValueError("sweep: sampler=is estimates one point (its design points are per point); "
+                         "remove the sweep or use mc/qmc")
+    if sampler != "qmc":
+        return {"sampler": sampler, "blocks_per_group": 1, "qmc_nbits": 0, "randomizations": 1}
+    q = dict({"randomizations": 16}, **(config.get("qmc") or {}))
+    _check_keys("qmc", q, {"randomizations"})
+    r = int(_number("qmc.randomizations", q["randomizations"], integer=True))
+    if r < 2:
+        raise ValueError(f"qmc.randomizations: need >= 2 for an interval, got {r}")
+    per = samples // r
+    if samples % r or per % block_size:
+        raise ValueError(
+            f"samples: sampler=qmc needs samples = qmc.randomizations x k x engine.block_size "
+            f"(here a multiple of {r * block_size}), got {samples}"
+        )
+    return {"sampler": "qmc", "blocks_per_group": per // block_size,
+            "qmc_nbits": max(1, int(per - 1).bit_length()), "randomizations": r}
+
+
 def _sweep(config: dict, paths: list[str]):
     sweep = config.get("sweep") or {}
     if not isinstance(sweep, dict):
@@ -415,6 +454,7 @@ def build_problem(config: dict) -> Problem:
             if not degenerate or (lv == "module" and q in copula):
                 active.append((q, lv, dist))
     alignment = _alignment(config)
+    sampling = _sampler(config, int(samples), block_size)
     cpl = config["package"]["coupler"]
     static = Static(
         layers=int(_number("package.layers", _get(config, "package.layers"), integer=True)),
@@ -432,6 +472,7 @@ def build_problem(config: dict) -> Problem:
         dtype=engine["dtype"],
         rng_impl=engine["rng_impl"],
         **alignment,
+        **{k: v for k, v in sampling.items() if k != "randomizations"},
     )
     for name in ("layers", "channels"):
         if getattr(static, name) < 1:
@@ -445,7 +486,14 @@ def build_problem(config: dict) -> Problem:
         seed=int(seed),
         blocks_per_call=bpc,
         quantiles=quantiles,
+        randomizations=sampling["randomizations"],
     )
+
+
+def as_plain_mc(problem: Problem) -> Problem:
+    """The same problem with the plain Monte-Carlo sampler (the IS fallback)."""
+    return dataclasses.replace(problem, static=dataclasses.replace(problem.static, sampler="mc"),
+                               randomizations=1)
 
 
 DEFAULT_ENGINE = {

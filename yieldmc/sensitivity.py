@@ -55,6 +55,8 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
     """
     if problem.sweep_keys:
         raise ValueError("sweep: sensitivities are computed at one point; remove the sweep")
+    if problem.static.sampler != "mc":
+        raise ValueError("sampler: gradient estimators use sampler=mc")
     names = names or reported_parameters(problem)
     params = _point_params(problem)
     static = problem.static

@@ -25,7 +25,7 @@ import xarray as xr
 import yaml
 import zarr
 
-from yieldmc.engine import Stats, block_counts, iterate_blocks, stats_from_blocks
+from yieldmc.engine import Stats, accumulate, block_counts, iterate_blocks, stats_from_blocks
 from yieldmc.problem import Problem
 from yieldmc.results import to_dataset
 
@@ -50,10 +50,15 @@ def identity(config: dict) -> str:
 
 
 def _shapes(problem: Problem) -> dict:
+    """Name → (per-block shape, dtype) of the per-block statistics."""
     s = problem.static
+    if s.sampler == "is":
+        from yieldmc.importance import block_shapes
+
+        return block_shapes(problem)
     p, lc = problem.n_points, (s.layers, s.channels)
-    return {"n_pass": (p,), "fail": (p, *lc), "loss_hi": (p, *lc), "loss_lo": (p, *lc),
-            "hist": (p, *lc, s.hist_bins + 1)}
+    return {"n_pass": ((p,), "int32"), "fail": ((p, *lc), "int32"), "loss_hi": ((p, *lc), "int32"),
+            "loss_lo": ((p, *lc), "int32"), "hist": ((p, *lc, s.hist_bins + 1), "int32")}
 
 
 def open_store(path: Path, problem: Problem, config: dict, *, overwrite: bool) -> zarr.Group:
@@ -85,8 +90,8 @@ def open_store(path: Path, problem: Problem, config: dict, *, overwrite: bool) -
             root.attrs.update({"yieldmc_identity": ident, "status": "running",
                                "config_yaml": yaml.safe_dump(config, sort_keys=False)})
         nb = problem.n_blocks
-        for name, shape in _shapes(problem).items():
-            root.require_array(f"blocks/{name}", shape=(nb, *shape), dtype="int32",
+        for name, (shape, dtype) in _shapes(problem).items():
+            root.require_array(f"blocks/{name}", shape=(nb, *shape), dtype=dtype,
                                chunks=(1, *shape), fill_value=0)
         root.require_array("blocks/done", shape=(nb,), dtype="uint8", chunks=(1,), fill_value=0)
     except OSError as exc:
@@ -112,7 +117,7 @@ def is_complete(root: zarr.Group) -> bool:
 
 def run_blocks(root: zarr.Group, problem: Problem, blocks, *, n_devices=None, progress=None) -> None:
     """Compute the given blocks and write each one's statistics, then its done flag."""
-    arrays = {name: root[f"blocks/{name}"] for name in _BLOCK_ARRAYS}
+    arrays = {name: root[f"blocks/{name}"] for name in _shapes(problem)}
     done = root["blocks/done"]
     for chunk, per_block in iterate_blocks(problem, blocks, n_devices=n_devices):
         for j, b in enumerate(chunk):
@@ -143,12 +148,22 @@ def claim_finalize(path: Path) -> bool:
 
 def finalize(root: zarr.Group, path: Path, problem: Problem, config: dict) -> xr.Dataset:
     """Sum every block, write the Dataset at the store's root and mark it complete."""
-    stats = Stats.zeros(problem)
-    for start in range(0, problem.n_blocks, _READ_BLOCKS):  # flat memory in n_blocks
-        sl = slice(start, min(start + _READ_BLOCKS, problem.n_blocks))
-        stats += stats_from_blocks({n: root[f"blocks/{n}"][sl] for n in _BLOCK_ARRAYS}, 0)
-    stats.n_samples = problem.samples
-    ds = to_dataset(problem, stats, config)
+    ds = None
+    if problem.static.sampler == "is":
+        from yieldmc.importance import run_importance
+        from yieldmc.problem import as_plain_mc
+        from yieldmc.results import importance_dataset
+
+        per_block = {n: np.asarray(root[f"blocks/{n}"][:]) for n in _shapes(problem)}  # small
+        est = run_importance(problem, per_block=per_block)
+        if est is not None:
+            ds = importance_dataset(problem, est, config)
+        else:  # fallback, recorded in the attrs
+            mc = as_plain_mc(problem)
+            ds = to_dataset(mc, accumulate(mc, range(mc.n_blocks)), config)
+            ds.attrs["sampler"] = "mc (fallback from is)"
+    if ds is None:
+        ds = _sum_blocks(root, problem, config)
     ds.attrs.update({"yieldmc_identity": root.attrs["yieldmc_identity"], "status": "complete"})
     ds.to_zarr(str(path), mode="a", consolidated=False)
     # provenance attrs, with status "complete" written last of all the store's content
@@ -158,6 +173,16 @@ def finalize(root: zarr.Group, path: Path, problem: Problem, config: dict) -> xr
         zarr.consolidate_metadata(str(path))
     _lock(path).unlink(missing_ok=True)
     return ds
+
+
+def _sum_blocks(root: zarr.Group, problem: Problem, config: dict) -> xr.Dataset:
+    stats = Stats.zeros(problem)
+    for start in range(0, problem.n_blocks, _READ_BLOCKS):  # flat memory in n_blocks
+        sl = slice(start, min(start + _READ_BLOCKS, problem.n_blocks))
+        stats += stats_from_blocks({n: root[f"blocks/{n}"][sl] for n in _BLOCK_ARRAYS}, 0,
+                                   problem, np.arange(sl.start, sl.stop))
+    stats.n_samples = problem.samples
+    return to_dataset(problem, stats, config)
 
 
 def open_result(path) -> xr.Dataset:

@@ -58,7 +58,7 @@ def _base(channels: int, max_loss_db: float, max_failed: int) -> list[str]:
         f"package.coupler.n_chip={_N_CORE!r}",
         "package.pwg.loss_db_per_cm=0.0",
         "package.cte_mismatch_ppm_per_k=0.0",
-        f"spec.max_loss_db={max_loss_db!r}",
+        f"spec.max_loss_db={float(max_loss_db)!r}",
         f"spec.max_failed_channels={max_failed}",
     ]
 
@@ -81,7 +81,7 @@ def channel_offset(*, sigma_um: float = 0.5, channels: int = 12, max_loss_db: fl
     p = math.erf(r / (sigma_um * math.sqrt(2.0)))
     return ValidationProblem(
         "channel_offset",
-        tuple(_base(channels, max_loss_db, max_failed) + [f"process.dx_um.channel.sigma={sigma_um!r}"]),
+        tuple(_base(channels, max_loss_db, max_failed) + [f"process.dx_um.channel.sigma={float(sigma_um)!r}"]),
         _binomial_module_yield(p, channels, max_failed),
         "per-channel Gaussian lateral offset: binomial of erf",
     )
@@ -98,7 +98,7 @@ def module_offset(*, sigma_um: float = 1.0, channels: int = 12,
     r = w_x * math.sqrt(max_loss_db / DB_PER_NEPER_POWER)
     return ValidationProblem(
         "module_offset",
-        tuple(_base(channels, max_loss_db, 0) + [f"process.dx_um.module.sigma={sigma_um!r}"]),
+        tuple(_base(channels, max_loss_db, 0) + [f"process.dx_um.module.sigma={float(sigma_um)!r}"]),
         math.erf(r / (sigma_um * math.sqrt(2.0))),
         "shared Gaussian module offset: erf, independent of the channel count",
     )
@@ -119,7 +119,7 @@ def radial_offset(*, scale: float = 0.25, channels: int = 4, max_loss_db: float 
     return ValidationProblem(
         "radial_offset",
         tuple(_base(channels, max_loss_db, max_failed) + [
-            f"process.dx_um.channel.sigma={sx!r}", f"process.dy_um.channel.sigma={sy!r}",
+            f"process.dx_um.channel.sigma={float(sx)!r}", f"process.dy_um.channel.sigma={float(sy)!r}",
         ]),
         _binomial_module_yield(p, channels, max_failed),
         "per-channel 2-D Gaussian offset: chi-square with two degrees of freedom",
@@ -147,8 +147,8 @@ def adiabatic_lateral_offset(*, sigma_um: float = 1.5, max_loss_db: float = 0.5,
         f"package.coupler.delta_beta_start_per_um={db0!r}",
         f"package.coupler.delta_beta_end_per_um={db1!r}",
         "package.pwg.loss_db_per_cm=0.28", "package.pwg.length_cm=1.0",
-        "package.cte_mismatch_ppm_per_k=0.0", f"spec.max_loss_db={max_loss_db!r}",
-        "spec.max_failed_channels=0", f"process.dx_um.module.sigma={sigma_um!r}",
+        "package.cte_mismatch_ppm_per_k=0.0", f"spec.max_loss_db={float(max_loss_db)!r}",
+        "spec.max_failed_channels=0", f"process.dx_um.module.sigma={float(sigma_um)!r}",
     )
     return ValidationProblem(
         "adiabatic_lateral_offset", overrides, math.erf(r / (sigma_um * math.sqrt(2.0))),

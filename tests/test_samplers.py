@@ -1,0 +1,145 @@
+"""Samplers: randomised Sobol' (qmc) and importance sampling (is) vs closed forms and mc."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import integrate
+from scipy.stats import norm, qmc as scipy_qmc, t as student_t
+
+import yieldmc
+from yieldmc import qmc, validation
+
+ENGINE = ["engine.block_size=8192"]
+
+
+def test_unscrambled_sobol_matches_scipy():
+    d, m = 9, 10
+    x = np.asarray(qmc.sobol_uint(jnp.arange(2**m), jnp.asarray(qmc.direction_numbers(d)),
+                                  jnp.zeros(d, jnp.uint32), nbits=m)) / 2.0**32
+    ref = scipy_qmc.Sobol(d, scramble=False, bits=32).random_base2(m)
+    np.testing.assert_array_equal(np.sort(x, axis=0), np.sort(ref, axis=0))
+
+
+def test_scrambled_points_stay_a_net_and_differ_per_randomisation():
+    d, m = 6, 8
+    tables, shifts = qmc.scrambled_tables(d, seed=3, randomizations=2)
+    pts = [np.asarray(qmc.sobol_uint(jnp.arange(2**m), jnp.asarray(t), jnp.asarray(s), nbits=m)) / 2.0**32
+           for t, s in zip(tables, shifts)]
+    for x in pts:  # every 1-D projection: one point per interval of width 2^-m
+        assert all(len(set((x[:, j] * 2**m).astype(int))) == 2**m for j in range(d))
+        # and 2-D projections of the first two dimensions are (0, m, 2)-nets: 4x64 boxes
+        boxes = set(zip((x[:, 0] * 4).astype(int), (x[:, 1] * 2 ** (m - 2)).astype(int)))
+        assert len(boxes) == 2**m
+    assert not np.array_equal(pts[0], pts[1])
+
+
+def two_offset_yield(sx, sy, spec=0.3):
+    w_x, w_y = validation.pwg_mode_radii_um()
+    r = spec / validation.DB_PER_NEPER_POWER
+    zmax = math.sqrt(r) * w_x / sx
+
+    def inner(z):
+        half = math.sqrt(max(r - (sx * z / w_x) ** 2, 0.0)) * w_y / sy
+        return math.exp(-z * z / 2) / math.sqrt(2 * math.pi) * math.erf(half / math.sqrt(2))
+
+    return integrate.quad(inner, -zmax, zmax, epsabs=1e-13)[0]
+
+
+def test_qmc_interval_is_a_third_of_mc_on_a_smooth_case():
+    """Module-level dx, dy (a 2-D elliptical pass region): same N, Student-t interval
+    over 16 randomisations vs the Wilson interval of plain Monte Carlo."""
+    base = list(validation.module_offset().overrides) + ENGINE + [
+        "package.channels=1", "process.dx_um.module.sigma=0.4", "process.dy_um.module.sigma=0.3",
+        "samples=131072"]
+    truth = two_offset_yield(0.4, 0.3)
+    mc = yieldmc.run(yieldmc.compose(base))
+    q = yieldmc.run(yieldmc.compose(base + ["sampler=qmc"]))
+    width = lambda ds: float(ds.yield_ci_high - ds.yield_ci_low)  # noqa: E731
+    assert width(q) <= width(mc) / 3
+    # the truth inside the interval at 99.9 % (a 95 % interval misses 1 run in 20 by design)
+    t999 = student_t.ppf(0.9995, 15)
+    assert abs(float(q["yield"]) - truth) <= t999 * float(q.yield_se)
+    assert q.yield_randomization.sizes["randomization"] == 16
+    assert q.attrs["sampler"] == "qmc" and "Student t" in q.attrs["interval_method"]
+
+
+def test_qmc_is_bit_identical_across_blocks_per_call():
+    base = ["sampler=qmc", "samples=65536", "engine.block_size=2048", "qmc.randomizations=8"]
+    a = yieldmc.run(yieldmc.compose(base + ["engine.blocks_per_call=1"]))
+    b = yieldmc.run(yieldmc.compose(base + ["engine.blocks_per_call=5"]))
+    for k in ("n_pass", "yield_randomization", "channel_fail_fraction", "loss_db_mean"):
+        np.testing.assert_array_equal(a[k].values, b[k].values)
+
+
+@pytest.fixture(scope="module")
+def rare():
+    """A shared offset with P_f = 2Φ(−r/σ) = 1e-6 exactly (σ chosen for it)."""
+    w_x, _ = validation.pwg_mode_radii_um()
+    r = w_x * math.sqrt(0.3 / validation.DB_PER_NEPER_POWER)
+    sigma = r / norm.isf(0.5e-6)
+    problem = validation.module_offset(sigma_um=sigma)
+    return problem, 2 * norm.sf(r / sigma)
+
+
+def test_importance_sampling_of_a_one_in_a_million_failure(rare):
+    problem, pf = rare
+    n = 65536
+    ds = yieldmc.run(yieldmc.compose(list(problem.overrides) + ENGINE + [f"samples={n}", "sampler=is"]))
+    est, se = float(ds.failure_probability), float(ds.failure_probability_se)
+    assert abs(est - pf) <= 0.1 * pf
+    assert float(ds.yield_ci_low) <= 1 - pf <= float(ds.yield_ci_high)  # the SE covers the truth
+    assert 0 < se < 0.05 * pf
+    assert ds.attrs["is_design_points"] == 2 and float(ds.effective_sample_size) > 1000
+    np.testing.assert_allclose(ds.attrs["is_beta"], norm.isf(0.5e-6), rtol=1e-3)
+    # plain MC with the same N sees no failure at all: the reason IS exists
+    mc = yieldmc.run(yieldmc.compose(list(problem.overrides) + ENGINE + [f"samples={n}"]))
+    assert int(mc.n_pass) == n
+
+
+def test_importance_sampling_is_bit_identical_across_blocks_per_call(rare):
+    problem, _ = rare
+    base = list(problem.overrides) + ["samples=32768", "engine.block_size=4096", "sampler=is"]
+    a = yieldmc.run(yieldmc.compose(base + ["engine.blocks_per_call=1"]))
+    b = yieldmc.run(yieldmc.compose(base + ["engine.blocks_per_call=3"]))
+    assert float(a.failure_probability) == float(b.failure_probability)
+    np.testing.assert_array_equal(a.channel_fail_fraction.values, b.channel_fail_fraction.values)
+
+
+def test_all_samplers_agree_on_the_default_package():
+    runs = {s: yieldmc.run(yieldmc.compose(["samples=131072", f"sampler={s}"] + ENGINE))
+            for s in ("mc", "qmc", "is")}
+    for a in runs:
+        for b in runs:
+            lo = max(float(runs[a].yield_ci_low), float(runs[b].yield_ci_low))
+            hi = min(float(runs[a].yield_ci_high), float(runs[b].yield_ci_high))
+            assert lo <= hi, (a, b)  # the intervals overlap
+    assert runs["is"].attrs["sampler"] == "is" and runs["is"].attrs["is_design_points"] >= 2
+
+
+def test_importance_sampling_falls_back_with_a_warning():
+    """No failure region (spec far above any loss): no design point, plain MC instead."""
+    overrides = list(validation.module_offset().overrides) + ENGINE + [
+        "samples=8192", "sampler=is", "spec.max_loss_db=50"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = yieldmc.run(yieldmc.compose(overrides))
+    assert any("falling back to plain Monte Carlo" in str(w.message) for w in caught)
+    assert float(ds["yield"]) == 1.0 and "failure_probability" not in ds
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["sampler=sobol"], "sampler"),
+    (["sampler=qmc", "samples=1000"], "samples"),
+    (["sampler=qmc", "qmc.randomizations=1"], "qmc.randomizations"),
+    (["sampler=is", "sweep={process.dx_um.module.sigma:[0.5,1.0]}"], "sweep"),
+])
+def test_bad_sampler_input(overrides, key):
+    from yieldmc.config import problem_from_config
+
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        problem_from_config(yieldmc.compose(overrides))
