@@ -49,10 +49,10 @@ def time_engine(overrides, samples, repeats):
     fn = _compiled(problem.static)
     params = device_params(problem)
     t = time.perf_counter()
-    jax.block_until_ready(fn(np.uint32(0), np.uint32(0), np.int32(problem.static.block_size), params))
+    jax.block_until_ready(fn(np.uint32(0), np.uint32(0), np.int32(problem.static.block_size), params, None))
     first = time.perf_counter() - t
     t = time.perf_counter()
-    jax.block_until_ready(fn(np.uint32(0), np.uint32(1), np.int32(problem.static.block_size), params))
+    jax.block_until_ready(fn(np.uint32(0), np.uint32(1), np.int32(problem.static.block_size), params, None))
     block = time.perf_counter() - t
     walls, stats = [], None
     for _ in range(repeats):

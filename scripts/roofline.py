@@ -54,10 +54,16 @@ def main() -> None:
     problem = problem_from_config(yieldmc.compose(overrides + ["samples=65536"]))
     s = problem.static
     params = device_params(problem)
-    args = (np.uint32(0), np.uint32(0), np.int32(s.block_size), params)
-    compiled = _compiled(s).lower(*args).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    args = (np.uint32(0), np.uint32(0), np.int32(s.block_size), params, None)
+    stages = _compiled(s)  # two programs: the draws, then the model and statistics
+    z = stages.draw(np.uint32(0), np.uint32(0), tables=None)
+    cost = {}
+    for lowered in (stages.draw.lower(np.uint32(0), np.uint32(0), tables=None),
+                    stages.stats.lower(z, np.int32(s.block_size), params)):
+        c = lowered.compile().cost_analysis()
+        c = c[0] if isinstance(c, (list, tuple)) else c
+        for k in ("flops", "transcendentals", "bytes accessed"):
+            cost[k] = cost.get(k, 0.0) + float(c.get(k, 0.0))
     evals = s.block_size * s.layers * s.channels
     fn = _compiled(s)
     t_block = timed(lambda: fn(*args))

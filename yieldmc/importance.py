@@ -123,11 +123,11 @@ def _search(problem: Problem) -> DesignPoints:
 
 def is_block_stats(seed, block, n_valid, params, tables, static: Static):
     """Weighted sums of one block under the mixture proposal (single sweep point)."""
-    from yieldmc.engine import draw_normals, join_columns, module_losses, split_columns
+    from yieldmc.engine import module_losses, qmc_dimension, split_columns
 
     (points,) = tables
     key = jax.random.fold_in(jax.random.key(seed, impl=static.rng_impl), block)
-    z = join_columns(draw_normals(key, static), static)  # (B, D)
+    z = jax.random.normal(key, (static.block_size, qmc_dimension(static)), jnp.dtype(static.dtype))
     k = jax.random.randint(jax.random.fold_in(key, 0x1A5), (static.block_size,), 0, points.shape[0])
     u = z + points[k]
     log_q = jax.nn.logsumexp(u @ points.T - 0.5 * jnp.sum(points * points, axis=1), axis=1) - jnp.log(points.shape[0])

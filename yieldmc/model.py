@@ -116,11 +116,13 @@ def channel_loss_db(values, params, static):
         eta = eta * physics.fresnel_transmission(params["package.pwg.n_core"], n_gap)
         eta = eta * physics.fresnel_transmission(n_gap, params["package.coupler.n_chip"])
     else:
-        nominal = nominal_values(params)
-        n_core0, n_clad0 = _pwg_indices(nominal, params)
+        # The taper's Δβ sweep (and γ) are specified for the nominal PWG at the index
+        # reference temperature; any change of n_eff from there — core geometry, core
+        # index, operating temperature — shifts the sweep.
         n_eff0 = physics.pwg_effective_index(
-            core_width_um=nominal["core_width_um"], core_thickness_um=nominal["core_thickness_um"],
-            n_core=n_core0, n_clad=n_clad0, wavelength_um=wl,
+            core_width_um=params["package.pwg.core_width_um"],
+            core_thickness_um=params["package.pwg.core_thickness_um"],
+            n_core=params["package.pwg.n_core"], n_clad=params["package.pwg.n_clad"], wavelength_um=wl,
         )
         n_eff = physics.pwg_effective_index(**core)
         shift = physics.delta_beta_shift_per_um(delta_n_eff=n_eff - n_eff0, wavelength_um=wl)
@@ -156,4 +158,5 @@ def channel_loss_db(values, params, static):
             taper_length_um=length, model=static.coupler_model, segments=static.segments,
         )
     loss = physics.loss_db(jnp.maximum(eta, ETA_FLOOR)) + propagation
+    loss = jnp.where(jnp.isnan(loss), jnp.inf, loss)  # a model outside its domain fails
     return jnp.broadcast_to(loss, jnp.broadcast_shapes(jnp.shape(loss), (layers, channels)))

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from yieldmc.physics import _checks
+from yieldmc.physics._fastmath import cos_and_sinc
 
 #: Default number of piecewise-constant segments of the ``cmt`` model. Measured against
 #: an adaptive ODE solver (tests/test_physics.py): |Δη| <= 8.1e-5 over the documented range
@@ -34,8 +35,7 @@ def _cmt(kappa, db_start, db_end, length, segments):
         ar, ai, br, bi = carry
         dh = 0.5 * (db_start + (db_end - db_start) * f) * h  # δ·h
         phase = jnp.sqrt(dh * dh + kh * kh)  # Ω·h
-        c = jnp.cos(phase)
-        s = jnp.sinc(phase / jnp.pi)  # sin(Ωh)/(Ωh)
+        c, s = cos_and_sinc(phase)  # cos Ωh, sin(Ωh)/(Ωh)
         sd = s * dh
         sk = s * kh
         # a' = (c − i·sd)·a − i·sk·b ; b' = −i·sk·a + (c + i·sd)·b
@@ -47,7 +47,7 @@ def _cmt(kappa, db_start, db_end, length, segments):
 
     one = jnp.ones(shape, dtype)
     zero = jnp.zeros(shape, dtype)
-    (_, _, br, bi), _ = jax.lax.scan(step, (one, zero, zero, zero), frac)
+    (_, _, br, bi), _ = jax.lax.scan(jax.checkpoint(step), (one, zero, zero, zero), frac)
     return br * br + bi * bi
 
 

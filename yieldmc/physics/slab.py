@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from yieldmc.physics import _checks
+from yieldmc.physics._fastmath import atan2_nonneg
 
 _NEWTON_STEPS = 5
 
@@ -19,7 +20,7 @@ def _v_number(thickness_um, n_core, n_clad, wavelength_um):
 def _residual(u, v):
     """h(u) = u − atan(w/u), w = sqrt(V² − u²); h = 0 ⇔ u·tan u = w on (0, π/2)."""
     w = jnp.sqrt(jnp.maximum(v * v - u * u, 0.0))
-    return u - jnp.arctan2(w, u), 1.0 + 1.0 / jnp.maximum(w, jnp.finfo(w.dtype).tiny)
+    return u - atan2_nonneg(w, u), 1.0 + 1.0 / jnp.maximum(w, jnp.finfo(w.dtype).tiny)
 
 
 def slab_te0_u(*, v):
