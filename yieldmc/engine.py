@@ -25,7 +25,7 @@ from yieldmc.alignment import align
 from yieldmc.model import channel_loss_db, nominal_values
 from yieldmc.qmc import sobol_normals
 from yieldmc.problem import Problem, Static
-from yieldmc.variation import QUANTITIES, LEVELS, transform_normal
+from yieldmc.variation import transform_normal
 
 #: Loss values are clipped to [0, LOSS_CLIP_DB] before the fixed-point sum.
 LOSS_CLIP_DB = 100.0
@@ -100,7 +100,7 @@ def draw_block(seed, block, static: Static, tables=None):
     if static.sampler != "qmc":
         key = jax.random.fold_in(jax.random.key(seed, impl=static.rng_impl), block)
         return draw_normals(key, static)
-    b, nl, nc = static.block_size, static.layers, static.channels
+    b = static.block_size
     r = block // static.blocks_per_group
     local = block % static.blocks_per_group
     index = local * b + jnp.arange(b, dtype=jnp.uint32)
@@ -119,12 +119,6 @@ def split_columns(u, static: Static) -> dict:
         out[(q, lv)] = u[:, col:col + width].reshape(shapes[lv])
         col += width
     return out
-
-
-def join_columns(z: dict, static: Static):
-    """The inverse of :func:`split_columns`: draws → (B, D)."""
-    cols = [z[(q, lv)].reshape(z[(q, lv)].shape[0], -1) for q, lv, _ in static.active]
-    return jnp.concatenate(cols, axis=1)
 
 
 def sampler_tables(problem: Problem):
