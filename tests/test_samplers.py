@@ -8,7 +8,6 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import integrate
 from scipy.stats import norm, qmc as scipy_qmc, t as student_t
 
 import yieldmc
@@ -38,25 +37,13 @@ def test_scrambled_points_stay_a_net_and_differ_per_randomisation():
     assert not np.array_equal(pts[0], pts[1])
 
 
-def two_offset_yield(sx, sy, spec=0.3):
-    w_x, w_y = validation.pwg_mode_radii_um()
-    r = spec / validation.DB_PER_NEPER_POWER
-    zmax = math.sqrt(r) * w_x / sx
-
-    def inner(z):
-        half = math.sqrt(max(r - (sx * z / w_x) ** 2, 0.0)) * w_y / sy
-        return math.exp(-z * z / 2) / math.sqrt(2 * math.pi) * math.erf(half / math.sqrt(2))
-
-    return integrate.quad(inner, -zmax, zmax, epsabs=1e-13)[0]
-
-
 def test_qmc_interval_is_a_third_of_mc_on_a_smooth_case():
     """Module-level dx, dy (a 2-D elliptical pass region): same N, Student-t interval
     over 16 randomisations vs the Wilson interval of plain Monte Carlo."""
     base = list(validation.module_offset().overrides) + ENGINE + [
         "package.channels=1", "process.dx_um.module.sigma=0.4", "process.dy_um.module.sigma=0.3",
         "samples=131072"]
-    truth = two_offset_yield(0.4, 0.3)
+    truth = validation.two_offset_yield(0.4, 0.3)
     mc = yieldmc.run(yieldmc.compose(base))
     q = yieldmc.run(yieldmc.compose(base + ["sampler=qmc"]))
     width = lambda ds: float(ds.yield_ci_high - ds.yield_ci_low)  # noqa: E731

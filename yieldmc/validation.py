@@ -156,6 +156,25 @@ def adiabatic_lateral_offset(*, sigma_um: float = 1.5, max_loss_db: float = 0.5,
     )
 
 
+def two_offset_yield(sigma_x_um: float, sigma_y_um: float, *, max_loss_db: float = 0.3) -> float:
+    """Yield of shared module offsets dx ~ N(0, σx²), dy ~ N(0, σy²) (channels identical).
+
+    Pass iff dx²/w_x² + dy²/w_y² <= R, R = S/(10/ln 10); for each dx the dy-integral is an
+    erf, leaving one numerical quadrature over dx.
+    """
+    from scipy import integrate
+
+    w_x, w_y = pwg_mode_radii_um()
+    r = max_loss_db / DB_PER_NEPER_POWER
+    zmax = math.sqrt(r) * w_x / sigma_x_um
+
+    def inner(z):
+        half = math.sqrt(max(r - (sigma_x_um * z / w_x) ** 2, 0.0)) * w_y / sigma_y_um
+        return math.exp(-z * z / 2) / math.sqrt(2 * math.pi) * math.erf(half / math.sqrt(2))
+
+    return integrate.quad(inner, -zmax, zmax, epsabs=1e-13)[0]
+
+
 def all_problems() -> list[ValidationProblem]:
     """The validation problems at their default parameters."""
     return [channel_offset(), module_offset(), radial_offset(), adiabatic_lateral_offset()]
