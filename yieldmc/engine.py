@@ -69,21 +69,31 @@ class Stats:
         return self
 
 
-def draw_normals(key, static: Static):
-    """Standard normals of one block for every active (quantity, level).
+def block_key(seed, block, static: Static):
+    """The random key of block ``block``: derived from (seed, block) alone."""
+    return jax.random.fold_in(jax.random.key(seed, impl=static.rng_impl), block)
 
-    One (B, D) draw split into the variations' columns (module: 1 column, layer: L,
-    channel: L·C, in :attr:`Static.active` order): a single random-number kernel is
-    several times faster than one per variation on a CPU. The draws of a block depend
-    on (seed, block) and on the set of active variations.
+
+def standard_normals(key, static: Static):
+    """One block's standard normals in standard-normal space, shape (B, D).
+
+    A single random-number kernel is several times faster than one per variation on a
+    CPU; the draws of a block depend on (seed, block) and on the set of active variations.
     """
-    z = jax.random.normal(key, (static.block_size, qmc_dimension(static)), dtype=jnp.dtype(static.dtype))
+    z = jax.random.normal(key, (static.block_size, random_dimension(static)), dtype=jnp.dtype(static.dtype))
     # materialise the draws once: otherwise XLA may fuse (and so recompute) the
     # random-number kernel into every consumer of every column
-    return split_columns(jax.lax.optimization_barrier(z), static)
+    return jax.lax.optimization_barrier(z)
 
 
-def qmc_dimension(static: Static) -> int:
+def draw_normals(key, static: Static):
+    """Standard normals of one block for every active (quantity, level): the columns of
+    :func:`standard_normals` (module: 1 column, layer: L, channel: L·C, in
+    :attr:`Static.active` order)."""
+    return split_columns(standard_normals(key, static), static)
+
+
+def random_dimension(static: Static) -> int:
     """Random dimensions of one module: 1 per module-level, L per layer-level, L·C per
     channel-level active variation."""
     sizes = {"module": 1, "layer": static.layers, "channel": static.layers * static.channels}
@@ -98,8 +108,7 @@ def draw_block(seed, block, static: Static, tables=None):
     numbers (R, D, 32), shifts (R, D)) from :func:`yieldmc.qmc.scrambled_tables`.
     """
     if static.sampler != "qmc":
-        key = jax.random.fold_in(jax.random.key(seed, impl=static.rng_impl), block)
-        return draw_normals(key, static)
+        return draw_normals(block_key(seed, block, static), static)
     b = static.block_size
     r = block // static.blocks_per_group
     local = block % static.blocks_per_group
@@ -132,7 +141,7 @@ def sampler_tables(problem: Problem):
         return None
     from yieldmc.qmc import scrambled_tables
 
-    return scrambled_tables(qmc_dimension(s), seed=problem.seed, randomizations=problem.randomizations)
+    return scrambled_tables(random_dimension(s), seed=problem.seed, randomizations=problem.randomizations)
 
 
 def assemble_values(z, params, static: Static):

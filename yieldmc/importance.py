@@ -91,10 +91,10 @@ def _design_points_cached(key, problem):
 
 
 def _search(problem: Problem) -> DesignPoints:
-    from yieldmc.engine import qmc_dimension
+    from yieldmc.engine import random_dimension
 
     static1 = _one_module_static(problem.static)
-    dim = qmc_dimension(problem.static)
+    dim = random_dimension(problem.static)
     max_failed = int(problem.params["spec.max_failed_channels"][0])
     params = {k: jnp.asarray(v[0].astype(problem.static.dtype)) for k, v in problem.params.items()}
     vstep, vg = _hlrf(static1, max_failed)
@@ -123,11 +123,11 @@ def _search(problem: Problem) -> DesignPoints:
 
 def is_block_stats(seed, block, n_valid, params, tables, static: Static):
     """Weighted sums of one block under the mixture proposal (single sweep point)."""
-    from yieldmc.engine import module_losses, qmc_dimension, split_columns
+    from yieldmc.engine import block_key, module_losses, split_columns, standard_normals
 
     (points,) = tables
-    key = jax.random.fold_in(jax.random.key(seed, impl=static.rng_impl), block)
-    z = jax.random.normal(key, (static.block_size, qmc_dimension(static)), jnp.dtype(static.dtype))
+    key = block_key(seed, block, static)
+    z = standard_normals(key, static)
     k = jax.random.randint(jax.random.fold_in(key, 0x1A5), (static.block_size,), 0, points.shape[0])
     u = z + points[k]
     log_q = jax.nn.logsumexp(u @ points.T - 0.5 * jnp.sum(points * points, axis=1), axis=1) - jnp.log(points.shape[0])

@@ -46,6 +46,15 @@ def provenance(problem: Problem, config: dict) -> dict:
     }
 
 
+def _channel_coords(problem: Problem) -> dict:
+    s = problem.static
+    return {
+        "quantile": ("quantile", np.asarray(problem.quantiles), {"units": "1", "long_name": "probability"}),
+        "layer": ("layer", np.arange(s.layers), {"long_name": "PWG layer (0 = bottom)"}),
+        "channel": ("channel", np.arange(s.channels), {"long_name": "channel within the layer"}),
+    }
+
+
 def to_dataset(problem: Problem, stats: Stats, config: dict) -> xr.Dataset:
     """Assemble the yield map Dataset from summed statistics.
 
@@ -100,9 +109,7 @@ def to_dataset(problem: Problem, stats: Stats, config: dict) -> xr.Dataset:
     }
     coords = {key: (key, np.asarray(vals, dtype=np.float64), {"long_name": key})
               for key, vals in zip(problem.sweep_keys, problem.sweep_values)}
-    coords["quantile"] = ("quantile", np.asarray(problem.quantiles), {"units": "1", "long_name": "probability"})
-    coords["layer"] = ("layer", np.arange(s.layers), {"long_name": "PWG layer (0 = bottom)"})
-    coords["channel"] = ("channel", np.arange(s.channels), {"long_name": "channel within the layer"})
+    coords.update(_channel_coords(problem))
     return xr.Dataset(data, coords=coords, attrs=provenance(problem, config))
 
 
@@ -132,11 +139,7 @@ def importance_dataset(problem: Problem, est, config: dict) -> xr.Dataset:
         "effective_sample_size": ((), est.effective_sample_size, {
             "units": "1", "long_name": "Kish effective sample size of the failing samples' IS weights"}),
     }
-    coords = {
-        "quantile": ("quantile", np.asarray(problem.quantiles), {"units": "1", "long_name": "probability"}),
-        "layer": ("layer", np.arange(s.layers), {"long_name": "PWG layer (0 = bottom)"}),
-        "channel": ("channel", np.arange(s.channels), {"long_name": "channel within the layer"}),
-    }
+    coords = _channel_coords(problem)
     attrs = provenance(problem, config)
     attrs.update({
         "interval_method": "normal, 95 %, from the IS standard error",

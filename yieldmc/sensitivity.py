@@ -8,6 +8,7 @@ gradient, its Monte-Carlo standard error and the elasticity θ/Y·∂Y/∂θ.
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import xarray as xr
 
@@ -67,12 +68,12 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
     hard_total, soft_total = 0, 0.0
     if estimator == "pathwise":
         fn = compiled_pathwise(static, float(tau_db), max_failed)
-        outs = [fn(np.uint32(problem.seed), np.uint32(b), np.int32(n), params)
-                for b, n in zip(blocks, counts)]
+        outs = jax.device_get([fn(np.uint32(problem.seed), np.uint32(b), np.int32(n), params)
+                               for b, n in zip(blocks, counts)])  # one transfer at the end
         for hard, soft, grad in outs:
             hard_total += int(hard)
             soft_total += float(soft)
-            per_block.append(np.array([float(grad[k]) for k in names]))
+            per_block.append(np.array([grad[k] for k in names], dtype=np.float64))
     else:
         fn = compiled_score(static)
         baseline = 0.5  # any constant keeps it unbiased; later blocks use the running yield
@@ -84,7 +85,8 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
             hard_total += int(hard)
             seen += int(n)
             baseline = hard_total / seen
-            per_block.append(np.array([float(grad[k]) if k in covered else np.nan for k in names]))
+            grad = jax.device_get(grad)
+            per_block.append(np.array([grad[k] if k in covered else np.nan for k in names], dtype=np.float64))
     g = np.stack(per_block)  # (K, n_params): per-block sums
     n = float(counts.sum())
     mean = g.sum(axis=0) / n

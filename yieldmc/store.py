@@ -31,7 +31,6 @@ from yieldmc.results import to_dataset
 
 #: Config keys that do not change the result (how it is run, where it goes).
 NON_IDENTITY_KEYS = ("output", "shard", "num_shards", "overwrite", "progress", "hydra")
-_BLOCK_ARRAYS = ("n_pass", "fail", "loss_hi", "loss_lo", "hist")
 _READ_BLOCKS = 64
 
 
@@ -179,7 +178,7 @@ def _sum_blocks(root: zarr.Group, problem: Problem, config: dict) -> xr.Dataset:
     stats = Stats.zeros(problem)
     for start in range(0, problem.n_blocks, _READ_BLOCKS):  # flat memory in n_blocks
         sl = slice(start, min(start + _READ_BLOCKS, problem.n_blocks))
-        stats += stats_from_blocks({n: root[f"blocks/{n}"][sl] for n in _BLOCK_ARRAYS}, 0,
+        stats += stats_from_blocks({n: root[f"blocks/{n}"][sl] for n in _shapes(problem)}, 0,
                                    problem, np.arange(sl.start, sl.stop))
     stats.n_samples = problem.samples
     return to_dataset(problem, stats, config)
