@@ -110,9 +110,9 @@ def test_soft_module_pass_tends_to_hard_and_respects_max_failed():
     import jax.numpy as jnp
 
     rng = np.random.default_rng(0)
-    loss = jnp.asarray(rng.uniform(0, 2, size=(64, 2, 5)))
+    loss = jnp.asarray(rng.uniform(0, 2, size=(2, 5, 64)))  # (L, C, B)
     for m in (0, 1, 3):
-        hard = (np.sum(np.asarray(loss) > 1.0, axis=(1, 2)) <= m).astype(float)
+        hard = (np.sum(np.asarray(loss) > 1.0, axis=(0, 1)) <= m).astype(float)
         soft = np.asarray(soft_module_pass(loss, max_loss_db=1.0, max_failed=m, tau_db=1e-4))
         np.testing.assert_allclose(soft, hard, atol=1e-6)
     assert np.all(np.asarray(soft_module_pass(loss, max_loss_db=1.0, max_failed=10, tau_db=0.1)) == 1)

@@ -26,28 +26,31 @@ MAX_STEP_UM = 2.0
 
 
 def objective(loss_db, kind: str):
-    """Per-module objective of channel losses (B, L, C) → (B,)."""
-    flat = loss_db.reshape(loss_db.shape[0], -1)
+    """Per-module objective of channel losses (L, C, B) → (B,)."""
+    flat = loss_db.reshape(-1, loss_db.shape[-1])
     if kind == "worst":
-        return SMOOTH_MAX_TAU_DB * jax.nn.logsumexp(flat / SMOOTH_MAX_TAU_DB, axis=-1)
+        return SMOOTH_MAX_TAU_DB * jax.nn.logsumexp(flat / SMOOTH_MAX_TAU_DB, axis=0)
     if kind == "sum_log":
-        return jnp.sum(flat, axis=-1)
+        return jnp.sum(flat, axis=0)
     raise ValueError(f"alignment.objective: expected one of {OBJECTIVES}, got {kind!r}")
 
 
 def align(loss_fn, batch: int, *, kind: str, steps: int, dtype):
-    """The per-module shift s* (B, 2) minimising the objective, by damped Newton.
+    """The per-module shift s* (2, B) minimising the objective, by damped Newton.
 
     Args:
-      loss_fn: s (B, 2) → channel losses (B, L, C) with every waveguide of module b
-        shifted by s[b].
+      loss_fn: s (2, B) → channel losses (L, C, B) with every waveguide of module b
+        shifted by (s[0, b], s[1, b]).
       batch: B.
       kind: ``worst`` or ``sum_log``.
       steps: Newton iterations (static).
       dtype: float dtype of s.
     """
+    def per_module(s):  # s (B, 2) inside the Newton iteration
+        return objective(loss_fn(s.T), kind)
+
     def total(s):
-        return jnp.sum(objective(loss_fn(s), kind))
+        return jnp.sum(per_module(s))
 
     grad = jax.grad(total)
     e = jnp.eye(2, dtype=dtype)
@@ -65,9 +68,9 @@ def align(loss_fn, batch: int, *, kind: str, steps: int, dtype):
         d = d * jnp.minimum(1.0, MAX_STEP_UM / jnp.maximum(norm, 1e-30))
         # accept the step only where it lowers the objective
         new = s + d
-        better = objective(loss_fn(new), kind) < objective(loss_fn(s), kind)
+        better = per_module(new) < per_module(s)
         return jnp.where(better[:, None], new, s), None
 
     s0 = jnp.zeros((batch, 2), dtype)
     s, _ = jax.lax.scan(step, s0, None, length=steps)
-    return s
+    return s.T

@@ -20,9 +20,11 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.random import threefry_2x32
 
 from yieldmc.alignment import align
 from yieldmc.model import channel_loss_db, nominal_values
+from yieldmc.physics._fastmath import sincos
 from yieldmc.qmc import sobol_normals
 from yieldmc.problem import Problem, Static
 from yieldmc.variation import transform_normal
@@ -75,22 +77,44 @@ def block_key(seed, block, static: Static):
 
 
 def standard_normals(key, static: Static):
-    """One block's standard normals in standard-normal space, shape (B, D).
+    """One block's standard normals in standard-normal space, shape (D, B).
 
     A single random-number kernel is several times faster than one per variation on a
     CPU; the draws of a block depend on (seed, block) and on the set of active variations.
+    Row d holds random dimension d of every module of the block (the module axis is last,
+    see :mod:`yieldmc.model`).
     """
-    z = jax.random.normal(key, (static.block_size, random_dimension(static)), dtype=jnp.dtype(static.dtype))
+    shape = (random_dimension(static), static.block_size)
+    if static.rng_impl == "threefry2x32" and static.dtype == "float32":
+        z = threefry_normals(key, shape)
+    else:
+        z = jax.random.normal(key, shape, dtype=jnp.dtype(static.dtype))
     # materialise the draws once: otherwise XLA may fuse (and so recompute) the
     # random-number kernel into every consumer of every column
     return jax.lax.optimization_barrier(z)
 
 
-def draw_normals(key, static: Static):
-    """Standard normals of one block for every active (quantity, level): the columns of
-    :func:`standard_normals` (module: 1 column, layer: L, channel: L·C, in
-    :attr:`Static.active` order)."""
-    return split_columns(standard_normals(key, static), static)
+def threefry_normals(key, shape):
+    """float32 standard normals: Threefry-2x32 in counter mode + Box–Muller.
+
+    The n = prod(shape) (even) 32-bit words are ``threefry2x32(key, (i, i + n/2))`` for
+    i < n/2 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11), both
+    output words of every hash used (``jax.random.normal`` under
+    ``jax_threefry_partitionable`` XORs them into one). Word i gives u1 = (k + 1)/2^24
+    ∈ (0, 1], word i + n/2 gives θ = 2π·k'/2^24 − π (k, k' their top 24 bits), and
+    Box–Muller (Box & Muller, Ann. Math. Stat. 29:610 (1958)) makes the independent
+    pair r·cos θ, r·sin θ with r = sqrt(−2 ln u1) ≤ 5.77: elements i and i + n/2 of the
+    row-major result (n = size rounded up to even). sin/cos are the float32 polynomials of ``physics._fastmath``.
+    """
+    size = int(np.prod(shape))
+    n = size + size % 2  # an odd size draws one more and drops it
+    data = jax.random.key_data(key)
+    bits = threefry_2x32((data[0], data[1]), jax.lax.iota(jnp.uint32, n))
+    u1 = ((bits[: n // 2] >> 8).astype(jnp.float32) + 1.0) * np.float32(2.0**-24)
+    theta = (bits[n // 2:] >> 8).astype(jnp.float32) * np.float32(2.0 * np.pi * 2.0**-24) - np.float32(np.pi)
+    r = jnp.sqrt(-2.0 * jnp.log(u1))
+    sin, cos = sincos(theta)
+    return jnp.concatenate([r * cos, r * sin])[:size].reshape(shape)
 
 
 def random_dimension(static: Static) -> int:
@@ -101,32 +125,34 @@ def random_dimension(static: Static) -> int:
 
 
 def draw_block(seed, block, static: Static, tables=None):
-    """Standard normals of one block: pseudo-random (``mc``) or randomised Sobol' (``qmc``).
+    """Standard normals of one block, (D, B): pseudo-random (``mc``) or randomised Sobol'
+    (``qmc``); :func:`split_draws` gives each (quantity, level) its rows.
 
     For ``qmc`` block b belongs to randomisation r = b // K (K blocks each) and holds
     its points (b mod K)·B … (b mod K)·B + B − 1; ``tables`` = (scrambled direction
     numbers (R, D, 32), shifts (R, D)) from :func:`yieldmc.qmc.scrambled_tables`.
     """
     if static.sampler != "qmc":
-        return draw_normals(block_key(seed, block, static), static)
+        return standard_normals(block_key(seed, block, static), static)
     b = static.block_size
     r = block // static.blocks_per_group
     local = block % static.blocks_per_group
     index = local * b + jnp.arange(b, dtype=jnp.uint32)
     z = sobol_normals(index, tables[0][r], tables[1][r], nbits=static.qmc_nbits,
                       dtype=jnp.dtype(static.dtype))
-    return split_columns(jax.lax.optimization_barrier(z), static)
+    return jax.lax.optimization_barrier(z)
 
 
-def split_columns(u, static: Static) -> dict:
-    """(B, D) standard-normal space → the per-(quantity, level) draws of a block."""
-    b, nl, nc = u.shape[0], static.layers, static.channels
-    shapes = {"module": (b,), "layer": (b, nl), "channel": (b, nl, nc)}
-    out, col = {}, 0
+def split_draws(u, static: Static) -> dict:
+    """(D, B) standard-normal space → the per-(quantity, level) draws of a block:
+    module (B,), layer (L, 1, B), channel (L, C, B)."""
+    b, nl, nc = u.shape[-1], static.layers, static.channels
+    shapes = {"module": (b,), "layer": (nl, 1, b), "channel": (nl, nc, b)}
+    out, row = {}, 0
     for q, lv, _ in static.active:
-        width = int(np.prod(shapes[lv][1:], dtype=np.int64))
-        out[(q, lv)] = u[:, col:col + width].reshape(shapes[lv])
-        col += width
+        height = int(np.prod(shapes[lv][:-1], dtype=np.int64))
+        out[(q, lv)] = u[row:row + height].reshape(shapes[lv])
+        row += height
     return out
 
 
@@ -145,7 +171,7 @@ def sampler_tables(problem: Problem):
 
 
 def assemble_values(z, params, static: Static):
-    """Quantity values (nominal + level draws) broadcastable to (B, L, C), one sweep point."""
+    """Quantity values (nominal + level draws) broadcastable to (L, C, B), one sweep point."""
     if static.copula:
         zc = jnp.stack([z[(q, "module")] for q in static.copula], axis=-1)
         chol = jnp.stack(
@@ -156,27 +182,25 @@ def assemble_values(z, params, static: Static):
         for i, q in enumerate(static.copula):
             z[(q, "module")] = mixed[..., i]
     values = dict(nominal_values(params))
-    expand = {"module": (slice(None), None, None), "layer": (slice(None), slice(None), None),
-              "channel": (Ellipsis,)}
     for q, lv, dist in static.active:
         base = f"process.{q}.{lv}"
         draw = transform_normal(
             z[(q, lv)], distribution=dist, mean=params[f"{base}.mean"],
             sigma=params[f"{base}.sigma"], low=params[f"{base}.low"], high=params[f"{base}.high"],
         )
-        values[q] = values[q] + draw[expand[lv]]
+        values[q] = values[q] + draw
     return values
 
 
 def module_losses(z, params, static: Static):
-    """Channel losses (B, L, C) of a block at one sweep point, after active alignment."""
+    """Channel losses (L, C, B) of a block at one sweep point, after active alignment."""
     values = assemble_values(z, params, static)
-    shape = (static.block_size, static.layers, static.channels)
+    shape = (static.layers, static.channels, static.block_size)
     if static.alignment == "active":
         def shifted(s):
             v = dict(values)
-            v["dx_um"] = v["dx_um"] + s[:, 0, None, None]
-            v["dy_um"] = v["dy_um"] + s[:, 1, None, None]
+            v["dx_um"] = v["dx_um"] + s[0]
+            v["dy_um"] = v["dy_um"] + s[1]
             return jnp.broadcast_to(channel_loss_db(v, params, static), shape)
 
         s = align(shifted, static.block_size, kind=static.alignment_objective,
@@ -187,22 +211,22 @@ def module_losses(z, params, static: Static):
 
 def _point_stats(z, params, valid, static: Static):
     nl, nc, nbins = static.layers, static.channels, static.hist_bins
-    loss = module_losses(z, params, static)
-    w = valid.astype(jnp.int32)[:, None, None]
+    loss = module_losses(z, params, static)  # (L, C, B)
+    w = valid.astype(jnp.int32)
     fail = loss > params["spec.max_loss_db"]
-    n_fail = jnp.sum(fail, axis=(1, 2))
+    n_fail = jnp.sum(fail, axis=(0, 1), dtype=jnp.int32)
     passed = n_fail <= params["spec.max_failed_channels"]
     q = jnp.round(jnp.clip(loss, 0.0, LOSS_CLIP_DB) / static.loss_unit_db).astype(jnp.int32)
     idx = jnp.clip(jnp.floor(loss * (nbins / static.hist_max_db)), 0, nbins).astype(jnp.int32)
-    flat = (jnp.arange(nl * nc, dtype=jnp.int32).reshape(nl, nc) * (nbins + 1) + idx)
+    flat = jnp.arange(nl * nc, dtype=jnp.int32).reshape(nl, nc, 1) * (nbins + 1) + idx
     hist = jnp.zeros(nl * nc * (nbins + 1), jnp.int32).at[flat.reshape(-1)].add(
         jnp.broadcast_to(w, flat.shape).reshape(-1)
     )
     return {
         "n_pass": jnp.sum(passed & valid, dtype=jnp.int32),
-        "fail": jnp.sum(fail * w, axis=0, dtype=jnp.int32),
-        "loss_hi": jnp.sum((q >> _LO_BITS) * w, axis=0, dtype=jnp.int32),
-        "loss_lo": jnp.sum((q & ((1 << _LO_BITS) - 1)) * w, axis=0, dtype=jnp.int32),
+        "fail": jnp.sum(fail * w, axis=-1, dtype=jnp.int32),
+        "loss_hi": jnp.sum((q >> _LO_BITS) * w, axis=-1, dtype=jnp.int32),
+        "loss_lo": jnp.sum((q & ((1 << _LO_BITS) - 1)) * w, axis=-1, dtype=jnp.int32),
         "hist": hist.reshape(nl, nc, nbins + 1),
     }
 
@@ -222,15 +246,17 @@ def block_stats(seed, block, n_valid, params, tables, static: Static):
     return block_stats_from_draws(draw_block(seed, block, static, tables), n_valid, params, static)
 
 
-def block_stats_from_draws(z, n_valid, params, static: Static):
-    """:func:`block_stats` given the block's draws ``z`` (from :func:`draw_block`)."""
+def block_stats_from_draws(u, n_valid, params, static: Static):
+    """:func:`block_stats` given the block's draws ``u`` (D, B) from :func:`draw_block`."""
+    z = split_draws(u, static)
     valid = jnp.arange(static.block_size, dtype=jnp.int32) < n_valid
     return jax.lax.map(lambda p: _point_stats(z, p, valid, static), params)
 
 
 class _TwoStage:
-    """draw_block and the statistics as two compiled programs (XLA's CPU backend runs
-    them about twice as fast as one fused program), called like :func:`block_stats`."""
+    """draw_block and the statistics as two compiled programs, called like
+    :func:`block_stats`: on XLA's CPU backend about 8 % faster than one program holding
+    both (and, with the modules-first layout of earlier versions, 2× faster)."""
 
     def __init__(self, static: Static):
         self.draw = jax.jit(functools.partial(draw_block, static=static))

@@ -26,7 +26,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from yieldmc.engine import draw_block, module_losses
+from yieldmc.engine import draw_block, module_losses, split_draws
 from yieldmc.problem import Static
 from yieldmc.variation import transform_normal
 
@@ -44,7 +44,7 @@ def soft_module_pass(loss_db, *, max_loss_db, max_failed: int, tau_db):
     indicator as τ → 0, with an O(τ²) bias for smooth loss densities.
 
     Args:
-      loss_db: channel losses, shape (B, L, C).
+      loss_db: channel losses, shape (L, C, B).
       max_loss_db: spec S, dB.
       max_failed: allowed failed channels m (static int).
       tau_db: smoothing temperature τ, dB.
@@ -52,10 +52,13 @@ def soft_module_pass(loss_db, *, max_loss_db, max_failed: int, tau_db):
     Returns:
       Shape (B,) in [0, 1].
     """
-    flat = loss_db.reshape(loss_db.shape[0], -1)
-    if max_failed >= flat.shape[1]:
-        return jnp.ones(flat.shape[:1], flat.dtype)
-    kth = jax.lax.top_k(flat, max_failed + 1)[0][:, max_failed]
+    flat = loss_db.reshape(-1, loss_db.shape[-1])
+    if max_failed >= flat.shape[0]:
+        return jnp.ones(flat.shape[1:], flat.dtype)
+    if max_failed == 0:
+        kth = jnp.max(flat, axis=0)
+    else:
+        kth = jax.lax.top_k(flat.T, max_failed + 1)[0][:, max_failed]
     return jax.nn.sigmoid((max_loss_db - kth) / tau_db)
 
 
@@ -64,7 +67,7 @@ def _losses(z, params, static: Static):
 
 
 def _hard_pass(loss, params):
-    n_fail = jnp.sum(loss > params["spec.max_loss_db"], axis=(1, 2))
+    n_fail = jnp.sum(loss > params["spec.max_loss_db"], axis=(0, 1))
     return n_fail <= params["spec.max_failed_channels"]
 
 
@@ -74,8 +77,9 @@ def pathwise_block(seed, block, n_valid, params, *, static: Static, tau_db, max_
                                tau_db=tau_db, max_failed=max_failed)
 
 
-def pathwise_from_draws(z, n_valid, params, *, static: Static, tau_db, max_failed: int):
-    """:func:`pathwise_block` given the block's draws (from ``engine.draw_block``)."""
+def pathwise_from_draws(u, n_valid, params, *, static: Static, tau_db, max_failed: int):
+    """:func:`pathwise_block` given the block's draws (D, B) (from ``engine.draw_block``)."""
+    z = split_draws(u, static)
     valid = (jnp.arange(static.block_size) < n_valid).astype(jnp.dtype(static.dtype))
 
     def soft_sum(p):
@@ -112,11 +116,10 @@ def score_variations(static: Static):
 
 def score_block(seed, block, n_valid, params, baseline, *, static: Static):
     """One block: (Σ hard pass, Σ (pass − b)·∂ log p/∂θ) for the score variations."""
-    z = draw_block(seed, block, static)
+    z = split_draws(draw_block(seed, block, static), static)
     valid = jnp.arange(static.block_size) < n_valid
     passed = _hard_pass(_losses(z, params, static), params) & valid
     weight = jnp.where(valid, passed.astype(baseline.dtype) - baseline, 0.0)
-    sizes = {"module": (0,), "layer": (1,), "channel": (1, 2)}
 
     def weighted_logp(p):
         total = 0.0
@@ -126,7 +129,7 @@ def score_block(seed, block, n_valid, params, baseline, *, static: Static):
                 z[(q, lv)], distribution=dist, mean=params[f"{base}.mean"],
                 sigma=params[f"{base}.sigma"], low=params[f"{base}.low"], high=params[f"{base}.high"]))
             lp = _log_density(x, dist, p[f"{base}.mean"], p[f"{base}.sigma"], p[f"{base}.low"], p[f"{base}.high"])
-            lp = lp if lv == "module" else jnp.sum(lp, axis=sizes[lv])
+            lp = lp if lv == "module" else jnp.sum(lp, axis=(0, 1))  # (L, 1|C, B) → (B,)
             total = total + jnp.sum(weight * lp)
         return total
 

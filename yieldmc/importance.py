@@ -53,9 +53,9 @@ def _one_module_static(static: Static) -> Static:
 
 def limit_state(u, params, static1: Static, max_failed: int):
     """g(u) = S − L_(m+1)(u) for one module (u of shape (D,)); < 0 means failure."""
-    from yieldmc.engine import module_losses, split_columns
+    from yieldmc.engine import module_losses, split_draws
 
-    loss = module_losses(split_columns(u[None, :], static1), params, static1)[0].reshape(-1)
+    loss = module_losses(split_draws(u[:, None], static1), params, static1).reshape(-1)
     kth = jax.lax.top_k(loss, max_failed + 1)[0][max_failed]
     return params["spec.max_loss_db"] - kth
 
@@ -123,27 +123,27 @@ def _search(problem: Problem) -> DesignPoints:
 
 def is_block_stats(seed, block, n_valid, params, tables, static: Static):
     """Weighted sums of one block under the mixture proposal (single sweep point)."""
-    from yieldmc.engine import block_key, module_losses, split_columns, standard_normals
+    from yieldmc.engine import block_key, module_losses, split_draws, standard_normals
 
-    (points,) = tables
+    (points,) = tables  # (K, D)
     key = block_key(seed, block, static)
-    z = standard_normals(key, static)
+    z = standard_normals(key, static)  # (D, B)
     k = jax.random.randint(jax.random.fold_in(key, 0x1A5), (static.block_size,), 0, points.shape[0])
-    u = z + points[k]
-    log_q = jax.nn.logsumexp(u @ points.T - 0.5 * jnp.sum(points * points, axis=1), axis=1) - jnp.log(points.shape[0])
+    u = z + points[k].T
+    log_q = jax.nn.logsumexp(points @ u - 0.5 * jnp.sum(points * points, axis=1)[:, None], axis=0) - jnp.log(points.shape[0])
     valid = jnp.arange(static.block_size, dtype=jnp.int32) < n_valid
     w = jnp.where(valid, jnp.exp(-log_q), 0.0)
     p = jax.tree.map(lambda a: a[0], params)
-    loss = module_losses(split_columns(u, static), p, static)
+    loss = module_losses(split_draws(u, static), p, static)  # (L, C, B)
     fail_c = loss > p["spec.max_loss_db"]
-    fail = jnp.sum(fail_c, axis=(1, 2)) > p["spec.max_failed_channels"]
+    fail = jnp.sum(fail_c, axis=(0, 1)) > p["spec.max_failed_channels"]
     wf = w * fail
     scalars = jnp.stack([jnp.sum(w), jnp.sum(w * w), jnp.sum(wf), jnp.sum(wf * wf)])
     return {
         "n_pass": jnp.sum(~fail & valid, dtype=jnp.int32)[None],
         "is_scalars": scalars[None],
-        "is_channel_fail": jnp.sum(w[:, None, None] * fail_c, axis=0)[None],
-        "is_loss": jnp.sum(w[:, None, None] * jnp.clip(loss, 0.0, 100.0), axis=0)[None],
+        "is_channel_fail": jnp.sum(w * fail_c, axis=-1)[None],
+        "is_loss": jnp.sum(w * jnp.clip(loss, 0.0, 100.0), axis=-1)[None],
     }
 
 

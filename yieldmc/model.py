@@ -1,8 +1,15 @@
 """From one module's sampled quantities to the loss of each of its channels (DESIGN §2.4).
 
 Pure JAX. ``values`` maps each quantity of :data:`yieldmc.variation.QUANTITIES` to its
-value (nominal + level draws) broadcastable to ``(..., layers, channels)``; ``params``
+value (nominal + level draws) broadcastable to ``(layers, channels, modules)``; ``params``
 maps config paths to scalars (one sweep point); ``static`` is :class:`yieldmc.problem.Static`.
+
+Layout: the module (sample) axis is the *last* one, so a module-level draw has shape
+``(B,)``, a layer-level one ``(L, 1, B)`` and a channel-level one ``(L, C, B)``. Every
+elementwise kernel then runs over contiguous module vectors with broadcasts along the
+slow axes only; XLA's CPU backend vectorises that layout, and evaluated the model 4–7×
+slower with the modules first (``(B, L, C)``: the innermost loop is the 12 channels and
+each broadcast becomes an index computation; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -33,11 +40,12 @@ def nominal_values(params) -> dict:
 
 
 def array_positions_um(params, *, layers, channels, dtype):
-    """Channel x_c = (c − (C−1)/2)·pitch and layer y_l = l·layer_pitch, shapes (C,), (L, 1)."""
+    """Channel x_c = (c − (C−1)/2)·pitch and layer y_l = l·layer_pitch, shapes (C, 1), (L, 1, 1)
+    (broadcastable against the module axis, which is last)."""
     c = jnp.arange(channels, dtype=dtype)
     lyr = jnp.arange(layers, dtype=dtype)
-    x = (c - 0.5 * (channels - 1)) * params["package.pitch_um"]
-    y = (lyr * params["package.layer_pitch_um"])[:, None]
+    x = ((c - 0.5 * (channels - 1)) * params["package.pitch_um"])[:, None]
+    y = (lyr * params["package.layer_pitch_um"])[:, None, None]
     return x, y
 
 
@@ -50,8 +58,8 @@ def waveguide_offsets(values, params, *, layers, channels, dtype):
     the layers below it, at the same channel position).
 
     Returns:
-      ``(dx_um, dy_um, x_um)``: offsets broadcast to ``(..., layers, channels)`` and the
-      channel positions.
+      ``(dx_um, dy_um, x_um)``: offsets broadcastable to ``(layers, channels, modules)``
+      and the channel positions ``(channels, 1)``.
     """
     x, y = array_positions_um(params, layers=layers, channels=channels, dtype=dtype)
     roll = values["roll_mrad"] * 1e-3
@@ -62,8 +70,9 @@ def waveguide_offsets(values, params, *, layers, channels, dtype):
         lock_temperature_c=params["package.lock_temperature_c"],
     )
     dx = values["dx_um"] + x * values["pitch_ppm"] * 1e-6 + runout - y * roll
-    t = jnp.broadcast_to(values["layer_thickness_um"], jnp.broadcast_shapes(jnp.shape(values["layer_thickness_um"]), (layers, channels)))
-    stack = jnp.cumsum(t, axis=-2) - t  # exclusive sum over the layers below
+    t = values["layer_thickness_um"]
+    t = jnp.broadcast_to(t, jnp.broadcast_shapes(jnp.shape(t), (layers, 1, 1)))
+    stack = jnp.cumsum(t, axis=0) - t  # exclusive sum over the layers below
     dy = values["dy_um"] + x * roll + stack
     return dx, dy, x
 
@@ -81,12 +90,14 @@ def channel_loss_db(values, params, static):
     """Loss in dB of every channel: coupler + Fresnel + propagation (DESIGN §2.4).
 
     Args:
-      values: quantity name → value broadcastable to ``(..., layers, channels)``.
+      values: quantity name → value broadcastable to ``(layers, channels, modules)``
+        (a module-level draw has shape ``(modules,)``).
       params: config path → scalar (one sweep point).
       static: :class:`yieldmc.problem.Static`.
 
     Returns:
-      Loss in dB, shape ``(..., layers, channels)``.
+      Loss in dB, shape ``(layers, channels, modules)`` (``modules`` = 1 when every value
+      is a scalar).
     """
     dtype = jnp.dtype(static.dtype)
     layers, channels = static.layers, static.channels
@@ -159,4 +170,4 @@ def channel_loss_db(values, params, static):
         )
     loss = physics.loss_db(jnp.maximum(eta, ETA_FLOOR)) + propagation
     loss = jnp.where(jnp.isnan(loss), jnp.inf, loss)  # a model outside its domain fails
-    return jnp.broadcast_to(loss, jnp.broadcast_shapes(jnp.shape(loss), (layers, channels)))
+    return jnp.broadcast_to(loss, jnp.broadcast_shapes(jnp.shape(loss), (layers, channels, 1)))

@@ -47,17 +47,22 @@ def scrambled_tables(dim: int, *, seed: int, randomizations: int) -> tuple[np.nd
 
 def sobol_uint(index, table, shift, *, nbits: int):
     """Sobol' integers of point indices ``index`` (B,) for one randomisation → (B, dim)."""
+    return _sobol_uint_t(index, table, shift, nbits=nbits).T
+
+
+def _sobol_uint_t(index, table, shift, *, nbits: int):
+    """:func:`sobol_uint` transposed, (dim, B) (the engine's layout)."""
     index = index.astype(jnp.uint32)
-    x = jnp.zeros((index.shape[0], table.shape[0]), jnp.uint32)
+    x = jnp.zeros((table.shape[0], index.shape[0]), jnp.uint32)
     for k in range(nbits):
-        bit = ((index >> k) & 1).astype(bool)[:, None]
-        x = x ^ jnp.where(bit, table[None, :, k], jnp.uint32(0))
-    return x ^ shift[None, :]
+        bit = ((index >> k) & 1).astype(bool)[None, :]
+        x = x ^ jnp.where(bit, table[:, k, None], jnp.uint32(0))
+    return x ^ shift[:, None]
 
 
 def sobol_normals(index, table, shift, *, nbits: int, dtype):
-    """Standard normals Φ⁻¹(u) of randomised Sobol' points, (B, dim); u never 0 or 1."""
-    x = sobol_uint(index, table, shift, nbits=nbits)
+    """Standard normals Φ⁻¹(u) of randomised Sobol' points, (dim, B); u never 0 or 1."""
+    x = _sobol_uint_t(index, table, shift, nbits=nbits)
     mant = 24 if jnp.dtype(dtype) == jnp.float32 else 32
     u = ((x >> (BITS - mant)).astype(dtype) + 0.5) / (2.0**mant)
     return ndtri(u)
