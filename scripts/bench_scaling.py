@@ -1,12 +1,12 @@
 """Engine throughput vs block size and vs device count (forced host devices on CPU).
 
-    python scripts/bench_scaling.py [--samples 1048576] [--devices 1 2 4] [--one-thread] [--json out.json]
+    python scripts/bench_scaling.py [--samples 1048576] [--devices 1 2 4] [--json out.json]
 
 Device counts run in subprocesses with XLA_FLAGS=--xla_force_host_platform_device_count=N
 (on a multi-GPU host pass --real to use the real devices instead). On a CPU all forced
-devices share the host's cores; with --one-thread each device runs its kernels on one
-thread (XLA's intra-op parallelism off), so N devices on >= N cores is N independent
-workers: the device-scaling test a CPU can make. Median of --repeats runs.
+devices share the host's cores (XLA:CPU splits every kernel over all of them, and
+jax 0.10 ignores --xla_cpu_multi_thread_eigen=false), so forced devices test the
+multi-device code path, not scaling. Median of --repeats runs.
 """
 
 from __future__ import annotations
@@ -35,13 +35,11 @@ print(json.dumps({"block_size": block, "devices": ndev, "seconds": dt, "modules_
 """
 
 
-def run(samples, block, ndev, overrides, force, one_thread=False, repeats=3):
+def run(samples, block, ndev, overrides, force, repeats=3):
     env = dict(os.environ, BENCH_REPEATS=str(repeats))
     env.pop("JAX_NUM_CPU_DEVICES", None)
     if force:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={max(ndev, 1)}"
-        if one_thread:
-            env["XLA_FLAGS"] += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
         env["JAX_PLATFORMS"] = "cpu"
     out = subprocess.run([sys.executable, "-c", CHILD, str(samples), str(block), str(ndev), *overrides],
                          capture_output=True, text=True, env=env)
@@ -56,7 +54,6 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, nargs="+", default=[2048, 8192, 16384, 65536])
     ap.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--real", action="store_true", help="use the real devices, not forced host devices")
-    ap.add_argument("--one-thread", action="store_true", help="forced CPU devices with one thread each")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json")
     ap.add_argument("overrides", nargs="*")
@@ -67,8 +64,7 @@ def main() -> None:
         print(f"block {b:6d}: {rows[-1]['modules_per_s']:10.4g} modules/s", flush=True)
     base = None
     for d in args.devices:
-        r = run(args.samples, 16384, d, args.overrides, not args.real, args.one_thread, args.repeats)
-        r["one_thread"] = bool(args.one_thread)
+        r = run(args.samples, 16384, d, args.overrides, not args.real, args.repeats)
         base = base or r["modules_per_s"]
         r["scaling_vs_1"] = r["modules_per_s"] / base
         rows.append(r)
@@ -76,8 +72,7 @@ def main() -> None:
               f"(ideal x{d}, {r['scaling_vs_1'] / d:.2f} of linear)", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"overrides": args.overrides, "one_thread": args.one_thread, "rows": rows,
-                       "time": time.ctime()}, fh, indent=2)
+            json.dump({"overrides": args.overrides, "rows": rows, "time": time.ctime()}, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import hydra
 from omegaconf import DictConfig
 
 from yieldmc.config import CONF_DIR, compose, to_container
-from yieldmc.devices import configure_cpu_devices
 from yieldmc.problem import Problem, build_problem
 
 EXIT_BAD_INPUT = 2
@@ -269,7 +268,6 @@ def _app(cfg: DictConfig) -> int:
 
 def main() -> None:
     """Entry point of the ``yieldmc`` console script and ``python -m yieldmc``."""
-    configure_cpu_devices()  # before JAX's first computation; see yieldmc/devices.py
     try:
         _prevalidate(sys.argv[1:])
     except ValueError as exc:
