@@ -176,6 +176,9 @@ BAD_INPUTS: list[tuple[str, list[str], Callable[[dict], None] | None, str]] = [
     # --- engine and spec ---
     ("bogus-dtype", ["engine.dtype=float16x"], None, "engine.dtype"),
     ("bogus-rng", ["engine.rng_impl=mersenne"], None, "engine.rng_impl"),
+    ("block-beyond-the-rng-counter",  # 16 395 random dimensions x 2^21 modules >= 2^32
+     ["package=pwg18_4x32ch", "package.channels=1024", "engine.block_size=2097152",
+      "engine.blocks_per_call=1"], None, "engine.block_size"),
     ("quantile-out-of-range", ["engine.quantiles=[0.5,1.0]"], None, "engine.quantiles"),
     ("negative-max-failed", ["spec.max_failed_channels=-1"], None, "spec.max_failed_channels"),
     ("non-integer-max-failed", ["spec.max_failed_channels=0.5"], None, "spec.max_failed_channels"),

@@ -2,9 +2,9 @@
 
 Modules are processed in fixed-size blocks, one compiled program per block, dealt
 round-robin over the local devices. Block ``b``'s random numbers come from
-``fold_in(key(seed), b)`` alone, and each (quantity, level) draws from its own stream
-folded in from that, so a result does not depend on how many blocks one call takes, on
-the number of devices or jobs, or on which other variations are active. Every block is
+``fold_in(key(seed), b)`` alone (one (D, B) draw, D the random dimensions of the active
+variations), so a result does not depend on how many blocks one call takes or on the
+number of devices or jobs. Every block is
 reduced on the device to integer sufficient statistics (pass counts, fail counts, a
 fixed-point loss sum, a loss histogram) that the host adds as int64: integer sums are
 exact in any order, so the totals are bit-identical however the blocks are grouped,
@@ -90,24 +90,28 @@ def standard_normals(key, static: Static):
     else:
         z = jax.random.normal(key, shape, dtype=jnp.dtype(static.dtype))
     # materialise the draws once: otherwise XLA may fuse (and so recompute) the
-    # random-number kernel into every consumer of every column
+    # random-number kernel into every consumer of every row
     return jax.lax.optimization_barrier(z)
 
 
 def threefry_normals(key, shape):
     """float32 standard normals: Threefry-2x32 in counter mode + Box–Muller.
 
-    The n = prod(shape) (even) 32-bit words are ``threefry2x32(key, (i, i + n/2))`` for
+    The n = prod(shape) (rounded up to even) 32-bit words are ``threefry2x32(key, (i, i + n/2))`` for
     i < n/2 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11), both
     output words of every hash used (``jax.random.normal`` under
     ``jax_threefry_partitionable`` XORs them into one). Word i gives u1 = (k + 1)/2^24
     ∈ (0, 1], word i + n/2 gives θ = 2π·k'/2^24 − π (k, k' their top 24 bits), and
     Box–Muller (Box & Muller, Ann. Math. Stat. 29:610 (1958)) makes the independent
     pair r·cos θ, r·sin θ with r = sqrt(−2 ln u1) ≤ 5.77: elements i and i + n/2 of the
-    row-major result (n = size rounded up to even). sin/cos are the float32 polynomials of ``physics._fastmath``.
+    row-major result. sin/cos are the float32 polynomials of ``physics._fastmath``.
+    The 32-bit counter limits one call to fewer than 2^32 numbers.
     """
     size = int(np.prod(shape))
     n = size + size % 2  # an odd size draws one more and drops it
+    if n >= 2**32:
+        raise ValueError(f"engine.block_size: {shape[-1]} modules x {size // max(shape[-1], 1)} random "
+                         "dimensions need >= 2^32 random numbers per block; use a smaller block")
     data = jax.random.key_data(key)
     bits = threefry_2x32((data[0], data[1]), jax.lax.iota(jnp.uint32, n))
     u1 = ((bits[: n // 2] >> 8).astype(jnp.float32) + 1.0) * np.float32(2.0**-24)

@@ -477,6 +477,11 @@ def build_problem(config: dict) -> Problem:
     for name in ("layers", "channels"):
         if getattr(static, name) < 1:
             raise ValueError(f"package.{name}: must be >= 1, got {getattr(static, name)}")
+    per_module = {"module": 1, "layer": static.layers, "channel": static.layers * static.channels}
+    dim = sum(per_module[lv] for _, lv, _ in static.active)
+    if dim * block_size >= 2**32:
+        raise ValueError(f"engine.block_size: {block_size} modules x {dim} random dimensions reach "
+                         "2^32 random numbers per block (the generator's counter); use a smaller block")
     return Problem(
         static=static,
         params=params,
