@@ -26,7 +26,7 @@ from yieldmc.alignment import align
 from yieldmc.model import channel_loss_db, nominal_values
 from yieldmc.physics._fastmath import sincos
 from yieldmc.qmc import sobol_normals
-from yieldmc.problem import Problem, Static
+from yieldmc.problem import Problem, Static, random_dimension
 from yieldmc.variation import transform_normal
 
 #: Loss values are clipped to [0, LOSS_CLIP_DB] before the fixed-point sum.
@@ -109,9 +109,8 @@ def threefry_normals(key, shape):
     """
     size = int(np.prod(shape))
     n = size + size % 2  # an odd size draws one more and drops it
-    if n >= 2**32:
-        raise ValueError(f"engine.block_size: {shape[-1]} modules x {size // max(shape[-1], 1)} random "
-                         "dimensions need >= 2^32 random numbers per block; use a smaller block")
+    if n >= 2**32:  # build_problem rejects such blocks (engine.block_size) before this
+        raise ValueError(f"threefry_normals: shape {shape} needs >= 2^32 numbers, beyond the 32-bit counter")
     data = jax.random.key_data(key)
     bits = threefry_2x32((data[0], data[1]), jax.lax.iota(jnp.uint32, n))
     u1 = ((bits[: n // 2] >> 8).astype(jnp.float32) + 1.0) * np.float32(2.0**-24)
@@ -119,13 +118,6 @@ def threefry_normals(key, shape):
     r = jnp.sqrt(-2.0 * jnp.log(u1))
     sin, cos = sincos(theta)
     return jnp.concatenate([r * cos, r * sin])[:size].reshape(shape)
-
-
-def random_dimension(static: Static) -> int:
-    """Random dimensions of one module: 1 per module-level, L per layer-level, L·C per
-    channel-level active variation."""
-    sizes = {"module": 1, "layer": static.layers, "channel": static.layers * static.channels}
-    return sum(sizes[lv] for _, lv, _ in static.active)
 
 
 def draw_block(seed, block, static: Static, tables=None):

@@ -477,8 +477,7 @@ def build_problem(config: dict) -> Problem:
     for name in ("layers", "channels"):
         if getattr(static, name) < 1:
             raise ValueError(f"package.{name}: must be >= 1, got {getattr(static, name)}")
-    per_module = {"module": 1, "layer": static.layers, "channel": static.layers * static.channels}
-    dim = sum(per_module[lv] for _, lv, _ in static.active)
+    dim = random_dimension(static)
     if dim * block_size >= 2**32:
         raise ValueError(f"engine.block_size: {block_size} modules x {dim} random dimensions reach "
                          "2^32 random numbers per block (the generator's counter); use a smaller block")
@@ -493,6 +492,13 @@ def build_problem(config: dict) -> Problem:
         quantiles=quantiles,
         randomizations=sampling["randomizations"],
     )
+
+
+def random_dimension(static: Static) -> int:
+    """Random dimensions of one module: 1 per module-level, L per layer-level, L·C per
+    channel-level active variation."""
+    sizes = {"module": 1, "layer": static.layers, "channel": static.layers * static.channels}
+    return sum(sizes[lv] for _, lv, _ in static.active)
 
 
 def as_plain_mc(problem: Problem) -> Problem:
