@@ -1,8 +1,15 @@
-"""PNG plots of a result Dataset (edge: matplotlib, Agg backend)."""
+"""PNG plots of a result Dataset (edge: matplotlib, Agg backend). See docs/plots.md.
+
+Fixed colour scales (an all-pass and an all-fail run never look alike), sweep axes sorted by
+value and labelled with units, titles that state package, spec, N and yield ± 95 % interval.
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
 import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -11,70 +18,227 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
+import yaml  # noqa: E402
+from matplotlib.colors import ListedColormap, LogNorm, Normalize  # noqa: E402
 
-CHANNEL_DIMS = ("quantile", "layer", "channel")
+CHANNEL_DIMS = ("quantile", "layer", "channel", "condition", "randomization")
+FAIL_MIN = 1e-6  # fail map: log colour scale FAIL_MIN..1; 0 < f < FAIL_MIN drawn at FAIL_MIN
+ZERO_COLOUR = "#2ca25f"  # fail map: a channel that never failed (fraction exactly 0)
+MAX_PANELS = 24  # more facet panels than this: the first MAX_PANELS and a note
+
+_UNITS = {"um": "µm", "nm": "nm", "mm": "mm", "cm": "cm", "mrad": "mrad", "rad": "rad",
+          "deg": "°", "db": "dB", "ppm": "ppm", "c": "°C", "k": "K", "rh": "%RH"}
+_NAMED = {"max_failed_channels": "channels", "samples": "modules", "n_core": "1",
+          "n_clad": "1", "n_gap": "1", "dn_core": "1"}
+_DIST_PARAMS = ("sigma", "mean", "low", "high")
 
 
 def sweep_dims(ds: xr.Dataset) -> list[str]:
     return [d for d in ds["yield"].dims if d not in CHANNEL_DIMS]
 
 
-def plot_yield_map(ds: xr.Dataset, path: Path, *, target_yield: float = 0.9) -> Path | None:
-    """1 swept key: yield vs value with its 95 % band; 2 keys: heatmap + target contour."""
+def _config(ds: xr.Dataset) -> dict:
+    try:
+        return yaml.safe_load(ds.attrs.get("config_yaml", "")) or {}
+    except yaml.YAMLError:
+        return {}
+
+
+def _lookup(config: dict, key: str):
+    node = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _name_unit(name: str) -> str | None:
+    """Unit of one name from its suffix: ``pitch_um`` → µm, ``loss_db_per_cm`` → dB/cm."""
+    if name in _NAMED:
+        return _NAMED[name]
+    t = name.lower().split("_")
+    if len(t) >= 3 and t[-2] == "per" and t[-1] in _UNITS:
+        return f"{_UNITS.get(t[-3], '1')}/{_UNITS[t[-1]]}"
+    return _UNITS[t[-1]] if len(t) >= 2 and t[-1] in _UNITS else None
+
+
+def key_unit(key: str, config: dict | None = None) -> str | None:
+    """Unit of a (swept) config key; a distribution parameter carries its quantity's unit.
+
+    ``process.dx_um.module.sigma`` → µm, ``spec.max_loss_db`` → dB, ``package.n_core`` → 1;
+    the sigma of a log-normal variation is that of the underlying normal, so → 1.
+    """
+    parts = key.split(".")
+    unit = _name_unit(parts[-1])
+    if unit is None and parts[-1] in _DIST_PARAMS and len(parts) >= 2:
+        if parts[-1] == "sigma" and _lookup(config or {}, ".".join(parts[:-1]) + ".distribution") == "lognormal":
+            return "1"
+        unit = next((u for p in reversed(parts[:-1]) if (u := _name_unit(p))), None)
+    return unit
+
+
+def axis_label(ds: xr.Dataset, dim: str) -> str:
+    unit = ds[dim].attrs.get("units") or key_unit(dim, _config(ds))
+    return f"{dim} [{unit}]" if unit else dim
+
+
+def _point(ds: xr.Dataset, dim: str, value) -> str:
+    unit = ds[dim].attrs.get("units") or key_unit(dim, _config(ds))
+    return f"{dim} = {value:g}" + (f" {unit}" if unit and unit != "1" else "")
+
+
+def format_yield(y: float, low: float, high: float) -> str:
+    """``yield 0.853 [0.831, 0.872]`` with enough digits to resolve the interval."""
+    width = high - low
+    d = 3 if not width > 0 else min(8, max(3, math.ceil(-math.log10(width)) + 1))
+    return f"{y:.{d}f} [{low:.{d}f}, {high:.{d}f}]"
+
+
+def title_text(ds: xr.Dataset, what: str, *, width: int = 70) -> str:
+    """Multi-line title: what, package, spec, N per point, yield ± 95 % interval (min … max)."""
+    cfg = _config(ds)
+    spec = {}
+    for k, unit in (("max_loss_db", " dB"), ("max_failed_channels", "")):
+        c = ds.coords.get(f"spec.{k}")  # swept: a dimension (map) or a scalar (one of its points)
+        v = _lookup(cfg, f"spec.{k}") if c is None else None if c.ndim else f"{float(c):g}"
+        spec[k] = f"≤ {v}{unit}" if v is not None else f"swept (spec.{k} on an axis)"
+    n = np.asarray(ds.n_samples.values).ravel()
+    n_txt = f"{int(n.min()):,}" if n.min() == n.max() else f"{int(n.min()):,}–{int(n.max()):,}"
+    y, lo, hi = (np.asarray(ds[v].values, dtype=float).ravel() for v in ("yield", "yield_ci_low", "yield_ci_high"))
+    i, j = int(np.nanargmin(y)), int(np.nanargmax(y))
+    ytxt = (f"yield {format_yield(y[i], lo[i], hi[i])}" if y.size == 1 else
+            f"yield {format_yield(y[i], lo[i], hi[i])} (lowest) … {format_yield(y[j], lo[j], hi[j])}"
+            f" (highest) over {y.size} points")
+    lines = [f"{what} — package {_lookup(cfg, 'package.name') or '?'}",
+             f"spec: channel loss {spec['max_loss_db']}, "
+             f"failed channels per module {spec['max_failed_channels']}",
+             f"N = {n_txt} modules per point",
+             ytxt + " (95 % interval)"]
+    return "\n".join(textwrap.fill(line, width) for line in lines)
+
+
+def _suptitle(fig, ds: xr.Dataset, what: str, extra: str = "") -> None:
+    width = max(40, int(fig.get_figwidth() * 72 / (9 * 0.62)))  # characters at 9 pt
+    text = title_text(ds, what, width=width) + ("\n" + textwrap.fill(extra, width) if extra else "")
+    fig.suptitle(text, fontsize=9)
+
+
+def _facets(ds: xr.Dataset, dims: list[str]) -> tuple[list[dict], str]:
+    """One selection per combination of the values of ``dims`` (capped at MAX_PANELS)."""
+    combos = [dict(zip(dims, c)) for c in itertools.product(*(range(ds.sizes[d]) for d in dims))]
+    note = ""
+    if len(combos) > MAX_PANELS:
+        note = f"Note: showing the first {MAX_PANELS} of {len(combos)} combinations of {', '.join(dims)}."
+        combos = combos[:MAX_PANELS]
+    return combos, note
+
+
+def _grid(n: int, panel: tuple[float, float]):
+    ncols = min(n, 4)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(6.5, panel[0] * ncols), 1.6 + panel[1] * nrows),
+                             constrained_layout=True, squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()[:n]
+
+
+def yield_figure(ds: xr.Dataset, *, target_yield: float = 0.9):
+    """1 swept key: yield vs value with its 95 % band; 2: heat map (fixed 0–1) + target contour;
+    more: one heat-map panel per combination of the extra keys. None when nothing is swept."""
     dims = sweep_dims(ds)
-    if len(dims) not in (1, 2):
+    if not dims:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
+    ds = ds.sortby(dims)
     if len(dims) == 1:
+        fig, ax = plt.subplots(figsize=(6.5, 5), constrained_layout=True)
         x = ds[dims[0]].values
         ax.plot(x, ds["yield"].values, "o-", label="yield")
-        ax.fill_between(x, ds.yield_ci_low.values, ds.yield_ci_high.values, alpha=0.3,
-                        label="95 % interval")
+        ax.fill_between(x, ds.yield_ci_low.values, ds.yield_ci_high.values, alpha=0.3, label="95 % interval")
         ax.axhline(target_yield, color="grey", ls="--", lw=1, label=f"target {target_yield:g}")
-        ax.set_xlabel(dims[0])
-        ax.set_ylabel("yield")
+        ax.set_xlabel(axis_label(ds, dims[0]))
+        ax.set_ylabel("yield [1]")
         ax.set_ylim(-0.02, 1.02)
         ax.legend()
-    else:
-        y = ds["yield"].transpose(dims[1], dims[0])
-        xs, ys = ds[dims[0]].values, ds[dims[1]].values
-        mesh = ax.pcolormesh(xs, ys, y.values, shading="nearest", vmin=0, vmax=1, cmap="viridis")
-        fig.colorbar(mesh, ax=ax, label="yield")
-        if len(xs) > 1 and len(ys) > 1 and y.min() < target_yield < y.max():
-            cs = ax.contour(xs, ys, y.values, levels=[target_yield], colors="w")
+        _suptitle(fig, ds, "yield map")
+        return fig
+    xd, yd, extra = dims[0], dims[1], dims[2:]
+    combos, note = _facets(ds, extra)
+    fig, axes = _grid(len(combos), (4.2, 3.4))
+    norm = Normalize(vmin=0.0, vmax=1.0)
+    xs, ys = ds[xd].values, ds[yd].values
+    for ax, sel in zip(axes, combos):
+        sub = ds.isel(sel)
+        y = sub["yield"].transpose(yd, xd).values
+        mesh = ax.pcolormesh(xs, ys, y, shading="nearest", norm=norm, cmap="viridis")
+        if len(xs) > 1 and len(ys) > 1 and np.nanmin(y) < target_yield < np.nanmax(y):
+            cs = ax.contour(xs, ys, y, levels=[target_yield], colors="w")
             ax.clabel(cs, fmt={target_yield: f"Y = {target_yield:g}"})
-        ax.set_xlabel(dims[0])
-        ax.set_ylabel(dims[1])
-    ax.set_title(f"yield map ({int(ds.n_samples.max())} modules per point)")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+        ax.set_xlabel(axis_label(ds, xd))
+        ax.set_ylabel(axis_label(ds, yd))
+        if sel:
+            ax.set_title("\n".join(_point(ds, d, float(ds[d][i])) for d, i in sel.items()), fontsize=8)
+    fig.colorbar(mesh, ax=list(axes), label="yield [1] (fraction of modules passing)")
+    facet = f"one panel per value of {', '.join(extra)}" if extra else ""
+    _suptitle(fig, ds, "yield map" + (f" ({facet})" if facet else ""), note)
+    return fig
 
 
-def plot_fail_map(ds: xr.Dataset, path: Path) -> Path:
-    """Per-channel fail fraction, layer × channel, at the sweep point of lowest yield."""
+def fail_figure(ds: xr.Dataset):
+    """Per-channel fail fraction, layer × channel, at the sweep point of lowest yield; fixed log
+    colour scale FAIL_MIN..1, exact 0 in ZERO_COLOUR; one panel per condition if any."""
     dims = sweep_dims(ds)
     fail = ds.channel_fail_fraction
     where = ""
     if dims:
-        idx = np.unravel_index(int(np.argmin(ds["yield"].values)), ds["yield"].shape)
+        idx = np.unravel_index(int(np.nanargmin(ds["yield"].values)), ds["yield"].shape)
         sel = dict(zip(dims, idx))
         fail = fail.isel(sel)
-        where = " at " + ", ".join(f"{d}={ds[d].values[i]:g}" for d, i in sel.items())
-    fig, ax = plt.subplots(figsize=(max(6, 0.25 * fail.sizes["channel"]), 1.5 + 0.6 * fail.sizes["layer"]),
-                           constrained_layout=True)
+        ds = ds.isel(sel)
+        where = "At the lowest-yield point: " + ", ".join(_point(ds, d, float(ds[d])) for d in dims) + "."
+    rest = [d for d in fail.dims if d not in ("layer", "channel")]
+    combos, note = _facets(fail, rest)
     nl, nc = fail.sizes["layer"], fail.sizes["channel"]
-    mesh = ax.imshow(fail.transpose("layer", "channel").values, origin="lower", aspect="auto",
-                     cmap="magma_r", interpolation="nearest",
-                     extent=(-0.5, nc - 0.5, -0.5, nl - 0.5))
-    fig.colorbar(mesh, ax=ax, label="fail fraction")
-    ax.set_xlabel("channel")
-    ax.set_ylabel("layer")
-    ax.set_yticks(fail.layer.values)
-    ax.set_title("channel fail fraction" + (f"\n{where.strip()}" if where else ""), fontsize=9)
+    fig, axes = _grid(len(combos), (max(6.0, 0.25 * nc), max(2.6, 0.6 * nl + 1.2)))
+    magma = plt.get_cmap("magma_r")(np.linspace(0.0, 0.88, 256))  # top stays dark purple, not black
+    cmap = ListedColormap(magma, name="fail").with_extremes(under=ZERO_COLOUR, bad=ZERO_COLOUR)
+    norm = LogNorm(vmin=FAIL_MIN, vmax=1.0)
+    for ax, sel in zip(axes, combos):
+        f = np.asarray(fail.isel(sel).transpose("layer", "channel").values, dtype=float)
+        shown = np.ma.masked_where(~(f > 0), np.clip(f, FAIL_MIN, 1.0))  # exact 0 → ZERO_COLOUR
+        im = ax.imshow(shown, origin="lower", aspect="auto", cmap=cmap, norm=norm,
+                       interpolation="nearest", extent=(-0.5, nc - 0.5, -0.5, nl - 0.5))
+        ax.set_xlabel("channel [index]")
+        ax.set_ylabel("layer [index, 0 = bottom]")
+        ax.set_yticks(range(nl))
+        if sel:
+            ax.set_title(", ".join(f"{d} = {fail[d].values[i]}" for d, i in sel.items()), fontsize=8)
+    cbar = fig.colorbar(im, ax=list(axes), extend="min",
+                        label="channel fail fraction [1] (log)")
+    cbar.ax.text(1.6, -0.06, "0", transform=cbar.ax.transAxes, va="center", fontsize=8)
+    ticks = 10.0 ** np.arange(round(math.log10(FAIL_MIN)), 1)
+    cbar.set_ticks(ticks, labels=[("≤" if t <= FAIL_MIN else "") + f"{t:g}" for t in ticks])
+    cbar.minorticks_off()
+    extra = (f"{where} Fixed log colour scale {FAIL_MIN:g}–1; green (▼ on the colour bar) = exactly 0; "
+             f"0 < f ≤ {FAIL_MIN:g} drawn as {FAIL_MIN:g}.")
+    _suptitle(fig, ds, "channel fail fraction", (extra + " " + note).strip())
+    return fig
+
+
+def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_yield_map(ds: xr.Dataset, path: Path, *, target_yield: float = 0.9) -> Path | None:
+    fig = yield_figure(ds, target_yield=target_yield)
+    return None if fig is None else _save(fig, path)
+
+
+def plot_fail_map(ds: xr.Dataset, path: Path) -> Path:
+    return _save(fail_figure(ds), path)
 
 
 def plot_all(ds: xr.Dataset, store_path, *, target_yield: float = 0.9) -> list[Path]:
