@@ -15,7 +15,8 @@ def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
     """Run the Monte-Carlo yield analysis of a configuration in memory.
 
     Args:
-      cfg: a ``DictConfig`` from :func:`yieldmc.compose` (or an equivalent mapping).
+      cfg: a ``DictConfig`` from :func:`yieldmc.compose` (or an equivalent mapping; numpy
+        scalars such as ``np.float64(0.5)`` are taken as their Python values).
       n_devices: local devices to shard the blocks over (default: all).
 
     Returns:
@@ -23,7 +24,8 @@ def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
       ``channel_fail_fraction``, ``loss_db_mean``, ``loss_db_quantile``.
 
     Raises:
-      ValueError: naming the offending key, before anything is compiled.
+      ValueError: one line naming the offending key (an unknown key, a wrong type, a value
+        out of range; :mod:`yieldmc.schema`), before anything is compiled.
     """
     config = to_container(cfg)
     problem = build_problem(config)

@@ -7,9 +7,7 @@ anything is compiled or written.
 
 from __future__ import annotations
 
-import math
 import sys
-import time
 from pathlib import Path
 
 import hydra
@@ -17,6 +15,7 @@ from omegaconf import DictConfig
 
 from yieldmc.config import CONF_DIR, compose, to_container
 from yieldmc.problem import Problem, build_problem
+from yieldmc.progress import Progress
 
 EXIT_BAD_INPUT = 2
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
@@ -58,24 +57,58 @@ def _expand(overrides, multirun):
     return [list(batch) for batches in BasicSweeper.split_arguments(parsed, None) for batch in batches]
 
 
-def check_config(config: dict) -> Problem:
-    """Validate everything the command needs beyond the engine's own checks."""
-    if config.get("mode", "run") not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {config.get('mode')!r}")
+def check_config(config: dict, base: Path | None = None) -> Problem:
+    """Validate everything the command needs, for every mode, before anything is computed.
+
+    ``build_problem`` checks every key against :mod:`yieldmc.schema` (unknown keys, types,
+    bounds, every sweep point); this adds what only the command uses: the mode, the shards,
+    the output (a plain file name, a directory that exists or can be created and written,
+    checked without creating anything; relative to ``base``, default: where yieldmc
+    started), and for ``mode=sensitivity``/``optimize`` their settings.
+
+    Raises:
+      ValueError: one line, ``<key>: <what is wrong>, got <value>``.
+    """
+    from yieldmc import schema
+    from yieldmc.config import check_output_dir
+
+    config = to_container(config)  # numpy scalars as Python numbers (the API passes dicts)
+    mode = config.get("mode", "run")
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
     problem = build_problem(config)
     shard, num = config.get("shard", 0), config.get("num_shards", 1)
-    if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-        raise ValueError(f"num_shards: must be a positive integer, got {num!r}")
-    if not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < num:
+    num = schema.check_value("num_shards", num, schema.lookup(config, "num_shards"))
+    shard = schema.check_value("shard", shard, schema.lookup(config, "shard"))
+    if not 0 <= shard < num:
         raise ValueError(f"shard: must be an integer in [0, num_shards={num}), got {shard!r}")
     out = config.get("output") or {}
     if not isinstance(out.get("dir"), str) or not out["dir"]:
         raise ValueError(f"output.dir: expected a path, got {out.get('dir')!r}")
-    if out.get("name") is not None and (not isinstance(out["name"], str) or "/" in out["name"]):
-        raise ValueError(f"output.name: expected a file name, got {out['name']!r}")
+    name = out.get("name")
+    if name is not None and (not isinstance(name, str) or name in ("", ".", "..")
+                             or any(c in name for c in "/\\\0")):
+        raise ValueError("output.name: must be a plain file name (not empty, no '/', '\\' or NUL, "
+                         f"not '.' or '..'), got {name!r}")
+    check_output_dir(out["dir"], base)
     ty = out.get("target_yield", 0.9)
     if isinstance(ty, bool) or not isinstance(ty, (int, float)) or not 0 < ty < 1:
         raise ValueError(f"output.target_yield: must lie in (0, 1), got {ty!r}")
+    if mode in ("sensitivity", "optimize"):
+        from yieldmc.sensitivity import gradient_settings
+
+        gradient_settings(config)
+        if problem.sweep_keys:
+            raise ValueError(f"sweep: mode={mode} runs at one point; remove the sweep, got "
+                             f"{list(problem.sweep_keys)}")
+    if mode == "optimize":
+        from yieldmc.optimize import optimize_settings
+
+        settings = optimize_settings(config, problem)
+        offset = settings["recheck_seed_offset"]
+        if problem.seed + offset >= schema.SEED_LIMIT:
+            raise ValueError(f"optimize.recheck_seed_offset: seed + offset (the re-check's seed) must be "
+                             f"< {schema.SEED_LIMIT}, got {offset!r} with seed={problem.seed}")
     return problem
 
 
@@ -85,33 +118,6 @@ def _prevalidate(argv) -> None:
         return
     for combo in _expand(overrides, multirun):
         check_config(to_container(compose(combo)))
-
-
-class Progress:
-    """A one-line progress bar on stderr (samples done, rate, ETA) for runs over ~2 s."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.done, self.start = total, 0, time.perf_counter()
-        self.enabled = enabled and sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, n: int) -> None:
-        self.done += n
-        elapsed = time.perf_counter() - self.start
-        if not self.enabled or elapsed < 2.0:
-            return
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate > 0 else math.inf
-        frac = self.done / max(self.total, 1)
-        bar = "#" * int(30 * frac)
-        sys.stderr.write(f"\r[{bar:<30}] {frac:6.1%} {self.done:.3g}/{self.total:.3g} samples "
-                         f"{rate:.3g}/s ETA {eta:5.0f} s ")
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
 
 
 def store_path(config: dict, base: Path) -> Path:
@@ -157,33 +163,13 @@ def summary(ds, path: Path, plots) -> str:
 MODES = ("run", "sensitivity", "optimize")
 
 
-def _write_atomically(ds, path: Path, overwrite: bool) -> None:
-    """Write a small Dataset to ``path`` via a temporary store renamed into place."""
-    import shutil
-    import warnings
-
-    if path.exists() and not overwrite:
-        _fail(f"output: {path} exists; pass overwrite=true to replace it")
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        with warnings.catch_warnings():  # zarr v3: string coordinates, consolidated metadata
-            warnings.simplefilter("ignore")
-            ds.to_zarr(str(tmp), mode="w", consolidated=True)
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        _fail(f"output: cannot write {path}: {exc.strerror or exc}")
-
-
 def execute_gradient_mode(config: dict, mode: str, base: Path) -> int:
     """``mode=sensitivity`` (ranked table) or ``mode=optimize`` (optimum, re-checked)."""
     from yieldmc.optimize import optimize, optimize_settings
     from yieldmc.sensitivity import gradient_settings, ranked_table, sensitivity
+    from yieldmc.store import check_replaceable, identity, write_small_store
 
+    overwrite = config.get("overwrite") is True
     try:
         problem = check_config(config)
         gradient_settings(config)
@@ -193,12 +179,11 @@ def execute_gradient_mode(config: dict, mode: str, base: Path) -> int:
             optimize_settings(config, problem)
         path = store_path(config, base)
         path = path.with_name(f"{mode}_{path.name.removeprefix('yield_')}")
-        if path.exists() and not config.get("overwrite"):
-            raise ValueError(f"output: {path} exists; pass overwrite=true to replace it")
+        check_replaceable(path, overwrite=overwrite)  # before the computation, not after
         ds = sensitivity(config) if mode == "sensitivity" else optimize(config)
+        write_small_store(ds, path, overwrite=overwrite, identity_=identity(config))
     except ValueError as exc:
         _fail(exc)
-    _write_atomically(ds, path, bool(config.get("overwrite")))
     if mode == "sensitivity":
         print(ranked_table(ds))
     else:
@@ -215,6 +200,27 @@ def execute_gradient_mode(config: dict, mode: str, base: Path) -> int:
     return 0
 
 
+def _finish(root, path: Path, problem: Problem, config: dict):
+    """(Dataset, None) once the result is written or verified; (None, note) otherwise.
+
+    Only the job holding the store's finalize lock writes the result; it first checks
+    that no other job completed it meanwhile.
+    """
+    from yieldmc import store as zstore
+
+    done = zstore.done_blocks(root)
+    if not done.all():
+        return None, (f"{int(done.sum())} of {done.size} blocks of {path} done; the job that "
+                      "completes the last block writes the result (rerun this command to finish it)")
+    with zstore.FinalizeLock(path) as lock:
+        if not lock.acquired:
+            return None, f"every block of {path} is done; the result is being written by {lock.holder}"
+        ds = zstore.load_result(path)
+        if ds is None:
+            ds = zstore.finalize(root, path, problem, config)
+    return ds, None
+
+
 def execute(cfg: DictConfig, base: Path) -> int:
     """Run (or resume, or finish) the job described by ``cfg``; print the summary."""
     from yieldmc import store as zstore
@@ -226,34 +232,39 @@ def execute(cfg: DictConfig, base: Path) -> int:
         _fail(f"mode: expected one of {MODES}, got {mode!r}")
     if mode != "run":
         return execute_gradient_mode(config, mode, base)
+    shard, num = config.get("shard", 0), config.get("num_shards", 1)
     try:
         problem = check_config(config)
         path = store_path(config, base)
-        root = zstore.open_store(path, problem, config, overwrite=bool(config.get("overwrite")))
+        root = zstore.open_store(path, problem, config, overwrite=config.get("overwrite") is True,
+                                 replace=num == 1)
     except ValueError as exc:
         _fail(exc)
-    if zstore.is_complete(root):
-        ds = zstore.open_result(path)
+    ds = zstore.load_result(path)
+    if ds is not None:
         print(f"(already complete: {path})")
     else:
-        shard, num = config.get("shard", 0), config.get("num_shards", 1)
+        if (zstore.root_attrs(path) or {}).get("status") == "complete":
+            print(f"(the stored result of {path} is damaged; recomputing it from the blocks)")
         done = zstore.done_blocks(root)
         mine = [b for b in range(problem.n_blocks) if b % num == shard and not done[b]]
-        progress = Progress(problem.samples // num, bool(config.get("progress", True)))
+        from yieldmc.engine import block_counts
+
+        progress = Progress(int(block_counts(problem, mine).sum()), config.get("progress") is True)
         try:
             zstore.run_blocks(root, problem, mine, progress=progress)
+            ds, note = _finish(root, path, problem, config)
         except OSError as exc:
-            _fail(f"output: cannot write {path}: {exc}")
+            _fail(f"output: cannot write {path}: {exc.strerror or exc}")
+        except zstore.StoreError as exc:
+            _fail(exc)
         finally:
             progress.close()
-        done = zstore.done_blocks(root)
-        if not done.all() or (mine and not zstore.claim_finalize(path)):
-            print(f"shard {shard}/{num} finished; {int(done.sum())} of {done.size} blocks of "
-                  f"{path} done; the shard that completes the last block writes the result")
+        if ds is None:
+            print(f"shard {shard}/{num} finished; {note}")
             return 0
-        ds = zstore.finalize(root, path, problem, config)
     plots = []
-    if config["output"].get("plots", True):
+    if config["output"].get("plots", True) is True:
         plots = plot_all(ds, path, target_yield=config["output"].get("target_yield", 0.9))
     print(summary(ds, path, plots))
     return 0
@@ -266,12 +277,255 @@ def _app(cfg: DictConfig) -> int:
     return execute(cfg, Path(HydraConfig.get().runtime.cwd))
 
 
-def main() -> None:
-    """Entry point of the ``yieldmc`` console script and ``python -m yieldmc``."""
+#: Exit status when stdout (or stderr) is a pipe whose reader has gone, e.g. ``yieldmc | head -1``:
+#: 141 = 128 + SIGPIPE, what a shell reports for a tool ended by a closed pipe, so
+#: ``set -o pipefail`` scripts see yieldmc like ``cat``; nothing is printed.
+_EXIT_CLOSED_PIPE = 141
+
+# (key, description) of the main keys --help lists; the defaults come from conf/ itself.
+_HELP_KEYS = (
+    ("samples", "module samples per sweep point"),
+    ("seed", "random seed; with engine.block_size it fixes every draw of the run"),
+    ("spec.max_loss_db", "a channel fails above this loss (dB)"),
+    ("spec.max_failed_channels", "a module passes with at most this many failed channels"),
+    ("sweep", "{config key: [values], ...}: one yield-map dimension per key"),
+    ("output.dir", "directory of the store and plots (relative to where yieldmc starts)"),
+    ("output.name", "store name; null: yield_<package>_<config hash>.zarr"),
+    ("overwrite", "replace a yieldmc store made from a different configuration"),
+    ("mode", None),
+    ("sampler", "mc (pseudo-random) | qmc (randomised Sobol') | is (importance sampling)"),
+    ("shard", "this job's blocks: b % num_shards == shard (cluster runs)"),
+    ("num_shards", "number of jobs filling one store"),
+    ("progress", None),
+    ("engine.dtype", "float32 | float64 (float64 needs JAX_ENABLE_X64=1)"),
+)
+
+# From README.md, "Using it".
+_HELP_EXAMPLES = (
+    ("yieldmc package=pwg18_32ch process.dx_um.module.sigma=0.5 samples=10000000",
+     "32 channels at 18 µm pitch, placement sigma 0.5 µm, 10^7 modules"),
+    ("yieldmc process=none process.dx_um.channel.sigma=0.3", "one variation only"),
+    ("yieldmc 'sweep={process.dx_um.module.sigma:[0.25,0.5,1.0],"
+     "process.dy_um.module.sigma:[0.1,0.2]}'", "a 3 x 2 yield map"),
+    ("yieldmc package/coupler=butt package.coupler.gap_um=5", "butt coupling instead"),
+    ("yieldmc mode=sensitivity", "ranked table: tighten this first"),
+    ("yieldmc --cfg job package=pwg18_4x32ch", "print the resolved configuration"),
+)
+
+
+def _yaml_defaults(path: Path) -> dict:
+    """``{group: option}`` of the ``defaults`` list of one YAML file of ``conf/``."""
+    import yaml
+
     try:
-        _prevalidate(sys.argv[1:])
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    found = {}
+    for item in (data.get("defaults") or []) if isinstance(data, dict) else []:
+        if isinstance(item, dict):
+            for key, value in item.items():
+                found[str(key).removeprefix("override ").strip().lstrip("/")] = value
+    return found
+
+
+def _config_groups() -> list:
+    """``[(group, options, default)]`` for every config group under ``conf/`` but hydra/."""
+    top = _yaml_defaults(CONF_DIR / "config.yaml")
+
+    def default(group):
+        if group in top:
+            return top[group]
+        parent, _, child = group.rpartition("/")
+        chosen = default(parent) if parent else None
+        return _yaml_defaults(CONF_DIR / parent / f"{chosen}.yaml").get(child) if chosen else None
+
+    groups = []
+    for directory in sorted(p for p in CONF_DIR.rglob("*") if p.is_dir()):
+        group = directory.relative_to(CONF_DIR).as_posix()
+        options = sorted(f.stem for f in directory.glob("*.yaml"))
+        if options and group.split("/")[0] != "hydra":
+            groups.append((group, options, default(group)))
+    return groups
+
+
+def _help_value(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value).replace('"', "").replace(" ", "")
+    return str(value)
+
+
+def _help_text() -> str:
+    """``yieldmc --help``: what it does, groups, main keys with defaults, examples."""
+    from omegaconf import OmegaConf
+
+    from yieldmc import progress as _progress
+    from yieldmc._version import __version__
+
+    try:
+        defaults = to_container(compose([]))
+    except Exception:  # noqa: BLE001 - a broken conf/ must not break --help
+        defaults = {}
+    cfg = OmegaConf.create(defaults)
+    lines = [
+        f"yieldmc {__version__}: Monte-Carlo yield analysis for polymer-waveguide co-packaged optics",
+        "",
+        "usage: yieldmc [GROUP=OPTION ...] [KEY=VALUE ...]",
+        "       yieldmc --multirun KEY=V1,V2 ...  (one job per combination, Hydra launchers)",
+        "",
+        "Builds many virtual modules (a PWG package under process variations), computes every",
+        "channel's coupling loss and reports the yield (fraction of modules meeting the loss",
+        "spec) with its 95 % interval, per-channel fail fractions and loss quantiles. Writes an",
+        "xarray/zarr store (resumable: rerun a killed command unchanged) with plots beside it and",
+        "prints a summary. mode=sensitivity ranks the tolerances, mode=optimize sizes them.",
+        "Configuration is Hydra over conf/: any key can be set as KEY=VALUE.",
+        "",
+        "Config groups (GROUP=OPTION; * marks the default):",
+    ]
+    groups = _config_groups()
+    width = max([len(g) for g, _, _ in groups] + [8]) + 2
+    for group, options, chosen in groups:
+        names = "  ".join(o + ("*" if o == chosen else "") for o in options)
+        note = f"  (* with the default {group.rpartition('/')[0]})" if "/" in group and chosen else ""
+        lines.append(f"  {group:<{width}}{names}{note}")
+    lines += ["", "Main keys (KEY=VALUE; default shown):"]
+    descriptions = {
+        "mode": " | ".join(MODES),
+        "progress": f"report on stderr: a bar on a terminal (runs over {_progress.TTY_DELAY_S:g} s), "
+                    f"else a line every {_progress.PLAIN_INTERVAL_S:g} s",
+    }
+    entries = []
+    for key, text in _HELP_KEYS:
+        value = OmegaConf.select(cfg, key, default=KeyError) if defaults else KeyError
+        if value is KeyError and defaults:
+            continue
+        value = "?" if value is KeyError else _help_value(value)
+        entries.append((f"{key}={value}", text or descriptions.get(key, "")))
+    width = max(len(e) for e, _ in entries) + 2
+    lines += [f"  {e:<{width}}{t}" for e, t in entries]
+    lines += [
+        "  process.<quantity>.<level>.<param>=VALUE: a variation, e.g. process.dx_um.module.sigma=0.5",
+        "",
+        "Examples:",
+    ]
+    for cmd, note in _HELP_EXAMPLES:
+        lines += ([f"  # {note}"] if note else []) + [f"  {cmd}"]
+    lines += [
+        "",
+        "Options:",
+        "  -h, --help          this help",
+        "  --version           print the version",
+        "  --cfg job           print the composed configuration (with the overrides) and exit",
+        "  -m, --multirun      run every combination of comma-separated override values",
+        "  --hydra-help        Hydra's own help (--info, --config-dir, launchers, shell completion)",
+        "",
+        f"Exit status: 0 done; 2 bad input (one line on stderr naming the key); "
+        f"{_EXIT_CLOSED_PIPE} output pipe closed.",
+        "Documentation: README.md and docs/ in the yieldmc repository.",
+    ]
+    return "\n".join(lines)
+
+
+class _ClosedPipe(BaseException):
+    """A write to a pipe whose reader has gone (``fd`` is the stream's descriptor).
+
+    A BaseException, so that it passes Hydra's and logging's ``except Exception`` and
+    reaches :func:`main`, which ends quietly.
+    """
+
+    def __init__(self, fd):
+        super().__init__(fd)
+        self.fd = fd
+
+
+class _GuardedStream:
+    """``sys.stdout``/``sys.stderr`` turning BrokenPipeError into :class:`_ClosedPipe`."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _fd(self):
+        try:
+            return self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return None
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise _ClosedPipe(self._fd()) from None
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except BrokenPipeError:
+            raise _ClosedPipe(self._fd()) from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _end_quietly(fd) -> None:
+    """Python's recipe for a closed pipe: point ``fd`` at /dev/null so that the flush at exit
+    cannot fail again, and exit with :data:`_EXIT_CLOSED_PIPE` without a word."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno() if fd is None else fd)
+    except (AttributeError, OSError, ValueError):
+        pass
+    sys.exit(_EXIT_CLOSED_PIPE)
+
+
+def _run_command(argv) -> None:
+    if "--version" in argv:
+        from yieldmc._version import __version__
+
+        print(f"yieldmc {__version__}")
+        return
+    if ("--help" in argv or "-h" in argv) and "--hydra-help" not in argv:
+        print(_help_text())
+        return
+    try:
+        _prevalidate(argv)
     except ValueError as exc:
         _fail(exc)
     except Exception as exc:  # noqa: BLE001 - Hydra's own parse errors
         _fail(f"{type(exc).__name__}: {exc}")
     _app()
+
+
+def main() -> None:
+    """Entry point of the ``yieldmc`` console script and ``python -m yieldmc``.
+
+    ``--help``/``-h`` and ``--version`` are answered here (Hydra's own help: ``--hydra-help``).
+    A closed output pipe (``yieldmc ... | head -1``) ends quietly with exit status 141.
+    """
+    streams = sys.stdout, sys.stderr
+    if streams[0] is not None and streams[1] is not None:
+        sys.stdout, sys.stderr = _GuardedStream(streams[0]), _GuardedStream(streams[1])
+    try:
+        try:
+            _run_command(sys.argv[1:])
+        finally:
+            sys.stdout.flush()  # here, not at exit, so that a closed pipe is seen here
+    except _ClosedPipe as exc:
+        sys.stdout, sys.stderr = streams
+        _end_quietly(exc.fd)
+    except BrokenPipeError:
+        sys.stdout, sys.stderr = streams
+        _end_quietly(None)
+    finally:
+        sys.stdout, sys.stderr = streams

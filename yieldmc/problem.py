@@ -9,6 +9,10 @@ is compiled, and splits it into
 * ``params`` — a flat ``dict`` of float parameters keyed by config path (e.g.
   ``"process.dx_um.module.sigma"``), each an array over the flattened sweep grid: these
   are traced, so a sweep compiles once.
+
+The allowed keys, their types and simple bounds are declared once in
+:mod:`yieldmc.schema`; this module applies them (to the whole tree, and to every traced
+parameter at every sweep point) and adds the relations between keys.
 """
 
 from __future__ import annotations
@@ -16,17 +20,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
-from yieldmc import physics
+from yieldmc import physics, schema
 from yieldmc.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate
-
-TOP_LEVEL_KEYS = {
-    "package", "process", "samples", "seed", "spec", "sweep", "output", "engine",
-    "shard", "num_shards", "overwrite", "progress", "mode", "gradient", "optimize", "alignment",
-    "sampler", "qmc",
-}
 
 PACKAGE_FLOATS = (
     "pitch_um", "layer_pitch_um", "wavelength_um", "temperature_c", "lock_temperature_c",
@@ -41,10 +40,9 @@ COUPLER_FLOATS = {
     ),
     "butt": ("mode_radius_x_um", "mode_radius_y_um", "gap_um", "n_gap", "n_chip"),
 }
-COUPLER_STATIC = {"adiabatic": ("kind", "model", "segments"), "butt": ("kind",)}
 SPEC_FLOATS = ("max_loss_db", "max_failed_channels")
-RNG_IMPLS = ("threefry2x32", "rbg", "unsafe_rbg")
-DTYPES = ("float32", "float64")
+RNG_IMPLS = schema.choices("engine.rng_impl")
+DTYPES = schema.choices("engine.dtype")
 #: Largest number of modules one device handles per call: keeps int32 partial sums exact.
 MAX_MODULES_PER_CALL = 2**21
 
@@ -159,18 +157,16 @@ def float_param_paths(config: dict) -> list[str]:
     return paths
 
 
-def _check_keys(path: str, node, allowed) -> None:
-    if not isinstance(node, dict):
-        raise ValueError(f"{path}: expected a mapping, got {node!r}")
-    for key in node:
-        if key not in allowed:
-            raise ValueError(f"{path}.{key}: unknown key; expected one of {sorted(allowed)}")
+def _validate_point(config: dict, dtype: str = "float32") -> None:
+    """Validate one fully resolved configuration point (no sweep).
 
-
-def _validate_point(config: dict) -> None:
-    """Validate one fully resolved configuration point (no sweep)."""
+    Every traced parameter is checked against its :mod:`yieldmc.schema` declaration (type,
+    finite unless its bounds allow ±inf, ``|x| <= sqrt(finfo(dtype).max)``, bounds), then
+    the relations between keys.
+    """
     for path in float_param_paths(config):
-        _number(path, _get(config, path))
+        schema.check_value(path, _get(config, path), schema.lookup(config, path), dtype)
+    _check_process_temperatures(config)
     pkg = config["package"]
     for path in ("package.pitch_um", "package.layer_pitch_um"):
         if not _finite(path, _get(config, path)) > 0:
@@ -245,6 +241,31 @@ def _validate_point(config: dict) -> None:
     m = _number("spec.max_failed_channels", spec["max_failed_channels"], integer=True)
     if m < 0:
         raise ValueError(f"spec.max_failed_channels: must be >= 0, got {spec['max_failed_channels']!r}")
+    n_channels = int(pkg["layers"]) * int(pkg["channels"])
+    if m >= n_channels:
+        raise ValueError(
+            f"spec.max_failed_channels: must be < package.layers x package.channels = {n_channels} "
+            f"(with that many failures allowed every module passes), got {spec['max_failed_channels']!r}"
+        )
+
+
+def _check_process_temperatures(config: dict) -> None:
+    """Each level's temperature draw, added to ``package.temperature_c``, must be able to
+    stay at or above absolute zero: for a bounded distribution (uniform, truncnormal with a
+    finite ``low``) the nominal plus ``low``, otherwise the nominal plus ``mean`` (the centre
+    of a normal draw; a lognormal draw is > 0 and never lowers it)."""
+    nominal = float(_get(config, "package.temperature_c"))
+    for lv in LEVELS:
+        node = config["process"]["temperature_c"][lv]
+        dist = node["distribution"]
+        if dist == "lognormal":
+            continue
+        name = "low" if dist == "uniform" or (dist == "truncnormal" and math.isfinite(node["low"])) else "mean"
+        if nominal + node[name] < schema.ABSOLUTE_ZERO_C:
+            raise ValueError(
+                f"process.temperature_c.{lv}.{name}: package.temperature_c ({nominal:g} °C) plus this "
+                f"draw must stay >= {schema.ABSOLUTE_ZERO_C} °C, got {node[name]!r}"
+            )
 
 
 def _physics_check(check, names: dict, **kwargs) -> None:
@@ -258,7 +279,6 @@ def _physics_check(check, names: dict, **kwargs) -> None:
 
 def _correlation(config: dict) -> tuple[tuple[str, ...], np.ndarray]:
     corr = config["process"].get("correlation") or {}
-    _check_keys("process.correlation", corr, {"quantities", "matrix"})
     names = tuple(corr.get("quantities") or ())
     matrix = corr.get("matrix") or []
     for name in names:
@@ -294,7 +314,6 @@ def _alignment(config: dict) -> dict:
     node = config.get("alignment") or {"mode": "passive"}
     if isinstance(node, str):
         node = {"mode": node}
-    _check_keys("alignment", node, {"mode", "objective", "steps"})
     mode = node.get("mode", "passive")
     if mode not in ("passive", "active"):
         raise ValueError(f"alignment.mode: expected passive or active, got {mode!r}")
@@ -308,7 +327,7 @@ def _alignment(config: dict) -> dict:
             "alignment_steps": steps if mode == "active" else 0}
 
 
-SAMPLERS = ("mc", "qmc", "is")
+SAMPLERS = schema.choices("sampler")
 
 
 def _sampler(config: dict, samples: int, block_size: int) -> dict:
@@ -321,7 +340,6 @@ def _sampler(config: dict, samples: int, block_size: int) -> dict:
     if sampler != "qmc":
         return {"sampler": sampler, "blocks_per_group": 1, "qmc_nbits": 0, "randomizations": 1}
     q = dict({"randomizations": 16}, **(config.get("qmc") or {}))
-    _check_keys("qmc", q, {"randomizations"})
     r = int(_number("qmc.randomizations", q["randomizations"], integer=True))
     if r < 2:
         raise ValueError(f"qmc.randomizations: need >= 2 for an interval, got {r}")
@@ -361,46 +379,58 @@ def _sweep(config: dict, paths: list[str]):
 def build_problem(config: dict) -> Problem:
     """Validate a resolved configuration (plain dict) and turn it into a :class:`Problem`.
 
+    The input is not modified; numpy scalars are taken as their Python values.
+
     Raises:
-      ValueError: naming the offending key, for a wrong key, a negative sigma, low >
+      ValueError: one line naming the offending key, for a key not declared in
+        :mod:`yieldmc.schema` (anywhere in the tree), a value of the wrong type (a bool that
+        is not true/false, a non-integral integer, a non-number), a float that is not finite
+        or exceeds sqrt(finfo(engine.dtype).max), a value out of its declared bounds (e.g. a
+        temperature below -273.15 °C, a seed outside [0, 2^32)), a negative sigma, low >
         high, an unknown distribution or level, a correlation matrix that is not positive
-        definite, zero samples, a non-sweepable or unknown sweep key, …
+        definite, spec.max_failed_channels >= layers x channels, a non-sweepable or unknown
+        sweep key, … — at every sweep point.
     """
-    if not isinstance(config, dict):
-        raise ValueError("config: expected a mapping")
-    for key in config:
-        if key not in TOP_LEVEL_KEYS and key != "hydra":
-            raise ValueError(f"{key}: unknown top-level key")
+    if not isinstance(config, Mapping):
+        raise ValueError(f"config: expected a mapping, got {type(config).__name__}")
+    config = schema.plain(config)  # a copy: numpy scalars as Python numbers, tuples as lists
+    engine = config.get("engine") if isinstance(config.get("engine"), dict) else {}
+    dtype = engine.get("dtype", DEFAULT_ENGINE["dtype"])
+    tree = config
+    if isinstance(config.get("alignment"), str):  # `alignment: active` shorthand
+        tree = dict(config, alignment={"mode": config["alignment"]})
+    sweep = config.get("sweep")
+    swept = frozenset(sweep) if isinstance(sweep, dict) else frozenset()
+    schema.check_tree(tree, dtype=dtype if dtype in DTYPES else "float32", skip=swept)
     for key in ("package", "process", "samples", "seed", "spec"):
         if key not in config:
             raise ValueError(f"{key}: missing from the configuration")
     process = config["process"]
-    _check_keys("process", process, set(QUANTITIES) | {"correlation"})
     for q in QUANTITIES:
         if q not in process:
             raise ValueError(f"process.{q}: missing from the configuration")
-        _check_keys(f"process.{q}", process[q], set(LEVELS))
         for lv in LEVELS:
             if lv not in process[q]:
                 raise ValueError(f"process.{q}.{lv}: missing from the configuration")
-            _check_keys(f"process.{q}.{lv}", process[q][lv], {"distribution", *PARAMS})
-    _check_keys("spec", config["spec"], set(SPEC_FLOATS))
+            for p in ("distribution", *PARAMS):
+                if p not in process[q][lv]:
+                    raise ValueError(f"process.{q}.{lv}.{p}: missing from the configuration")
     kind = _get(config, "package.coupler.kind")
     paths = float_param_paths(config)
-    allowed = {p.split(".")[-1] for p in paths if p.startswith("package.coupler.")}
-    _check_keys("package.coupler", config["package"]["coupler"], allowed | set(COUPLER_STATIC[kind]) | {"decay_per_um"})
     samples = _number("samples", config["samples"], integer=True)
     if samples < 1:
         raise ValueError(f"samples: must be a positive integer, got {config['samples']!r}")
     seed = _number("seed", config["seed"], integer=True)
-    if seed < 0:
-        raise ValueError(f"seed: must be >= 0, got {config['seed']!r}")
+    if not 0 <= seed < schema.SEED_LIMIT:
+        raise ValueError(f"seed: must lie in [0, {schema.SEED_LIMIT}) (a uint32), got {config['seed']!r}")
     engine = dict(DEFAULT_ENGINE, **(config.get("engine") or {}))
-    _check_keys("engine", engine, set(DEFAULT_ENGINE))
     block_size = int(_number("engine.block_size", engine["block_size"], integer=True))
     bpc = int(_number("engine.blocks_per_call", engine["blocks_per_call"], integer=True))
     if block_size < 1:
         raise ValueError(f"engine.block_size: must be >= 1, got {block_size}")
+    if -(-int(samples) // block_size) > 2**32:  # block indices reach the device as uint32
+        raise ValueError(f"samples: at most 2^32 blocks of engine.block_size={block_size} modules, "
+                         f"got {config['samples']!r}")
     if bpc < 1 or bpc * block_size > MAX_MODULES_PER_CALL:
         raise ValueError(
             f"engine.blocks_per_call: must be >= 1 with blocks_per_call*block_size <= {MAX_MODULES_PER_CALL}"
@@ -425,7 +455,7 @@ def build_problem(config: dict) -> Problem:
         for key, value in zip(sweep_keys, point):
             _set(cfg, key, value)
         try:
-            _validate_point(cfg)
+            _validate_point(cfg, engine["dtype"])
         except ValueError as exc:
             if sweep_keys:
                 where = ", ".join(f"{k}={v}" for k, v in zip(sweep_keys, point))

@@ -2,21 +2,58 @@
 
 Layout of ``<name>.zarr``:
 
-* root attrs ``yieldmc_identity`` (hash of everything that fixes the result),
-  ``config_yaml``, ``status`` (``running`` → ``complete``);
+* root attrs ``yieldmc_store`` (the layout version: how yieldmc recognises its own
+  stores), ``yieldmc_identity`` (hash of everything that fixes the result),
+  ``config_yaml``, ``status`` (``running`` → ``complete``) and, once complete,
+  ``result_digest`` (SHA-256 of the result's values);
 * group ``blocks/``: one chunk per block for ``n_pass``, ``fail``, ``loss_hi``,
   ``loss_lo``, ``hist`` (int32 statistics of that block alone) and ``done`` (uint8).
   A block's flag is written after its data, so a killed run resumes from the flags;
   jobs that share the blocks (``shard``/``num_shards``) write disjoint chunks;
-* the DESIGN §5 variables at the root, written once every block is done, after which
+* the DESIGN §5 variables at the root, moved in once every block is done, after which
   ``status`` becomes ``complete``. ``xarray.open_zarr`` reads them alone.
+
+What keeps the data safe (issue 11):
+
+* **Creation is atomic.** A new store is built aside (``.<name>.creating-<id>``) and
+  renamed into place; of several shards that start at once, one rename wins and the
+  others open the winner's store.
+* **Only yieldmc stores are replaced.** A path whose root metadata does not carry
+  ``yieldmc_store`` is never touched, whatever ``overwrite`` says. A replaced store is
+  first renamed aside (only one racer can), then removed.
+* **The result becomes visible only when complete.** It is written aside inside the
+  store (``.result-<id>``), its arrays are renamed into the root, the metadata is
+  consolidated, and ``status: complete`` with the digest is the last write (zarr's
+  local store writes each file atomically). A kill at any point leaves a store whose
+  status is not ``complete``; the same command then finishes it.
+* **One finalizer.** The result is written under an ``fcntl`` lock on
+  ``<store>/.finalize-lock`` holding the writer's pid and host. The kernel (or the NFS
+  lock manager) releases the lock of a dead process, so a stale lock file is taken over
+  by the next run.
+* **Integrity.** Every chunk carries a CRC-32C checksum; block chunks are filled with a
+  sentinel (−1, NaN) so a missing chunk is seen; each block is checked (its histogram
+  sums to its module count, no count exceeds it). A damaged block is recomputed; a
+  result whose digest does not match is recomputed from the blocks (command) or refused
+  (:func:`open_result`).
+
+Fault injection for the tests: ``YIELDMC_FAULT=<point>`` kills the process with SIGKILL
+at that point (``create-aside``, ``finalize-aside``, ``finalize-move``,
+``finalize-status``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
+import json
 import os
 import shutil
+import signal
+import socket
+import time
+import uuid
 import warnings
 from pathlib import Path
 
@@ -24,26 +61,41 @@ import numpy as np
 import xarray as xr
 import yaml
 import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from yieldmc.engine import Stats, accumulate, block_counts, iterate_blocks, stats_from_blocks
 from yieldmc.problem import Problem
 from yieldmc.results import to_dataset
 
+#: Layout version written to every store's root attrs; it is how a store is recognised.
+STORE_FORMAT = 2
 #: Config keys that do not change the result (how it is run, where it goes).
 NON_IDENTITY_KEYS = ("output", "shard", "num_shards", "overwrite", "progress", "hydra")
 _READ_BLOCKS = 64
+_LOCK = ".finalize-lock"
+
+
+def _codecs():
+    return (ZstdCodec(level=1), Crc32cCodec())
 
 
 class StoreError(ValueError):
-    """A store that cannot be used for this run (foreign, unwritable, corrupt)."""
+    """A store that cannot be used for this run (foreign, unwritable, damaged)."""
+
+
+def _fault(point: str) -> None:
+    """Kill this process at a named point when ``YIELDMC_FAULT`` asks for it (tests)."""
+    if os.environ.get("YIELDMC_FAULT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def identity(config: dict) -> str:
-    """Hash of the configuration entries that determine the result."""
+    """Hash of the configuration entries that determine the result (and the layout)."""
     ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
     engine = dict(ident.get("engine") or {})
     engine.pop("blocks_per_call", None)  # grouping only; results are identical
     ident["engine"] = engine
+    ident["_store_format"] = STORE_FORMAT
     text = yaml.safe_dump(ident, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -60,58 +112,142 @@ def _shapes(problem: Problem) -> dict:
             "loss_lo": ((p, *lc), "int32"), "hist": ((p, *lc, s.hist_bins + 1), "int32")}
 
 
-def open_store(path: Path, problem: Problem, config: dict, *, overwrite: bool) -> zarr.Group:
-    """Open (or create) the store for this configuration.
+def _sentinel(dtype: str):
+    return -1 if np.dtype(dtype).kind == "i" else float("nan")
+
+
+def root_attrs(path) -> dict | None:
+    """The root attributes of a yieldmc store at ``path``, or None for anything else.
+
+    Reads only ``zarr.json``: a directory of someone else's data is never opened as zarr.
+    """
+    meta = Path(path) / "zarr.json"
+    try:
+        doc = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    attrs = doc.get("attributes") if isinstance(doc, dict) else None
+    if not isinstance(attrs, dict) or doc.get("node_type") != "group":
+        return None
+    if "yieldmc_store" not in attrs and "yieldmc_identity" not in attrs:  # the first layout had only this
+        return None
+    return attrs
+
+
+def check_replaceable(path: Path, *, overwrite: bool, identity_: str | None = None) -> bool:
+    """Whether ``path`` exists and may be replaced; raises if it must be left alone.
 
     Raises:
-      StoreError: the path holds something else, a store of a different configuration
-        (unless ``overwrite``), or cannot be written.
+      StoreError: ``path`` exists and is not a yieldmc store (left untouched, whatever
+        ``overwrite`` says), or is a yieldmc store of another configuration and
+        ``overwrite`` is false.
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return False
+    attrs = root_attrs(path) if not path.is_symlink() else None
+    if attrs is None:
+        raise StoreError(f"output: {path} exists and is not a yieldmc store; it is left untouched "
+                         "(choose another output.name or output.dir)")
+    if identity_ is not None and attrs.get("yieldmc_identity") == identity_:
+        return False
+    if not overwrite:
+        what = "a yieldmc store" if identity_ is None else "a yieldmc store of a different configuration"
+        raise StoreError(f"output: {path} is {what}; pass overwrite=true to replace it "
+                         "or choose another output.name")
+    return True
+
+
+def _discard(path: Path) -> None:
+    """Remove a yieldmc store: rename it aside first (one racer wins), then delete it."""
+    trash = path.with_name(f".{path.name}.discard-{uuid.uuid4().hex[:12]}")
+    try:
+        os.rename(path, trash)
+    except FileNotFoundError:
+        return  # another job replaced it first
+    if root_attrs(trash) is None:  # cannot happen unless swapped under us: put it back
+        with contextlib.suppress(OSError):
+            os.rename(trash, path)
+        raise StoreError(f"output: {path} changed while it was being replaced; left untouched")
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _create(path: Path, problem: Problem, config: dict, ident: str) -> None:
+    """Build the empty store aside and rename it into place (no-op if another job won)."""
+    tmp = path.with_name(f".{path.name}.creating-{uuid.uuid4().hex[:12]}")
+    try:
+        root = zarr.open_group(str(tmp), mode="w-")
+        nb = problem.n_blocks
+        for name, (shape, dtype) in _shapes(problem).items():
+            root.create_array(f"blocks/{name}", shape=(nb, *shape), dtype=dtype, chunks=(1, *shape),
+                              fill_value=_sentinel(dtype), compressors=_codecs())
+        root.create_array("blocks/done", shape=(nb,), dtype="uint8", chunks=(1,), fill_value=0,
+                          compressors=_codecs())
+        root.attrs.update({"yieldmc_store": STORE_FORMAT, "yieldmc_identity": ident,
+                           "status": "running", "config_yaml": yaml.safe_dump(config, sort_keys=False)})
+        _fault("create-aside")
+        try:
+            os.rename(tmp, path)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def open_store(path: Path, problem: Problem, config: dict, *, overwrite: bool,
+               replace: bool = True) -> zarr.Group:
+    """Open (or create) the store for this configuration.
+
+    Args:
+      path: the store's path.
+      problem, config: the job.
+      overwrite: replace a yieldmc store of another configuration.
+      replace: whether this job may replace one at all (false for shards of a job:
+        several jobs replacing one store at once cannot be made safe).
+
+    Raises:
+      StoreError: the path holds something that is not a yieldmc store, a store of a
+        different configuration (unless ``overwrite``), or cannot be written.
     """
     ident = identity(config)
     path = Path(path)
-    if path.exists():
-        try:
-            existing = zarr.open_group(str(path), mode="r").attrs.get("yieldmc_identity")
-        except Exception:  # noqa: BLE001 - anything unreadable is not ours
-            existing = None
-        if existing != ident:
-            if not overwrite:
-                what = "a store of a different configuration" if existing else "not a yieldmc store"
-                raise StoreError(
-                    f"output: {path} is {what}; pass overwrite=true to replace it "
-                    "or choose another output.name"
-                )
-            _remove(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        root = zarr.open_group(str(path), mode="a")
-        if root.attrs.get("yieldmc_identity") != ident:
-            root.attrs.update({"yieldmc_identity": ident, "status": "running",
-                               "config_yaml": yaml.safe_dump(config, sort_keys=False)})
-        nb = problem.n_blocks
-        for name, (shape, dtype) in _shapes(problem).items():
-            root.require_array(f"blocks/{name}", shape=(nb, *shape), dtype=dtype,
-                               chunks=(1, *shape), fill_value=0)
-        root.require_array("blocks/done", shape=(nb,), dtype="uint8", chunks=(1,), fill_value=0)
+        for _ in range(10):
+            if check_replaceable(path, overwrite=overwrite, identity_=ident):
+                if not replace:
+                    raise StoreError(
+                        f"overwrite: {path} is a yieldmc store of a different configuration and this "
+                        "is one of several shards; replacing it from concurrent jobs is refused: "
+                        "remove it first or choose another output.name")
+                _discard(path)
+                continue
+            if not path.exists():
+                _create(path, problem, config, ident)
+                continue
+            return zarr.open_group(str(path), mode="r+")
     except OSError as exc:
         raise StoreError(f"output: cannot write {path}: {exc.strerror or exc}") from None
-    return root
+    raise StoreError(f"output: {path} keeps changing under this job (another job replacing it?)")
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
+def _read_safely(array, sl):
+    """``array[sl]``, or None when a chunk fails its checksum or cannot be decoded."""
+    try:
+        return np.asarray(array[sl])
+    except Exception:  # noqa: BLE001 - checksum mismatch, truncated or foreign chunk
+        return None
 
 
 def done_blocks(root: zarr.Group) -> np.ndarray:
-    """Boolean done flag of every block."""
-    return np.asarray(root["blocks/done"][:]).astype(bool)
-
-
-def is_complete(root: zarr.Group) -> bool:
-    return root.attrs.get("status") == "complete"
+    """Boolean done flag of every block (a flag that cannot be read counts as not done)."""
+    done = root["blocks/done"]
+    flags = _read_safely(done, slice(None))
+    if flags is None:  # a damaged flag chunk: read them one by one
+        one = [_read_safely(done, slice(b, b + 1)) for b in range(done.shape[0])]
+        return np.array([f is not None and f[0] == 1 for f in one], dtype=bool)
+    return flags.astype(bool)
 
 
 def run_blocks(root: zarr.Group, problem: Problem, blocks, *, n_devices=None, progress=None) -> None:
@@ -128,26 +264,139 @@ def run_blocks(root: zarr.Group, problem: Problem, blocks, *, n_devices=None, pr
             progress(int(block_counts(problem, chunk).sum()))
 
 
-def _lock(path) -> Path:
-    return Path(path).with_name(Path(path).name + ".finalize-lock")
+# --------------------------------------------------------------------------- locking
+class FinalizeLock:
+    """Non-blocking exclusive ``fcntl`` lock on ``<store>/.finalize-lock``.
 
-
-def claim_finalize(path: Path) -> bool:
-    """True for exactly one of several shards that find every block done at once.
-
-    A rerun that computed nothing finalizes without claiming (a claimant may have died).
+    ``acquired`` tells whether this process holds it; ``holder`` describes the process
+    that does (pid, host, since) when it is not this one. The lock file stays (it lives
+    inside the store); only the kernel's lock on it counts, so a holder that died leaves
+    nothing stale behind.
     """
+
+    def __init__(self, path: Path):
+        self.file = Path(path) / _LOCK
+        self.acquired, self.holder, self._fd = False, None, None
+
+    def __enter__(self) -> "FinalizeLock":
+        fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            self.holder = self._describe()
+            return self
+        except OSError:  # a file system without locks: go on unlocked (results are identical)
+            pass
+        self._fd, self.acquired = fd, True
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": time.strftime("%Y-%m-%dT%H:%M:%S")}).encode())
+        return self
+
+    def _describe(self) -> str:
+        try:
+            info = json.loads(self.file.read_text())
+            return f"pid {info['pid']} on host {info['host']} (since {info['since']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another job"
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
+
+
+# --------------------------------------------------------------------------- integrity
+def _block_ok(problem: Problem, b: int, values: dict) -> bool:
+    """Self-check of block ``b``'s statistics: no sentinel, counts within its module count."""
+    for v in values.values():
+        if v is None:
+            return False
+        v = np.asarray(v)
+        if (v.dtype.kind == "i" and np.any(v < 0)) or (v.dtype.kind == "f" and np.any(np.isnan(v))):
+            return False
+    if "hist" not in values:  # importance-sampling blocks: the sentinel check only
+        return True
+    n = int(block_counts(problem, [b])[0])
+    return bool(np.all(values["hist"].sum(axis=-1, dtype=np.int64) == n)
+                and np.all(values["n_pass"] <= n) and np.all(values["fail"] <= n))
+
+
+def _verified_slices(root: zarr.Group, problem: Problem):
+    """Yield (blocks, {name: array}) in slices, with the indices of damaged blocks."""
+    names = list(_shapes(problem))
+    arrays = {n: root[f"blocks/{n}"] for n in names}
+    for start in range(0, problem.n_blocks, _READ_BLOCKS):
+        stop = min(start + _READ_BLOCKS, problem.n_blocks)
+        values = {n: _read_safely(a, slice(start, stop)) for n, a in arrays.items()}
+        bad = []
+        for b in range(start, stop):
+            if any(v is None for v in values.values()):
+                one = {n: _read_safely(a, slice(b, b + 1)) for n, a in arrays.items()}
+            else:
+                one = {n: v[b - start: b - start + 1] for n, v in values.items()}
+            if not _block_ok(problem, b, {n: (None if v is None else v[0]) for n, v in one.items()}):
+                bad.append(b)
+        yield np.arange(start, stop), values, bad
+
+
+def damaged_blocks(root: zarr.Group, problem: Problem) -> list[int]:
+    """Blocks whose stored statistics are missing, fail their checksum or their self-check."""
+    return [b for _, _, bad in _verified_slices(root, problem) for b in bad]
+
+
+def result_digest(ds: xr.Dataset) -> str:
+    """SHA-256 over every variable's name, dtype, shape and values (the result's seal)."""
+    h = hashlib.sha256()
+    for name in sorted(ds.variables):
+        v = np.ascontiguousarray(ds[name].values)
+        h.update(f"{name}|{v.dtype.str}|{v.shape}|".encode())
+        if v.dtype.kind in "OUS":
+            h.update("\x00".join(map(str, v.ravel())).encode())
+        else:
+            h.update(v.tobytes())
+    return h.hexdigest()
+
+
+def load_result(path) -> xr.Dataset | None:
+    """The verified result of a complete store, or None (incomplete, missing or damaged)."""
+    attrs = root_attrs(path)
+    if attrs is None or attrs.get("status") != "complete" or "result_digest" not in attrs:
+        return None
     try:
-        fd = os.open(_lock(path), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return False
-    os.close(fd)
-    return True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = xr.open_zarr(str(path), consolidated=False).load()
+        ok = result_digest(ds) == attrs["result_digest"]
+    except Exception:  # noqa: BLE001 - checksum mismatch, missing array metadata
+        return None
+    return ds if ok else None
 
 
-def finalize(root: zarr.Group, path: Path, problem: Problem, config: dict) -> xr.Dataset:
-    """Sum every block, write the Dataset at the store's root and mark it complete."""
-    ds = None
+def open_result(path) -> xr.Dataset:
+    """The verified Dataset of a complete store.
+
+    Raises:
+      StoreError: if the path is no yieldmc store, the run has not completed, or the
+        stored result fails its checksums or digest.
+    """
+    attrs = root_attrs(path)
+    if attrs is None:
+        raise StoreError(f"store: {path} is not a yieldmc store")
+    if attrs.get("status") != "complete":
+        raise StoreError(f"store: {path} is incomplete (the run has not finished)")
+    ds = load_result(path)
+    if ds is None:
+        raise StoreError(f"store: {path} has a damaged result (checksum or digest mismatch); "
+                         "rerun the same command to recompute it from the blocks")
+    return ds
+
+
+# --------------------------------------------------------------------------- the result
+def _compute_result(root: zarr.Group, problem: Problem, config: dict) -> xr.Dataset:
     if problem.static.sampler == "is":
         from yieldmc.importance import run_importance
         from yieldmc.problem import as_plain_mc
@@ -156,46 +405,119 @@ def finalize(root: zarr.Group, path: Path, problem: Problem, config: dict) -> xr
         per_block = {n: np.asarray(root[f"blocks/{n}"][:]) for n in _shapes(problem)}  # small
         est = run_importance(problem, per_block=per_block)
         if est is not None:
-            ds = importance_dataset(problem, est, config)
-        else:  # fallback, recorded in the attrs
-            mc = as_plain_mc(problem)
-            ds = to_dataset(mc, accumulate(mc, range(mc.n_blocks)), config)
-            ds.attrs["sampler"] = "mc (fallback from is)"
-    if ds is None:
-        ds = _sum_blocks(root, problem, config)
-    ds.attrs.update({"yieldmc_identity": root.attrs["yieldmc_identity"], "status": "complete"})
-    ds.to_zarr(str(path), mode="a", consolidated=False)
-    # provenance attrs, with status "complete" written last of all the store's content
-    zarr.open_group(str(path), mode="a").attrs.update(ds.attrs)
-    with warnings.catch_warnings():  # consolidated metadata is a zarr-python v3 extension
-        warnings.simplefilter("ignore", category=UserWarning)
-        zarr.consolidate_metadata(str(path))
-    _lock(path).unlink(missing_ok=True)
-    return ds
-
-
-def _sum_blocks(root: zarr.Group, problem: Problem, config: dict) -> xr.Dataset:
+            return importance_dataset(problem, est, config)
+        mc = as_plain_mc(problem)  # fallback, recorded in the attrs
+        ds = to_dataset(mc, accumulate(mc, range(mc.n_blocks)), config)
+        ds.attrs["sampler"] = "mc (fallback from is)"
+        return ds
     stats = Stats.zeros(problem)
-    for start in range(0, problem.n_blocks, _READ_BLOCKS):  # flat memory in n_blocks
-        sl = slice(start, min(start + _READ_BLOCKS, problem.n_blocks))
-        stats += stats_from_blocks({n: root[f"blocks/{n}"][sl] for n in _shapes(problem)}, 0,
-                                   problem, np.arange(sl.start, sl.stop))
+    for indices, values, bad in _verified_slices(root, problem):  # flat memory in n_blocks
+        if bad:  # repaired just before: only a file system that loses writes gets here
+            raise StoreError(f"store: blocks {bad[:10]} are damaged; rerun the same command")
+        stats += stats_from_blocks(values, 0, problem, indices)
     stats.n_samples = problem.samples
     return to_dataset(problem, stats, config)
 
 
-def open_result(path) -> xr.Dataset:
-    """The Dataset of a complete store.
+def repair_blocks(root: zarr.Group, problem: Problem, *, n_devices=None) -> list[int]:
+    """Recompute every damaged block (bit-identical: a block depends on (seed, b) alone).
+
+    Returns:
+      The blocks that were recomputed.
 
     Raises:
-      StoreError: if the path is no yieldmc store or the run has not completed.
+      StoreError: a block is still damaged after it was recomputed (naming it).
     """
+    bad = damaged_blocks(root, problem)
+    if bad:
+        done = root["blocks/done"]
+        for b in bad:
+            done[b] = 0
+        run_blocks(root, problem, bad, n_devices=n_devices)
+        still = damaged_blocks(root, problem)
+        if still:
+            raise StoreError(f"store: blocks {still[:10]} of {root.store} are damaged and could not "
+                             "be rewritten; check the file system")
+    return bad
+
+
+def _result_entries(path: Path) -> list[Path]:
+    """The root entries of the result (everything but the blocks and hidden files)."""
+    return [p for p in path.iterdir() if p.name not in ("zarr.json", "blocks") and not p.name.startswith(".")]
+
+
+def _write_root_attrs(path: Path, attrs: dict) -> None:
+    zarr.open_group(str(path), mode="r+").attrs.update(attrs)
+
+
+def finalize(root: zarr.Group, path: Path, problem: Problem, config: dict) -> xr.Dataset:
+    """Check and sum every block, write the Dataset at the store's root, mark it complete.
+
+    The caller holds :class:`FinalizeLock`. Damaged blocks are recomputed first.
+    """
+    path = Path(path)
+    if problem.static.sampler != "is":
+        repair_blocks(root, problem)
+    ds = _compute_result(root, problem, config)
+    ds.attrs.update({"yieldmc_store": STORE_FORMAT, "yieldmc_identity": root.attrs["yieldmc_identity"]})
+    ds.attrs.pop("status", None)
+    digest = result_digest(ds)
+    for leftover in path.glob(".result-*"):  # of a finalizer that was killed (we hold the lock)
+        shutil.rmtree(leftover, ignore_errors=True)
+    aside = path / f".result-{uuid.uuid4().hex[:12]}"
     try:
-        root = zarr.open_group(str(path), mode="r")
-    except Exception:  # noqa: BLE001
-        raise StoreError(f"store: {path} is not a zarr store") from None
-    if "yieldmc_identity" not in root.attrs:
-        raise StoreError(f"store: {path} is not a yieldmc store")
-    if not is_complete(root):
-        raise StoreError(f"store: {path} is incomplete (the run has not finished)")
-    return xr.open_zarr(str(path))
+        with warnings.catch_warnings():  # zarr v3: string coordinates
+            warnings.simplefilter("ignore")
+            ds.to_zarr(str(aside), mode="w-", consolidated=False,
+                       encoding={v: {"compressors": _codecs()} for v in ds.variables})
+        _fault("finalize-aside")
+        old = _result_entries(path)
+        if old:  # a partial or damaged result of an earlier finalize: never complete now
+            _write_root_attrs(path, {"status": "running"})
+            for entry in old:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        for i, entry in enumerate(e for e in aside.iterdir() if e.name != "zarr.json"):
+            os.rename(entry, path / entry.name)
+            if i == 0:
+                _fault("finalize-move")
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+    with warnings.catch_warnings():  # consolidated metadata is a zarr-python v3 extension
+        warnings.simplefilter("ignore", category=UserWarning)
+        zarr.consolidate_metadata(str(path))
+    _fault("finalize-status")
+    # provenance attrs, with status "complete" and the digest as the store's last write
+    _write_root_attrs(path, {**ds.attrs, "result_digest": digest, "status": "complete"})
+    ds.attrs.update({"result_digest": digest, "status": "complete"})
+    return ds
+
+
+# --------------------------------------------------------------------------- small stores
+def write_small_store(ds: xr.Dataset, path: Path, *, overwrite: bool, identity_: str) -> None:
+    """Write a small Dataset (sensitivity, optimum) to ``path`` atomically.
+
+    It is written aside, sealed with the store marker and digest, and renamed into place;
+    an existing path is replaced only if it is a yieldmc store and ``overwrite`` is set.
+
+    Raises:
+      StoreError: a foreign path, an existing store without ``overwrite``, or an OS error.
+    """
+    path = Path(path)
+    replace = check_replaceable(path, overwrite=overwrite)
+    ds = ds.copy()  # identity_: the job's; an equal one is replaced too (a rerun recomputes)
+    ds.attrs.update({"yieldmc_store": STORE_FORMAT, "yieldmc_identity": identity_,
+                     "result_digest": result_digest(ds), "status": "complete"})
+    tmp = path.with_name(f".{path.name}.writing-{uuid.uuid4().hex[:12]}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():  # zarr v3: string coordinates, consolidated metadata
+            warnings.simplefilter("ignore")
+            ds.to_zarr(str(tmp), mode="w-", consolidated=True,
+                       encoding={v: {"compressors": _codecs()} for v in ds.variables})
+        if replace:
+            _discard(path)
+        os.rename(tmp, path)
+    except OSError as exc:
+        raise StoreError(f"output: cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
