@@ -225,7 +225,12 @@ def execute(cfg: DictConfig, base: Path) -> int:
     """Run (or resume, or finish) the job described by ``cfg``; print the summary."""
     from yieldmc import store as zstore
     from yieldmc.plots import plot_all
+    from yieldmc.plugins import load_plugins
 
+    try:
+        load_plugins()  # a cluster job is a fresh process
+    except ValueError as exc:
+        _fail(exc)
     config = to_container(cfg)
     mode = config.get("mode", "run")
     if mode not in MODES:
