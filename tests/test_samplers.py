@@ -11,7 +11,8 @@ import pytest
 from scipy.stats import norm, qmc as scipy_qmc, t as student_t
 
 import yieldmc
-from yieldmc import qmc, validation
+from yieldmc import validation
+from yieldmc.samplers import qmc
 
 ENGINE = ["engine.block_size=8192"]
 
@@ -117,6 +118,23 @@ def test_importance_sampling_falls_back_with_a_warning():
         ds = yieldmc.run(yieldmc.compose(overrides))
     assert any("falling back to plain Monte Carlo" in str(w.message) for w in caught)
     assert float(ds["yield"]) == 1.0 and "failure_probability" not in ds
+
+
+def test_importance_sampling_falls_back_through_the_store(tmp_path):
+    """The command's path (blocks stored first, then the estimate): without a design point
+    the blocks are computed under the proposal p itself and the result is plain MC."""
+    from yieldmc.cli import execute
+    from yieldmc.store import open_result
+
+    overrides = list(validation.module_offset().overrides) + [
+        "engine.block_size=4096", "samples=8192", "sampler=is", "spec.max_loss_db=50",
+        "output.dir=out", "output.name=fallback.zarr", "output.plots=false", "progress=false"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert execute(yieldmc.compose(overrides), tmp_path) == 0
+    ds = open_result(tmp_path / "out" / "fallback.zarr")
+    assert ds.attrs["sampler"] == "mc (fallback from is)" and "Wilson" in ds.attrs["interval_method"]
+    assert float(ds["yield"]) == 1.0 and int(ds.n_samples) == 8192 and "failure_probability" not in ds
 
 
 @pytest.mark.parametrize("overrides, key", [

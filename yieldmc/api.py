@@ -5,10 +5,10 @@ from __future__ import annotations
 import xarray as xr
 
 from yieldmc.config import to_container
-from yieldmc.engine import accumulate
-from yieldmc.importance import run_importance
-from yieldmc.problem import as_plain_mc, build_problem
-from yieldmc.results import importance_dataset, to_dataset
+from yieldmc.engine import iterate_blocks
+from yieldmc.problem import build_problem
+from yieldmc.results import dataset
+from yieldmc.samplers import sampler_of
 
 
 def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
@@ -29,10 +29,6 @@ def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
     """
     config = to_container(cfg)
     problem = build_problem(config)
-    if problem.static.sampler == "is":
-        est = run_importance(problem, n_devices=n_devices)
-        if est is not None:
-            return importance_dataset(problem, est, config)
-        problem = as_plain_mc(problem)
-    stats = accumulate(problem, range(problem.n_blocks), n_devices=n_devices)
-    return to_dataset(problem, stats, config)
+    blocks = iterate_blocks(problem, range(problem.n_blocks), n_devices=n_devices)  # lazy
+    estimate = sampler_of(problem).estimate(problem, blocks, n_devices=n_devices)
+    return dataset(estimate, config)

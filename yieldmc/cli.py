@@ -287,24 +287,6 @@ def _app(cfg: DictConfig) -> int:
 #: ``set -o pipefail`` scripts see yieldmc like ``cat``; nothing is printed.
 _EXIT_CLOSED_PIPE = 141
 
-# (key, description) of the main keys --help lists; the defaults come from conf/ itself.
-_HELP_KEYS = (
-    ("samples", "module samples per sweep point"),
-    ("seed", "random seed; with engine.block_size it fixes every draw of the run"),
-    ("spec.max_loss_db", "a channel fails above this loss (dB)"),
-    ("spec.max_failed_channels", "a module passes with at most this many failed channels"),
-    ("sweep", "{config key: [values], ...}: one yield-map dimension per key"),
-    ("output.dir", "directory of the store and plots (relative to where yieldmc starts)"),
-    ("output.name", "store name; null: yield_<package>_<config hash>.zarr"),
-    ("overwrite", "replace a yieldmc store made from a different configuration"),
-    ("mode", None),
-    ("sampler", "mc (pseudo-random) | qmc (randomised Sobol') | is (importance sampling)"),
-    ("shard", "this job's blocks: b % num_shards == shard (cluster runs)"),
-    ("num_shards", "number of jobs filling one store"),
-    ("progress", None),
-    ("engine.dtype", "float32 | float64 (float64 needs JAX_ENABLE_X64=1)"),
-)
-
 # From README.md, "Using it".
 _HELP_EXAMPLES = (
     ("yieldmc package=pwg18_32ch process.dx_um.module.sigma=0.5 samples=10000000",
@@ -354,30 +336,15 @@ def _config_groups() -> list:
     return groups
 
 
-def _help_value(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (dict, list)):
-        import json
-
-        return json.dumps(value).replace('"', "").replace(" ", "")
-    return str(value)
-
-
 def _help_text() -> str:
     """``yieldmc --help``: what it does, groups, main keys with defaults, examples."""
-    from omegaconf import OmegaConf
-
-    from yieldmc import progress as _progress
+    from yieldmc import schema
     from yieldmc._version import __version__
 
     try:
         defaults = to_container(compose([]))
     except Exception:  # noqa: BLE001 - a broken conf/ must not break --help
         defaults = {}
-    cfg = OmegaConf.create(defaults)
     lines = [
         f"yieldmc {__version__}: Monte-Carlo yield analysis for polymer-waveguide co-packaged optics",
         "",
@@ -399,21 +366,9 @@ def _help_text() -> str:
         names = "  ".join(o + ("*" if o == chosen else "") for o in options)
         note = f"  (* with the default {group.rpartition('/')[0]})" if "/" in group and chosen else ""
         lines.append(f"  {group:<{width}}{names}{note}")
-    lines += ["", "Main keys (KEY=VALUE; default shown):"]
-    descriptions = {
-        "mode": " | ".join(MODES),
-        "progress": f"report on stderr: a bar on a terminal (runs over {_progress.TTY_DELAY_S:g} s), "
-                    f"else a line every {_progress.PLAIN_INTERVAL_S:g} s",
-    }
-    entries = []
-    for key, text in _HELP_KEYS:
-        value = OmegaConf.select(cfg, key, default=KeyError) if defaults else KeyError
-        if value is KeyError and defaults:
-            continue
-        value = "?" if value is KeyError else _help_value(value)
-        entries.append((f"{key}={value}", text or descriptions.get(key, "")))
-    width = max(len(e) for e, _ in entries) + 2
-    lines += [f"  {e:<{width}}{t}" for e, t in entries]
+    lines += ["", "Configuration keys (KEY=VALUE; default shown; generated from yieldmc/schema.py,",
+              "the same table as docs/configuration.md):",
+              schema.key_table(markdown=False, defaults=defaults)]
     lines += [
         "  process.<quantity>.<level>.<param>=VALUE: a variation, e.g. process.dx_um.module.sigma=0.5",
         "",

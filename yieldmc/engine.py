@@ -25,8 +25,8 @@ from jax.extend.random import threefry_2x32
 from yieldmc.alignment import align
 from yieldmc.model import channel_loss_db, nominal_values
 from yieldmc.physics._fastmath import sincos
-from yieldmc.qmc import sobol_normals
 from yieldmc.problem import Problem, Static, random_dimension
+from yieldmc.samplers.registry import sampler_of
 from yieldmc.variation import transform_normal
 
 #: Loss values are clipped to [0, LOSS_CLIP_DB] before the fixed-point sum.
@@ -51,7 +51,7 @@ class Stats:
     fail: np.ndarray
     loss_sum: np.ndarray
     hist: np.ndarray
-    n_pass_group: np.ndarray  # (G, P): passes per randomisation group (G = 1 for mc)
+    n_pass_group: np.ndarray  # (G, P): passes per interval group of the sampler (G = 1 mostly)
 
     @classmethod
     def zeros(cls, problem: Problem) -> "Stats":
@@ -59,7 +59,7 @@ class Stats:
         p, lc = problem.n_points, (s.layers, s.channels)
         z = functools.partial(np.zeros, dtype=np.int64)
         return cls(0, z((p,)), z((p, *lc)), z((p, *lc)), z((p, *lc, s.hist_bins + 1)),
-                   z((problem.randomizations, p)))
+                   z((problem.groups, p)))
 
     def __iadd__(self, other: "Stats") -> "Stats":
         self.n_samples += other.n_samples
@@ -121,22 +121,10 @@ def threefry_normals(key, shape):
 
 
 def draw_block(seed, block, static: Static, tables=None):
-    """Standard normals of one block, (D, B): pseudo-random (``mc``) or randomised Sobol'
-    (``qmc``); :func:`split_draws` gives each (quantity, level) its rows.
-
-    For ``qmc`` block b belongs to randomisation r = b // K (K blocks each) and holds
-    its points (b mod K)·B … (b mod K)·B + B − 1; ``tables`` = (scrambled direction
-    numbers (R, D, 32), shifts (R, D)) from :func:`yieldmc.qmc.scrambled_tables`.
-    """
-    if static.sampler != "qmc":
-        return standard_normals(block_key(seed, block, static), static)
-    b = static.block_size
-    r = block // static.blocks_per_group
-    local = block % static.blocks_per_group
-    index = local * b + jnp.arange(b, dtype=jnp.uint32)
-    z = sobol_normals(index, tables[0][r], tables[1][r], nbits=static.qmc_nbits,
-                      dtype=jnp.dtype(static.dtype))
-    return jax.lax.optimization_barrier(z)
+    """Standard normals of one block, (D, B), as the problem's sampler draws them
+    (:meth:`yieldmc.samplers.Sampler.draws`; ``tables`` from :func:`sampler_tables`);
+    :func:`split_draws` gives each (quantity, level) its rows."""
+    return sampler_of(static).draws(seed, block, static, tables)
 
 
 def split_draws(u, static: Static) -> dict:
@@ -153,17 +141,8 @@ def split_draws(u, static: Static) -> dict:
 
 
 def sampler_tables(problem: Problem):
-    """Device-independent host tables the sampler needs (None for ``mc``)."""
-    s = problem.static
-    if s.sampler == "is":
-        from yieldmc.importance import design_points
-
-        return design_points(problem).tables
-    if s.sampler != "qmc":
-        return None
-    from yieldmc.qmc import scrambled_tables
-
-    return scrambled_tables(random_dimension(s), seed=problem.seed, randomizations=problem.randomizations)
+    """Device-independent host tables the sampler needs (None if it needs none)."""
+    return sampler_of(problem).tables(problem)
 
 
 def assemble_values(z, params, static: Static):
@@ -177,7 +156,7 @@ def assemble_values(z, params, static: Static):
         z = dict(z)
         for i, q in enumerate(static.copula):
             z[(q, "module")] = mixed[..., i]
-    values = dict(nominal_values(params))
+    values = dict(nominal_values(params, static))
     for q, lv, dist in static.active:
         base = f"process.{q}.{lv}"
         draw = transform_normal(
@@ -265,18 +244,29 @@ class _TwoStage:
         return self.draw._cache_size() + self.stats._cache_size()
 
 
+def count_program(static: Static) -> _TwoStage:
+    """The one-block program of the integer count statistics (:func:`block_stats`), with
+    the sampler's draws: what count-based samplers return from ``program``."""
+    return _TwoStage(static)
+
+
+def count_shapes(problem: Problem) -> dict:
+    """Name → (per-block shape, dtype) of the integer count statistics."""
+    s = problem.static
+    p, lc = problem.n_points, (s.layers, s.channels)
+    return {"n_pass": ((p,), "int32"), "fail": ((p, *lc), "int32"), "loss_hi": ((p, *lc), "int32"),
+            "loss_lo": ((p, *lc), "int32"), "hist": ((p, *lc, s.hist_bins + 1), "int32")}
+
+
 @functools.lru_cache(maxsize=None)
 def _compiled(static: Static):
-    """The compiled one-block function.
+    """The compiled one-block function (:meth:`yieldmc.samplers.Sampler.program`), one per
+    ``static``: a sweep, a second run or another seed reuses it.
 
     Every block, on every device and whatever the grouping, runs these same programs, so
     its floating-point results (and hence the integer statistics) are bit-identical.
     """
-    if static.sampler == "is":
-        from yieldmc.importance import is_block_stats
-
-        return jax.jit(functools.partial(is_block_stats, static=static))
-    return _TwoStage(static)
+    return sampler_of(static).program(static)
 
 
 def _host_block(out) -> dict:
@@ -288,7 +278,7 @@ def stats_from_blocks(blocks: dict, n_samples: int, problem: Problem, indices) -
     """Sum per-block statistics (leading block axis; block ``indices``) as int64."""
     tot = {k: np.asarray(v).astype(np.int64).sum(axis=0) for k, v in blocks.items()}
     loss_sum = (tot["loss_hi"] << _LO_BITS) + tot["loss_lo"]
-    group = np.zeros((problem.randomizations, problem.n_points), np.int64)
+    group = np.zeros((problem.groups, problem.n_points), np.int64)
     np.add.at(group, problem.group_of(np.asarray(indices)), np.asarray(blocks["n_pass"], np.int64))
     return Stats(int(n_samples), tot["n_pass"], tot["fail"], loss_sum, tot["hist"], group)
 
@@ -349,12 +339,14 @@ def accumulate(problem: Problem, blocks, *, n_devices: int | None = None) -> Sta
     """Statistics of the given blocks (any subset of ``range(n_blocks)``), summed as int64.
 
     Args:
-      problem: the validated :class:`Problem` (sampler ``mc`` or ``qmc``).
+      problem: the validated :class:`Problem`, its sampler one of integer counts
+        (:attr:`yieldmc.samplers.Sampler.counts`: mc, qmc).
       blocks: block indices to process, in any order.
       n_devices: local devices to use (default: all).
     """
-    if problem.static.sampler == "is":
-        raise ValueError("sampler: accumulate() takes mc or qmc; use yieldmc.run for sampler=is")
+    if not sampler_of(problem).counts:
+        raise ValueError(f"sampler: accumulate() sums integer counts; sampler={problem.static.sampler} "
+                         "keeps other per-block statistics (use yieldmc.run)")
     total = Stats.zeros(problem)
     for chunk, per_block in iterate_blocks(problem, blocks, n_devices=n_devices):
         total += stats_from_blocks(per_block, block_counts(problem, chunk).sum(), problem, chunk)

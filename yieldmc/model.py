@@ -16,27 +16,32 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from yieldmc import physics
+from yieldmc import couplers, physics, quantities
 
+COUPLER_KIND = couplers.KIND_KEY
 #: η floor before the dB conversion: losses saturate at 300 dB instead of +inf.
 ETA_FLOOR = 1e-30
 
 
-def nominal_values(params) -> dict:
-    """Nominal value of each quantity (the level draws are added to these)."""
-    return {
-        "dx_um": 0.0,
-        "dy_um": 0.0,
-        "gap_um": params["package.coupler.gap_um"],
-        "yaw_mrad": 0.0,
-        "roll_mrad": 0.0,
-        "pitch_ppm": 0.0,
-        "core_thickness_um": params["package.pwg.core_thickness_um"],
-        "core_width_um": params["package.pwg.core_width_um"],
-        "dn_core": 0.0,
-        "temperature_c": params["package.temperature_c"],
-        "layer_thickness_um": 0.0,
-    }
+def nominal_values(params, static) -> dict:
+    """Nominal value of each quantity (the level draws are added to these).
+
+    Where each nominal comes from is the quantity catalogue's entry
+    (:data:`yieldmc.quantities.CATALOGUE`): 0 for a deviation, a package key, or the
+    coupler (:meth:`yieldmc.couplers.Coupler.nominal_values`, e.g. ``gap_um`` from
+    ``package.coupler.gap_um``; 0 where the coupler has none).
+
+    Args:
+      params: config path → scalar (one sweep point).
+      static: :class:`yieldmc.problem.Static` (selects the coupler).
+    """
+    coupler = couplers.get_coupler(static.coupler_kind)
+    owned = coupler.nominal_values(params)
+    unknown = set(owned) - set(quantities.QUANTITIES)
+    if unknown:
+        raise ValueError(f"{COUPLER_KIND}: coupler {coupler.kind!r} returns nominal values of unknown "
+                         f"quantities {sorted(unknown)}")
+    return quantities.nominal_values(params, owned)
 
 
 def array_positions_um(params, *, layers, channels, dtype):
@@ -89,6 +94,12 @@ def _pwg_indices(values, params):
 def channel_loss_db(values, params, static):
     """Loss in dB of every channel: coupler + Fresnel + propagation (DESIGN §2.4).
 
+    The shared part — waveguide offsets from the array geometry, the PWG indices and mode
+    radii at the sampled core and temperature, the propagation loss — is computed here;
+    the coupler selected by ``static.coupler_kind`` (:mod:`yieldmc.couplers`) turns it
+    into η (Fresnel factors included), which becomes a loss in dB (η floored at
+    :data:`ETA_FLOOR`; NaN, a model outside its domain, becomes +inf: the channel fails).
+
     Args:
       values: quantity name → value broadcastable to ``(layers, channels, modules)``
         (a module-level draw has shape ``(modules,)``).
@@ -114,60 +125,10 @@ def channel_loss_db(values, params, static):
     )
     w_x, w_y = physics.pwg_mode_radii_um(**core)
     propagation = params["package.pwg.loss_db_per_cm"] * params["package.pwg.length_cm"]
-    if static.coupler_kind == "butt":
-        gap = jnp.maximum(values["gap_um"] + x * yaw, 0.0)  # rotation about the array centre
-        n_gap = params["package.coupler.n_gap"]
-        eta = physics.gaussian_coupling(
-            w1_x_um=w_x, w1_y_um=w_y,
-            w2_x_um=params["package.coupler.mode_radius_x_um"],
-            w2_y_um=params["package.coupler.mode_radius_y_um"],
-            dx_um=dx, dy_um=dy, gap_um=gap, tilt_x_rad=yaw,
-            wavelength_um=wl, n_gap=n_gap,
-        )
-        eta = eta * physics.fresnel_transmission(params["package.pwg.n_core"], n_gap)
-        eta = eta * physics.fresnel_transmission(n_gap, params["package.coupler.n_chip"])
-    else:
-        # The taper's Δβ sweep (and γ) are specified for the nominal PWG at the index
-        # reference temperature; any change of n_eff from there — core geometry, core
-        # index, operating temperature — shifts the sweep.
-        n_eff0 = physics.pwg_effective_index(
-            core_width_um=params["package.pwg.core_width_um"],
-            core_thickness_um=params["package.pwg.core_thickness_um"],
-            n_core=params["package.pwg.n_core"], n_clad=params["package.pwg.n_clad"], wavelength_um=wl,
-        )
-        n_eff = physics.pwg_effective_index(**core)
-        shift = physics.delta_beta_shift_per_um(delta_n_eff=n_eff - n_eff0, wavelength_um=wl)
-        db0 = params["package.coupler.delta_beta_start_per_um"] + shift
-        db1 = params["package.coupler.delta_beta_end_per_um"] + shift
-        length = params["package.coupler.taper_length_um"]
-        if static.derive_decay:
-            decay = physics.evanescent_decay_per_um(
-                n_eff=n_eff0, n_gap=params["package.coupler.n_gap"], wavelength_um=wl
-            )
-        else:
-            decay = params["package.coupler.decay_per_um"]
-        kappa = physics.vertical_kappa_per_um(
-            kappa0_per_um=params["package.coupler.kappa_per_um"],
-            gap_um=values["gap_um"] + dy,
-            gap0_um=params["package.coupler.gap_um"],
-            decay_per_um=decay,
-        )
-        z_c = jnp.clip(
-            physics.phase_matching_point_um(
-                delta_beta_start_per_um=db0, delta_beta_end_per_um=db1, taper_length_um=length
-            ),
-            0.0,
-            length,
-        )
-        dx_eff = physics.yaw_offset_um(
-            dx_um=dx, yaw_rad=yaw, z_um=z_c,
-            pivot_um=0.5 * length + params["package.coupler.yaw_pivot_um"],
-        )
-        kappa = physics.lateral_kappa_per_um(kappa_per_um=kappa, dx_um=dx_eff, mode_radius_x_um=w_x)
-        eta = physics.adiabatic_transfer(
-            kappa_per_um=kappa, delta_beta_start_per_um=db0, delta_beta_end_per_um=db1,
-            taper_length_um=length, model=static.coupler_model, segments=static.segments,
-        )
+    eta = couplers.get_coupler(static.coupler_kind).efficiency(
+        dx_um=dx, dy_um=dy, x_um=x, yaw_rad=yaw, w_x_um=w_x, w_y_um=w_y, core=core,
+        wavelength_um=wl, params=params, values=values, static=static.coupler_static,
+    )
     loss = physics.loss_db(jnp.maximum(eta, ETA_FLOOR)) + propagation
     loss = jnp.where(jnp.isnan(loss), jnp.inf, loss)  # a model outside its domain fails
     return jnp.broadcast_to(loss, jnp.broadcast_shapes(jnp.shape(loss), (layers, channels, 1)))

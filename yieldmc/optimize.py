@@ -29,6 +29,7 @@ from yieldmc.config import to_container
 from yieldmc.engine import accumulate, block_counts, device_params
 from yieldmc.gradients import compiled_pathwise
 from yieldmc.problem import Problem, build_problem
+from yieldmc.samplers import sampler_names, sampler_of
 from yieldmc.sensitivity import gradient_settings
 from yieldmc.stats import wilson_interval
 
@@ -50,8 +51,10 @@ def optimize_settings(config: dict, problem: Problem) -> dict:
         raise ValueError(f"optimize.kind: expected one of {KINDS}, got {o['kind']!r}")
     if problem.sweep_keys:
         raise ValueError("sweep: optimisation runs at one point; remove the sweep")
-    if problem.static.sampler != "mc":
-        raise ValueError("sampler: optimisation uses sampler=mc")
+    if not sampler_of(problem).supports_gradients:
+        able = ", ".join(sampler_names(supporting="supports_gradients"))
+        raise ValueError(f"sampler: optimisation needs a sampler with gradient estimators ({able}), "
+                         f"got {problem.static.sampler}")
     if not 0 < o["target_yield"] < 1:
         raise ValueError(f"optimize.target_yield: must lie in (0, 1), got {o['target_yield']!r}")
     for key in ("steps", "outer"):

@@ -20,11 +20,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 
 import numpy as np
 
-from yieldmc import physics, schema
+from yieldmc import couplers, physics, schema
+from yieldmc.samplers.registry import get_sampler, sampler_names
 from yieldmc.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate
 
 PACKAGE_FLOATS = (
@@ -33,13 +34,6 @@ PACKAGE_FLOATS = (
     "pwg.core_width_um", "pwg.core_thickness_um", "pwg.n_core", "pwg.n_clad", "pwg.dn_dt_per_k",
     "pwg.index_temperature_c", "pwg.loss_db_per_cm", "pwg.length_cm",
 )
-COUPLER_FLOATS = {
-    "adiabatic": (
-        "kappa_per_um", "taper_length_um", "delta_beta_start_per_um", "delta_beta_end_per_um",
-        "gap_um", "n_gap", "decay_per_um", "yaw_pivot_um",
-    ),
-    "butt": ("mode_radius_x_um", "mode_radius_y_um", "gap_um", "n_gap", "n_chip"),
-}
 SPEC_FLOATS = ("max_loss_db", "max_failed_channels")
 RNG_IMPLS = schema.choices("engine.rng_impl")
 DTYPES = schema.choices("engine.dtype")
@@ -53,10 +47,8 @@ class Static:
 
     layers: int
     channels: int
-    coupler_kind: str
-    coupler_model: str
-    segments: int
-    derive_decay: bool
+    coupler_kind: str  # a kind registered in yieldmc.couplers
+    coupler_static: Hashable  # that coupler's Coupler.static(package.coupler)
     active: tuple[tuple[str, str, str], ...]  # (quantity, level, distribution) with randomness
     copula: tuple[str, ...]  # module-level quantities tied by the Gaussian copula
     block_size: int
@@ -68,9 +60,8 @@ class Static:
     alignment: str = "passive"
     alignment_objective: str = "worst"
     alignment_steps: int = 0
-    sampler: str = "mc"
-    blocks_per_group: int = 1  # qmc: blocks per randomisation
-    qmc_nbits: int = 0  # qmc: bits of the point index within a randomisation
+    sampler: str = "mc"  # a name registered in yieldmc.samplers
+    sampling: Hashable = None  # that sampler's settings (Sampler.configure), e.g. qmc's QmcSettings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,14 +76,16 @@ class Problem:
     seed: int
     blocks_per_call: int
     quantiles: tuple[float, ...]
-    randomizations: int = 1  # qmc: independent randomisations (the interval's groups)
+
+    @property
+    def groups(self) -> int:
+        """Independent groups of blocks the sampler's interval compares (qmc: its
+        randomisations; 1 for most samplers)."""
+        return get_sampler(self.static.sampler).groups(self.static)
 
     def group_of(self, blocks):
-        """Randomisation group of each block index (all 0 for mc)."""
-        b = np.asarray(blocks, dtype=np.int64)
-        if self.static.sampler != "qmc":
-            return np.zeros_like(b)
-        return b // self.static.blocks_per_group
+        """The sampler's group of each block index (int64; all 0 with one group)."""
+        return get_sampler(self.static.sampler).group_of(self.static, blocks)
 
     @property
     def n_points(self) -> int:
@@ -143,15 +136,9 @@ def _finite(path: str, value) -> float:
 
 def float_param_paths(config: dict) -> list[str]:
     """Config paths of every traced float parameter (also the sweepable keys)."""
-    kind = _get(config, "package.coupler.kind")
-    if kind not in COUPLER_FLOATS:
-        raise ValueError(
-            f"package.coupler.kind: unknown coupler {kind!r}; expected one of {tuple(COUPLER_FLOATS)}"
-        )
+    _get(config, "package.coupler.kind")
     paths = [f"package.{p}" for p in PACKAGE_FLOATS]
-    paths += [f"package.coupler.{p}" for p in COUPLER_FLOATS[kind]]
-    if kind == "adiabatic" and _get(config, "package.coupler.decay_per_um") is None:
-        paths.remove("package.coupler.decay_per_um")
+    paths += couplers.float_paths(config)  # the selected coupler's (raises for an unknown kind)
     paths += [f"process.{q}.{lv}.{p}" for q in QUANTITIES for lv in LEVELS for p in PARAMS]
     paths += [f"spec.{p}" for p in SPEC_FLOATS]
     return paths
@@ -184,38 +171,7 @@ def _validate_point(config: dict, dtype: str = "float32") -> None:
     for name in ("loss_db_per_cm", "length_cm"):
         if not _finite(f"package.pwg.{name}", pwg[name]) >= 0:
             raise ValueError(f"package.pwg.{name}: must be >= 0, got {pwg[name]!r}")
-    cpl = pkg["coupler"]
-    c = "package.coupler."
-    if cpl["kind"] == "adiabatic":
-        _physics_check(
-            physics.validate_adiabatic,
-            {k: c + k for k in ("kappa_per_um", "taper_length_um", "delta_beta_start_per_um",
-                                "delta_beta_end_per_um", "model", "segments")},
-            kappa_per_um=cpl["kappa_per_um"], taper_length_um=cpl["taper_length_um"],
-            delta_beta_start_per_um=cpl["delta_beta_start_per_um"],
-            delta_beta_end_per_um=cpl["delta_beta_end_per_um"],
-            model=cpl["model"], segments=cpl["segments"],
-        )
-        if cpl["delta_beta_start_per_um"] == cpl["delta_beta_end_per_um"]:
-            raise ValueError(f"{c}delta_beta_end_per_um: must differ from delta_beta_start_per_um")
-        if cpl["decay_per_um"] is not None and not _finite(f"{c}decay_per_um", cpl["decay_per_um"]) > 0:
-            raise ValueError(f"{c}decay_per_um: must be > 0 or null, got {cpl['decay_per_um']!r}")
-        if not pwg["n_clad"] >= _finite(f"{c}n_gap", cpl["n_gap"]) > 0:
-            raise ValueError(
-                f"{c}n_gap: must be in (0, package.pwg.n_clad] for an evanescent tail, got {cpl['n_gap']!r}"
-            )
-        _finite(f"{c}yaw_pivot_um", cpl["yaw_pivot_um"])
-    else:
-        _physics_check(
-            physics.validate_gaussian_coupling,
-            {"w2_x_um": c + "mode_radius_x_um", "w2_y_um": c + "mode_radius_y_um",
-             "gap_um": c + "gap_um", "n_gap": c + "n_gap", **wl},
-            w1_x_um=1.0, w1_y_um=1.0, w2_x_um=cpl["mode_radius_x_um"],
-            w2_y_um=cpl["mode_radius_y_um"], gap_um=cpl["gap_um"],
-            wavelength_um=pkg["wavelength_um"], n_gap=cpl["n_gap"],
-        )
-        if not _finite(f"{c}n_chip", cpl["n_chip"]) > 0:
-            raise ValueError(f"{c}n_chip: must be > 0, got {cpl['n_chip']!r}")
+    couplers.validate(config)  # the selected coupler's relations, naming package.coupler.* keys
     for q in QUANTITIES:
         for lv in LEVELS:
             node = config["process"][q][lv]
@@ -327,30 +283,20 @@ def _alignment(config: dict) -> dict:
             "alignment_steps": steps if mode == "active" else 0}
 
 
+#: The sampler names (a live view of the registry, yieldmc.samplers: plugins included).
 SAMPLERS = schema.choices("sampler")
 
 
 def _sampler(config: dict, samples: int, block_size: int) -> dict:
-    sampler = config.get("sampler", "mc")
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler: expected one of {SAMPLERS}, got {sampler!r}")
-    if sampler == "is" and config.get("sweep"):
-        raise ValueError("sweep: sampler=is estimates one point (its design points are per point); "
-                         "remove the sweep or use mc/qmc")
-    if sampler != "qmc":
-        return {"sampler": sampler, "blocks_per_group": 1, "qmc_nbits": 0, "randomizations": 1}
-    q = dict({"randomizations": 16}, **(config.get("qmc") or {}))
-    r = int(_number("qmc.randomizations", q["randomizations"], integer=True))
-    if r < 2:
-        raise ValueError(f"qmc.randomizations: need >= 2 for an interval, got {r}")
-    per = samples // r
-    if samples % r or per % block_size:
-        raise ValueError(
-            f"samples: sampler=qmc needs samples = qmc.randomizations x k x engine.block_size "
-            f"(here a multiple of {r * block_size}), got {samples}"
-        )
-    return {"sampler": "qmc", "blocks_per_group": per // block_size,
-            "qmc_nbits": max(1, int(per - 1).bit_length()), "randomizations": r}
+    """The sampler's fields of :class:`Static`: its name and its own settings
+    (:meth:`yieldmc.samplers.Sampler.configure` reads its section and checks them)."""
+    name = config.get("sampler", "mc")
+    sampler = get_sampler(name)  # ValueError "sampler: expected one of [...]" if unknown
+    if config.get("sweep") and not sampler.supports_sweep:
+        able = ", ".join(sampler_names(supporting="supports_sweep"))
+        raise ValueError(f"sweep: sampler={name} estimates one point; remove the sweep or use a "
+                         f"sampler that supports sweeps ({able})")
+    return {"sampler": name, "sampling": sampler.configure(config, samples=samples, block_size=block_size)}
 
 
 def _sweep(config: dict, paths: list[str]):
@@ -490,9 +436,7 @@ def build_problem(config: dict) -> Problem:
         layers=int(_number("package.layers", _get(config, "package.layers"), integer=True)),
         channels=int(_number("package.channels", _get(config, "package.channels"), integer=True)),
         coupler_kind=kind,
-        coupler_model=cpl.get("model", "none") if kind == "adiabatic" else "gaussian",
-        segments=int(cpl.get("segments") or physics.DEFAULT_SEGMENTS) if kind == "adiabatic" else 0,
-        derive_decay=kind == "adiabatic" and cpl.get("decay_per_um") is None,
+        coupler_static=couplers.get_coupler(kind).static(cpl),
         active=tuple(active),
         copula=copula,
         block_size=block_size,
@@ -502,7 +446,7 @@ def build_problem(config: dict) -> Problem:
         dtype=engine["dtype"],
         rng_impl=engine["rng_impl"],
         **alignment,
-        **{k: v for k, v in sampling.items() if k != "randomizations"},
+        **sampling,
     )
     for name in ("layers", "channels"):
         if getattr(static, name) < 1:
@@ -520,7 +464,6 @@ def build_problem(config: dict) -> Problem:
         seed=int(seed),
         blocks_per_call=bpc,
         quantiles=quantiles,
-        randomizations=sampling["randomizations"],
     )
 
 
@@ -533,8 +476,7 @@ def random_dimension(static: Static) -> int:
 
 def as_plain_mc(problem: Problem) -> Problem:
     """The same problem with the plain Monte-Carlo sampler (the IS fallback)."""
-    return dataclasses.replace(problem, static=dataclasses.replace(problem.static, sampler="mc"),
-                               randomizations=1)
+    return dataclasses.replace(problem, static=dataclasses.replace(problem.static, sampler="mc", sampling=None))
 
 
 DEFAULT_ENGINE = {

@@ -1,4 +1,10 @@
-"""The result Dataset of DESIGN §5, built from the engine's integer statistics (edge: xarray)."""
+"""The result Dataset of DESIGN §5, built from a sampler's estimate (edge: xarray).
+
+:func:`dataset` turns a :class:`yieldmc.samplers.Estimate` into the Dataset: the count
+variables from its integer statistics (with the sampler's interval), then the variables
+the sampler gives itself; the provenance names the sampler and its interval method.
+Nothing here depends on which sampler it is.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,12 @@ import jaxlib
 import numpy as np
 import xarray as xr
 import yaml
-from scipy.stats import t as student_t
 
 from yieldmc._version import __version__
 from yieldmc.engine import LOSS_CLIP_DB, Stats
 from yieldmc.problem import Problem
-from yieldmc.stats import _Z95, quantiles_from_histogram, wilson_interval
+from yieldmc.samplers import Estimate, sampler_of
+from yieldmc.stats import quantiles_from_histogram
 
 
 def provenance(problem: Problem, config: dict) -> dict:
@@ -35,10 +41,7 @@ def provenance(problem: Problem, config: dict) -> dict:
         "block_size": problem.static.block_size,
         "python_version": platform.python_version(),
         "sampler": problem.static.sampler,
-        "interval_method": (
-            f"Student t (95 %) over {problem.randomizations} independent Sobol' randomisations"
-            if problem.static.sampler == "qmc" else "Wilson score, 95 %"
-        ),
+        "interval_method": sampler_of(problem).interval_method(problem),
         "quantile_method": (
             f"upper edge of the {problem.static.hist_max_db / problem.static.hist_bins:g} dB "
             "histogram bin holding the quantile; +inf beyond the histogram range"
@@ -55,12 +58,31 @@ def _channel_coords(problem: Problem) -> dict:
     }
 
 
-def to_dataset(problem: Problem, stats: Stats, config: dict) -> xr.Dataset:
-    """Assemble the yield map Dataset from summed statistics.
+def dataset(estimate: Estimate, config: dict) -> xr.Dataset:
+    """The DESIGN §5 Dataset of a sampler's estimate.
 
     Dimensions: one per swept key (named after the key, coordinate = its values),
-    ``quantile``, ``layer``, ``channel``.
+    ``quantile``, ``layer``, ``channel`` (and any the sampler's variables add).
     """
+    problem = estimate.problem
+    data = {} if estimate.stats is None else count_variables(problem, estimate.stats)
+    data.update(estimate.variables)
+    coords = {key: (key, np.asarray(vals, dtype=np.float64), {"long_name": key})
+              for key, vals in zip(problem.sweep_keys, problem.sweep_values)}
+    coords.update(_channel_coords(problem))
+    attrs = provenance(problem, config)
+    attrs.update(estimate.attrs)
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def to_dataset(problem: Problem, stats: Stats, config: dict) -> xr.Dataset:
+    """The yield map Dataset from summed integer statistics (a count-based estimate)."""
+    return dataset(Estimate(problem, stats), config)
+
+
+def count_variables(problem: Problem, stats: Stats) -> dict:
+    """The DESIGN §5 variables from summed counts, the interval the sampler's
+    (:meth:`yieldmc.samplers.Sampler.interval`): name → (dims, values, attrs)."""
     s = problem.static
     sweep_dims = list(problem.sweep_keys)
     shape = problem.sweep_shape
@@ -70,20 +92,8 @@ def to_dataset(problem: Problem, stats: Stats, config: dict) -> xr.Dataset:
     def grid(a, tail=()):
         return np.asarray(a).reshape(tuple(shape) + tuple(tail))
 
-    low, high = wilson_interval(stats.n_pass, n)
-    extra, method = {}, "Wilson"
-    if s.sampler == "qmc":
-        r = problem.randomizations
-        per = stats.n_pass_group / (n / r)  # (R, P): yield of each randomisation
-        mean = per.mean(axis=0)
-        se = per.std(axis=0, ddof=1) / np.sqrt(r)
-        t = student_t.ppf(0.975, r - 1)
-        low, high = np.clip(mean - t * se, 0, 1), np.clip(mean + t * se, 0, 1)
-        method = f"Student-t ({r} randomisations)"
-        extra["yield_randomization"] = (["randomization", *sweep_dims], per.reshape((r, *shape)), {
-            "units": "1", "long_name": "yield of each independent Sobol' randomisation"})
-        extra["yield_se"] = (sweep_dims, grid(se), {
-            "units": "1", "long_name": "standard error of yield over the randomisations"})
+    interval = sampler_of(problem).interval(problem, stats)
+    low, high, method = interval.low, interval.high, interval.label
     hist_width = s.hist_max_db / s.hist_bins
     q = quantiles_from_histogram(stats.hist, problem.quantiles, bin_width_db=hist_width)
     q = np.moveaxis(q, 0, 1)  # (P, quantile, L, C)
@@ -105,45 +115,6 @@ def to_dataset(problem: Problem, stats: Stats, config: dict) -> xr.Dataset:
             "units": "dB", "long_name": f"mean channel loss (each loss clipped at {LOSS_CLIP_DB:g} dB)"}),
         "loss_db_quantile": (sweep_dims + ["quantile", *ch], grid(q, (len(problem.quantiles), *lc)), {
             "units": "dB", "long_name": f"channel loss quantile (resolution {hist_width:g} dB)"}),
-        **extra,
+        **interval.variables,
     }
-    coords = {key: (key, np.asarray(vals, dtype=np.float64), {"long_name": key})
-              for key, vals in zip(problem.sweep_keys, problem.sweep_values)}
-    coords.update(_channel_coords(problem))
-    return xr.Dataset(data, coords=coords, attrs=provenance(problem, config))
-
-
-def importance_dataset(problem: Problem, est, config: dict) -> xr.Dataset:
-    """The DESIGN §5 Dataset from an importance-sampling estimate (one point, no sweep)."""
-    s = problem.static
-    pf, se = est.failure_probability, est.failure_probability_se
-    lc = (s.layers, s.channels)
-    ch = ("layer", "channel")
-    data = {
-        "yield": ((), 1.0 - pf, {"units": "1", "long_name": "fraction of modules that meet the loss spec"}),
-        "yield_ci_low": ((), max(0.0, 1.0 - (pf + _Z95 * se)), {
-            "units": "1", "long_name": "yield, lower end of the 95 % normal interval of the IS estimate"}),
-        "yield_ci_high": ((), min(1.0, 1.0 - (pf - _Z95 * se)), {
-            "units": "1", "long_name": "yield, upper end of the 95 % normal interval of the IS estimate"}),
-        "n_pass": ((), np.int64(est.n_pass_proposal), {
-            "units": "1", "long_name": "passing modules among the proposal samples (unweighted)"}),
-        "n_samples": ((), np.int64(est.n_samples), {"units": "1", "long_name": "number of module samples"}),
-        "channel_fail_fraction": (ch, est.channel_fail.reshape(lc), {
-            "units": "1", "long_name": "probability that the channel fails (IS estimate)"}),
-        "loss_db_mean": (ch, est.loss_mean.reshape(lc), {
-            "units": "dB", "long_name": "mean channel loss (IS estimate, losses clipped at 100 dB)"}),
-        "loss_db_quantile": (("quantile", *ch), np.full((len(problem.quantiles), *lc), np.nan), {
-            "units": "dB", "long_name": "channel loss quantile (not estimated by sampler=is)"}),
-        "failure_probability": ((), pf, {"units": "1", "long_name": "module failure probability 1 - yield"}),
-        "failure_probability_se": ((), se, {"units": "1", "long_name": "standard error of failure_probability"}),
-        "effective_sample_size": ((), est.effective_sample_size, {
-            "units": "1", "long_name": "Kish effective sample size of the failing samples' IS weights"}),
-    }
-    coords = _channel_coords(problem)
-    attrs = provenance(problem, config)
-    attrs.update({
-        "interval_method": "normal, 95 %, from the IS standard error",
-        "is_design_points": int(len(est.design.beta)),
-        "is_beta": [float(b) for b in est.design.beta],
-    })
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return data

@@ -29,6 +29,11 @@ Each row is data (a later issue generates ``--help`` from it):
 * ``when`` — ``(path, value)``: the key exists only when ``path`` holds ``value`` (the
   coupler's keys depend on ``package.coupler.kind``).
 
+The ``package.coupler.*`` rows are not in :data:`KEYS`: each coupler declares its own
+(:attr:`yieldmc.couplers.Coupler.keys`) and :func:`all_keys` adds those of the couplers
+registered when a configuration is checked (``kind``'s choices are the registered kinds;
+a coupler from a plugin counts).
+
 Float rule (representability in the engine's dtype): besides its bounds, every finite
 float must satisfy ``|x| <= sqrt(finfo(engine.dtype).max)`` (≈1.8e19 in float32,
 ≈1.3e154 in float64), so that the squares the model forms (Gaussian overlaps, mode
@@ -44,6 +49,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from yieldmc.samplers.registry import RegisteredNames
 from yieldmc.variation import DISTRIBUTIONS, LEVELS, QUANTITIES
 
 #: Absolute zero in °C: the lower bound of every absolute temperature.
@@ -65,8 +71,6 @@ class Key(NamedTuple):
     when: tuple = ()
 
 
-_ADIABATIC = ("package.coupler.kind", "adiabatic")
-_BUTT = ("package.coupler.kind", "butt")
 _T = "[-273.15, inf)"  # absolute temperatures, °C
 _POS = "(0, inf)"
 _NONNEG = "[0, inf)"
@@ -78,7 +82,7 @@ KEYS: tuple[Key, ...] = (
     Key("seed", "int", "", "[0, 4294967296)", "RNG seed (uint32); with engine.block_size fixes every draw"),
     Key("mode", "str", "", "", "what the command computes", choices=("run", "sensitivity", "optimize")),
     Key("sampler", "str", "", "", "mc (pseudo-random) | qmc (randomised Sobol') | is (importance sampling)",
-        choices=("mc", "qmc", "is")),
+        choices=RegisteredNames()),  # live: the registry's names when checked (a plugin's sampler counts)
     Key("sweep", "mapping", "", "", "config key -> list of values; each key a dimension of the yield map",
         nullable=True),
     Key("shard", "int", "", "[0, inf)", "this job's shard: computes blocks b with b % num_shards == shard"),
@@ -145,30 +149,7 @@ KEYS: tuple[Key, ...] = (
     Key("package.pwg.index_temperature_c", "float", "°C", _T, "temperature at which n_core, n_clad are given"),
     Key("package.pwg.loss_db_per_cm", "float", "dB/cm", _NONNEG, "propagation loss"),
     Key("package.pwg.length_cm", "float", "cm", _NONNEG, "PWG length on the module"),
-    Key("package.coupler.kind", "str", "", "", "coupler (switch with package/coupler=...)",
-        choices=("adiabatic", "butt")),
-    Key("package.coupler.model", "str", "", "", "adiabatic transfer model", choices=("cmt", "landau_zener"),
-        when=_ADIABATIC),
-    Key("package.coupler.segments", "int", "", "[1, inf)", "cmt segments (null: 64)", nullable=True,
-        when=_ADIABATIC),
-    Key("package.coupler.kappa_per_um", "float", "1/µm", _NONNEG, "coupling κ0 at the nominal gap",
-        when=_ADIABATIC),
-    Key("package.coupler.taper_length_um", "float", "µm", _POS, "taper length", when=_ADIABATIC),
-    Key("package.coupler.delta_beta_start_per_um", "float", "1/µm", _ANY, "Δβ at the taper start",
-        when=_ADIABATIC),
-    Key("package.coupler.delta_beta_end_per_um", "float", "1/µm", _ANY, "Δβ at the taper end", when=_ADIABATIC),
-    Key("package.coupler.gap_um", "float", "µm", _ANY, "nominal Si-to-PWG vertical gap (reference for κ0)",
-        when=_ADIABATIC),
-    Key("package.coupler.n_gap", "float", "", _POS, "index between Si and PWG core (<= n_clad)", when=_ADIABATIC),
-    Key("package.coupler.decay_per_um", "float", "1/µm", _POS, "evanescent decay γ (null: derived)",
-        nullable=True, when=_ADIABATIC),
-    Key("package.coupler.yaw_pivot_um", "float", "µm", _ANY, "yaw pivot along the taper, from its centre",
-        when=_ADIABATIC),
-    Key("package.coupler.mode_radius_x_um", "float", "µm", _POS, "chip mode radius (1/e field), x", when=_BUTT),
-    Key("package.coupler.mode_radius_y_um", "float", "µm", _POS, "chip mode radius (1/e field), y", when=_BUTT),
-    Key("package.coupler.gap_um", "float", "µm", _NONNEG, "nominal facet gap", when=_BUTT),
-    Key("package.coupler.n_gap", "float", "", _POS, "index of the gap medium", when=_BUTT),
-    Key("package.coupler.n_chip", "float", "", _POS, "chip-side index (Fresnel at the chip facet)", when=_BUTT),
+    # package.coupler.*: declared by the registered couplers (yieldmc.couplers), see all_keys()
     # --- process (every quantity x level; draws are added to the quantity's nominal) ---
     Key("process.{quantity}.{level}.distribution", "str", "", "", "distribution of this level's draw",
         choices=tuple(DISTRIBUTIONS)),
@@ -194,35 +175,64 @@ def _expand(key: Key) -> list[Key]:
     return rows
 
 
-#: Concrete path -> its rows (several when they differ by ``when``).
-_INDEX: dict[str, list[Key]] = {}
-for _key in KEYS:
-    for _row in _expand(_key):
-        _INDEX.setdefault(_row.path, []).append(_row)
-#: Mapping nodes (every proper prefix of a declared path; "" is the root) -> child names.
-_CHILDREN: dict[str, dict[str, list[Key]]] = {}
-for _path, _rows in _INDEX.items():
-    _parts = _path.split(".")
-    for _i in range(len(_parts)):
-        _node = ".".join(_parts[:_i])
-        _child = ".".join(_parts[: _i + 1])
-        _CHILDREN.setdefault(_node, {}).setdefault(_parts[_i], _INDEX.get(_child, []))
+class _Tables(NamedTuple):
+    index: dict  # concrete path -> its rows (several when they differ by ``when``)
+    children: dict  # mapping node (every proper prefix of a declared path; "" the root) -> child names
+    int_paths: tuple  # paths declared ``int`` (under some ``when``)
+    discriminators: tuple  # keys whose value selects other keys (``when``), checked before the rest
 
 
-#: Paths declared ``int`` (under some ``when``).
-_INT_PATHS = tuple(p for p, rows in _INDEX.items() if any(r.type == "int" for r in rows))
-#: Keys whose value selects other keys (``when``), checked before the rest.
-_DISCRIMINATORS = tuple(dict.fromkeys(k.when[0] for k in KEYS if k.when))
+def all_keys() -> tuple[Key, ...]:
+    """Every declared row: :data:`KEYS` with the ``package.coupler.*`` rows of the couplers
+    registered now (:func:`yieldmc.couplers.schema_rows`) after the other ``package`` rows.
+
+    Read at call time, so that a coupler registered by a plugin is declared too."""
+    from yieldmc import couplers
+
+    last = max(i for i, k in enumerate(KEYS) if k.path.startswith("package."))
+    return KEYS[: last + 1] + couplers.schema_rows() + KEYS[last + 1:]
+
+
+_TABLES: dict = {}  # yieldmc.couplers.registry_token() -> _Tables
+
+
+def _tables() -> _Tables:
+    """The lookup tables of :func:`all_keys` (rebuilt when a coupler is registered)."""
+    from yieldmc import couplers
+
+    token = couplers.registry_token()
+    tables = _TABLES.get(token)
+    if tables is None:
+        index: dict[str, list[Key]] = {}
+        for key in all_keys():
+            for row in _expand(key):
+                index.setdefault(row.path, []).append(row)
+        children: dict[str, dict[str, list[Key]]] = {}
+        for path, rows in index.items():
+            parts = path.split(".")
+            for i in range(len(parts)):
+                node, child = ".".join(parts[:i]), ".".join(parts[: i + 1])
+                children.setdefault(node, {}).setdefault(parts[i], index.get(child, []))
+        tables = _Tables(
+            index=index,
+            children=children,
+            int_paths=tuple(p for p, rows in index.items() if any(r.type == "int" for r in rows)),
+            discriminators=tuple(dict.fromkeys(r.when[0] for rows in index.values() for r in rows if r.when)),
+        )
+        _TABLES.clear()
+        _TABLES[token] = tables
+    return tables
 
 
 def choices(path: str) -> tuple:
     """The declared choices of ``path`` (e.g. ``choices("engine.dtype")``)."""
-    return _INDEX[path][0].choices
+    return _tables().index[path][0].choices
 
 
 def declared(path: str) -> bool:
     """Whether ``path`` is a declared key or section."""
-    return path in _INDEX or path in _CHILDREN
+    tables = _tables()
+    return path in tables.index or path in tables.children
 
 
 # ---------------------------------------------------------------------------------------
@@ -247,7 +257,7 @@ def plain(value):
 def integral_ints(config: dict) -> dict:
     """In place: a float with an integral value (``samples=1e6``) at a key declared ``int``
     becomes that ``int``, so that code reading the configuration sees the declared type."""
-    for path in _INT_PATHS:
+    for path in _tables().int_paths:
         parent, _, leaf = path.rpartition(".")
         node = _value_at(config, parent) if parent else config
         if isinstance(node, dict) and isinstance(node.get(leaf), float) and node[leaf].is_integer():
@@ -364,7 +374,7 @@ def _check_bounds(path: str, x, bounds: str, shown=None) -> None:
 
 def lookup(config: dict, path: str) -> Key | None:
     """The declaration of ``path`` that applies to ``config`` (its ``when`` holds)."""
-    for key in _INDEX.get(path, ()):
+    for key in _tables().index.get(path, ()):
         if not key.when or _value_at(config, key.when[0]) == key.when[1]:
             return key
     return None
@@ -390,7 +400,7 @@ def check_tree(config: dict, *, dtype: str = "float32", skip: frozenset = frozen
       ValueError: ``<full.key.path>: unknown key; expected one of [...]`` or
         ``<path>: <what is wrong>, got <value>``.
     """
-    for path in _DISCRIMINATORS:  # first, so that the key set they select is the right one
+    for path in _tables().discriminators:  # first, so that the key set they select is the right one
         value = _value_at(config, path)
         if value is not None:
             check_value(path, value, lookup(config, path), dtype)
@@ -398,14 +408,15 @@ def check_tree(config: dict, *, dtype: str = "float32", skip: frozenset = frozen
 
 
 def _walk(node, prefix: str, config: dict, dtype: str, skip) -> None:
-    children = _CHILDREN[prefix]
+    tables = _tables()
+    children = tables.children[prefix]
     allowed = {name for name, rows in children.items()
                if not rows or any(not r.when or _value_at(config, r.when[0]) == r.when[1] for r in rows)}
     for name, value in node.items():
         path = f"{prefix}.{name}" if prefix else str(name)
         if name not in allowed:
             raise ValueError(f"{path}: unknown key; expected one of {sorted(allowed)}")
-        if path in _CHILDREN:  # a section
+        if path in tables.children:  # a section
             if value is None:
                 continue
             if not isinstance(value, dict):
@@ -413,3 +424,61 @@ def _walk(node, prefix: str, config: dict, dtype: str, skip) -> None:
             _walk(value, path, config, dtype, skip)
         elif path not in skip:
             check_value(path, value, lookup(config, path), dtype)
+
+
+# --------------------------------------------------------------------------- the key table
+def _allowed(key: Key) -> str:
+    """What a key accepts, in words: its choices or its bounds, and null."""
+    if key.choices:
+        text = " | ".join(map(str, tuple(key.choices)))
+    elif key.type == "bool":
+        text = "true | false"
+    elif key.bounds:
+        text = key.bounds
+    else:
+        text = key.type
+    return text + (" or null" if key.nullable else "")
+
+
+def _default(defaults: Mapping | None, path: str) -> str:
+    node = defaults
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return ""
+        node = node[part]
+    if node is None:
+        return "null"
+    if isinstance(node, bool):
+        return str(node).lower()
+    return str(node).replace(" ", "")
+
+
+def key_table(*, markdown: bool, defaults: Mapping | None = None) -> str:
+    """The table of every declared key (``yieldmc --help`` and docs/configuration.md).
+
+    Args:
+      markdown: a Markdown table (the docs) instead of aligned text (``--help``).
+      defaults: the composed default configuration, for the default column (a key
+        that the default configuration does not hold, e.g. another coupler's, shows none).
+
+    Returns:
+      One row per declaration (``{quantity}``/``{level}`` left as placeholders): key,
+      type, unit, allowed values, default and description; a key that exists only for
+      one coupler kind says so.
+    """
+    rows = []
+    for key in all_keys():
+        doc = key.doc + (f" ({key.when[0].rsplit('.', 1)[-1]}={key.when[1]} only)" if key.when else "")
+        rows.append((key.path, key.type, key.unit, _allowed(key), _default(defaults, key.path), doc))
+    if markdown:
+        head = "| key | type | unit | allowed | default | description |\n|---|---|---|---|---|---|\n"
+        return head + "\n".join(
+            "| " + " | ".join(c.replace("|", "\\|") if c else "" for c in (f"`{r[0]}`", *r[1:])) + " |"
+            for r in rows) + "\n"
+    width = max(len(r[0]) + len(r[4]) + 1 for r in rows) + 2
+    lines = []
+    for path, type_, unit, allowed, default, doc in rows:
+        left = f"{path}={default}" if default else path
+        unit = f" [{unit}]" if unit else ""
+        lines.append(f"  {left:<{width}}{type_}{unit}, {allowed}: {doc}")
+    return "\n".join(lines)

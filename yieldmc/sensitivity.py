@@ -16,6 +16,7 @@ from yieldmc.config import to_container
 from yieldmc.engine import block_counts, device_params
 from yieldmc.gradients import compiled_pathwise, compiled_score, score_variations
 from yieldmc.problem import Problem, build_problem
+from yieldmc.samplers import sampler_names, sampler_of
 from yieldmc.variation import DISTRIBUTIONS
 
 ESTIMATORS = ("pathwise", "score")
@@ -56,8 +57,10 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
     """
     if problem.sweep_keys:
         raise ValueError("sweep: sensitivities are computed at one point; remove the sweep")
-    if problem.static.sampler != "mc":
-        raise ValueError("sampler: gradient estimators use sampler=mc")
+    if not sampler_of(problem).supports_gradients:
+        able = ", ".join(sampler_names(supporting="supports_gradients"))
+        raise ValueError(f"sampler: gradient estimators need a sampler that supports them ({able}), "
+                         f"got {problem.static.sampler}")
     names = names or reported_parameters(problem)
     params = _point_params(problem)
     static = problem.static

@@ -63,9 +63,10 @@ import yaml
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from yieldmc.engine import Stats, accumulate, block_counts, iterate_blocks, stats_from_blocks
+from yieldmc.engine import block_counts, iterate_blocks
 from yieldmc.problem import Problem
-from yieldmc.results import to_dataset
+from yieldmc.results import dataset
+from yieldmc.samplers import sampler_of
 
 #: Layout version written to every store's root attrs; it is how a store is recognised.
 STORE_FORMAT = 2
@@ -101,15 +102,8 @@ def identity(config: dict) -> str:
 
 
 def _shapes(problem: Problem) -> dict:
-    """Name → (per-block shape, dtype) of the per-block statistics."""
-    s = problem.static
-    if s.sampler == "is":
-        from yieldmc.importance import block_shapes
-
-        return block_shapes(problem)
-    p, lc = problem.n_points, (s.layers, s.channels)
-    return {"n_pass": ((p,), "int32"), "fail": ((p, *lc), "int32"), "loss_hi": ((p, *lc), "int32"),
-            "loss_lo": ((p, *lc), "int32"), "hist": ((p, *lc, s.hist_bins + 1), "int32")}
+    """Name → (per-block shape, dtype) of the per-block statistics (the sampler's)."""
+    return sampler_of(problem).block_shapes(problem)
 
 
 def _sentinel(dtype: str):
@@ -396,27 +390,30 @@ def open_result(path) -> xr.Dataset:
 
 
 # --------------------------------------------------------------------------- the result
-def _compute_result(root: zarr.Group, problem: Problem, config: dict) -> xr.Dataset:
-    if problem.static.sampler == "is":
-        from yieldmc.importance import run_importance
-        from yieldmc.problem import as_plain_mc
-        from yieldmc.results import importance_dataset
+def _stored_blocks(root: zarr.Group, problem: Problem, *, checked: bool):
+    """Yield ``(block_indices, {name: values})`` of every stored block, in slices.
 
-        per_block = {n: np.asarray(root[f"blocks/{n}"][:]) for n in _shapes(problem)}  # small
-        est = run_importance(problem, per_block=per_block)
-        if est is not None:
-            return importance_dataset(problem, est, config)
-        mc = as_plain_mc(problem)  # fallback, recorded in the attrs
-        ds = to_dataset(mc, accumulate(mc, range(mc.n_blocks)), config)
-        ds.attrs["sampler"] = "mc (fallback from is)"
-        return ds
-    stats = Stats.zeros(problem)
-    for indices, values, bad in _verified_slices(root, problem):  # flat memory in n_blocks
-        if bad:  # repaired just before: only a file system that loses writes gets here
-            raise StoreError(f"store: blocks {bad[:10]} are damaged; rerun the same command")
-        stats += stats_from_blocks(values, 0, problem, indices)
-    stats.n_samples = problem.samples
-    return to_dataset(problem, stats, config)
+    ``checked``: through the per-block self-check (count statistics; the blocks were
+    repaired just before, so only a file system that loses writes gets a damaged one
+    here); otherwise as stored (statistics without a self-check, e.g. float sums).
+    """
+    if checked:
+        for indices, values, bad in _verified_slices(root, problem):  # flat memory in n_blocks
+            if bad:
+                raise StoreError(f"store: blocks {bad[:10]} are damaged; rerun the same command")
+            yield indices, values
+        return
+    names = list(_shapes(problem))
+    for start in range(0, problem.n_blocks, _READ_BLOCKS):
+        stop = min(start + _READ_BLOCKS, problem.n_blocks)
+        yield np.arange(start, stop), {n: np.asarray(root[f"blocks/{n}"][start:stop]) for n in names}
+
+
+def _compute_result(root: zarr.Group, problem: Problem, config: dict) -> xr.Dataset:
+    """The sampler's estimate from the stored blocks, as the result Dataset."""
+    sampler = sampler_of(problem)
+    estimate = sampler.estimate(problem, _stored_blocks(root, problem, checked=sampler.counts))
+    return dataset(estimate, config)
 
 
 def repair_blocks(root: zarr.Group, problem: Problem, *, n_devices=None) -> list[int]:
@@ -456,7 +453,7 @@ def finalize(root: zarr.Group, path: Path, problem: Problem, config: dict) -> xr
     The caller holds :class:`FinalizeLock`. Damaged blocks are recomputed first.
     """
     path = Path(path)
-    if problem.static.sampler != "is":
+    if sampler_of(problem).counts:  # statistics with a self-check (integer counts)
         repair_blocks(root, problem)
     ds = _compute_result(root, problem, config)
     ds.attrs.update({"yieldmc_store": STORE_FORMAT, "yieldmc_identity": root.attrs["yieldmc_identity"]})

@@ -10,21 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax.scipy.special import ndtr, ndtri
 
-#: Varied quantities, in the order that fixes each one's random stream. Appending keeps
-#: earlier streams unchanged; never reorder.
-QUANTITIES = (
-    "dx_um",
-    "dy_um",
-    "gap_um",
-    "yaw_mrad",
-    "roll_mrad",
-    "pitch_ppm",
-    "core_thickness_um",
-    "core_width_um",
-    "dn_core",
-    "temperature_c",
-    "layer_thickness_um",
-)
+from yieldmc.quantities import QUANTITIES  # noqa: F401 - the catalogue, in random-stream order
 
 #: Levels: one draw per module, per layer, per waveguide (channel of a layer).
 LEVELS = ("module", "layer", "channel")

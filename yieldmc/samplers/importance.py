@@ -1,4 +1,4 @@
-"""Importance sampling of the module failure probability 1 − yield (pure JAX/numpy).
+"""``sampler=is``: importance sampling of the module failure probability 1 − yield (pure JAX/numpy).
 
 1. **Design points** (FORM): in the standard-normal space u of one module (every active
    draw, D dimensions) the module fails when g(u) = S − L_(m+1)(u) < 0, L_(m+1) the
@@ -16,7 +16,8 @@
    (Σ w·1{fail})²/Σ(w·1{fail})² (Kish), per-channel fail probabilities and the weighted
    mean loss.
 If no design point is found, or the weights degenerate (failure ESS < 50), the run falls
-back to plain Monte Carlo with a warning.
+back to plain Monte Carlo with a warning. One sweep point only (the design points are
+per point); its statistics are float sums, not counts (:attr:`Sampler.counts` false).
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from yieldmc.problem import Problem, Static
+from yieldmc.engine import accumulate, block_key, module_losses, split_draws, standard_normals
+from yieldmc.problem import Problem, Static, as_plain_mc, random_dimension
+from yieldmc.samplers.base import Estimate, Sampler
+from yieldmc.stats import _Z95
 
 #: HLRF settings: random starts, iterations, acceptance of a converged point.
 STARTS, ITERATIONS, BETA_WINDOW = 24, 60, 2.0
@@ -44,17 +48,19 @@ class DesignPoints:
 
     @property
     def tables(self):
-        return (self.points.astype(np.float32),)
+        """The device table (K, D); without a design point the origin alone (the proposal
+        is then p itself, weights 1), so that the blocks of a run that falls back to
+        plain Monte Carlo can still be computed and stored."""
+        points = self.points if len(self.points) else np.zeros((1, self.points.shape[1]))
+        return (points.astype(np.float32),)
 
 
 def _one_module_static(static: Static) -> Static:
-    return dataclasses.replace(static, block_size=1, sampler="mc")
+    return dataclasses.replace(static, block_size=1, sampler="mc", sampling=None)
 
 
 def limit_state(u, params, static1: Static, max_failed: int):
     """g(u) = S − L_(m+1)(u) for one module (u of shape (D,)); < 0 means failure."""
-    from yieldmc.engine import module_losses, split_draws
-
     loss = module_losses(split_draws(u[:, None], static1), params, static1).reshape(-1)
     kth = jax.lax.top_k(loss, max_failed + 1)[0][max_failed]
     return params["spec.max_loss_db"] - kth
@@ -91,8 +97,6 @@ def _design_points_cached(key, problem):
 
 
 def _search(problem: Problem) -> DesignPoints:
-    from yieldmc.engine import random_dimension
-
     static1 = _one_module_static(problem.static)
     dim = random_dimension(problem.static)
     max_failed = int(problem.params["spec.max_failed_channels"][0])
@@ -121,15 +125,19 @@ def _search(problem: Problem) -> DesignPoints:
     return DesignPoints(u[keep], beta[keep])
 
 
-def is_block_stats(seed, block, n_valid, params, tables, static: Static):
-    """Weighted sums of one block under the mixture proposal (single sweep point)."""
-    from yieldmc.engine import block_key, module_losses, split_draws, standard_normals
-
-    (points,) = tables  # (K, D)
+def proposal_draws(seed, block, static: Static, points):
+    """u = z + u*_k of one block, (D, B): z the block's standard normals, k uniform over
+    the design points ``points`` (K, D)."""
     key = block_key(seed, block, static)
     z = standard_normals(key, static)  # (D, B)
     k = jax.random.randint(jax.random.fold_in(key, 0x1A5), (static.block_size,), 0, points.shape[0])
-    u = z + points[k].T
+    return z + points[k].T
+
+
+def is_block_stats(seed, block, n_valid, params, tables, static: Static):
+    """Weighted sums of one block under the mixture proposal (single sweep point)."""
+    (points,) = tables  # (K, D)
+    u = proposal_draws(seed, block, static, points)
     log_q = jax.nn.logsumexp(points @ u - 0.5 * jnp.sum(points * points, axis=1)[:, None], axis=0) - jnp.log(points.shape[0])
     valid = jnp.arange(static.block_size, dtype=jnp.int32) < n_valid
     w = jnp.where(valid, jnp.exp(-log_q), 0.0)
@@ -175,7 +183,7 @@ class ImportanceEstimate:
     design: DesignPoints
 
 
-def estimate(per_block: dict, n_samples: int, design: DesignPoints) -> ImportanceEstimate:
+def importance_estimate(per_block: dict, n_samples: int, design: DesignPoints) -> ImportanceEstimate:
     """Estimates from per-block sums ordered by block index."""
     sc = canonical_sum(per_block["is_scalars"][:, 0])
     n = float(n_samples)
@@ -195,27 +203,95 @@ def estimate(per_block: dict, n_samples: int, design: DesignPoints) -> Importanc
     )
 
 
-def run_importance(problem: Problem, blocks=None, *, n_devices=None, per_block=None):
-    """IS estimate over all blocks, or ``None`` (with a warning) when it degenerates."""
-    from yieldmc.engine import collect_blocks
-
-    design = design_points(problem)
-    if len(design.beta) == 0:
-        warn_fallback("no design point found")
-        return None
-    if per_block is None:
-        per_block = collect_blocks(problem, range(problem.n_blocks) if blocks is None else blocks,
-                                   n_devices=n_devices)
-    est = estimate(per_block, problem.samples, design)
-    if degenerate(est):
-        warn_fallback(f"effective sample size of the failures {est.effective_sample_size:.3g} < {MIN_ESS:g}")
-        return None
-    return est
-
-
 def degenerate(est: ImportanceEstimate) -> bool:
     return len(est.design.beta) == 0 or est.effective_sample_size < MIN_ESS
 
 
 def warn_fallback(reason: str) -> None:
     warnings.warn(f"sampler=is: {reason}; falling back to plain Monte Carlo", RuntimeWarning, stacklevel=3)
+
+
+def _in_block_order(blocks) -> dict:
+    """Per-block statistics of (indices, values) slices, concatenated in block order."""
+    parts, index = [], []
+    for indices, values in blocks:
+        parts.append(values)
+        index.append(np.asarray(indices))
+    order = np.argsort(np.concatenate(index), kind="stable")
+    return {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0]}
+
+
+def importance_variables(problem: Problem, est: ImportanceEstimate) -> dict:
+    """The DESIGN §5 (and §8 rare-event) variables of an IS estimate: name → (dims, values, attrs)."""
+    s = problem.static
+    pf, se = est.failure_probability, est.failure_probability_se
+    lc = (s.layers, s.channels)
+    ch = ("layer", "channel")
+    return {
+        "yield": ((), 1.0 - pf, {"units": "1", "long_name": "fraction of modules that meet the loss spec"}),
+        "yield_ci_low": ((), max(0.0, 1.0 - (pf + _Z95 * se)), {
+            "units": "1", "long_name": "yield, lower end of the 95 % normal interval of the IS estimate"}),
+        "yield_ci_high": ((), min(1.0, 1.0 - (pf - _Z95 * se)), {
+            "units": "1", "long_name": "yield, upper end of the 95 % normal interval of the IS estimate"}),
+        "n_pass": ((), np.int64(est.n_pass_proposal), {
+            "units": "1", "long_name": "passing modules among the proposal samples (unweighted)"}),
+        "n_samples": ((), np.int64(est.n_samples), {"units": "1", "long_name": "number of module samples"}),
+        "channel_fail_fraction": (ch, est.channel_fail.reshape(lc), {
+            "units": "1", "long_name": "probability that the channel fails (IS estimate)"}),
+        "loss_db_mean": (ch, est.loss_mean.reshape(lc), {
+            "units": "dB", "long_name": "mean channel loss (IS estimate, losses clipped at 100 dB)"}),
+        "loss_db_quantile": (("quantile", *ch), np.full((len(problem.quantiles), *lc), np.nan), {
+            "units": "dB", "long_name": "channel loss quantile (not estimated by sampler=is)"}),
+        "failure_probability": ((), pf, {"units": "1", "long_name": "module failure probability 1 - yield"}),
+        "failure_probability_se": ((), se, {"units": "1", "long_name": "standard error of failure_probability"}),
+        "effective_sample_size": ((), est.effective_sample_size, {
+            "units": "1", "long_name": "Kish effective sample size of the failing samples' IS weights"}),
+    }
+
+
+class ImportanceSampler(Sampler):
+    """Mixture proposal around the FORM design points; IS estimate of 1 − yield with its
+    normal interval, or plain Monte Carlo (with a warning) when it degenerates."""
+
+    description = "is (importance sampling)"
+    supports_sweep = False
+    counts = False
+
+    def tables(self, problem: Problem):
+        return design_points(problem).tables
+
+    def draws(self, seed, block, static: Static, tables=None):
+        return proposal_draws(seed, block, static, tables[0])
+
+    def program(self, static: Static):
+        return jax.jit(functools.partial(is_block_stats, static=static))
+
+    def block_shapes(self, problem: Problem) -> dict:
+        return block_shapes(problem)
+
+    def estimate(self, problem: Problem, blocks, *, n_devices=None) -> Estimate:
+        design = design_points(problem)
+        if len(design.beta) == 0:
+            warn_fallback("no design point found")
+            return self._fallback(problem, n_devices)
+        est = importance_estimate(_in_block_order(blocks), problem.samples, design)
+        if degenerate(est):
+            warn_fallback(f"effective sample size of the failures {est.effective_sample_size:.3g} < {MIN_ESS:g}")
+            return self._fallback(problem, n_devices)
+        return Estimate(problem, variables=importance_variables(problem, est), attrs={
+            "is_design_points": int(len(est.design.beta)),
+            "is_beta": [float(b) for b in est.design.beta],
+        })
+
+    @staticmethod
+    def _fallback(problem: Problem, n_devices) -> Estimate:
+        """Plain Monte Carlo over the same blocks (recorded in the ``sampler`` attribute)."""
+        mc = as_plain_mc(problem)
+        stats = accumulate(mc, range(mc.n_blocks), n_devices=n_devices)
+        return Estimate(mc, stats, attrs={"sampler": "mc (fallback from is)"})
+
+    def interval_method(self, problem: Problem) -> str:
+        return "normal, 95 %, from the IS standard error"
+
+
+SAMPLER = ImportanceSampler()

@@ -1,0 +1,53 @@
+"""A sampler plugin from outside the package: ``sampler=antithetic`` (test suite only).
+
+Imported through ``YIELDMC_PLUGINS=toy_sampler`` (with this directory on ``PYTHONPATH``),
+or by a test directly. It is one class and one :func:`register_sampler` call — what a
+new sampler costs — and runs through the unchanged engine, store, results and command.
+
+Plain Monte Carlo with antithetic pairs: in every block the first B/2 modules take the
+engine's pseudo-random normals z of (seed, block) (drawn as a block of B/2) and the
+second B/2 take −z. Each module's draw is still N(0, I), so the yield estimate n_pass/N is
+unbiased. Interval: Wilson on the N/2 pairs with p̂ = n_pass/N, i.e. of the
+pair-averaged pass indicator. That average lies in [0, 1] with variance
+(Var I + Cov(I, I'))/2 <= p(1 − p), so the interval is conservative whatever the
+correlation within a pair (exact for a pass region symmetric under u → −u, where the
+pair members agree; plain Wilson on N would then be too narrow by √2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+
+from yieldmc.engine import block_key, standard_normals
+from yieldmc.samplers import Interval, register_sampler
+from yieldmc.samplers.counting import CountingSampler
+from yieldmc.stats import wilson_interval
+
+
+class Antithetic(CountingSampler):
+    """Plain Monte Carlo whose second half-block is the negated first half."""
+
+    description = "antithetic (toy: mc with antithetic pairs)"
+    supports_gradients = False  # the gradient estimators assume independent modules
+
+    def configure(self, config, *, samples, block_size):
+        if block_size % 2:
+            raise ValueError(f"engine.block_size: sampler=antithetic needs an even block size, got {block_size}")
+        return None
+
+    def draws(self, seed, block, static, tables=None):
+        half = dataclasses.replace(static, block_size=static.block_size // 2)
+        z = standard_normals(block_key(seed, block, half), half)  # (D, B/2)
+        return jnp.concatenate([z, -z], axis=1)
+
+    def interval(self, problem, stats) -> Interval:
+        low, high = wilson_interval(stats.n_pass / 2, stats.n_samples / 2)
+        return Interval(low, high, "Wilson (antithetic pairs)")
+
+    def interval_method(self, problem) -> str:
+        return "Wilson score, 95 %, over the N/2 antithetic pairs (pair-averaged pass indicator)"
+
+
+SAMPLER = register_sampler("antithetic", Antithetic())

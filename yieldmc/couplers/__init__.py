@@ -1,0 +1,265 @@
+"""Couplers: the chip-to-PWG interface of each channel, behind one interface (DESIGN §2.1, §2.3).
+
+A coupler is an instance of a :class:`Coupler` subclass, registered under its ``kind``
+(the value of ``package.coupler.kind``). It states
+
+* its configuration keys (:attr:`Coupler.keys`, rows of :class:`yieldmc.schema.Key` whose
+  ``path`` is the suffix under ``package.coupler``); the schema reads them from the
+  registry when a configuration is checked, so a coupler registered later (a plugin)
+  is accepted, and the choices of ``package.coupler.kind`` are the registered kinds;
+* which of them are traced floats (sweepable, differentiable):
+  :meth:`Coupler.float_keys`, by default every ``float`` key that is not null; the other
+  keys are static and enter through :meth:`Coupler.static`, a hashable value stored in
+  :attr:`yieldmc.problem.Static.coupler_static` (part of the ``jit`` cache key);
+* the relations its values must satisfy (:meth:`Coupler.validate`, host side, before any
+  compilation, each error naming its config key);
+* the nominal value of the quantities it owns (:meth:`Coupler.nominal_values`, e.g. the
+  gap), to which the level draws are added;
+* the per-channel efficiency η (:meth:`Coupler.efficiency`, pure JAX) from the array
+  geometry and the PWG mode that :func:`yieldmc.model.channel_loss_db` computes.
+
+Adding a coupler is one module and one config group option::
+
+    # mylab/grating.py  (YIELDMC_PLUGINS=mylab.grating)
+    from yieldmc.couplers import Coupler, register_coupler
+    from yieldmc.schema import Key
+
+    class Grating(Coupler):
+        kind = "grating"
+        keys = (Key("angle_deg", "float", "deg", "(-90, 90)", "fibre angle"),)
+        def efficiency(self, *, dx_um, dy_um, params, **_):
+            ...
+
+    register_coupler(Grating())
+    # and the option `package/coupler=grating`: conf/package/coupler/grating.yaml, or
+    # hydra.core.config_store.ConfigStore.instance().store(
+    #     group="package/coupler", name="grating", node={"kind": "grating", ...})
+
+(``tests/toy_parts.py`` is a complete example.)
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import types
+from collections.abc import Hashable, Mapping
+
+from yieldmc.schema import Key
+
+#: Where every coupler key lives in the configuration.
+SECTION = "package.coupler"
+PREFIX = SECTION + "."
+#: The key that selects the coupler (its choices are the registered kinds).
+KIND_KEY = PREFIX + "kind"
+
+
+class Coupler(abc.ABC):
+    """One coupler kind: its configuration keys, checks, nominal values and efficiency.
+
+    Subclasses set :attr:`kind` and :attr:`keys` and implement :meth:`efficiency`; the
+    other methods have defaults (no static settings, no extra checks, no owned nominal).
+    Instances are registered with :func:`register_coupler`. Every method but
+    :meth:`efficiency` runs on the host with plain Python values.
+    """
+
+    #: The value of ``package.coupler.kind`` that selects this coupler.
+    kind: str = ""
+    #: The keys under ``package.coupler`` besides ``kind``: ``Key(path=<suffix>, ...)``
+    #: (type, unit, bounds, doc, choices, nullable; ``when`` is filled in by the registry).
+    keys: tuple[Key, ...] = ()
+
+    def float_keys(self, config: Mapping) -> tuple[str, ...]:
+        """Suffixes of the traced float keys (sweepable, differentiable), in :attr:`keys` order.
+
+        Args:
+          config: the ``package.coupler`` section (plain dict).
+
+        Returns:
+          By default every ``float`` key whose value is not null (a nullable float left
+          null is a static choice, e.g. "derive it").
+        """
+        return tuple(k.path for k in self.keys if k.type == "float" and config.get(k.path) is not None)
+
+    def static(self, config: Mapping) -> Hashable:
+        """The coupler's static settings (hashable; fixes code paths and shapes).
+
+        Args:
+          config: the ``package.coupler`` section (validated).
+
+        Returns:
+          Any hashable value; stored in ``Static.coupler_static`` and handed back to
+          :meth:`efficiency`. Default: ``()``.
+        """
+        return ()
+
+    def validate(self, config: Mapping, package: Mapping) -> None:
+        """Check the relations between this coupler's values (the types and bounds of the
+        single keys are already checked against :attr:`keys`).
+
+        Args:
+          config: the ``package.coupler`` section of one resolved sweep point.
+          package: the whole ``package`` section (PWG indices, wavelength …).
+
+        Raises:
+          ValueError: ``package.coupler.<key>: <what is wrong>, got <value>``.
+        """
+
+    def nominal_values(self, params: Mapping) -> dict:
+        """Nominal values of the quantities this coupler owns (the level draws are added).
+
+        Args:
+          params: config path → traced scalar (one sweep point).
+
+        Returns:
+          Quantity name (of :data:`yieldmc.variation.QUANTITIES`) → nominal value; the
+          quantities not returned have nominal 0. Default: ``{}``.
+        """
+        return {}
+
+    @abc.abstractmethod
+    def efficiency(self, *, dx_um, dy_um, x_um, yaw_rad, w_x_um, w_y_um, core, wavelength_um,
+                   params, values, static):
+        """Power coupling efficiency η of every channel (pure JAX, traced).
+
+        Args:
+          dx_um, dy_um: lateral and vertical offset of every waveguide from the array
+            geometry, broadcastable to ``(layers, channels, modules)``.
+          x_um: channel positions across the array, shape ``(channels, 1)``.
+          yaw_rad: in-plane rotation of the array (about its centre), broadcastable.
+          w_x_um, w_y_um: PWG mode radii (1/e field) at the sampled core.
+          core: the sampled PWG core as keyword arguments of
+            :func:`yieldmc.physics.pwg_effective_index` (``core_width_um``,
+            ``core_thickness_um``, ``n_core``, ``n_clad``, ``wavelength_um``).
+          wavelength_um: operating wavelength.
+          params: config path → scalar (one sweep point).
+          values: quantity name → value (nominal + level draws).
+          static: this coupler's :meth:`static` value.
+
+        Returns:
+          η, broadcastable to ``(layers, channels, modules)``; it may be 0 or NaN outside
+          the model's domain (the loss then saturates or the channel fails).
+        """
+
+
+_REGISTRY: dict[str, Coupler] = {}
+#: Registered couplers, kind → coupler (a live read-only view; iterating gives the names).
+COUPLERS: Mapping[str, Coupler] = types.MappingProxyType(_REGISTRY)
+_version = 0
+
+
+def register_coupler(coupler: Coupler) -> Coupler:
+    """Register ``coupler`` under ``coupler.kind`` (replacing one of that kind).
+
+    Returns:
+      ``coupler`` (so that it can decorate an instantiation).
+
+    Raises:
+      TypeError: not a :class:`Coupler`.
+      ValueError: an empty kind, or a key that is malformed or named ``kind``.
+    """
+    global _version
+    if not isinstance(coupler, Coupler):
+        raise TypeError(f"register_coupler: expected a Coupler instance, got {coupler!r}")
+    if not isinstance(coupler.kind, str) or not coupler.kind:
+        raise ValueError(f"register_coupler: {type(coupler).__name__}.kind must be a non-empty string")
+    seen = set()
+    for key in coupler.keys:
+        if not isinstance(key, Key) or not key.path or "." in key.path or key.path == "kind":
+            raise ValueError(f"register_coupler: {coupler.kind}: malformed key {key!r} "
+                             "(a schema Key whose path is a plain name other than 'kind')")
+        if key.path in seen:
+            raise ValueError(f"register_coupler: {coupler.kind}: key {key.path!r} declared twice")
+        seen.add(key.path)
+    _REGISTRY[coupler.kind] = coupler
+    _version += 1
+    return coupler
+
+
+def get_coupler(kind) -> Coupler:
+    """The coupler registered under ``kind``.
+
+    Raises:
+      ValueError: ``package.coupler.kind: unknown coupler <kind>; expected one of (...)``.
+    """
+    try:
+        return _REGISTRY[kind]
+    except (KeyError, TypeError):
+        raise ValueError(f"{KIND_KEY}: unknown coupler {kind!r}; expected one of {tuple(_REGISTRY)}") from None
+
+
+def registry_token() -> Hashable:
+    """A value that changes whenever the registry does (the schema's tables are cached on it)."""
+    return _version, tuple(_REGISTRY)
+
+
+def schema_rows() -> tuple[Key, ...]:
+    """The ``package.coupler.*`` rows of :mod:`yieldmc.schema`, from the registered couplers:
+    ``kind`` (choices: the registered kinds) and every coupler's keys under
+    ``when=("package.coupler.kind", <kind>)``."""
+    rows = [Key(KIND_KEY, "str", "", "", "coupler (switch with package/coupler=...)", choices=tuple(_REGISTRY))]
+    for kind, coupler in _REGISTRY.items():
+        rows += [k._replace(path=PREFIX + k.path, when=(KIND_KEY, kind)) for k in coupler.keys]
+    return tuple(rows)
+
+
+def float_paths(config: Mapping) -> list[str]:
+    """Config paths of the selected coupler's traced floats (``config`` is the whole config).
+
+    Raises:
+      ValueError: an unknown ``package.coupler.kind``.
+    """
+    section = config["package"]["coupler"]
+    return [PREFIX + s for s in get_coupler(section.get("kind")).float_keys(section)]
+
+
+def validate(config: Mapping) -> None:
+    """Check the selected coupler's section of one resolved point (``config``: the whole config):
+    every non-nullable key present, then :meth:`Coupler.validate`.
+
+    Raises:
+      ValueError: one line naming the ``package.coupler.*`` (or ``package.*``) key.
+    """
+    package = config["package"]
+    section = package["coupler"]
+    coupler = get_coupler(section.get("kind"))
+    for key in coupler.keys:
+        if not key.nullable and key.path not in section:
+            raise ValueError(f"{PREFIX}{key.path}: missing from the configuration")
+    coupler.validate(section, package)
+
+
+# --- helpers for implementations -------------------------------------------------------
+
+
+def finite(path: str, value) -> float:
+    """``value`` as a finite float, else ``ValueError`` naming ``path``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{path}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{path}: must be finite, got {value!r}")
+    return float(value)
+
+
+def physics_check(check, names: Mapping, **kwargs) -> None:
+    """Run a physics ``validate_*`` helper, reporting the config key instead of its argument.
+
+    Args:
+      check: e.g. :func:`yieldmc.physics.validate_gaussian_coupling`.
+      names: argument name → config path.
+      **kwargs: the arguments of ``check``.
+    """
+    try:
+        check(**kwargs)
+    except ValueError as exc:
+        arg, _, rest = str(exc).partition(":")
+        raise ValueError(f"{names.get(arg, arg)}:{rest}") from None
+
+
+from yieldmc.couplers.adiabatic import AdiabaticCoupler  # noqa: E402  (registers itself)
+from yieldmc.couplers.butt import ButtCoupler  # noqa: E402
+
+__all__ = [
+    "COUPLERS", "AdiabaticCoupler", "ButtCoupler", "Coupler", "get_coupler", "register_coupler",
+    "registry_token", "schema_rows",
+]

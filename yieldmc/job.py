@@ -1,0 +1,180 @@
+"""A job, parsed once at the edge into frozen typed objects (issue 12).
+
+:func:`parse_job` takes the resolved configuration (a ``DictConfig`` or a plain mapping,
+numpy scalars allowed), checks every key against :mod:`yieldmc.schema` and every value
+that only a whole job can check (shards, output, the gradient and optimisation
+sections), and returns a :class:`Job`. ``run``, ``sensitivity``, ``optimize``, the store
+and the results take the job (or its parts); none of them reads the raw configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import types
+from pathlib import Path
+
+import yaml
+
+from yieldmc.problem import Problem, build_problem
+
+MODES = ("run", "sensitivity", "optimize")
+#: Config keys that do not change the result (how it is run, where it goes).
+NON_IDENTITY_KEYS = ("output", "shard", "num_shards", "overwrite", "progress", "hydra")
+#: Layout version of the store: part of the identity, so a store of another layout is
+#: never resumed into (see docs/store.md).
+STORE_FORMAT = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """Where the results go (``output.*``)."""
+
+    dir: str
+    name: str | None
+    plots: bool
+    target_yield: float
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientSettings:
+    """``gradient.*``: the yield-gradient estimator and the pathwise smoothing."""
+
+    estimator: str
+    tau_db: float
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizeSettings:
+    """``optimize.*`` (mode=optimize), checked against the problem."""
+
+    kind: str
+    target_yield: float
+    costs: types.MappingProxyType  # config key of a sigma -> cost
+    parameters: types.MappingProxyType  # config key -> (low, high)
+    steps: int
+    outer: int
+    learning_rate: float
+    penalty: float
+    recheck_samples: int | None
+    recheck_seed_offset: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """Everything a run, a sensitivity or an optimisation needs, typed and frozen.
+
+    Attributes:
+      problem: the engine's :class:`~yieldmc.problem.Problem`.
+      mode: ``run`` | ``sensitivity`` | ``optimize``.
+      gradient: the gradient settings (every mode has them; defaults apply).
+      optimize: the optimisation settings (``mode=optimize`` only, else None).
+      output: where the results go.
+      shard, num_shards: this job's share of the blocks.
+      overwrite, progress: how it runs.
+      package_name: the package's name (store names, plot titles).
+      config_yaml: the resolved configuration as YAML (provenance in every result).
+      identity: hash of everything that fixes the result (and the store layout).
+    """
+
+    problem: Problem
+    mode: str
+    gradient: GradientSettings
+    optimize: OptimizeSettings | None
+    output: Output
+    shard: int
+    num_shards: int
+    overwrite: bool
+    progress: bool
+    package_name: str
+    config_yaml: str
+    identity: str
+
+
+def identity(config: dict) -> str:
+    """Hash of the configuration entries that determine the result (and the layout)."""
+    ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
+    engine = dict(ident.get("engine") or {})
+    engine.pop("blocks_per_call", None)  # grouping only; results are identical
+    ident["engine"] = engine
+    ident["_store_format"] = STORE_FORMAT
+    text = yaml.safe_dump(ident, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Job:
+    """Check a configuration and parse it into a :class:`Job` (nothing is compiled or written).
+
+    Args:
+      cfg: a ``DictConfig`` (``yieldmc.compose``) or a plain mapping.
+      base: the directory a relative ``output.dir`` is relative to (default: where
+        yieldmc started).
+      check_output: check that ``output.dir`` can be created and written (the command;
+        the in-memory API writes nothing).
+
+    Raises:
+      ValueError: one line, ``<key>: <what is wrong>, got <value>``.
+    """
+    from yieldmc import schema
+    from yieldmc.config import check_output_dir, to_container
+    from yieldmc.optimize import optimize_settings
+    from yieldmc.sensitivity import gradient_settings
+
+    config = to_container(cfg)  # plain Python values (numpy scalars from the API included)
+    mode = config.get("mode", "run")
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    problem = build_problem(config)
+    num = schema.check_value("num_shards", config.get("num_shards", 1), schema.lookup(config, "num_shards"))
+    shard = schema.check_value("shard", config.get("shard", 0), schema.lookup(config, "shard"))
+    if not 0 <= shard < num:
+        raise ValueError(f"shard: must be an integer in [0, num_shards={num}), got {shard!r}")
+    out = config.get("output") or {}
+    if not isinstance(out.get("dir"), str) or not out["dir"]:
+        raise ValueError(f"output.dir: expected a path, got {out.get('dir')!r}")
+    name = out.get("name")
+    if name is not None and (not isinstance(name, str) or name in ("", ".", "..")
+                             or any(c in name for c in "/\\\0")):
+        raise ValueError("output.name: must be a plain file name (not empty, no '/', '\\' or NUL, "
+                         f"not '.' or '..'), got {name!r}")
+    if check_output:
+        check_output_dir(out["dir"], base)
+    ty = out.get("target_yield", 0.9)
+    if isinstance(ty, bool) or not isinstance(ty, (int, float)) or not 0 < ty < 1:
+        raise ValueError(f"output.target_yield: must lie in (0, 1), got {ty!r}")
+    gradient = gradient_settings(config)
+    if mode in ("sensitivity", "optimize") and problem.sweep_keys:
+        raise ValueError(f"sweep: mode={mode} runs at one point; remove the sweep, got "
+                         f"{list(problem.sweep_keys)}")
+    settings = None
+    if mode == "optimize":
+        settings = optimize_settings(config, problem)
+        offset = settings.recheck_seed_offset
+        if problem.seed + offset >= schema.SEED_LIMIT:
+            raise ValueError(f"optimize.recheck_seed_offset: seed + offset (the re-check's seed) must be "
+                             f"< {schema.SEED_LIMIT}, got {offset!r} with seed={problem.seed}")
+    return Job(
+        problem=problem, mode=mode, gradient=gradient, optimize=settings,
+        output=Output(dir=out["dir"], name=name, plots=out.get("plots", True) is True, target_yield=float(ty)),
+        shard=shard, num_shards=num, overwrite=config.get("overwrite") is True,
+        progress=config.get("progress", True) is True,
+        package_name=str(config["package"].get("name", "package")),
+        config_yaml=yaml.safe_dump(config, sort_keys=False), identity=identity(config),
+    )
+
+
+def as_job(cfg_or_job, *, mode: str | None = None) -> Job:
+    """A :class:`Job` from a job (returned as it is) or a configuration (parsed, output unchecked).
+
+    Args:
+      cfg_or_job: a :class:`Job`, a ``DictConfig`` or a plain mapping.
+      mode: parse the configuration as this mode (the Python API's ``sensitivity`` and
+        ``optimize`` need their sections checked whatever ``mode`` says).
+    """
+    if isinstance(cfg_or_job, Job):
+        return cfg_or_job
+    if mode is not None:
+        from yieldmc.config import to_container
+
+        cfg_or_job = dict(to_container(cfg_or_job), mode=mode)
+    return parse_job(cfg_or_job, check_output=False)

@@ -1,0 +1,42 @@
+"""Count-based samplers: only the draws differ (pure numpy/JAX; no xarray, zarr or Hydra).
+
+:class:`CountingSampler` supplies everything of :class:`~yieldmc.samplers.base.Sampler`
+but :meth:`~yieldmc.samplers.base.Sampler.draws`: the engine's per-block integer counts
+(:func:`yieldmc.engine.block_stats` on the sampler's draws, two compiled programs), their
+exact int64 sums, and the Wilson interval of the pass count. ``mc`` and ``qmc`` are
+count-based; so is a plugin sampler that only changes the draws (``tests/toy_sampler.py``).
+"""
+
+from __future__ import annotations
+
+from yieldmc.engine import Stats, count_program, count_shapes, stats_from_blocks
+from yieldmc.samplers.base import Estimate, Interval, Sampler
+from yieldmc.stats import wilson_interval
+
+
+class CountingSampler(Sampler):
+    """A sampler whose per-block statistics are the engine's integer counts."""
+
+    counts = True
+
+    def program(self, static):
+        return count_program(static)
+
+    def block_shapes(self, problem) -> dict:
+        return count_shapes(problem)
+
+    def estimate(self, problem, blocks, *, n_devices=None) -> Estimate:
+        """Sum the counts of every block as int64 (exact, in any order and grouping)."""
+        stats = Stats.zeros(problem)
+        for indices, values in blocks:
+            stats += stats_from_blocks(values, 0, problem, indices)
+        stats.n_samples = problem.samples
+        return Estimate(problem, stats)
+
+    def interval(self, problem, stats) -> Interval:
+        """95 % Wilson score interval of n_pass out of n_samples."""
+        low, high = wilson_interval(stats.n_pass, stats.n_samples)
+        return Interval(low, high, "Wilson")
+
+    def interval_method(self, problem) -> str:
+        return "Wilson score, 95 %"

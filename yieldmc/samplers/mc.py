@@ -1,0 +1,20 @@
+"""``sampler=mc``: plain Monte Carlo with the engine's pseudo-random normals."""
+
+from __future__ import annotations
+
+from yieldmc.engine import block_key, standard_normals
+from yieldmc.samplers.counting import CountingSampler
+
+
+class MonteCarlo(CountingSampler):
+    """Pseudo-random standard normals of block b from ``fold_in(key(seed), b)``
+    (:func:`yieldmc.engine.standard_normals`); Wilson interval."""
+
+    description = "mc (pseudo-random)"
+    supports_gradients = True
+
+    def draws(self, seed, block, static, tables=None):
+        return standard_normals(block_key(seed, block, static), static)
+
+
+SAMPLER = MonteCarlo()

@@ -1,0 +1,100 @@
+"""The sampler registry: name (what users type as ``sampler=``) → :class:`Sampler`.
+
+The built-in samplers are entries ``name → "module:attribute"`` imported on first use,
+so that this module (imported by :mod:`yieldmc.problem` and :mod:`yieldmc.schema`)
+depends on no sampler and the samplers may import the engine without a cycle. A plugin
+module (named in ``YIELDMC_PLUGINS``, :mod:`yieldmc.plugins`) calls
+:func:`register_sampler` when it is imported; from then on ``sampler=<name>`` is
+accepted by the schema and runs through the same engine, store and results.
+
+This is the one place of the package that compares sampler names.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+from yieldmc.samplers.base import Sampler
+
+#: Built-in samplers, imported on first use (module:attribute).
+_BUILTIN = {
+    "mc": "yieldmc.samplers.mc:SAMPLER",
+    "qmc": "yieldmc.samplers.qmc:SAMPLER",
+    "is": "yieldmc.samplers.importance:SAMPLER",
+}
+_REGISTRY: dict[str, Sampler] = {}
+
+
+def register_sampler(name: str, sampler: Sampler, *, replace: bool = False) -> Sampler:
+    """Register ``sampler`` under ``name`` (the value of the ``sampler`` config key).
+
+    Args:
+      name: a new name (a built-in or registered one only with ``replace=True``).
+      sampler: an instance of a :class:`Sampler` subclass.
+      replace: allow replacing an existing entry.
+
+    Returns:
+      ``sampler`` (so a module may write ``SAMPLER = register_sampler("x", X())``).
+
+    Raises:
+      TypeError: ``sampler`` is not a :class:`Sampler`.
+      ValueError: the name is not a plain identifier, or is taken and ``replace`` is false.
+    """
+    if not isinstance(sampler, Sampler):
+        raise TypeError(f"register_sampler: expected a yieldmc.samplers.Sampler, got {type(sampler).__name__}")
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise ValueError(f"register_sampler: the name must be an identifier, got {name!r}")
+    if (name in _REGISTRY or name in _BUILTIN) and not replace:
+        raise ValueError(f"register_sampler: sampler {name!r} is already registered (pass replace=True)")
+    _BUILTIN.pop(name, None)
+    _REGISTRY[name] = sampler
+    return sampler
+
+
+def sampler_names(*, supporting: str | None = None) -> tuple[str, ...]:
+    """Every sampler name: the built-ins, then those registered, in registration order.
+
+    Args:
+      supporting: only those whose sampler has this capability set (an attribute such
+        as ``"supports_sweep"`` or ``"supports_gradients"``; imports the built-ins).
+    """
+    names = tuple(dict.fromkeys([*_BUILTIN, *_REGISTRY]))
+    if supporting is None:
+        return names
+    return tuple(n for n in names if getattr(get_sampler(n), supporting))
+
+
+def get_sampler(name: str) -> Sampler:
+    """The sampler registered under ``name``.
+
+    Raises:
+      ValueError: ``sampler: expected one of [...], got '<name>'``.
+    """
+    sampler = _REGISTRY.get(name) if isinstance(name, str) else None
+    if sampler is None and isinstance(name, str) and name in _BUILTIN:
+        module, _, attr = _BUILTIN[name].partition(":")
+        sampler = _REGISTRY.setdefault(name, getattr(importlib.import_module(module), attr))
+    if sampler is None:
+        raise ValueError(f"sampler: expected one of {list(sampler_names())}, got {name!r}")
+    return sampler
+
+
+def sampler_of(problem_or_static) -> Sampler:
+    """The sampler of a :class:`~yieldmc.problem.Problem` or :class:`~yieldmc.problem.Static`."""
+    static = getattr(problem_or_static, "static", problem_or_static)
+    return get_sampler(static.sampler)
+
+
+class RegisteredNames(Sequence):
+    """A live, read-only view of :func:`sampler_names` (the ``sampler`` key's choices in
+    :mod:`yieldmc.schema`: a plugin's sampler is accepted once it is registered)."""
+
+    def __getitem__(self, index):
+        return sampler_names()[index]
+
+    def __len__(self) -> int:
+        return len(sampler_names())
+
+    def __repr__(self) -> str:
+        return repr(sampler_names())
