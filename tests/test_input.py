@@ -238,9 +238,7 @@ def test_every_shipped_key_is_declared():
 
 def test_schema_agrees_with_the_code():
     from yieldmc import physics
-    from yieldmc.cli import MODES
-    from yieldmc.optimize import DEFAULT_OPTIMIZE, KINDS
-    from yieldmc.sensitivity import DEFAULT_GRADIENT, ESTIMATORS
+    from yieldmc.job import DEFAULT_GRADIENT, DEFAULT_OPTIMIZE, ESTIMATORS, KINDS, MODES
     from yieldmc.variation import DISTRIBUTIONS
 
     def children(section):

@@ -22,6 +22,7 @@ import yieldmc
 from yieldmc import store as zstore
 from yieldmc.cli import execute
 from yieldmc.config import compose, to_container
+from yieldmc.job import parse_job
 from yieldmc.problem import build_problem
 
 # 12 blocks of 4096 modules; process=none keeps each block cheap.
@@ -69,11 +70,10 @@ def reference():
 def blocks_done(tmp_path_factory):
     """A store whose every block is computed and whose result is not yet written."""
     out = tmp_path_factory.mktemp("prepared") / "out"
-    config = to_container(compose(overrides(out)))
-    problem = build_problem(config)
-    root = zstore.open_store(out / NAME, problem, config, overwrite=False)
-    zstore.run_blocks(root, problem, range(problem.n_blocks))
-    return out / NAME, problem
+    job = parse_job(compose(overrides(out)), check_output=False)
+    root = zstore.open_store(out / NAME, job, overwrite=False)
+    zstore.run_blocks(root, job.problem, range(job.problem.n_blocks))
+    return out / NAME, job.problem
 
 
 def fresh_copy(blocks_done, tmp_path) -> Path:
@@ -103,13 +103,12 @@ def test_overwrite_never_touches_a_plain_directory(tmp_path, capsys):
     assert (out / NAME / "thesis.tex").read_text() == "years of work"
 
 
-def test_overwrite_aimed_at_parent_removes_nothing(tmp_path, blocks_done):
-    _, problem = blocks_done
+def test_overwrite_aimed_at_parent_removes_nothing(tmp_path):
     (tmp_path / "precious.txt").write_text("keep")
     (tmp_path / "sub").mkdir()
-    config = to_container(compose(overrides(tmp_path / "sub")))
+    job = parse_job(compose(overrides(tmp_path / "sub")), check_output=False)
     with pytest.raises(zstore.StoreError, match="not a yieldmc store"):
-        zstore.open_store(tmp_path / "sub" / "..", problem, config, overwrite=True)
+        zstore.open_store(tmp_path / "sub" / "..", job, overwrite=True)
     assert (tmp_path / "precious.txt").read_text() == "keep" and (tmp_path / "sub").is_dir()
 
 
@@ -132,15 +131,14 @@ def test_overwrite_from_concurrent_shards_is_refused(blocks_done, tmp_path, caps
 
 
 # ----------------------------------------------------------------------------- creation race
-def test_simultaneous_creation_from_threads(blocks_done, tmp_path):
-    _, problem = blocks_done
-    config = to_container(compose(overrides(tmp_path)))
+def test_simultaneous_creation_from_threads(tmp_path):
+    job = parse_job(compose(overrides(tmp_path)), check_output=False)
     barrier, errors, idents = threading.Barrier(8), [], []
 
     def one():
         barrier.wait()
         try:
-            root = zstore.open_store(tmp_path / NAME, problem, config, overwrite=False)
+            root = zstore.open_store(tmp_path / NAME, job, overwrite=False)
             idents.append(root.attrs["yieldmc_identity"])
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import xarray as xr
 
-from yieldmc.config import to_container
 from yieldmc.engine import iterate_blocks
-from yieldmc.problem import build_problem
+from yieldmc.job import as_job
 from yieldmc.results import dataset
 from yieldmc.samplers import sampler_of
 
@@ -27,8 +26,8 @@ def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
       ValueError: one line naming the offending key (an unknown key, a wrong type, a value
         out of range; :mod:`yieldmc.schema`), before anything is compiled.
     """
-    config = to_container(cfg)
-    problem = build_problem(config)
+    job = as_job(cfg)
+    problem = job.problem
     blocks = iterate_blocks(problem, range(problem.n_blocks), n_devices=n_devices)  # lazy
     estimate = sampler_of(problem).estimate(problem, blocks, n_devices=n_devices)
-    return dataset(estimate, config)
+    return dataset(estimate, job.config_yaml)

@@ -14,7 +14,8 @@ import hydra
 from omegaconf import DictConfig
 
 from yieldmc.config import CONF_DIR, compose, to_container
-from yieldmc.problem import Problem, build_problem
+from yieldmc.job import Job, parse_job
+from yieldmc.problem import Problem
 from yieldmc.progress import Progress
 
 EXIT_BAD_INPUT = 2
@@ -57,59 +58,18 @@ def _expand(overrides, multirun):
     return [list(batch) for batches in BasicSweeper.split_arguments(parsed, None) for batch in batches]
 
 
-def check_config(config: dict, base: Path | None = None) -> Problem:
+def check_config(config, base: Path | None = None) -> Problem:
     """Validate everything the command needs, for every mode, before anything is computed.
 
-    ``build_problem`` checks every key against :mod:`yieldmc.schema` (unknown keys, types,
-    bounds, every sweep point); this adds what only the command uses: the mode, the shards,
-    the output (a plain file name, a directory that exists or can be created and written,
-    checked without creating anything; relative to ``base``, default: where yieldmc
-    started), and for ``mode=sensitivity``/``optimize`` their settings.
+    The job is parsed once (:func:`yieldmc.job.parse_job`: every key against
+    :mod:`yieldmc.schema`, the shards, the output — a plain file name, a directory that
+    can be created and written, checked without creating anything — and the gradient and
+    optimisation sections); this returns its problem.
 
     Raises:
       ValueError: one line, ``<key>: <what is wrong>, got <value>``.
     """
-    from yieldmc import schema
-    from yieldmc.config import check_output_dir
-
-    config = to_container(config)  # numpy scalars as Python numbers (the API passes dicts)
-    mode = config.get("mode", "run")
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
-    problem = build_problem(config)
-    shard, num = config.get("shard", 0), config.get("num_shards", 1)
-    num = schema.check_value("num_shards", num, schema.lookup(config, "num_shards"))
-    shard = schema.check_value("shard", shard, schema.lookup(config, "shard"))
-    if not 0 <= shard < num:
-        raise ValueError(f"shard: must be an integer in [0, num_shards={num}), got {shard!r}")
-    out = config.get("output") or {}
-    if not isinstance(out.get("dir"), str) or not out["dir"]:
-        raise ValueError(f"output.dir: expected a path, got {out.get('dir')!r}")
-    name = out.get("name")
-    if name is not None and (not isinstance(name, str) or name in ("", ".", "..")
-                             or any(c in name for c in "/\\\0")):
-        raise ValueError("output.name: must be a plain file name (not empty, no '/', '\\' or NUL, "
-                         f"not '.' or '..'), got {name!r}")
-    check_output_dir(out["dir"], base)
-    ty = out.get("target_yield", 0.9)
-    if isinstance(ty, bool) or not isinstance(ty, (int, float)) or not 0 < ty < 1:
-        raise ValueError(f"output.target_yield: must lie in (0, 1), got {ty!r}")
-    if mode in ("sensitivity", "optimize"):
-        from yieldmc.sensitivity import gradient_settings
-
-        gradient_settings(config)
-        if problem.sweep_keys:
-            raise ValueError(f"sweep: mode={mode} runs at one point; remove the sweep, got "
-                             f"{list(problem.sweep_keys)}")
-    if mode == "optimize":
-        from yieldmc.optimize import optimize_settings
-
-        settings = optimize_settings(config, problem)
-        offset = settings["recheck_seed_offset"]
-        if problem.seed + offset >= schema.SEED_LIMIT:
-            raise ValueError(f"optimize.recheck_seed_offset: seed + offset (the re-check's seed) must be "
-                             f"< {schema.SEED_LIMIT}, got {offset!r} with seed={problem.seed}")
-    return problem
+    return parse_job(config, base=base).problem
 
 
 def _prevalidate(argv) -> None:
@@ -120,15 +80,12 @@ def _prevalidate(argv) -> None:
         check_config(to_container(compose(combo)))
 
 
-def store_path(config: dict, base: Path) -> Path:
-    from yieldmc.store import identity
-
-    out = config["output"]
-    directory = Path(out["dir"])
+def store_path(job: Job, base: Path) -> Path:
+    """``<output.dir>/<output.name>``; the default name is ``yield_<package>_<identity>.zarr``."""
+    directory = Path(job.output.dir)
     if not directory.is_absolute():
         directory = base / directory
-    name = out.get("name") or f"yield_{config['package'].get('name', 'package')}_{identity(config)[:8]}.zarr"
-    return directory / name
+    return directory / (job.output.name or f"yield_{job.package_name}_{job.identity[:8]}.zarr")
 
 
 def summary(ds, path: Path, plots) -> str:
@@ -160,28 +117,19 @@ def summary(ds, path: Path, plots) -> str:
     return "\n".join(lines)
 
 
-MODES = ("run", "sensitivity", "optimize")
-
-
-def execute_gradient_mode(config: dict, mode: str, base: Path) -> int:
+def execute_gradient_mode(job: Job, base: Path) -> int:
     """``mode=sensitivity`` (ranked table) or ``mode=optimize`` (optimum, re-checked)."""
-    from yieldmc.optimize import optimize, optimize_settings
-    from yieldmc.sensitivity import gradient_settings, ranked_table, sensitivity
-    from yieldmc.store import check_replaceable, identity, write_small_store
+    from yieldmc.optimize import optimize
+    from yieldmc.sensitivity import ranked_table, sensitivity
+    from yieldmc.store import check_replaceable, write_small_store
 
-    overwrite = config.get("overwrite") is True
+    mode = job.mode
+    path = store_path(job, base)
+    path = path.with_name(f"{mode}_{path.name.removeprefix('yield_')}")
     try:
-        problem = check_config(config)
-        gradient_settings(config)
-        if problem.sweep_keys:
-            raise ValueError(f"sweep: mode={mode} runs at one point; remove the sweep")
-        if mode == "optimize":
-            optimize_settings(config, problem)
-        path = store_path(config, base)
-        path = path.with_name(f"{mode}_{path.name.removeprefix('yield_')}")
-        check_replaceable(path, overwrite=overwrite)  # before the computation, not after
-        ds = sensitivity(config) if mode == "sensitivity" else optimize(config)
-        write_small_store(ds, path, overwrite=overwrite, identity_=identity(config))
+        check_replaceable(path, overwrite=job.overwrite)  # before the computation, not after
+        ds = sensitivity(job) if mode == "sensitivity" else optimize(job)
+        write_small_store(ds, path, overwrite=job.overwrite, identity_=job.identity)
     except ValueError as exc:
         _fail(exc)
     if mode == "sensitivity":
@@ -200,7 +148,7 @@ def execute_gradient_mode(config: dict, mode: str, base: Path) -> int:
     return 0
 
 
-def _finish(root, path: Path, problem: Problem, config: dict):
+def _finish(root, path: Path, job: Job):
     """(Dataset, None) once the result is written or verified; (None, note) otherwise.
 
     Only the job holding the store's finalize lock writes the result; it first checks
@@ -217,7 +165,7 @@ def _finish(root, path: Path, problem: Problem, config: dict):
             return None, f"every block of {path} is done; the result is being written by {lock.holder}"
         ds = zstore.load_result(path)
         if ds is None:
-            ds = zstore.finalize(root, path, problem, config)
+            ds = zstore.finalize(root, path, job)
     return ds, None
 
 
@@ -231,18 +179,16 @@ def execute(cfg: DictConfig, base: Path) -> int:
         load_plugins()  # a cluster job is a fresh process
     except ValueError as exc:
         _fail(exc)
-    config = to_container(cfg)
-    mode = config.get("mode", "run")
-    if mode not in MODES:
-        _fail(f"mode: expected one of {MODES}, got {mode!r}")
-    if mode != "run":
-        return execute_gradient_mode(config, mode, base)
-    shard, num = config.get("shard", 0), config.get("num_shards", 1)
     try:
-        problem = check_config(config)
-        path = store_path(config, base)
-        root = zstore.open_store(path, problem, config, overwrite=config.get("overwrite") is True,
-                                 replace=num == 1)
+        job = parse_job(cfg, base=base)
+    except ValueError as exc:
+        _fail(exc)
+    if job.mode != "run":
+        return execute_gradient_mode(job, base)
+    problem, shard, num = job.problem, job.shard, job.num_shards
+    path = store_path(job, base)
+    try:
+        root = zstore.open_store(path, job, overwrite=job.overwrite, replace=num == 1)
     except ValueError as exc:
         _fail(exc)
     ds = zstore.load_result(path)
@@ -255,10 +201,10 @@ def execute(cfg: DictConfig, base: Path) -> int:
         mine = [b for b in range(problem.n_blocks) if b % num == shard and not done[b]]
         from yieldmc.engine import block_counts
 
-        progress = Progress(int(block_counts(problem, mine).sum()), config.get("progress") is True)
+        progress = Progress(int(block_counts(problem, mine).sum()), job.progress)
         try:
             zstore.run_blocks(root, problem, mine, progress=progress)
-            ds, note = _finish(root, path, problem, config)
+            ds, note = _finish(root, path, job)
         except OSError as exc:
             _fail(f"output: cannot write {path}: {exc.strerror or exc}")
         except zstore.StoreError as exc:
@@ -269,8 +215,8 @@ def execute(cfg: DictConfig, base: Path) -> int:
             print(f"shard {shard}/{num} finished; {note}")
             return 0
     plots = []
-    if config["output"].get("plots", True) is True:
-        plots = plot_all(ds, path, target_yield=config["output"].get("target_yield", 0.9))
+    if job.output.plots:
+        plots = plot_all(ds, path, target_yield=job.output.target_yield)
     print(summary(ds, path, plots))
     return 0
 

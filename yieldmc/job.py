@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from yieldmc.problem import Problem, build_problem
+from yieldmc.samplers import sampler_names, sampler_of
 
 MODES = ("run", "sensitivity", "optimize")
 #: Config keys that do not change the result (how it is run, where it goes).
@@ -91,6 +92,82 @@ class Job:
     identity: str
 
 
+# --------------------------------------------------------------------------- sections
+ESTIMATORS = ("pathwise", "score")
+DEFAULT_GRADIENT = {"estimator": "pathwise", "tau_db": 0.02}
+
+
+def gradient_settings(config: dict) -> GradientSettings:
+    """The ``gradient`` section of a configuration, checked (called by :func:`yieldmc.job.parse_job`)."""
+    g = dict(DEFAULT_GRADIENT, **(config.get("gradient") or {}))
+    unknown = set(g) - set(DEFAULT_GRADIENT)
+    if unknown:
+        raise ValueError(f"gradient.{sorted(unknown)[0]}: unknown key")
+    if g["estimator"] not in ESTIMATORS:
+        raise ValueError(f"gradient.estimator: expected one of {ESTIMATORS}, got {g['estimator']!r}")
+    tau = g["tau_db"]
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
+        raise ValueError(f"gradient.tau_db: must be > 0, got {tau!r}")
+    return GradientSettings(estimator=g["estimator"], tau_db=float(tau))
+
+
+DEFAULT_OPTIMIZE = {
+    "kind": "tolerance", "target_yield": 0.9, "costs": {}, "parameters": {},
+    "steps": 60, "outer": 6, "learning_rate": 0.05, "penalty": 200.0,
+    "recheck_samples": None, "recheck_seed_offset": 1000003,
+}
+KINDS = ("tolerance", "centring")
+
+
+def optimize_settings(config: dict, problem: Problem) -> OptimizeSettings:
+    """The ``optimize`` section, checked against the problem (called by :func:`yieldmc.job.parse_job`)."""
+    o = dict(DEFAULT_OPTIMIZE, **(config.get("optimize") or {}))
+    o["costs"], o["parameters"] = o["costs"] or {}, o["parameters"] or {}
+    unknown = set(o) - set(DEFAULT_OPTIMIZE)
+    if unknown:
+        raise ValueError(f"optimize.{sorted(unknown)[0]}: unknown key")
+    if o["kind"] not in KINDS:
+        raise ValueError(f"optimize.kind: expected one of {KINDS}, got {o['kind']!r}")
+    if problem.sweep_keys:
+        raise ValueError("sweep: optimisation runs at one point; remove the sweep")
+    if not sampler_of(problem).supports_gradients:
+        able = ", ".join(sampler_names(supporting="supports_gradients"))
+        raise ValueError(f"sampler: optimisation needs a sampler with gradient estimators ({able}), "
+                         f"got {problem.static.sampler}")
+    if not 0 < o["target_yield"] < 1:
+        raise ValueError(f"optimize.target_yield: must lie in (0, 1), got {o['target_yield']!r}")
+    for key in ("steps", "outer"):
+        if not isinstance(o[key], int) or o[key] < 1:
+            raise ValueError(f"optimize.{key}: must be a positive integer, got {o[key]!r}")
+    if o["kind"] == "tolerance":
+        if not o["costs"]:
+            raise ValueError("optimize.costs: give at least one tolerance key with its cost")
+        for key, c in o["costs"].items():
+            if key not in problem.params or not key.startswith("process.") or not key.endswith(".sigma"):
+                raise ValueError(f"optimize.costs.{key}: not a process sigma")
+            if not float(problem.params[key][0]) > 0:
+                raise ValueError(f"optimize.costs.{key}: the starting sigma must be > 0")
+            if not (isinstance(c, (int, float)) and c > 0):
+                raise ValueError(f"optimize.costs.{key}: cost must be > 0, got {c!r}")
+    else:
+        if not o["parameters"]:
+            raise ValueError("optimize.parameters: give at least one key with [low, high]")
+        for key, b in o["parameters"].items():
+            if key not in problem.params:
+                raise ValueError(f"optimize.parameters.{key}: not a float parameter")
+            if not (isinstance(b, (list, tuple)) and len(b) == 2 and b[0] < b[1]):
+                raise ValueError(f"optimize.parameters.{key}: expected [low, high] with low < high")
+            if not b[0] < float(problem.params[key][0]) < b[1]:
+                raise ValueError(f"optimize.parameters.{key}: the starting value must lie inside {list(b)}")
+    return OptimizeSettings(
+        kind=o["kind"], target_yield=float(o["target_yield"]),
+        costs=types.MappingProxyType({k: float(c) for k, c in o["costs"].items()}),
+        parameters=types.MappingProxyType({k: (float(b[0]), float(b[1])) for k, b in o["parameters"].items()}),
+        steps=int(o["steps"]), outer=int(o["outer"]), learning_rate=float(o["learning_rate"]),
+        penalty=float(o["penalty"]), recheck_samples=o["recheck_samples"],
+        recheck_seed_offset=int(o["recheck_seed_offset"]))
+
+
 def identity(config: dict) -> str:
     """Hash of the configuration entries that determine the result (and the layout)."""
     ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
@@ -117,8 +194,6 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
     """
     from yieldmc import schema
     from yieldmc.config import check_output_dir, to_container
-    from yieldmc.optimize import optimize_settings
-    from yieldmc.sensitivity import gradient_settings
 
     config = to_container(cfg)  # plain Python values (numpy scalars from the API included)
     mode = config.get("mode", "run")

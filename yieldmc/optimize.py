@@ -25,62 +25,11 @@ import numpy as np
 import optax
 import xarray as xr
 
-from yieldmc.config import to_container
 from yieldmc.engine import accumulate, block_counts, device_params
 from yieldmc.gradients import compiled_pathwise
-from yieldmc.problem import Problem, build_problem
-from yieldmc.samplers import sampler_names, sampler_of
-from yieldmc.sensitivity import gradient_settings
+from yieldmc.job import OptimizeSettings, as_job
+from yieldmc.problem import Problem
 from yieldmc.stats import wilson_interval
-
-DEFAULT_OPTIMIZE = {
-    "kind": "tolerance", "target_yield": 0.9, "costs": {}, "parameters": {},
-    "steps": 60, "outer": 6, "learning_rate": 0.05, "penalty": 200.0,
-    "recheck_samples": None, "recheck_seed_offset": 1000003,
-}
-KINDS = ("tolerance", "centring")
-
-
-def optimize_settings(config: dict, problem: Problem) -> dict:
-    o = dict(DEFAULT_OPTIMIZE, **(config.get("optimize") or {}))
-    o["costs"], o["parameters"] = o["costs"] or {}, o["parameters"] or {}
-    unknown = set(o) - set(DEFAULT_OPTIMIZE)
-    if unknown:
-        raise ValueError(f"optimize.{sorted(unknown)[0]}: unknown key")
-    if o["kind"] not in KINDS:
-        raise ValueError(f"optimize.kind: expected one of {KINDS}, got {o['kind']!r}")
-    if problem.sweep_keys:
-        raise ValueError("sweep: optimisation runs at one point; remove the sweep")
-    if not sampler_of(problem).supports_gradients:
-        able = ", ".join(sampler_names(supporting="supports_gradients"))
-        raise ValueError(f"sampler: optimisation needs a sampler with gradient estimators ({able}), "
-                         f"got {problem.static.sampler}")
-    if not 0 < o["target_yield"] < 1:
-        raise ValueError(f"optimize.target_yield: must lie in (0, 1), got {o['target_yield']!r}")
-    for key in ("steps", "outer"):
-        if not isinstance(o[key], int) or o[key] < 1:
-            raise ValueError(f"optimize.{key}: must be a positive integer, got {o[key]!r}")
-    if o["kind"] == "tolerance":
-        if not o["costs"]:
-            raise ValueError("optimize.costs: give at least one tolerance key with its cost")
-        for key, c in o["costs"].items():
-            if key not in problem.params or not key.startswith("process.") or not key.endswith(".sigma"):
-                raise ValueError(f"optimize.costs.{key}: not a process sigma")
-            if not float(problem.params[key][0]) > 0:
-                raise ValueError(f"optimize.costs.{key}: the starting sigma must be > 0")
-            if not (isinstance(c, (int, float)) and c > 0):
-                raise ValueError(f"optimize.costs.{key}: cost must be > 0, got {c!r}")
-    else:
-        if not o["parameters"]:
-            raise ValueError("optimize.parameters: give at least one key with [low, high]")
-        for key, b in o["parameters"].items():
-            if key not in problem.params:
-                raise ValueError(f"optimize.parameters.{key}: not a float parameter")
-            if not (isinstance(b, (list, tuple)) and len(b) == 2 and b[0] < b[1]):
-                raise ValueError(f"optimize.parameters.{key}: expected [low, high] with low < high")
-            if not b[0] < float(problem.params[key][0]) < b[1]:
-                raise ValueError(f"optimize.parameters.{key}: the starting value must lie inside {list(b)}")
-    return o
 
 
 class SmoothedYield:
@@ -109,31 +58,31 @@ class SmoothedYield:
         return soft / self.n, grad / self.n
 
 
-def _recheck(problem: Problem, values: dict, settings: dict):
+def _recheck(problem: Problem, values: dict, settings: OptimizeSettings):
     params = {k: v.copy() for k, v in problem.params.items()}
     for k, v in values.items():
         params[k] = np.full_like(params[k], v)
-    samples = int(settings["recheck_samples"] or problem.samples)
+    samples = int(settings.recheck_samples or problem.samples)
     fresh = dataclasses.replace(problem, params=params, samples=samples,
-                                seed=problem.seed + int(settings["recheck_seed_offset"]))
+                                seed=problem.seed + int(settings.recheck_seed_offset))
     stats = accumulate(fresh, range(fresh.n_blocks))
     lo, hi = wilson_interval(stats.n_pass[0], stats.n_samples)
     return float(stats.n_pass[0] / stats.n_samples), float(lo), float(hi), stats.n_samples
 
 
-def allocate_tolerances(problem: Problem, settings: dict, tau_db: float):
+def allocate_tolerances(problem: Problem, settings: OptimizeSettings, tau_db: float):
     """Minimise Σ c/σ subject to Y_τ ≥ target; returns (values, history)."""
-    names = list(settings["costs"])
-    c = np.array([float(settings["costs"][k]) for k in names])
+    names = list(settings.costs)
+    c = np.array([float(settings.costs[k]) for k in names])
     f = SmoothedYield(problem, names, tau_db)
     u = np.log([float(problem.params[k][0]) for k in names])
     cost0 = float(np.sum(c * np.exp(-u)))
-    target, rho, lam = settings["target_yield"], float(settings["penalty"]), 0.0
+    target, rho, lam = settings.target_yield, float(settings.penalty), 0.0
     history = []
-    for _ in range(settings["outer"]):
-        opt = optax.adam(settings["learning_rate"])
+    for _ in range(settings.outer):
+        opt = optax.adam(settings.learning_rate)
         state = opt.init(jnp.asarray(u))
-        for _ in range(settings["steps"]):
+        for _ in range(settings.steps):
             sigma = np.exp(u)
             y, dy_dsigma = f(sigma)
             cost = float(np.sum(c / sigma))
@@ -149,18 +98,18 @@ def allocate_tolerances(problem: Problem, settings: dict, tau_db: float):
     return dict(zip(names, np.exp(u))), history, float(np.sum(c / np.exp(u)))
 
 
-def centre_design(problem: Problem, settings: dict, tau_db: float):
+def centre_design(problem: Problem, settings: OptimizeSettings, tau_db: float):
     """Maximise Y_τ over bounded nominal parameters; returns (values, history)."""
-    names = list(settings["parameters"])
-    lo = np.array([float(settings["parameters"][k][0]) for k in names])
-    hi = np.array([float(settings["parameters"][k][1]) for k in names])
+    names = list(settings.parameters)
+    lo = np.array([float(settings.parameters[k][0]) for k in names])
+    hi = np.array([float(settings.parameters[k][1]) for k in names])
     x0 = np.array([float(problem.params[k][0]) for k in names])
     v = np.log((x0 - lo) / (hi - x0))  # inverse sigmoid
     f = SmoothedYield(problem, names, tau_db)
-    opt = optax.adam(settings["learning_rate"])
+    opt = optax.adam(settings.learning_rate)
     state = opt.init(jnp.asarray(v))
     history = []
-    for _ in range(settings["steps"] * settings["outer"]):
+    for _ in range(settings.steps * settings.outer):
         s = 1.0 / (1.0 + np.exp(-v))
         x = lo + (hi - lo) * s
         y, dy_dx = f(x)
@@ -180,18 +129,16 @@ def optimize(cfg) -> xr.Dataset:
       parameter, and the re-check on fresh random numbers: ``yield`` (hard indicator),
       ``yield_ci_low``, ``yield_ci_high``, ``n_samples``, ``cost``.
     """
-    config = to_container(cfg)
-    problem = build_problem(config)
-    settings = optimize_settings(config, problem)
-    tau = gradient_settings(config)["tau_db"]
-    run = allocate_tolerances if settings["kind"] == "tolerance" else centre_design
+    job = as_job(cfg, mode="optimize")
+    problem, settings, tau = job.problem, job.optimize, job.gradient.tau_db
+    run = allocate_tolerances if settings.kind == "tolerance" else centre_design
     values, history, cost = run(problem, settings, tau)
     y, lo, hi, n = _recheck(problem, values, settings)
     names = list(values)
     from yieldmc.results import provenance
 
-    attrs = provenance(problem, config)
-    attrs.update({"kind": settings["kind"], "target_yield": float(settings["target_yield"])})
+    attrs = provenance(problem, job.config_yaml)
+    attrs.update({"kind": settings.kind, "target_yield": float(settings.target_yield)})
     return xr.Dataset(
         {
             "history_yield": ("step", np.array([h[0] for h in history]),

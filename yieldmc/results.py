@@ -14,7 +14,6 @@ import jax
 import jaxlib
 import numpy as np
 import xarray as xr
-import yaml
 
 from yieldmc._version import __version__
 from yieldmc.engine import LOSS_CLIP_DB, Stats
@@ -23,12 +22,13 @@ from yieldmc.samplers import Estimate, sampler_of
 from yieldmc.stats import quantiles_from_histogram
 
 
-def provenance(problem: Problem, config: dict) -> dict:
-    """Global attributes: resolved config as YAML, seed, versions, backend, device, RNG."""
+def provenance(problem: Problem, config_yaml: str) -> dict:
+    """Global attributes: resolved config as YAML (:attr:`yieldmc.job.Job.config_yaml`), seed,
+    versions, backend, device, RNG."""
     dev = jax.local_devices()[0]
     return {
         "title": "yieldmc Monte-Carlo yield map",
-        "config_yaml": yaml.safe_dump(config, sort_keys=False),
+        "config_yaml": config_yaml,
         "seed": problem.seed,
         "yieldmc_version": __version__,
         "jax_version": jax.__version__,
@@ -58,7 +58,7 @@ def _channel_coords(problem: Problem) -> dict:
     }
 
 
-def dataset(estimate: Estimate, config: dict) -> xr.Dataset:
+def dataset(estimate: Estimate, config_yaml: str) -> xr.Dataset:
     """The DESIGN §5 Dataset of a sampler's estimate.
 
     Dimensions: one per swept key (named after the key, coordinate = its values),
@@ -70,14 +70,14 @@ def dataset(estimate: Estimate, config: dict) -> xr.Dataset:
     coords = {key: (key, np.asarray(vals, dtype=np.float64), {"long_name": key})
               for key, vals in zip(problem.sweep_keys, problem.sweep_values)}
     coords.update(_channel_coords(problem))
-    attrs = provenance(problem, config)
+    attrs = provenance(problem, config_yaml)
     attrs.update(estimate.attrs)
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
-def to_dataset(problem: Problem, stats: Stats, config: dict) -> xr.Dataset:
+def to_dataset(problem: Problem, stats: Stats, config_yaml: str) -> xr.Dataset:
     """The yield map Dataset from summed integer statistics (a count-based estimate)."""
-    return dataset(Estimate(problem, stats), config)
+    return dataset(Estimate(problem, stats), config_yaml)
 
 
 def count_variables(problem: Problem, stats: Stats) -> dict:

@@ -12,29 +12,12 @@ import jax
 import numpy as np
 import xarray as xr
 
-from yieldmc.config import to_container
 from yieldmc.engine import block_counts, device_params
 from yieldmc.gradients import compiled_pathwise, compiled_score, score_variations
-from yieldmc.problem import Problem, build_problem
+from yieldmc.job import ESTIMATORS, as_job
+from yieldmc.problem import Problem
 from yieldmc.samplers import sampler_names, sampler_of
 from yieldmc.variation import DISTRIBUTIONS
-
-ESTIMATORS = ("pathwise", "score")
-DEFAULT_GRADIENT = {"estimator": "pathwise", "tau_db": 0.02}
-
-
-def gradient_settings(config: dict) -> dict:
-    g = dict(DEFAULT_GRADIENT, **(config.get("gradient") or {}))
-    unknown = set(g) - set(DEFAULT_GRADIENT)
-    if unknown:
-        raise ValueError(f"gradient.{sorted(unknown)[0]}: unknown key")
-    if g["estimator"] not in ESTIMATORS:
-        raise ValueError(f"gradient.estimator: expected one of {ESTIMATORS}, got {g['estimator']!r}")
-    tau = g["tau_db"]
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
-        raise ValueError(f"gradient.tau_db: must be > 0, got {tau!r}")
-    return g
-
 
 def reported_parameters(problem: Problem) -> list[str]:
     """Package nominals, the parameters of every active variation, and the loss spec."""
@@ -112,7 +95,8 @@ def sensitivity(cfg, *, estimator: str | None = None) -> xr.Dataset:
     """∂Yield/∂θ for every nominal and distribution parameter, with standard errors.
 
     Args:
-      cfg: configuration (``yieldmc.compose([...])``); ``gradient.estimator`` and
+      cfg: configuration (``yieldmc.compose([...])``, a mapping or a parsed
+        :class:`yieldmc.job.Job`); ``gradient.estimator`` and
         ``gradient.tau_db`` choose the estimator and the pathwise smoothing.
       estimator: ``"pathwise"`` or ``"score"``, overriding the configuration.
 
@@ -121,13 +105,13 @@ def sensitivity(cfg, *, estimator: str | None = None) -> xr.Dataset:
       ``yield_gradient_se``, ``elasticity`` (θ/Y·∂Y/∂θ), ``value`` (θ) and the scalar
       ``yield`` (hard indicator) with its ``n_samples``.
     """
-    config = to_container(cfg)
-    settings = gradient_settings(config)
-    estimator = estimator or settings["estimator"]
+    job = as_job(cfg)
+    settings = job.gradient
+    estimator = estimator or settings.estimator
     if estimator not in ESTIMATORS:
         raise ValueError(f"gradient.estimator: expected one of {ESTIMATORS}, got {estimator!r}")
-    problem = build_problem(config)
-    est = estimate_gradient(problem, estimator=estimator, tau_db=settings["tau_db"])
+    problem = job.problem
+    est = estimate_gradient(problem, estimator=estimator, tau_db=settings.tau_db)
     names = list(est["gradient"])
     grad = np.array([est["gradient"][k] for k in names])
     se = np.array([est["gradient_se"][k] for k in names])
@@ -148,11 +132,11 @@ def sensitivity(cfg, *, estimator: str | None = None) -> xr.Dataset:
     }
     if "yield_smoothed" in est:
         data["yield_smoothed"] = ((), est["yield_smoothed"], {
-            "units": "1", "long_name": f"sigmoid-smoothed yield (tau = {settings['tau_db']} dB)"})
+            "units": "1", "long_name": f"sigmoid-smoothed yield (tau = {settings.tau_db} dB)"})
     from yieldmc.results import provenance
 
-    attrs = provenance(problem, config)
-    attrs.update({"estimator": estimator, "tau_db": float(settings["tau_db"])})
+    attrs = provenance(problem, job.config_yaml)
+    attrs.update({"estimator": estimator, "tau_db": float(settings.tau_db)})
     return xr.Dataset(data, coords={"parameter": ("parameter", names)}, attrs=attrs)
 
 

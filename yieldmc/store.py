@@ -59,7 +59,6 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-import yaml
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
@@ -68,10 +67,7 @@ from yieldmc.problem import Problem
 from yieldmc.results import dataset
 from yieldmc.samplers import sampler_of
 
-#: Layout version written to every store's root attrs; it is how a store is recognised.
-STORE_FORMAT = 2
-#: Config keys that do not change the result (how it is run, where it goes).
-NON_IDENTITY_KEYS = ("output", "shard", "num_shards", "overwrite", "progress", "hydra")
+from yieldmc.job import STORE_FORMAT, Job  # noqa: E402 - the layout version, the parsed job
 _READ_BLOCKS = 64
 _LOCK = ".finalize-lock"
 
@@ -88,17 +84,6 @@ def _fault(point: str) -> None:
     """Kill this process at a named point when ``YIELDMC_FAULT`` asks for it (tests)."""
     if os.environ.get("YIELDMC_FAULT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def identity(config: dict) -> str:
-    """Hash of the configuration entries that determine the result (and the layout)."""
-    ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
-    engine = dict(ident.get("engine") or {})
-    engine.pop("blocks_per_call", None)  # grouping only; results are identical
-    ident["engine"] = engine
-    ident["_store_format"] = STORE_FORMAT
-    text = yaml.safe_dump(ident, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _shapes(problem: Problem) -> dict:
@@ -166,19 +151,19 @@ def _discard(path: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def _create(path: Path, problem: Problem, config: dict, ident: str) -> None:
+def _create(path: Path, job: Job) -> None:
     """Build the empty store aside and rename it into place (no-op if another job won)."""
     tmp = path.with_name(f".{path.name}.creating-{uuid.uuid4().hex[:12]}")
     try:
         root = zarr.open_group(str(tmp), mode="w-")
-        nb = problem.n_blocks
-        for name, (shape, dtype) in _shapes(problem).items():
+        nb = job.problem.n_blocks
+        for name, (shape, dtype) in _shapes(job.problem).items():
             root.create_array(f"blocks/{name}", shape=(nb, *shape), dtype=dtype, chunks=(1, *shape),
                               fill_value=_sentinel(dtype), compressors=_codecs())
         root.create_array("blocks/done", shape=(nb,), dtype="uint8", chunks=(1,), fill_value=0,
                           compressors=_codecs())
-        root.attrs.update({"yieldmc_store": STORE_FORMAT, "yieldmc_identity": ident,
-                           "status": "running", "config_yaml": yaml.safe_dump(config, sort_keys=False)})
+        root.attrs.update({"yieldmc_store": STORE_FORMAT, "yieldmc_identity": job.identity,
+                           "status": "running", "config_yaml": job.config_yaml})
         _fault("create-aside")
         try:
             os.rename(tmp, path)
@@ -189,13 +174,12 @@ def _create(path: Path, problem: Problem, config: dict, ident: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def open_store(path: Path, problem: Problem, config: dict, *, overwrite: bool,
-               replace: bool = True) -> zarr.Group:
+def open_store(path: Path, job: Job, *, overwrite: bool, replace: bool = True) -> zarr.Group:
     """Open (or create) the store for this configuration.
 
     Args:
       path: the store's path.
-      problem, config: the job.
+      job: the parsed job (its problem, identity and configuration).
       overwrite: replace a yieldmc store of another configuration.
       replace: whether this job may replace one at all (false for shards of a job:
         several jobs replacing one store at once cannot be made safe).
@@ -204,7 +188,7 @@ def open_store(path: Path, problem: Problem, config: dict, *, overwrite: bool,
       StoreError: the path holds something that is not a yieldmc store, a store of a
         different configuration (unless ``overwrite``), or cannot be written.
     """
-    ident = identity(config)
+    ident = job.identity
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,7 +202,7 @@ def open_store(path: Path, problem: Problem, config: dict, *, overwrite: bool,
                 _discard(path)
                 continue
             if not path.exists():
-                _create(path, problem, config, ident)
+                _create(path, job)
                 continue
             return zarr.open_group(str(path), mode="r+")
     except OSError as exc:
@@ -409,11 +393,11 @@ def _stored_blocks(root: zarr.Group, problem: Problem, *, checked: bool):
         yield np.arange(start, stop), {n: np.asarray(root[f"blocks/{n}"][start:stop]) for n in names}
 
 
-def _compute_result(root: zarr.Group, problem: Problem, config: dict) -> xr.Dataset:
+def _compute_result(root: zarr.Group, problem: Problem, config_yaml: str) -> xr.Dataset:
     """The sampler's estimate from the stored blocks, as the result Dataset."""
     sampler = sampler_of(problem)
     estimate = sampler.estimate(problem, _stored_blocks(root, problem, checked=sampler.counts))
-    return dataset(estimate, config)
+    return dataset(estimate, config_yaml)
 
 
 def repair_blocks(root: zarr.Group, problem: Problem, *, n_devices=None) -> list[int]:
@@ -447,15 +431,15 @@ def _write_root_attrs(path: Path, attrs: dict) -> None:
     zarr.open_group(str(path), mode="r+").attrs.update(attrs)
 
 
-def finalize(root: zarr.Group, path: Path, problem: Problem, config: dict) -> xr.Dataset:
+def finalize(root: zarr.Group, path: Path, job: Job) -> xr.Dataset:
     """Check and sum every block, write the Dataset at the store's root, mark it complete.
 
     The caller holds :class:`FinalizeLock`. Damaged blocks are recomputed first.
     """
-    path = Path(path)
+    path, problem = Path(path), job.problem
     if sampler_of(problem).counts:  # statistics with a self-check (integer counts)
         repair_blocks(root, problem)
-    ds = _compute_result(root, problem, config)
+    ds = _compute_result(root, problem, job.config_yaml)
     ds.attrs.update({"yieldmc_store": STORE_FORMAT, "yieldmc_identity": root.attrs["yieldmc_identity"]})
     ds.attrs.pop("status", None)
     digest = result_digest(ds)
