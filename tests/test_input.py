@@ -477,3 +477,83 @@ def test_command_refuses_bad_input_with_one_line(args, key, tmp_path):
     assert len(lines) == 1, proc.stderr
     assert f"{key}:" in lines[0] and "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []  # no results/, no outputs/, nothing
+
+
+# ---------------------------------------------------------------------------------------
+# The spelling of a number does not change the configuration (nor the store identity)
+# ---------------------------------------------------------------------------------------
+
+SAME_NUMBERS = [
+    (["spec.max_loss_db=2"], ["spec.max_loss_db=2.0"]),
+    (["process.dx_um.module.sigma=1"], ["process.dx_um.module.sigma=1.0"]),
+    (["sweep={process.dx_um.module.sigma:[1,2]}"], ["sweep={process.dx_um.module.sigma:[1.0,2.0]}"]),
+    (["sweep={spec.max_loss_db:[1,2],package.temperature_c:[25,85]}"],
+     ["sweep={spec.max_loss_db:[1.0,2.0],package.temperature_c:[25.0,85.0]}"]),
+    (["engine.quantiles=[0.5,0.9]", "engine.hist_max_db=30"],
+     ["engine.quantiles=[0.5,0.9]", "engine.hist_max_db=30.0"]),
+    (["package/coupler=butt", "package.coupler.gap_um=1"], ["package/coupler=butt", "package.coupler.gap_um=1.0"]),
+    (["process.correlation.quantities=[dx_um,dy_um]", "process.correlation.matrix=[[1,0.5],[0.5,1]]"],
+     ["process.correlation.quantities=[dx_um,dy_um]", "process.correlation.matrix=[[1.0,0.5],[0.5,1.0]]"]),
+    (["mode=optimize", "optimize.costs={process.dx_um.module.sigma:1}"],
+     ["mode=optimize", "optimize.costs={process.dx_um.module.sigma:1.0}"]),
+    (["mode=optimize", "optimize.kind=centring", "optimize.parameters={package.temperature_c:[0,50]}"],
+     ["mode=optimize", "optimize.kind=centring", "optimize.parameters={package.temperature_c:[0.0,50.0]}"]),
+]
+
+
+@pytest.mark.parametrize("ints, floats", SAME_NUMBERS)
+def test_the_spelling_of_a_number_does_not_change_the_identity(ints, floats):
+    from yieldmc.job import identity
+
+    a, b = config_dict(ints), config_dict(floats)
+    assert a == b and yaml_text(a) == yaml_text(b)
+    assert identity(a) == identity(b)
+    check_config(a)  # still a valid configuration
+
+
+def yaml_text(config: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(config, sort_keys=True)
+
+
+def test_ints_at_float_keys_become_floats_and_ints_stay_ints():
+    cfg = config_dict(["spec.max_loss_db=2", "engine.quantiles=[1,0.5]", "samples=1e4",
+                       "sweep={process.dx_um.module.sigma:[0,1]}", "optimize.costs={process.dx_um.module.sigma:3}",
+                       "optimize.parameters={package.pitch_um:[40,60]}"])
+    assert type(cfg["spec"]["max_loss_db"]) is float and type(cfg["spec"]["max_failed_channels"]) is int
+    assert [type(q) for q in cfg["engine"]["quantiles"]] == [float, float]
+    assert type(cfg["samples"]) is int and type(cfg["seed"]) is int and type(cfg["engine"]["block_size"]) is int
+    assert [type(v) for v in cfg["sweep"]["process.dx_um.module.sigma"]] == [float, float]
+    assert type(cfg["optimize"]["costs"]["process.dx_um.module.sigma"]) is float
+    assert [type(v) for v in cfg["optimize"]["parameters"]["package.pitch_um"]] == [float, float]
+
+
+@pytest.mark.parametrize("override, key", [
+    ("spec.max_loss_db=true", "spec.max_loss_db"),
+    ("engine.quantiles=[0.5,true]", "engine.quantiles"),
+    ("sweep={spec.max_loss_db:[1,true]}", "sweep.spec.max_loss_db"),
+])
+def test_a_bool_is_never_turned_into_a_float(override, key):
+    cfg = config_dict([override])
+    values = [cfg["spec"]["max_loss_db"], *cfg["engine"]["quantiles"],
+              *(cfg["sweep"] or {}).get("spec.max_loss_db", [])]
+    assert any(v is True for v in values)  # still the bool, not 1.0
+    names(refused([override]), key)
+
+
+def test_an_int_too_large_for_a_float_is_left_to_the_checks():
+    cfg = config_dict()
+    cfg["spec"]["max_loss_db"] = 10**400
+    plain = to_container(cfg)  # no OverflowError here
+    assert plain["spec"]["max_loss_db"] == 10**400
+    with pytest.raises(ValueError, match=r"^spec\.max_loss_db: "):
+        build_problem(plain)
+
+
+def test_the_spelling_of_a_number_does_not_change_the_results():
+    common = ["samples=4096", "engine.block_size=4096"]
+    a = yieldmc.run(compose(common + ["sweep={spec.max_loss_db:[1,2]}", "process.dx_um.module.sigma=1"]))
+    b = yieldmc.run(compose(common + ["sweep={spec.max_loss_db:[1.0,2.0]}", "process.dx_um.module.sigma=1.0"]))
+    assert a.n_pass.values.tolist() == b.n_pass.values.tolist()
+    assert a["spec.max_loss_db"].values.tolist() == [1.0, 2.0]

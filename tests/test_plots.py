@@ -197,3 +197,92 @@ def test_fail_map_facets_conditions():
     ds["channel_fail_fraction"] = xr.concat([cf, cf * 0], dim=xr.DataArray(["cold", "hot"], dims="condition"))
     fig = plots.fail_figure(ds)
     assert len([ax for ax in fig.axes if ax.images]) == 2
+
+
+# --- data safety: a plot path yieldmc did not write is never replaced (B2, B3) ----------------
+
+
+def _leftovers(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith(".") or p.suffix == ".tmp")
+
+
+def test_written_pngs_carry_the_yieldmc_marker(tmp_path):
+    from yieldmc._version import __version__
+
+    paths = plots.plot_all(make_ds({"process.dx_um.module.sigma": [0.5, 1.0]}), tmp_path / "s.zarr")
+    assert len(paths) == 2
+    for p in paths:
+        data = p.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert b"tEXtSoftware\0yieldmc " + __version__.encode() in data
+        assert plots.is_yieldmc_png(p)
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_foreign_file_at_a_plot_path_is_left_untouched(tmp_path, capsys):
+    ds = make_ds({"process.dx_um.module.sigma": [0.5, 1.0]})
+    mine = tmp_path / "s_fail.png"
+    mine.write_text("thesis draft")
+    fake = tmp_path / "s_yield.png"  # a real PNG, but not one of yieldmc's
+    plt.figure().savefig(fake)
+    before = fake.read_bytes()
+    assert plots.plot_all(ds, tmp_path / "s.zarr") == []
+    assert mine.read_text() == "thesis draft" and fake.read_bytes() == before
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"plot: {fake} exists and was not written by yieldmc; left untouched",
+                   f"plot: {mine} exists and was not written by yieldmc; left untouched"]
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_symlink_at_a_plot_path_is_left_untouched(tmp_path, capsys):
+    outside = tmp_path / "thesis.txt"
+    outside.write_text("thesis draft")
+    results = tmp_path / "results"
+    results.mkdir()
+    link = results / "n_fail.png"
+    link.symlink_to("../thesis.txt")
+    assert plots.plot_all(make_ds(), results / "n.zarr") == []
+    assert outside.read_text() == "thesis draft"
+    assert link.is_symlink() and link.readlink().as_posix() == "../thesis.txt"
+    assert capsys.readouterr().err == f"plot: {link} exists and was not written by yieldmc; left untouched\n"
+    # a symlink to a yieldmc PNG is not replaced either (nor is the PNG it points at)
+    png = plots.plot_all(make_ds(), tmp_path / "a.zarr")[0]
+    before = png.read_bytes()
+    (results / "b_fail.png").symlink_to(png)
+    assert plots.plot_all(make_ds(fail=1.0), results / "b.zarr") == []
+    assert png.read_bytes() == before and (results / "b_fail.png").is_symlink()
+    assert _leftovers(results) == [] and _leftovers(tmp_path) == []
+
+
+def test_a_directory_at_a_plot_path_is_skipped(tmp_path, capsys):
+    ds = make_ds({"process.dx_um.module.sigma": [0.5, 1.0]})
+    (tmp_path / "x_fail.png").mkdir()
+    (tmp_path / "x_fail.png" / "keep").write_text("x")
+    paths = plots.plot_all(ds, tmp_path / "x.zarr")
+    assert [p.name for p in paths] == ["x_yield.png"]  # the other plot is still written
+    assert (tmp_path / "x_fail.png").is_dir() and (tmp_path / "x_fail.png" / "keep").read_text() == "x"
+    assert "x_fail.png exists and was not written by yieldmc; left untouched" in capsys.readouterr().err
+    assert _leftovers(tmp_path) == []
+
+
+def test_an_earlier_yieldmc_plot_is_replaced(tmp_path, capsys):
+    first = plots.plot_all(make_ds(fail=0.0), tmp_path / "s.zarr")
+    before = first[0].read_bytes()
+    again = plots.plot_all(make_ds(fail=1.0), tmp_path / "s.zarr")
+    assert again == first == [tmp_path / "s_fail.png"]
+    assert again[0].read_bytes() != before and plots.is_yieldmc_png(again[0])
+    assert capsys.readouterr().err == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s_fail.png"]  # no temporary file left
+
+
+def test_a_marker_elsewhere_in_a_file_does_not_count(tmp_path):
+    f = tmp_path / "a.png"
+    f.write_bytes(b"notes: tEXtSoftware\0yieldmc 0.1.0")
+    assert not plots.is_yieldmc_png(f)
+    assert plots.plot_fail_map(make_ds(), f) is None and f.read_bytes().startswith(b"notes")
+
+
+def test_an_unwritable_directory_is_reported_not_raised(tmp_path, capsys):
+    missing = tmp_path / "gone" / "s.zarr"  # the directory does not exist
+    assert plots.plot_all(make_ds(), missing) == []
+    assert capsys.readouterr().err.startswith(f"plot: cannot write {tmp_path / 'gone' / 's_fail.png'}: ")

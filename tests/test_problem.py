@@ -179,6 +179,8 @@ BAD_INPUTS: list[tuple[str, list[str], Callable[[dict], None] | None, str]] = [
     ("block-beyond-the-rng-counter",  # 16 395 random dimensions x 2^21 modules >= 2^32
      ["package=pwg18_4x32ch", "package.channels=1024", "engine.block_size=2097152",
       "engine.blocks_per_call=1"], None, "engine.block_size"),
+    ("block-beyond-int32-sums", ["engine.block_size=1000000000000"], None, "engine.block_size"),
+    ("blocks-per-call-times-block", ["engine.block_size=1000000"], None, "8 x 1000000"),
     ("quantile-out-of-range", ["engine.quantiles=[0.5,1.0]"], None, "engine.quantiles"),
     ("negative-max-failed", ["spec.max_failed_channels=-1"], None, "spec.max_failed_channels"),
     ("non-integer-max-failed", ["spec.max_failed_channels=0.5"], None, "spec.max_failed_channels"),

@@ -243,9 +243,9 @@ def test_damaged_blocks_and_flags_are_found_and_repaired(blocks_done, reference,
     problem = build_problem(config)
     root = zarr.open_group(str(store), mode="r+")
     assert np.flatnonzero(~zstore.done_blocks(root)).tolist() == [3]
-    assert zstore.damaged_blocks(root, problem) == [7, 9]
-    assert zstore.repair_blocks(root, problem) == [7, 9]
-    assert zstore.damaged_blocks(root, problem) == [] and zstore.done_blocks(root)[[7, 9]].all()
+    assert zstore.damaged_blocks(root, problem) == [3, 7, 9]  # 3: its seal cannot be read
+    assert zstore.repair_blocks(root, problem) == [3, 7, 9]
+    assert zstore.damaged_blocks(root, problem) == [] and zstore.done_blocks(root).all()
 
 
 def test_block_self_check_catches_an_inconsistent_histogram(blocks_done, tmp_path):
@@ -264,3 +264,67 @@ def _flip(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x5A
     path.write_bytes(bytes(data))
+
+
+def test_a_chunk_copied_from_another_block_or_store_is_caught(blocks_done, tmp_path):
+    out = fresh_copy(blocks_done, tmp_path)
+    store = out / NAME
+    for name in ("n_pass", "fail", "loss_hi", "loss_lo", "hist", "done"):  # block 0 over block 2, flag too
+        src = sorted((store / "blocks" / name / "c" / "0").rglob("*")) if name != "done" else []
+        if name == "done":
+            shutil.copy(store / "blocks" / "done" / "c" / "0", store / "blocks" / "done" / "c" / "2")
+        else:
+            for f in (p for p in src if p.is_file()):
+                target = store / "blocks" / name / "c" / "2" / f.relative_to(store / "blocks" / name / "c" / "0")
+                shutil.copy(f, target)
+    other = tmp_path / "other"  # block 5 from a store of another seed: same shapes, other identity
+    config = to_container(compose(overrides(other, "seed=99")))
+    job = parse_job(config, check_output=False)
+    zstore.run_blocks(zstore.open_store(other / NAME, job, overwrite=False), job.problem, [5])
+    for name in ("n_pass", "fail", "loss_hi", "loss_lo", "hist", "done"):
+        shutil.rmtree(store / "blocks" / name / "c" / "5", ignore_errors=True)
+        if (other / NAME / "blocks" / name / "c" / "5").is_dir():
+            shutil.copytree(other / NAME / "blocks" / name / "c" / "5", store / "blocks" / name / "c" / "5")
+        else:
+            shutil.copy(other / NAME / "blocks" / name / "c" / "5", store / "blocks" / name / "c" / "5")
+    problem = build_problem(to_container(compose(overrides(out))))
+    root = zarr.open_group(str(store), mode="r+")
+    assert zstore.damaged_blocks(root, problem) == [2, 5]
+
+
+@pytest.mark.parametrize("damage", ["garbage-hist-metadata", "no-done-array"])
+def test_damaged_block_metadata_is_rebuilt(damage, reference, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert command(out, "shard=0", "num_shards=2", capsys=capsys)[0] == 0
+    blocks = out / NAME / "blocks"
+    if damage == "no-done-array":
+        shutil.rmtree(blocks / "done")
+    else:
+        (blocks / "hist" / "zarr.json").write_text("{garbage")
+    code, stdout, _ = command(out, "shard=1", "num_shards=2", capsys=capsys)
+    assert code == 0
+    code, stdout, _ = command(out, capsys=capsys)  # the rebuilt blocks of shard 0
+    assert code == 0 and "worst channel" in stdout
+    assert_result(out / NAME, reference)
+
+
+def test_damaged_result_metadata_is_recomputed_quietly(blocks_done, reference, tmp_path, capfd):
+    out = fresh_copy(blocks_done, tmp_path)
+    assert command(out)[0] == 0
+    (out / NAME / "yield" / "zarr.json").write_text("{garbage")
+    assert zstore.load_result(out / NAME) is None
+    capfd.readouterr()
+    code, _, _ = command(out)
+    captured = capfd.readouterr()
+    assert code == 0 and "damaged; recomputing" in captured.out
+    assert "Traceback" not in captured.out + captured.err and "ERROR" not in captured.out + captured.err
+    assert_result(out / NAME, reference)
+
+
+def test_a_refused_store_leaves_no_hydra_outputs(tmp_path):
+    out = tmp_path / "out"
+    (out / NAME).mkdir(parents=True)
+    proc = process(out)
+    assert proc.returncode == 2 and "not a yieldmc store" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "outputs").exists() and [p.name for p in out.iterdir()] == [NAME]

@@ -76,16 +76,28 @@ def _prevalidate(argv) -> None:
     overrides, multirun, skip = _split_argv(argv)
     if skip:
         return
+    from yieldmc.store import check_replaceable, must_replace
+
+    base = Path.cwd()  # Hydra's runtime cwd: where yieldmc started
     for combo in _expand(overrides, multirun):
-        check_config(to_container(compose(combo)))
+        job = parse_job(to_container(compose(combo)), base=base)
+        path = store_path(job, base)  # refused stores too, before Hydra writes outputs/
+        if job.mode == "run":
+            must_replace(path, job, overwrite=job.overwrite, replace=job.num_shards == 1)
+        else:
+            check_replaceable(path, overwrite=job.overwrite)
 
 
 def store_path(job: Job, base: Path) -> Path:
-    """``<output.dir>/<output.name>``; the default name is ``yield_<package>_<identity>.zarr``."""
+    """``<output.dir>/<output.name>``; the default name is ``yield_<package>_<identity>.zarr``,
+    and ``mode=sensitivity``/``optimize`` write ``<mode>_<that name without yield_>``."""
     directory = Path(job.output.dir)
     if not directory.is_absolute():
         directory = base / directory
-    return directory / (job.output.name or f"yield_{job.package_name}_{job.identity[:8]}.zarr")
+    path = directory / (job.output.name or f"yield_{job.package_name}_{job.identity[:8]}.zarr")
+    if job.mode != "run":
+        path = path.with_name(f"{job.mode}_{path.name.removeprefix('yield_')}")
+    return path
 
 
 def summary(ds, path: Path, plots) -> str:
@@ -123,9 +135,7 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
     from yieldmc.sensitivity import ranked_table, sensitivity
     from yieldmc.store import check_replaceable, write_small_store
 
-    mode = job.mode
-    path = store_path(job, base)
-    path = path.with_name(f"{mode}_{path.name.removeprefix('yield_')}")
+    mode, path = job.mode, store_path(job, base)
     try:
         check_replaceable(path, overwrite=job.overwrite)  # before the computation, not after
         ds = sensitivity(job) if mode == "sensitivity" else optimize(job)

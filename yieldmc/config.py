@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from yieldmc.problem import Problem, build_problem
-from yieldmc.schema import integral_ints, plain
+from yieldmc.schema import integral_floats, integral_ints, plain
 
 #: The configuration directory shipped with the project.
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -53,7 +53,12 @@ def to_container(cfg) -> dict:
     scalars (``np.float64``, ``np.int64``, ``np.bool_``) become ``float``/``int``/``bool``,
     also inside lists; numpy arrays and tuples become lists; a float with an integral
     value at a key declared ``int`` in :mod:`yieldmc.schema` (``samples=1e6``) becomes that
-    ``int``. Nothing is validated here (:func:`yieldmc.build_problem` does that).
+    ``int``, and an ``int`` at a key declared ``float`` (``spec.max_loss_db=2``), in a
+    ``list[float]`` or the correlation matrix, in a ``sweep`` value list, an
+    ``optimize.costs`` value or an ``optimize.parameters`` bound becomes a ``float``
+    (:func:`yieldmc.schema.integral_floats`; bools stay bools), so that the spelling of a
+    number does not change the store identity. Nothing is validated here
+    (:func:`yieldmc.build_problem` does that).
 
     Raises:
       ValueError: ``cfg`` is not a mapping, or an interpolation does not resolve.
@@ -67,7 +72,7 @@ def to_container(cfg) -> dict:
             raise ValueError(" ".join(str(exc).split())) from None
     if not isinstance(cfg, Mapping):
         raise ValueError(f"config: expected a mapping, got {type(cfg).__name__}")
-    cfg = integral_ints(plain(cfg))
+    cfg = integral_floats(integral_ints(plain(cfg)))
     cfg.pop("hydra", None)
     return cfg
 

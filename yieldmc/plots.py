@@ -6,8 +6,12 @@ value and labelled with units, titles that state package, spec, N and yield ± 9
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import os
+import secrets
+import stat
 import sys
 import textwrap
 from pathlib import Path
@@ -226,30 +230,144 @@ def fail_figure(ds: xr.Dataset):
     return fig
 
 
-def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+#: The ``Software`` text of every PNG yieldmc writes (a PNG ``tEXt`` chunk): how a plot
+#: path that yieldmc may replace is told from a user's file.
+MARKER_PREFIX = "yieldmc "
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def marker() -> str:
+    from yieldmc._version import __version__
+
+    return MARKER_PREFIX + __version__
+
+
+def is_yieldmc_png(path) -> bool:
+    """Whether ``path`` is a regular file (not a symlink) holding a PNG with yieldmc's
+    ``Software`` marker (any version) in a ``tEXt`` chunk before the image data."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode) or f.read(8) != _PNG_SIGNATURE:
+            return False
+        for _ in range(64):  # matplotlib writes its text chunks right after IHDR
+            head = f.read(8)
+            if len(head) < 8:
+                return False
+            length, kind = int.from_bytes(head[:4], "big"), head[4:]
+            if kind in (b"IDAT", b"IEND") or length > 1 << 16:
+                return False
+            data = f.read(length + 4)  # the chunk's data and CRC
+            if kind == b"tEXt":
+                keyword, _, text = data[:length].partition(b"\0")
+                if keyword == b"Software" and text.startswith(MARKER_PREFIX.encode()):
+                    return True
+    return False
+
+
+def _replaceable(path: Path) -> bool:
+    """Absent, or a yieldmc PNG: yieldmc may write there (never a user's file, a symlink, a
+    directory or anything else yieldmc did not create)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    return stat.S_ISREG(st.st_mode) and is_yieldmc_png(path)
+
+
+def _refuse(path: Path) -> None:
+    print(f"plot: {path} exists and was not written by yieldmc; left untouched", file=sys.stderr)
+
+
+def _save(fig, path: Path) -> Path | None:
+    """Write ``fig`` to ``path`` as a marked PNG, atomically (a temporary file in the same
+    directory, then renamed onto ``path``), only where :func:`_replaceable`; else print one
+    line on stderr and return None. An OSError (e.g. a read-only directory) is reported the
+    same way: the plots come after a complete store and never fail the run."""
+    path = Path(path)
+    tmp = None
+    try:
+        if not _replaceable(path):
+            _refuse(path)
+            return None
+        for _ in range(100):
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+                break
+            except FileExistsError:
+                tmp = None
+        else:
+            raise FileExistsError(f"no free temporary name beside {path}")
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=120, metadata={"Software": marker()})
+        if not _install(tmp, path):
+            _refuse(path)
+            return None
+        tmp = None
+        return path
+    except OSError as exc:
+        print(f"plot: cannot write {path}: {exc.strerror or exc}; skipped", file=sys.stderr)
+        return None
+    finally:
+        plt.close(fig)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _install(tmp: Path, path: Path) -> bool:
+    """Move ``tmp`` onto ``path`` if that is (still) :func:`_replaceable`; False if not."""
+    if not _replaceable(path):
+        return False
+    if not os.path.lexists(path):
+        try:  # no-clobber: a file that appeared since the check is not replaced
+            os.link(tmp, path)
+        except FileExistsError:
+            return _install(tmp, path)
+        except OSError:  # no hard links on this file system: rename (checked just above)
+            pass
+        else:
+            os.unlink(tmp)
+            return True
+    os.replace(tmp, path)
+    return True
 
 
 def plot_yield_map(ds: xr.Dataset, path: Path, *, target_yield: float = 0.9) -> Path | None:
+    """Write the yield map (see :func:`_save`); None when nothing is swept or not written."""
+    if os.path.lexists(path) and not _replaceable(Path(path)):  # do not draw what is not written
+        _refuse(Path(path))
+        return None
     fig = yield_figure(ds, target_yield=target_yield)
     return None if fig is None else _save(fig, path)
 
 
-def plot_fail_map(ds: xr.Dataset, path: Path) -> Path:
+def plot_fail_map(ds: xr.Dataset, path: Path) -> Path | None:
+    """Write the fail map (see :func:`_save`); None when not written."""
+    if os.path.lexists(path) and not _replaceable(Path(path)):
+        _refuse(Path(path))
+        return None
     return _save(fail_figure(ds), path)
 
 
 def plot_all(ds: xr.Dataset, store_path, *, target_yield: float = 0.9) -> list[Path]:
-    """Write ``<store>_yield.png`` (if swept) and ``<store>_fail.png`` beside the store."""
+    """Write ``<store>_yield.png`` (if swept) and ``<store>_fail.png`` beside the store.
+
+    A path that exists and is not a yieldmc PNG (a user's file, a symlink, a directory) is
+    left untouched and its plot skipped, with one line on stderr. Returns the paths written.
+    """
     store_path = Path(store_path)
     stem = store_path.with_suffix("")
     out = []
     y = plot_yield_map(ds, Path(f"{stem}_yield.png"), target_yield=target_yield)
     if y is not None:
         out.append(y)
-    out.append(plot_fail_map(ds, Path(f"{stem}_fail.png")))
+    f = plot_fail_map(ds, Path(f"{stem}_fail.png"))
+    if f is not None:
+        out.append(f)
     return out
 
 

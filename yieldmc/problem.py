@@ -377,9 +377,12 @@ def build_problem(config: dict) -> Problem:
     if -(-int(samples) // block_size) > 2**32:  # block indices reach the device as uint32
         raise ValueError(f"samples: at most 2^32 blocks of engine.block_size={block_size} modules, "
                          f"got {config['samples']!r}")
+    if block_size > MAX_MODULES_PER_CALL:  # int32 partial sums on the device
+        raise ValueError(f"engine.block_size: must be <= {MAX_MODULES_PER_CALL}, got {block_size}")
     if bpc < 1 or bpc * block_size > MAX_MODULES_PER_CALL:
         raise ValueError(
-            f"engine.blocks_per_call: must be >= 1 with blocks_per_call*block_size <= {MAX_MODULES_PER_CALL}"
+            f"engine.blocks_per_call: blocks_per_call x engine.block_size must be <= {MAX_MODULES_PER_CALL} "
+            f"(int32 partial sums; lower either), got {bpc} x {block_size}"
         )
     if engine["dtype"] not in DTYPES:
         raise ValueError(f"engine.dtype: expected one of {DTYPES}, got {engine['dtype']!r}")

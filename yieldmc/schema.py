@@ -267,6 +267,57 @@ def integral_ints(config: dict) -> dict:
     return config
 
 
+def _as_float(value):
+    """``float(value)`` for an ``int`` that is not a ``bool`` (and fits a float); else ``value``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # left as it is: the checks refuse it with their own message
+            return value
+    return value
+
+
+def _floats(values):
+    return [_as_float(v) for v in values] if isinstance(values, list) else values
+
+
+def integral_floats(config: dict) -> dict:
+    """In place, the mirror of :func:`integral_ints`: an ``int`` at a key declared ``float``
+    (``spec.max_loss_db=2``) becomes that ``float``, as do the ``int`` elements of a
+    ``list[float]`` (``engine.quantiles``) or of a ``matrix`` (the correlation matrix), of
+    every value list under ``sweep`` (only float parameters are sweepable), of the
+    ``optimize.costs`` values and of the ``optimize.parameters`` bounds. So ``2`` and
+    ``2.0`` give the same configuration (and the same store identity). A ``bool`` is
+    never turned into a number; anything else that is not an ``int`` is left as it is."""
+    for path, rows in _tables().index.items():
+        if not any(r.type in ("float", "list[float]", "matrix") for r in rows):
+            continue
+        parent, _, leaf = path.rpartition(".")
+        node = _value_at(config, parent) if parent else config
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        key = lookup(config, path)
+        if key is None:
+            continue
+        if key.type == "float":
+            node[leaf] = _as_float(node[leaf])
+        elif key.type == "list[float]":
+            node[leaf] = _floats(node[leaf])
+        elif key.type == "matrix" and isinstance(node[leaf], list):
+            node[leaf] = [_floats(row) for row in node[leaf]]
+    sweep = config.get("sweep")
+    if isinstance(sweep, dict):
+        for name, values in sweep.items():
+            sweep[name] = _floats(values)
+    optimize = config.get("optimize")
+    if isinstance(optimize, dict):
+        if isinstance(optimize.get("costs"), dict):
+            optimize["costs"] = {k: _as_float(v) for k, v in optimize["costs"].items()}
+        if isinstance(optimize.get("parameters"), dict):
+            optimize["parameters"] = {k: _floats(v) for k, v in optimize["parameters"].items()}
+    return config
+
+
 def _interval(bounds: str):
     lo, hi = (s.strip() for s in bounds[1:-1].split(","))
     return float(lo), bounds[0] == "[", float(hi), bounds[-1] == "]"

@@ -55,6 +55,7 @@ import socket
 import time
 import uuid
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -156,12 +157,9 @@ def _create(path: Path, job: Job) -> None:
     tmp = path.with_name(f".{path.name}.creating-{uuid.uuid4().hex[:12]}")
     try:
         root = zarr.open_group(str(tmp), mode="w-")
-        nb = job.problem.n_blocks
-        for name, (shape, dtype) in _shapes(job.problem).items():
-            root.create_array(f"blocks/{name}", shape=(nb, *shape), dtype=dtype, chunks=(1, *shape),
-                              fill_value=_sentinel(dtype), compressors=_codecs())
-        root.create_array("blocks/done", shape=(nb,), dtype="uint8", chunks=(1,), fill_value=0,
-                          compressors=_codecs())
+        for name, (shape, dtype, fill) in _block_arrays(job).items():
+            root.create_array(f"blocks/{name}", shape=shape, dtype=dtype, chunks=(1, *shape[1:]),
+                              fill_value=fill, compressors=_codecs())
         root.attrs.update({"yieldmc_store": STORE_FORMAT, "yieldmc_identity": job.identity,
                            "status": "running", "config_yaml": job.config_yaml})
         _fault("create-aside")
@@ -172,6 +170,23 @@ def _create(path: Path, job: Job) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def must_replace(path: Path, job: Job, *, overwrite: bool, replace: bool = True) -> bool:
+    """Whether a store at ``path`` must be replaced before this job can use it.
+
+    Raises:
+      StoreError: the path must be left alone (not a yieldmc store; another
+        configuration's store without ``overwrite``, or with it from one of several
+        shards: replacing one store from concurrent jobs cannot be made safe).
+    """
+    if not check_replaceable(path, overwrite=overwrite, identity_=job.identity):
+        return False
+    if not replace:
+        raise StoreError(f"overwrite: {path} is a yieldmc store of a different configuration and this "
+                         "is one of several shards; replacing it from concurrent jobs is refused: "
+                         "remove it first or choose another output.name")
+    return True
 
 
 def open_store(path: Path, job: Job, *, overwrite: bool, replace: bool = True) -> zarr.Group:
@@ -188,26 +203,56 @@ def open_store(path: Path, job: Job, *, overwrite: bool, replace: bool = True) -
       StoreError: the path holds something that is not a yieldmc store, a store of a
         different configuration (unless ``overwrite``), or cannot be written.
     """
-    ident = job.identity
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(10):
-            if check_replaceable(path, overwrite=overwrite, identity_=ident):
-                if not replace:
-                    raise StoreError(
-                        f"overwrite: {path} is a yieldmc store of a different configuration and this "
-                        "is one of several shards; replacing it from concurrent jobs is refused: "
-                        "remove it first or choose another output.name")
+            if must_replace(path, job, overwrite=overwrite, replace=replace):
                 _discard(path)
                 continue
             if not path.exists():
                 _create(path, job)
                 continue
-            return zarr.open_group(str(path), mode="r+")
+            root = zarr.open_group(str(path), mode="r+")
+            _ensure_block_arrays(root, path, job)
+            return root
     except OSError as exc:
         raise StoreError(f"output: cannot write {path}: {exc.strerror or exc}") from None
     raise StoreError(f"output: {path} keeps changing under this job (another job replacing it?)")
+
+
+def _block_arrays(job: Job) -> dict:
+    """Name → (shape, dtype, fill value) of every array under ``blocks/``."""
+    nb = job.problem.n_blocks
+    out = {name: ((nb, *shape), dtype, _sentinel(dtype)) for name, (shape, dtype) in _shapes(job.problem).items()}
+    out["done"] = ((nb,), "uint32", 0)
+    return out
+
+
+def _ensure_block_arrays(root: zarr.Group, path: Path, job: Job) -> list[str]:
+    """Rebuild any ``blocks/`` array whose metadata is missing, unreadable or of another shape.
+
+    Its chunks go with it; if a statistics array was rebuilt, every done flag is cleared
+    too, so the blocks are recomputed (bit-identically) rather than trusted.
+
+    Returns:
+      The names of the rebuilt arrays.
+    """
+    rebuilt = []
+    for name, (shape, dtype, fill) in _block_arrays(job).items():
+        try:
+            arr = zarr.open_array(str(path / "blocks" / name), mode="r")
+            ok = arr.shape == shape and arr.dtype == np.dtype(dtype)
+        except Exception:  # noqa: BLE001 - unreadable or missing metadata
+            ok = False
+        if not ok:
+            rebuilt.append(name)
+    for name in ([*rebuilt, "done"] if rebuilt and "done" not in rebuilt else rebuilt):
+        shape, dtype, fill = _block_arrays(job)[name]
+        shutil.rmtree(path / "blocks" / name, ignore_errors=True)  # inside our own store
+        root.create_array(f"blocks/{name}", shape=shape, dtype=dtype, chunks=(1, *shape[1:]),
+                          fill_value=fill, compressors=_codecs(), overwrite=True)
+    return rebuilt
 
 
 def _read_safely(array, sl):
@@ -219,25 +264,46 @@ def _read_safely(array, sl):
 
 
 def done_blocks(root: zarr.Group) -> np.ndarray:
-    """Boolean done flag of every block (a flag that cannot be read counts as not done)."""
+    """Boolean done flag of every block (a flag that cannot be read counts as not done).
+
+    The flag is the block's seal (:func:`block_seal`); whether it matches the data is
+    checked when the result is built (:func:`damaged_blocks`)."""
     done = root["blocks/done"]
     flags = _read_safely(done, slice(None))
     if flags is None:  # a damaged flag chunk: read them one by one
         one = [_read_safely(done, slice(b, b + 1)) for b in range(done.shape[0])]
-        return np.array([f is not None and f[0] == 1 for f in one], dtype=bool)
-    return flags.astype(bool)
+        return np.array([f is not None and f[0] != 0 for f in one], dtype=bool)
+    return flags != 0
+
+
+def block_seal(ident: str, block: int, values: dict, shapes: dict) -> int:
+    """The done flag of a block: CRC-32 of (store identity, block index, its statistics).
+
+    It ties each block's chunks to their place and their store: a chunk copied from
+    another block or another store, or lost, no longer matches (never 0, which means
+    "not done").
+    """
+    crc = zlib.crc32(f"{ident}:{int(block)}".encode())
+    for name, (_, dtype) in shapes.items():
+        crc = zlib.crc32(np.ascontiguousarray(values[name], dtype=dtype).tobytes(), crc)
+    return crc or 1
 
 
 def run_blocks(root: zarr.Group, problem: Problem, blocks, *, n_devices=None, progress=None) -> None:
-    """Compute the given blocks and write each one's statistics, then its done flag."""
-    arrays = {name: root[f"blocks/{name}"] for name in _shapes(problem)}
+    """Compute the given blocks and write each one's statistics, then its done flag (its seal)."""
+    shapes = _shapes(problem)
+    arrays = {name: root[f"blocks/{name}"] for name in shapes}
     done = root["blocks/done"]
+    ident = root.attrs["yieldmc_identity"]
     for chunk, per_block in iterate_blocks(problem, blocks, n_devices=n_devices):
+        seals = []
         for j, b in enumerate(chunk):
+            values = {name: np.asarray(per_block[name][j]) for name in arrays}
             for name, arr in arrays.items():
-                arr[int(b)] = per_block[name][j]
-        for b in chunk:
-            done[int(b)] = 1
+                arr[int(b)] = values[name]
+            seals.append(block_seal(ident, b, values, shapes))
+        for b, seal in zip(chunk, seals):
+            done[int(b)] = seal
         if progress is not None:
             progress(int(block_counts(problem, chunk).sum()))
 
@@ -288,15 +354,14 @@ class FinalizeLock:
 
 
 # --------------------------------------------------------------------------- integrity
-def _block_ok(problem: Problem, b: int, values: dict) -> bool:
-    """Self-check of block ``b``'s statistics: no sentinel, counts within its module count."""
-    for v in values.values():
-        if v is None:
-            return False
-        v = np.asarray(v)
-        if (v.dtype.kind == "i" and np.any(v < 0)) or (v.dtype.kind == "f" and np.any(np.isnan(v))):
-            return False
-    if "hist" not in values:  # importance-sampling blocks: the sentinel check only
+def _block_ok(problem: Problem, b: int, values: dict, seal: int, ident: str) -> bool:
+    """Self-check of block ``b``: readable, sealed by this store at this index, and (count
+    statistics) its histogram sums to its module count, no count exceeds it."""
+    if seal == 0 or any(v is None for v in values.values()):
+        return False
+    if block_seal(ident, b, values, _shapes(problem)) != seal:
+        return False
+    if "hist" not in values:  # statistics without a histogram: the seal only
         return True
     n = int(block_counts(problem, [b])[0])
     return bool(np.all(values["hist"].sum(axis=-1, dtype=np.int64) == n)
@@ -307,16 +372,22 @@ def _verified_slices(root: zarr.Group, problem: Problem):
     """Yield (blocks, {name: array}) in slices, with the indices of damaged blocks."""
     names = list(_shapes(problem))
     arrays = {n: root[f"blocks/{n}"] for n in names}
+    ident = root.attrs["yieldmc_identity"]
     for start in range(0, problem.n_blocks, _READ_BLOCKS):
         stop = min(start + _READ_BLOCKS, problem.n_blocks)
         values = {n: _read_safely(a, slice(start, stop)) for n, a in arrays.items()}
+        seals = _read_safely(root["blocks/done"], slice(start, stop))
+        if seals is None:  # a damaged flag chunk: read the flags one by one
+            one_flag = [_read_safely(root["blocks/done"], slice(b, b + 1)) for b in range(start, stop)]
+            seals = np.array([0 if f is None else f[0] for f in one_flag], dtype=np.uint32)
         bad = []
         for b in range(start, stop):
+            seal = int(seals[b - start])
             if any(v is None for v in values.values()):
                 one = {n: _read_safely(a, slice(b, b + 1)) for n, a in arrays.items()}
             else:
                 one = {n: v[b - start: b - start + 1] for n, v in values.items()}
-            if not _block_ok(problem, b, {n: (None if v is None else v[0]) for n, v in one.items()}):
+            if not _block_ok(problem, b, {n: (None if v is None else v[0]) for n, v in one.items()}, seal, ident):
                 bad.append(b)
         yield np.arange(start, stop), values, bad
 
@@ -344,6 +415,11 @@ def load_result(path) -> xr.Dataset | None:
     attrs = root_attrs(path)
     if attrs is None or attrs.get("status") != "complete" or "result_digest" not in attrs:
         return None
+    for entry in _result_entries(Path(path)):  # every array's metadata must parse first
+        try:
+            json.loads((entry / "zarr.json").read_text())
+        except (OSError, ValueError):
+            return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -374,29 +450,20 @@ def open_result(path) -> xr.Dataset:
 
 
 # --------------------------------------------------------------------------- the result
-def _stored_blocks(root: zarr.Group, problem: Problem, *, checked: bool):
-    """Yield ``(block_indices, {name: values})`` of every stored block, in slices.
-
-    ``checked``: through the per-block self-check (count statistics; the blocks were
-    repaired just before, so only a file system that loses writes gets a damaged one
-    here); otherwise as stored (statistics without a self-check, e.g. float sums).
-    """
-    if checked:
-        for indices, values, bad in _verified_slices(root, problem):  # flat memory in n_blocks
-            if bad:
-                raise StoreError(f"store: blocks {bad[:10]} are damaged; rerun the same command")
-            yield indices, values
-        return
-    names = list(_shapes(problem))
-    for start in range(0, problem.n_blocks, _READ_BLOCKS):
-        stop = min(start + _READ_BLOCKS, problem.n_blocks)
-        yield np.arange(start, stop), {n: np.asarray(root[f"blocks/{n}"][start:stop]) for n in names}
+def _stored_blocks(root: zarr.Group, problem: Problem):
+    """Yield ``(block_indices, {name: values})`` of every stored block, in slices, through the
+    per-block self-check (the blocks were repaired just before, so only a file system that
+    loses writes gets a damaged one here)."""
+    for indices, values, bad in _verified_slices(root, problem):  # flat memory in n_blocks
+        if bad:
+            raise StoreError(f"store: blocks {bad[:10]} are damaged; rerun the same command")
+        yield indices, values
 
 
 def _compute_result(root: zarr.Group, problem: Problem, config_yaml: str) -> xr.Dataset:
     """The sampler's estimate from the stored blocks, as the result Dataset."""
     sampler = sampler_of(problem)
-    estimate = sampler.estimate(problem, _stored_blocks(root, problem, checked=sampler.counts))
+    estimate = sampler.estimate(problem, _stored_blocks(root, problem))
     return dataset(estimate, config_yaml)
 
 
@@ -437,8 +504,7 @@ def finalize(root: zarr.Group, path: Path, job: Job) -> xr.Dataset:
     The caller holds :class:`FinalizeLock`. Damaged blocks are recomputed first.
     """
     path, problem = Path(path), job.problem
-    if sampler_of(problem).counts:  # statistics with a self-check (integer counts)
-        repair_blocks(root, problem)
+    repair_blocks(root, problem)
     ds = _compute_result(root, problem, job.config_yaml)
     ds.attrs.update({"yieldmc_store": STORE_FORMAT, "yieldmc_identity": root.attrs["yieldmc_identity"]})
     ds.attrs.pop("status", None)
