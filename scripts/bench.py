@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy_baseline  # noqa: E402
 
 import yieldmc  # noqa: E402
-from yieldmc.config import problem_from_config, to_container  # noqa: E402
-from yieldmc.engine import _compiled, accumulate, device_params  # noqa: E402
+from yieldmc.io.config import problem_from_config, to_container  # noqa: E402
+from yieldmc.engine.blocks import _compiled, accumulate, device_params  # noqa: E402
 
 CASES = {
     "butt": ["package/coupler=butt"],

@@ -24,7 +24,7 @@ import time
 
 def _one(argv: list[str]) -> None:
     """Child: run the yieldmc command in this process, then report its own peak RSS."""
-    from yieldmc.cli import main as yieldmc_main
+    from yieldmc.io.cli import main as yieldmc_main
 
     sys.argv = ["yieldmc", *argv]
     yieldmc_main()

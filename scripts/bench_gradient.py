@@ -18,9 +18,9 @@ import time
 import jax
 
 import yieldmc
-from yieldmc.config import problem_from_config
-from yieldmc.engine import accumulate
-from yieldmc.sensitivity import estimate_gradient, reported_parameters
+from yieldmc.io.config import problem_from_config
+from yieldmc.engine.blocks import accumulate
+from yieldmc.analysis.sensitivity import estimate_gradient, reported_parameters
 
 
 def timed(fn, repeats):

@@ -20,8 +20,8 @@ import time
 
 CHILD = r"""
 import sys, time, json, numpy as np, jax, yieldmc
-from yieldmc.config import problem_from_config
-from yieldmc.engine import accumulate
+from yieldmc.io.config import problem_from_config
+from yieldmc.engine.blocks import accumulate
 samples, block, ndev, overrides = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 p = problem_from_config(yieldmc.compose(overrides + [f"samples={samples}", f"engine.block_size={block}",
                                                       "engine.blocks_per_call=4"]))

@@ -11,7 +11,7 @@ It serves two purposes:
   compared.
 
 Nothing from ``yieldmc`` is used by :func:`simulate`; ``yieldmc.compose`` and
-``yieldmc.config.to_container`` are imported only by :func:`load_config` (the helper
+``yieldmc.io.config.to_container`` are imported only by :func:`load_config` (the helper
 that turns Hydra overrides into the plain configuration dict), and ``yieldmc.run`` only
 by the comparison in ``__main__``.
 
@@ -522,7 +522,7 @@ def simulate(config: dict, *, samples: int, seed: int, chunk: int = 65536,
 def load_config(overrides=()) -> dict:
     """Plain resolved configuration dict for Hydra overrides (uses yieldmc's composer)."""
     import yieldmc
-    from yieldmc.config import to_container
+    from yieldmc.io.config import to_container
 
     return to_container(yieldmc.compose(list(overrides)))
 

@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import yieldmc
-from yieldmc.config import problem_from_config
-from yieldmc.engine import _compiled, device_params
+from yieldmc.io.config import problem_from_config
+from yieldmc.engine.blocks import _compiled, device_params
 
 
 def timed(fn, repeats=5):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import yieldmc
-from yieldmc.config import to_container
+from yieldmc.io.config import to_container
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import numpy_baseline  # noqa: E402

@@ -120,7 +120,7 @@ def test_sweep_map_and_plots(tmp_path):
     yield_png = store.with_name(store.stem + "_yield.png")
     assert yield_png.stat().st_size > 5000
     yield_png.unlink()
-    redraw = subprocess.run([sys.executable, "-m", "yieldmc.plots", str(store)],
+    redraw = subprocess.run([sys.executable, "-m", "yieldmc.io.plots", str(store)],
                             capture_output=True, text=True, timeout=120)
     assert redraw.returncode == 0 and yield_png.stat().st_size > 5000
 

@@ -1,7 +1,7 @@
 """The command as a citizen: --help, --version, a closed pipe, and the progress report.
 
 The command-line tests run ``python -m yieldmc`` in a subprocess (never Hydra's main in
-pytest); the progress tests drive :mod:`yieldmc.progress` in-process with a fake stream.
+pytest); the progress tests drive :mod:`yieldmc.io.progress` in-process with a fake stream.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from yieldmc._version import __version__
-from yieldmc.progress import Progress
+from yieldmc.io.progress import Progress
 
 
 def yieldmc(*args, cwd, **kwargs):
@@ -139,6 +139,6 @@ def test_terminal_bar_after_its_delay():
 
 
 def test_the_command_uses_this_progress():
-    from yieldmc import cli
+    from yieldmc.io import cli
 
     assert cli.Progress is Progress

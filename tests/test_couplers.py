@@ -21,11 +21,12 @@ import pytest
 import yaml
 
 import yieldmc
-from yieldmc import couplers, schema
-from yieldmc.config import compose, to_container
+from yieldmc import couplers
+from yieldmc.engine import schema
+from yieldmc.io.config import compose, to_container
 from yieldmc.couplers import COUPLERS, Coupler, get_coupler, register_coupler
-from yieldmc.model import channel_loss_db, nominal_values
-from yieldmc.problem import build_problem, float_param_paths
+from yieldmc.engine.model import channel_loss_db, nominal_values
+from yieldmc.engine.problem import build_problem, float_param_paths
 
 TESTS = Path(__file__).resolve().parent
 
@@ -218,7 +219,7 @@ def _toy_yield(cfg: dict) -> float:
 
 
 def test_toy_coupler_from_a_plugin_runs_through_the_command(tmp_path):
-    from yieldmc.store import open_result
+    from yieldmc.io.store import open_result
 
     env = dict(os.environ, YIELDMC_PLUGINS="toy_parts", JAX_PLATFORMS="cpu",
                PYTHONPATH=os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p))

@@ -14,8 +14,8 @@ import pytest
 
 import yieldmc
 from yieldmc import validation
-from yieldmc.config import problem_from_config, to_container
-from yieldmc.engine import accumulate, compile_count
+from yieldmc.io.config import problem_from_config, to_container
+from yieldmc.engine.blocks import accumulate, compile_count
 
 # Small blocks keep the padding of small-N runs cheap; the same Static (and so the same
 # compiled function) is shared by every run of a problem.
@@ -230,7 +230,7 @@ def test_threefry_normals_are_independent_standard_normals():
     import jax
     from scipy.special import ndtr
 
-    from yieldmc.engine import threefry_normals
+    from yieldmc.engine.blocks import threefry_normals
 
     shape = (64, 16384)
     draw = jax.jit(lambda k: threefry_normals(k, shape))

@@ -9,8 +9,8 @@ import pytest
 
 import yieldmc
 from yieldmc import validation
-from yieldmc.gradients import soft_module_pass
-from yieldmc.sensitivity import sensitivity
+from yieldmc.analysis.gradients import soft_module_pass
+from yieldmc.analysis.sensitivity import sensitivity
 
 SIGMA = 0.5
 KEY = "process.dx_um.channel.sigma"

@@ -27,10 +27,10 @@ import numpy as np
 import pytest
 
 import yieldmc
-from yieldmc import schema
-from yieldmc.cli import check_config
-from yieldmc.config import CONF_DIR, compose, to_container
-from yieldmc.problem import DEFAULT_ENGINE, build_problem
+from yieldmc.engine import schema
+from yieldmc.io.cli import check_config
+from yieldmc.io.config import CONF_DIR, compose, to_container
+from yieldmc.engine.problem import DEFAULT_ENGINE, build_problem
 
 
 def config_dict(overrides=()) -> dict:
@@ -239,7 +239,7 @@ def test_every_shipped_key_is_declared():
 def test_schema_agrees_with_the_code():
     from yieldmc import physics
     from yieldmc.job import DEFAULT_GRADIENT, DEFAULT_OPTIMIZE, ESTIMATORS, KINDS, MODES
-    from yieldmc.variation import DISTRIBUTIONS
+    from yieldmc.engine.variation import DISTRIBUTIONS
 
     def children(section):
         return {k.path.split(".")[1] for k in schema.KEYS if k.path.startswith(section + ".")}

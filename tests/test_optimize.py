@@ -10,7 +10,7 @@ from scipy import optimize as so
 
 import yieldmc
 from yieldmc import validation
-from yieldmc.optimize import optimize
+from yieldmc.analysis.optimize import optimize
 
 TARGET, C1, C2, SPEC = 0.9, 1.0, 2.0, 0.3
 

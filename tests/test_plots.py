@@ -1,4 +1,4 @@
-"""Plots (yieldmc.plots) on small synthetic DESIGN §5 Datasets: no engine run."""
+"""Plots (yieldmc.io.plots) on small synthetic DESIGN §5 Datasets: no engine run."""
 
 import matplotlib
 
@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 import yaml  # noqa: E402
 
-from yieldmc import plots  # noqa: E402
+from yieldmc.io import plots  # noqa: E402
 
 N = 4096
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 
 import yieldmc
-from yieldmc.config import problem_from_config, to_container
+from yieldmc.io.config import problem_from_config, to_container
 
 SWEEP_2D = "sweep={process.dx_um.module.sigma:[0.25,0.5,1.0],process.dy_um.module.sigma:[0.1,0.2]}"
 

@@ -33,7 +33,7 @@ def test_toy_sampler_through_the_command(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "sampler antithetic" in proc.stdout
     (store,) = (tmp_path / "out").glob("*.zarr")
-    from yieldmc.store import open_result
+    from yieldmc.io.store import open_result
 
     ds = open_result(store)
     assert ds.attrs["sampler"] == "antithetic" and "antithetic pairs" in ds.attrs["interval_method"]
@@ -47,10 +47,10 @@ def test_toy_sampler_through_the_command(tmp_path):
 def test_toy_sampler_draws_pairs_and_runs_in_process():
     import toy_sampler  # noqa: F401  (registers "antithetic" once per process)
 
-    from yieldmc.config import problem_from_config
-    from yieldmc.engine import draw_block
+    from yieldmc.io.config import problem_from_config
+    from yieldmc.engine.blocks import draw_block
 
-    assert "antithetic" in sampler_names() and "antithetic" in yieldmc.schema.choices("sampler")
+    assert "antithetic" in sampler_names() and "antithetic" in yieldmc.engine.schema.choices("sampler")
     base = list(validation.channel_offset().overrides) + ["samples=8192", "engine.block_size=2048"]
     p = problem_from_config(yieldmc.compose(base + ["sampler=antithetic"]))
     u = np.asarray(draw_block(np.uint32(0), np.uint32(1), p.static))
@@ -96,7 +96,8 @@ def test_no_sampler_branch_outside_the_registry():
     hits = [f"{p.relative_to(PACKAGE.parent)}:{i}" for p in PACKAGE.rglob("*.py")
             for i, line in enumerate(p.read_text().splitlines(), 1) if _BRANCH.search(line)]
     assert all(h.startswith("yieldmc/samplers/registry.py") for h in hits), hits
-    for name in ("engine", "store", "results", "api", "optimize", "sensitivity"):
+    for name in ("engine/blocks", "io/store", "io/results", "api", "job", "analysis/optimize",
+                 "analysis/sensitivity"):
         text = (PACKAGE / f"{name}.py").read_text()
         assert not re.search(r"""["'](qmc|is)["']""", text), name
         assert "importance" not in text.replace("importance-sampling blocks", ""), name
@@ -140,7 +141,8 @@ def _import_graph() -> dict:
 def test_no_import_cycle_through_the_engine_or_the_samplers():
     graph = _import_graph()
     watched = {m for m in graph if m.startswith("yieldmc.samplers")} | {
-        f"yieldmc.{m}" for m in ("engine", "problem", "store", "results", "api", "optimize", "sensitivity")}
+        f"yieldmc.{m}" for m in ("engine.blocks", "engine.problem", "io.store", "io.results", "api", "job",
+                                 "analysis.optimize", "analysis.sensitivity")}
 
     def reaches(start, goal):
         seen, todo = set(), [start]
@@ -154,10 +156,10 @@ def test_no_import_cycle_through_the_engine_or_the_samplers():
 
     cycles = [m for m in sorted(watched) if reaches(m, m)]
     assert not cycles, cycles
-    assert "yieldmc.engine" not in graph["yieldmc.samplers.base"] | graph["yieldmc.samplers.registry"]
+    assert "yieldmc.engine.blocks" not in graph["yieldmc.samplers.base"] | graph["yieldmc.samplers.registry"]
 
 
-@pytest.mark.parametrize("first", ["yieldmc.samplers.importance", "yieldmc.engine"])
+@pytest.mark.parametrize("first", ["yieldmc.samplers.importance", "yieldmc.engine.blocks"])
 def test_modules_import_first_in_a_fresh_interpreter(first):
     code = (f"import {first}\nfrom yieldmc.samplers import get_sampler\n"
             "print([type(get_sampler(n)).__name__ for n in ('mc', 'qmc', 'is')])")

@@ -123,8 +123,8 @@ def test_importance_sampling_falls_back_with_a_warning():
 def test_importance_sampling_falls_back_through_the_store(tmp_path):
     """The command's path (blocks stored first, then the estimate): without a design point
     the blocks are computed under the proposal p itself and the result is plain MC."""
-    from yieldmc.cli import execute
-    from yieldmc.store import open_result
+    from yieldmc.io.cli import execute
+    from yieldmc.io.store import open_result
 
     overrides = list(validation.module_offset().overrides) + [
         "engine.block_size=4096", "samples=8192", "sampler=is", "spec.max_loss_db=50",
@@ -144,7 +144,7 @@ def test_importance_sampling_falls_back_through_the_store(tmp_path):
     (["sampler=is", "sweep={process.dx_um.module.sigma:[0.5,1.0]}"], "sweep"),
 ])
 def test_bad_sampler_input(overrides, key):
-    from yieldmc.config import problem_from_config
+    from yieldmc.io.config import problem_from_config
 
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         problem_from_config(yieldmc.compose(overrides))

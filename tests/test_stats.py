@@ -1,4 +1,4 @@
-"""Estimators of yieldmc.stats vs independent references.
+"""Estimators of yieldmc.engine.stats vs independent references.
 
 * ``wilson_interval``: the Wilson score interval's endpoints are the two roots ``p`` of
   ``(p̂ − p)² = z² p (1 − p) / n``; the reference finds them numerically with
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from yieldmc.stats import quantiles_from_histogram, wilson_interval
+from yieldmc.engine.stats import quantiles_from_histogram, wilson_interval
 
 Z95 = 1.959963984540054
 

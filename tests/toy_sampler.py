@@ -20,10 +20,10 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from yieldmc.engine import block_key, standard_normals
+from yieldmc.engine.blocks import block_key, standard_normals
 from yieldmc.samplers import Interval, register_sampler
 from yieldmc.samplers.counting import CountingSampler
-from yieldmc.stats import wilson_interval
+from yieldmc.engine.stats import wilson_interval
 
 
 class Antithetic(CountingSampler):

@@ -1,14 +1,24 @@
-"""yieldmc: Monte-Carlo yield analysis for polymer-waveguide co-packaged optics."""
+"""yieldmc: Monte-Carlo yield analysis for polymer-waveguide co-packaged optics.
+
+Layout (docs/architecture.md): ``physics/`` (pure JAX models), ``couplers/`` and
+``samplers/`` (registered parts), ``engine/`` (problem, schema, quantities, variation,
+model, streaming blocks, statistics), ``analysis/`` (gradients, sensitivity,
+optimisation), ``io/`` (configuration, command, store, results, plots); ``job.py`` (the
+parsed job), ``api.py`` (``run``), ``plugins.py``, ``validation.py``.
+"""
 
 from yieldmc import physics
 from yieldmc._version import __version__
+from yieldmc.analysis.optimize import optimize
+from yieldmc.analysis.sensitivity import sensitivity
 from yieldmc.api import run
-from yieldmc.config import compose
-from yieldmc.optimize import optimize
-from yieldmc.problem import Problem, Static, build_problem
-from yieldmc.sensitivity import sensitivity
+from yieldmc.couplers import Coupler, register_coupler
+from yieldmc.engine.problem import Problem, Static, build_problem
+from yieldmc.io.config import compose
+from yieldmc.job import Job, parse_job
+from yieldmc.samplers import Sampler, register_sampler
 
 __all__ = [
-    "Problem", "Static", "__version__", "build_problem", "compose", "optimize", "physics",
-    "run", "sensitivity",
+    "Coupler", "Job", "Problem", "Sampler", "Static", "__version__", "build_problem", "compose",
+    "optimize", "parse_job", "physics", "register_coupler", "register_sampler", "run", "sensitivity",
 ]

@@ -1,3 +1,3 @@
-from yieldmc.cli import main
+from yieldmc.io.cli import main
 
 main()

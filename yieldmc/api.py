@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import xarray as xr
 
-from yieldmc.engine import iterate_blocks
+from yieldmc.engine.blocks import iterate_blocks
 from yieldmc.job import as_job
-from yieldmc.results import dataset
+from yieldmc.io.results import dataset
 from yieldmc.samplers import sampler_of
 
 
@@ -24,7 +24,7 @@ def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
 
     Raises:
       ValueError: one line naming the offending key (an unknown key, a wrong type, a value
-        out of range; :mod:`yieldmc.schema`), before anything is compiled.
+        out of range; :mod:`yieldmc.engine.schema`), before anything is compiled.
     """
     job = as_job(cfg)
     problem = job.problem

@@ -1,7 +1,7 @@
 """A job, parsed once at the edge into frozen typed objects (issue 12).
 
 :func:`parse_job` takes the resolved configuration (a ``DictConfig`` or a plain mapping,
-numpy scalars allowed), checks every key against :mod:`yieldmc.schema` and every value
+numpy scalars allowed), checks every key against :mod:`yieldmc.engine.schema` and every value
 that only a whole job can check (shards, output, the gradient and optimisation
 sections), and returns a :class:`Job`. ``run``, ``sensitivity``, ``optimize``, the store
 and the results take the job (or its parts); none of them reads the raw configuration.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from yieldmc.problem import Problem, build_problem
+from yieldmc.engine.problem import Problem, build_problem
 from yieldmc.samplers import sampler_names, sampler_of
 
 MODES = ("run", "sensitivity", "optimize")
@@ -66,7 +66,7 @@ class Job:
     """Everything a run, a sensitivity or an optimisation needs, typed and frozen.
 
     Attributes:
-      problem: the engine's :class:`~yieldmc.problem.Problem`.
+      problem: the engine's :class:`~yieldmc.engine.problem.Problem`.
       mode: ``run`` | ``sensitivity`` | ``optimize``.
       gradient: the gradient settings (every mode has them; defaults apply).
       optimize: the optimisation settings (``mode=optimize`` only, else None).
@@ -192,8 +192,8 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
     Raises:
       ValueError: one line, ``<key>: <what is wrong>, got <value>``.
     """
-    from yieldmc import schema
-    from yieldmc.config import check_output_dir, to_container
+    from yieldmc.engine import schema
+    from yieldmc.io.config import check_output_dir, to_container
 
     config = to_container(cfg)  # plain Python values (numpy scalars from the API included)
     mode = config.get("mode", "run")
@@ -249,7 +249,7 @@ def as_job(cfg_or_job, *, mode: str | None = None) -> Job:
     if isinstance(cfg_or_job, Job):
         return cfg_or_job
     if mode is not None:
-        from yieldmc.config import to_container
+        from yieldmc.io.config import to_container
 
         cfg_or_job = dict(to_container(cfg_or_job), mode=mode)
     return parse_job(cfg_or_job, check_output=False)

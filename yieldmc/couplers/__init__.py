@@ -3,26 +3,26 @@
 A coupler is an instance of a :class:`Coupler` subclass, registered under its ``kind``
 (the value of ``package.coupler.kind``). It states
 
-* its configuration keys (:attr:`Coupler.keys`, rows of :class:`yieldmc.schema.Key` whose
+* its configuration keys (:attr:`Coupler.keys`, rows of :class:`yieldmc.engine.schema.Key` whose
   ``path`` is the suffix under ``package.coupler``); the schema reads them from the
   registry when a configuration is checked, so a coupler registered later (a plugin)
   is accepted, and the choices of ``package.coupler.kind`` are the registered kinds;
 * which of them are traced floats (sweepable, differentiable):
   :meth:`Coupler.float_keys`, by default every ``float`` key that is not null; the other
   keys are static and enter through :meth:`Coupler.static`, a hashable value stored in
-  :attr:`yieldmc.problem.Static.coupler_static` (part of the ``jit`` cache key);
+  :attr:`yieldmc.engine.problem.Static.coupler_static` (part of the ``jit`` cache key);
 * the relations its values must satisfy (:meth:`Coupler.validate`, host side, before any
   compilation, each error naming its config key);
 * the nominal value of the quantities it owns (:meth:`Coupler.nominal_values`, e.g. the
   gap), to which the level draws are added;
 * the per-channel efficiency η (:meth:`Coupler.efficiency`, pure JAX) from the array
-  geometry and the PWG mode that :func:`yieldmc.model.channel_loss_db` computes.
+  geometry and the PWG mode that :func:`yieldmc.engine.model.channel_loss_db` computes.
 
 Adding a coupler is one module and one config group option::
 
     # mylab/grating.py  (YIELDMC_PLUGINS=mylab.grating)
     from yieldmc.couplers import Coupler, register_coupler
-    from yieldmc.schema import Key
+    from yieldmc.engine.schema import Key
 
     class Grating(Coupler):
         kind = "grating"
@@ -45,7 +45,7 @@ import math
 import types
 from collections.abc import Hashable, Mapping
 
-from yieldmc.schema import Key
+from yieldmc.engine.schema import Key
 
 #: Where every coupler key lives in the configuration.
 SECTION = "package.coupler"
@@ -112,7 +112,7 @@ class Coupler(abc.ABC):
           params: config path → traced scalar (one sweep point).
 
         Returns:
-          Quantity name (of :data:`yieldmc.variation.QUANTITIES`) → nominal value; the
+          Quantity name (of :data:`yieldmc.engine.variation.QUANTITIES`) → nominal value; the
           quantities not returned have nominal 0. Default: ``{}``.
         """
         return {}
@@ -194,7 +194,7 @@ def registry_token() -> Hashable:
 
 
 def schema_rows() -> tuple[Key, ...]:
-    """The ``package.coupler.*`` rows of :mod:`yieldmc.schema`, from the registered couplers:
+    """The ``package.coupler.*`` rows of :mod:`yieldmc.engine.schema`, from the registered couplers:
     ``kind`` (choices: the registered kinds) and every coupler's keys under
     ``when=("package.coupler.kind", <kind>)``."""
     rows = [Key(KIND_KEY, "str", "", "", "coupler (switch with package/coupler=...)", choices=tuple(_REGISTRY))]

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from yieldmc import physics
 from yieldmc.couplers import PREFIX, Coupler, finite, physics_check, register_coupler
-from yieldmc.schema import Key
+from yieldmc.engine.schema import Key
 
 _POS = "(0, inf)"
 

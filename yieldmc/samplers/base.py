@@ -3,7 +3,7 @@
 A sampler is an object (one instance per registered name, see
 :mod:`yieldmc.samplers.registry`) whose methods the engine, the store, the results and the
 API call without knowing which sampler it is. Its static settings — what it read from the
-configuration — live in :attr:`yieldmc.problem.Static.sampling` (hashable, so they are
+configuration — live in :attr:`yieldmc.engine.problem.Static.sampling` (hashable, so they are
 part of the compiled programs' cache key), never in the sampler object.
 
 =======================  ==================================================================
@@ -24,7 +24,7 @@ provenance               :meth:`Sampler.interval_method`
 Most samplers only change the draws: they subclass
 :class:`yieldmc.samplers.counting.CountingSampler`, which supplies the engine's integer
 count statistics, their exact sums and the Wilson interval. This module imports nothing
-from the engine, so the registry (and :mod:`yieldmc.problem`, :mod:`yieldmc.schema`) can
+from the engine, so the registry (and :mod:`yieldmc.engine.problem`, :mod:`yieldmc.engine.schema`) can
 import it without a cycle.
 """
 
@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # annotations only
-    from yieldmc.engine import Stats
-    from yieldmc.problem import Problem, Static
+    from yieldmc.engine.blocks import Stats
+    from yieldmc.engine.problem import Problem, Static
 
 
 @dataclasses.dataclass
@@ -67,7 +67,7 @@ class Estimate:
       problem: the problem the numbers belong to (after a fallback, the fallback's: its
         sampler names the provenance and the interval).
       stats: the summed integer counts (count-based estimates), from which
-        :func:`yieldmc.results.to_dataset` builds the DESIGN §5 variables with
+        :func:`yieldmc.io.results.to_dataset` builds the DESIGN §5 variables with
         :meth:`Sampler.interval`; None when the sampler gives every variable itself.
       variables: data variables, name → (dims, values, attrs); they are added to (and
         replace) those built from ``stats``.
@@ -113,7 +113,7 @@ class Sampler(abc.ABC):
 
         Args:
           config: the whole configuration (plain dict, already type-checked by
-            :mod:`yieldmc.schema`); a sampler reads its own section (``qmc.*``).
+            :mod:`yieldmc.engine.schema`); a sampler reads its own section (``qmc.*``).
           samples, block_size: the validated ``samples`` and ``engine.block_size``.
 
         Returns:

@@ -2,16 +2,16 @@
 
 :class:`CountingSampler` supplies everything of :class:`~yieldmc.samplers.base.Sampler`
 but :meth:`~yieldmc.samplers.base.Sampler.draws`: the engine's per-block integer counts
-(:func:`yieldmc.engine.block_stats` on the sampler's draws, two compiled programs), their
+(:func:`yieldmc.engine.blocks.block_stats` on the sampler's draws, two compiled programs), their
 exact int64 sums, and the Wilson interval of the pass count. ``mc`` and ``qmc`` are
 count-based; so is a plugin sampler that only changes the draws (``tests/toy_sampler.py``).
 """
 
 from __future__ import annotations
 
-from yieldmc.engine import Stats, count_program, count_shapes, stats_from_blocks
+from yieldmc.engine.blocks import Stats, count_program, count_shapes, stats_from_blocks
 from yieldmc.samplers.base import Estimate, Interval, Sampler
-from yieldmc.stats import wilson_interval
+from yieldmc.engine.stats import wilson_interval
 
 
 class CountingSampler(Sampler):

@@ -30,10 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from yieldmc.engine import accumulate, block_key, module_losses, split_draws, standard_normals
-from yieldmc.problem import Problem, Static, as_plain_mc, random_dimension
+from yieldmc.engine.blocks import accumulate, block_key, module_losses, split_draws, standard_normals
+from yieldmc.engine.problem import Problem, Static, as_plain_mc, random_dimension
 from yieldmc.samplers.base import Estimate, Sampler
-from yieldmc.stats import _Z95
+from yieldmc.engine.stats import _Z95
 
 #: HLRF settings: random starts, iterations, acceptance of a converged point.
 STARTS, ITERATIONS, BETA_WINDOW = 24, 60, 2.0

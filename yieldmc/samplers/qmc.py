@@ -25,7 +25,7 @@ import numpy as np
 from jax.scipy.special import ndtri
 from scipy.stats import t as student_t
 
-from yieldmc.problem import _number, random_dimension
+from yieldmc.engine.problem import _number, random_dimension
 from yieldmc.samplers.base import Interval
 from yieldmc.samplers.counting import CountingSampler
 

@@ -1,7 +1,7 @@
 """The sampler registry: name (what users type as ``sampler=``) → :class:`Sampler`.
 
 The built-in samplers are entries ``name → "module:attribute"`` imported on first use,
-so that this module (imported by :mod:`yieldmc.problem` and :mod:`yieldmc.schema`)
+so that this module (imported by :mod:`yieldmc.engine.problem` and :mod:`yieldmc.engine.schema`)
 depends on no sampler and the samplers may import the engine without a cycle. A plugin
 module (named in ``YIELDMC_PLUGINS``, :mod:`yieldmc.plugins`) calls
 :func:`register_sampler` when it is imported; from then on ``sampler=<name>`` is
@@ -81,14 +81,14 @@ def get_sampler(name: str) -> Sampler:
 
 
 def sampler_of(problem_or_static) -> Sampler:
-    """The sampler of a :class:`~yieldmc.problem.Problem` or :class:`~yieldmc.problem.Static`."""
+    """The sampler of a :class:`~yieldmc.engine.problem.Problem` or :class:`~yieldmc.engine.problem.Static`."""
     static = getattr(problem_or_static, "static", problem_or_static)
     return get_sampler(static.sampler)
 
 
 class RegisteredNames(Sequence):
     """A live, read-only view of :func:`sampler_names` (the ``sampler`` key's choices in
-    :mod:`yieldmc.schema`: a plugin's sampler is accepted once it is registered)."""
+    :mod:`yieldmc.engine.schema`: a plugin's sampler is accepted once it is registered)."""
 
     def __getitem__(self, index):
         return sampler_names()[index]

@@ -63,9 +63,9 @@ import xarray as xr
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from yieldmc.engine import block_counts, iterate_blocks
-from yieldmc.problem import Problem
-from yieldmc.results import dataset
+from yieldmc.engine.blocks import block_counts, iterate_blocks
+from yieldmc.engine.problem import Problem
+from yieldmc.io.results import dataset
 from yieldmc.samplers import sampler_of
 
 from yieldmc.job import STORE_FORMAT, Job  # noqa: E402 - the layout version, the parsed job

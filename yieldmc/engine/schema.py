@@ -11,7 +11,7 @@ and fails on an undeclared one.
 Each row is data (a later issue generates ``--help`` from it):
 
 * ``path`` — dotted key; ``{quantity}`` and ``{level}`` stand for every entry of
-  :data:`yieldmc.variation.QUANTITIES` and :data:`~yieldmc.variation.LEVELS`.
+  :data:`yieldmc.engine.variation.QUANTITIES` and :data:`~yieldmc.engine.variation.LEVELS`.
 * ``type`` — ``bool`` (YAML ``true``/``false`` only; the string ``no`` is not false),
   ``int`` (an ``int``; a float with an integral value such as ``1e6`` is accepted as
   that integer), ``float`` (an ``int`` or ``float``), ``str``, ``list[float]``,
@@ -50,7 +50,7 @@ from typing import NamedTuple
 import numpy as np
 
 from yieldmc.samplers.registry import RegisteredNames
-from yieldmc.variation import DISTRIBUTIONS, LEVELS, QUANTITIES
+from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, QUANTITIES
 
 #: Absolute zero in °C: the lower bound of every absolute temperature.
 ABSOLUTE_ZERO_C = -273.15

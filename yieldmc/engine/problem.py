@@ -11,7 +11,7 @@ is compiled, and splits it into
   are traced, so a sweep compiles once.
 
 The allowed keys, their types and simple bounds are declared once in
-:mod:`yieldmc.schema`; this module applies them (to the whole tree, and to every traced
+:mod:`yieldmc.engine.schema`; this module applies them (to the whole tree, and to every traced
 parameter at every sweep point) and adds the relations between keys.
 """
 
@@ -24,9 +24,11 @@ from collections.abc import Hashable, Mapping
 
 import numpy as np
 
-from yieldmc import couplers, physics, schema
+from yieldmc import couplers, physics
+
+from yieldmc.engine import schema
 from yieldmc.samplers.registry import get_sampler, sampler_names
-from yieldmc.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate
+from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate
 
 PACKAGE_FLOATS = (
     "pitch_um", "layer_pitch_um", "wavelength_um", "temperature_c", "lock_temperature_c",
@@ -147,7 +149,7 @@ def float_param_paths(config: dict) -> list[str]:
 def _validate_point(config: dict, dtype: str = "float32") -> None:
     """Validate one fully resolved configuration point (no sweep).
 
-    Every traced parameter is checked against its :mod:`yieldmc.schema` declaration (type,
+    Every traced parameter is checked against its :mod:`yieldmc.engine.schema` declaration (type,
     finite unless its bounds allow ±inf, ``|x| <= sqrt(finfo(dtype).max)``, bounds), then
     the relations between keys.
     """
@@ -329,7 +331,7 @@ def build_problem(config: dict) -> Problem:
 
     Raises:
       ValueError: one line naming the offending key, for a key not declared in
-        :mod:`yieldmc.schema` (anywhere in the tree), a value of the wrong type (a bool that
+        :mod:`yieldmc.engine.schema` (anywhere in the tree), a value of the wrong type (a bool that
         is not true/false, a non-integral integer, a non-number), a float that is not finite
         or exceeds sqrt(finfo(engine.dtype).max), a value out of its declared bounds (e.g. a
         temperature below -273.15 °C, a seed outside [0, 2^32)), a negative sigma, low >

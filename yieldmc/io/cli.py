@@ -13,10 +13,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from yieldmc.config import CONF_DIR, compose, to_container
+from yieldmc.io.config import CONF_DIR, compose, to_container
 from yieldmc.job import Job, parse_job
-from yieldmc.problem import Problem
-from yieldmc.progress import Progress
+from yieldmc.engine.problem import Problem
+from yieldmc.io.progress import Progress
 
 EXIT_BAD_INPUT = 2
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
@@ -62,7 +62,7 @@ def check_config(config, base: Path | None = None) -> Problem:
     """Validate everything the command needs, for every mode, before anything is computed.
 
     The job is parsed once (:func:`yieldmc.job.parse_job`: every key against
-    :mod:`yieldmc.schema`, the shards, the output — a plain file name, a directory that
+    :mod:`yieldmc.engine.schema`, the shards, the output — a plain file name, a directory that
     can be created and written, checked without creating anything — and the gradient and
     optimisation sections); this returns its problem.
 
@@ -76,7 +76,7 @@ def _prevalidate(argv) -> None:
     overrides, multirun, skip = _split_argv(argv)
     if skip:
         return
-    from yieldmc.store import check_replaceable, must_replace
+    from yieldmc.io.store import check_replaceable, must_replace
 
     base = Path.cwd()  # Hydra's runtime cwd: where yieldmc started
     for combo in _expand(overrides, multirun):
@@ -131,9 +131,9 @@ def summary(ds, path: Path, plots) -> str:
 
 def execute_gradient_mode(job: Job, base: Path) -> int:
     """``mode=sensitivity`` (ranked table) or ``mode=optimize`` (optimum, re-checked)."""
-    from yieldmc.optimize import optimize
-    from yieldmc.sensitivity import ranked_table, sensitivity
-    from yieldmc.store import check_replaceable, write_small_store
+    from yieldmc.analysis.optimize import optimize
+    from yieldmc.analysis.sensitivity import ranked_table, sensitivity
+    from yieldmc.io.store import check_replaceable, write_small_store
 
     mode, path = job.mode, store_path(job, base)
     try:
@@ -164,7 +164,7 @@ def _finish(root, path: Path, job: Job):
     Only the job holding the store's finalize lock writes the result; it first checks
     that no other job completed it meanwhile.
     """
-    from yieldmc import store as zstore
+    from yieldmc.io import store as zstore
 
     done = zstore.done_blocks(root)
     if not done.all():
@@ -181,8 +181,8 @@ def _finish(root, path: Path, job: Job):
 
 def execute(cfg: DictConfig, base: Path) -> int:
     """Run (or resume, or finish) the job described by ``cfg``; print the summary."""
-    from yieldmc import store as zstore
-    from yieldmc.plots import plot_all
+    from yieldmc.io import store as zstore
+    from yieldmc.io.plots import plot_all
     from yieldmc.plugins import load_plugins
 
     try:
@@ -209,7 +209,7 @@ def execute(cfg: DictConfig, base: Path) -> int:
             print(f"(the stored result of {path} is damaged; recomputing it from the blocks)")
         done = zstore.done_blocks(root)
         mine = [b for b in range(problem.n_blocks) if b % num == shard and not done[b]]
-        from yieldmc.engine import block_counts
+        from yieldmc.engine.blocks import block_counts
 
         progress = Progress(int(block_counts(problem, mine).sum()), job.progress)
         try:
@@ -294,7 +294,7 @@ def _config_groups() -> list:
 
 def _help_text() -> str:
     """``yieldmc --help``: what it does, groups, main keys with defaults, examples."""
-    from yieldmc import schema
+    from yieldmc.engine import schema
     from yieldmc._version import __version__
 
     try:
@@ -322,7 +322,7 @@ def _help_text() -> str:
         names = "  ".join(o + ("*" if o == chosen else "") for o in options)
         note = f"  (* with the default {group.rpartition('/')[0]})" if "/" in group and chosen else ""
         lines.append(f"  {group:<{width}}{names}{note}")
-    lines += ["", "Configuration keys (KEY=VALUE; default shown; generated from yieldmc/schema.py,",
+    lines += ["", "Configuration keys (KEY=VALUE; default shown; generated from yieldmc/engine/schema.py,",
               "the same table as docs/configuration.md):",
               schema.key_table(markdown=False, defaults=defaults)]
     lines += [

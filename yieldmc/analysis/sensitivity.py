@@ -1,7 +1,7 @@
 """Yield sensitivities: ∂Y/∂θ with standard errors, as an xarray Dataset (edge).
 
 ``sensitivity(cfg)`` runs the pathwise or score-function estimator of
-:mod:`yieldmc.gradients` over the configuration's blocks and reports, for every
+:mod:`yieldmc.analysis.gradients` over the configuration's blocks and reports, for every
 package nominal, every parameter of every active variation and the loss spec, the
 gradient, its Monte-Carlo standard error and the elasticity θ/Y·∂Y/∂θ.
 """
@@ -12,12 +12,12 @@ import jax
 import numpy as np
 import xarray as xr
 
-from yieldmc.engine import block_counts, device_params
-from yieldmc.gradients import compiled_pathwise, compiled_score, score_variations
+from yieldmc.engine.blocks import block_counts, device_params
+from yieldmc.analysis.gradients import compiled_pathwise, compiled_score, score_variations
 from yieldmc.job import ESTIMATORS, as_job
-from yieldmc.problem import Problem
+from yieldmc.engine.problem import Problem
 from yieldmc.samplers import sampler_names, sampler_of
-from yieldmc.variation import DISTRIBUTIONS
+from yieldmc.engine.variation import DISTRIBUTIONS
 
 def reported_parameters(problem: Problem) -> list[str]:
     """Package nominals, the parameters of every active variation, and the loss spec."""
@@ -133,7 +133,7 @@ def sensitivity(cfg, *, estimator: str | None = None) -> xr.Dataset:
     if "yield_smoothed" in est:
         data["yield_smoothed"] = ((), est["yield_smoothed"], {
             "units": "1", "long_name": f"sigmoid-smoothed yield (tau = {settings.tau_db} dB)"})
-    from yieldmc.results import provenance
+    from yieldmc.io.results import provenance
 
     attrs = provenance(problem, job.config_yaml)
     attrs.update({"estimator": estimator, "tau_db": float(settings.tau_db)})

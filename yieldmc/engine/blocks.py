@@ -22,12 +22,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import threefry_2x32
 
-from yieldmc.alignment import align
-from yieldmc.model import channel_loss_db, nominal_values
+from yieldmc.engine.alignment import align
+from yieldmc.engine.model import channel_loss_db, nominal_values
 from yieldmc.physics._fastmath import sincos
-from yieldmc.problem import Problem, Static, random_dimension
+from yieldmc.engine.problem import Problem, Static, random_dimension
 from yieldmc.samplers.registry import sampler_of
-from yieldmc.variation import transform_normal
+from yieldmc.engine.variation import transform_normal
 
 #: Loss values are clipped to [0, LOSS_CLIP_DB] before the fixed-point sum.
 LOSS_CLIP_DB = 100.0
@@ -82,7 +82,7 @@ def standard_normals(key, static: Static):
     A single random-number kernel is several times faster than one per variation on a
     CPU; the draws of a block depend on (seed, block) and on the set of active variations.
     Row d holds random dimension d of every module of the block (the module axis is last,
-    see :mod:`yieldmc.model`).
+    see :mod:`yieldmc.engine.model`).
     """
     shape = (random_dimension(static), static.block_size)
     if static.rng_impl == "threefry2x32" and static.dtype == "float32":

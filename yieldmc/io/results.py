@@ -16,10 +16,10 @@ import numpy as np
 import xarray as xr
 
 from yieldmc._version import __version__
-from yieldmc.engine import LOSS_CLIP_DB, Stats
-from yieldmc.problem import Problem
+from yieldmc.engine.blocks import LOSS_CLIP_DB, Stats
+from yieldmc.engine.problem import Problem
 from yieldmc.samplers import Estimate, sampler_of
-from yieldmc.stats import quantiles_from_histogram
+from yieldmc.engine.stats import quantiles_from_histogram
 
 
 def provenance(problem: Problem, config_yaml: str) -> dict:

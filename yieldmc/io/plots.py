@@ -375,7 +375,7 @@ def main(argv=None) -> int:
     """``yieldmc-plot STORE [--target-yield Y]``: redraw the plots of a complete store."""
     import argparse
 
-    from yieldmc.store import StoreError, open_result
+    from yieldmc.io.store import StoreError, open_result
 
     parser = argparse.ArgumentParser(prog="yieldmc-plot", description=main.__doc__)
     parser.add_argument("store", help="path of a yieldmc zarr store")

@@ -1,7 +1,7 @@
 """Configuration: compose the Hydra config from ``conf/`` and turn it into a Problem.
 
 This module is the edge where Hydra/OmegaConf live; everything it hands on is a plain
-``dict`` or a frozen :class:`yieldmc.problem.Problem`.
+``dict`` or a frozen :class:`yieldmc.engine.problem.Problem`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from yieldmc.problem import Problem, build_problem
-from yieldmc.schema import integral_floats, integral_ints, plain
+from yieldmc.engine.problem import Problem, build_problem
+from yieldmc.engine.schema import integral_floats, integral_ints, plain
 
 #: The configuration directory shipped with the project.
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
 
 
 def compose(overrides: Sequence[str] = ()) -> DictConfig:
@@ -49,14 +49,14 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
 def to_container(cfg) -> dict:
     """A resolved plain ``dict`` from a DictConfig or mapping (the Hydra node dropped).
 
-    The copy is plain Python all the way down (:func:`yieldmc.schema.plain`): numpy
+    The copy is plain Python all the way down (:func:`yieldmc.engine.schema.plain`): numpy
     scalars (``np.float64``, ``np.int64``, ``np.bool_``) become ``float``/``int``/``bool``,
     also inside lists; numpy arrays and tuples become lists; a float with an integral
-    value at a key declared ``int`` in :mod:`yieldmc.schema` (``samples=1e6``) becomes that
+    value at a key declared ``int`` in :mod:`yieldmc.engine.schema` (``samples=1e6``) becomes that
     ``int``, and an ``int`` at a key declared ``float`` (``spec.max_loss_db=2``), in a
     ``list[float]`` or the correlation matrix, in a ``sweep`` value list, an
     ``optimize.costs`` value or an ``optimize.parameters`` bound becomes a ``float``
-    (:func:`yieldmc.schema.integral_floats`; bools stay bools), so that the spelling of a
+    (:func:`yieldmc.engine.schema.integral_floats`; bools stay bools), so that the spelling of a
     number does not change the store identity. Nothing is validated here
     (:func:`yieldmc.build_problem` does that).
 

@@ -1,7 +1,7 @@
 """Gradient-based tolerance allocation and design centring with optax (edge: xarray).
 
 Both work on a sample-average approximation: the draws of the configuration's blocks are
-fixed (common random numbers), so the smoothed yield Y_τ(θ) of :mod:`yieldmc.gradients`
+fixed (common random numbers), so the smoothed yield Y_τ(θ) of :mod:`yieldmc.analysis.gradients`
 is a deterministic, differentiable function of the parameters θ. The final point is
 re-checked with the hard pass indicator on fresh random numbers.
 
@@ -25,11 +25,11 @@ import numpy as np
 import optax
 import xarray as xr
 
-from yieldmc.engine import accumulate, block_counts, device_params
-from yieldmc.gradients import compiled_pathwise
+from yieldmc.engine.blocks import accumulate, block_counts, device_params
+from yieldmc.analysis.gradients import compiled_pathwise
 from yieldmc.job import OptimizeSettings, as_job
-from yieldmc.problem import Problem
-from yieldmc.stats import wilson_interval
+from yieldmc.engine.problem import Problem
+from yieldmc.engine.stats import wilson_interval
 
 
 class SmoothedYield:
@@ -135,7 +135,7 @@ def optimize(cfg) -> xr.Dataset:
     values, history, cost = run(problem, settings, tau)
     y, lo, hi, n = _recheck(problem, values, settings)
     names = list(values)
-    from yieldmc.results import provenance
+    from yieldmc.io.results import provenance
 
     attrs = provenance(problem, job.config_yaml)
     attrs.update({"kind": settings.kind, "target_yield": float(settings.target_yield)})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax.scipy.special import ndtr, ndtri
 
-from yieldmc.quantities import QUANTITIES  # noqa: F401 - the catalogue, in random-stream order
+from yieldmc.engine.quantities import QUANTITIES  # noqa: F401 - the catalogue, in random-stream order
 
 #: Levels: one draw per module, per layer, per waveguide (channel of a layer).
 LEVELS = ("module", "layer", "channel")

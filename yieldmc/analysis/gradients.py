@@ -26,9 +26,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from yieldmc.engine import draw_block, module_losses, split_draws
-from yieldmc.problem import Static
-from yieldmc.variation import transform_normal
+from yieldmc.engine.blocks import draw_block, module_losses, split_draws
+from yieldmc.engine.problem import Static
+from yieldmc.engine.variation import transform_normal
 
 #: Distributions whose (mean, sigma) have a score (a differentiable density of x).
 SCORE_DISTRIBUTIONS = ("normal", "lognormal", "truncnormal")

@@ -1,8 +1,8 @@
 """From one module's sampled quantities to the loss of each of its channels (DESIGN §2.4).
 
-Pure JAX. ``values`` maps each quantity of :data:`yieldmc.variation.QUANTITIES` to its
+Pure JAX. ``values`` maps each quantity of :data:`yieldmc.engine.variation.QUANTITIES` to its
 value (nominal + level draws) broadcastable to ``(layers, channels, modules)``; ``params``
-maps config paths to scalars (one sweep point); ``static`` is :class:`yieldmc.problem.Static`.
+maps config paths to scalars (one sweep point); ``static`` is :class:`yieldmc.engine.problem.Static`.
 
 Layout: the module (sample) axis is the *last* one, so a module-level draw has shape
 ``(B,)``, a layer-level one ``(L, 1, B)`` and a channel-level one ``(L, C, B)``. Every
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from yieldmc import couplers, physics, quantities
+from yieldmc import couplers, physics
+
+from yieldmc.engine import quantities
 
 COUPLER_KIND = couplers.KIND_KEY
 #: η floor before the dB conversion: losses saturate at 300 dB instead of +inf.
@@ -27,13 +29,13 @@ def nominal_values(params, static) -> dict:
     """Nominal value of each quantity (the level draws are added to these).
 
     Where each nominal comes from is the quantity catalogue's entry
-    (:data:`yieldmc.quantities.CATALOGUE`): 0 for a deviation, a package key, or the
+    (:data:`yieldmc.engine.quantities.CATALOGUE`): 0 for a deviation, a package key, or the
     coupler (:meth:`yieldmc.couplers.Coupler.nominal_values`, e.g. ``gap_um`` from
     ``package.coupler.gap_um``; 0 where the coupler has none).
 
     Args:
       params: config path → scalar (one sweep point).
-      static: :class:`yieldmc.problem.Static` (selects the coupler).
+      static: :class:`yieldmc.engine.problem.Static` (selects the coupler).
     """
     coupler = couplers.get_coupler(static.coupler_kind)
     owned = coupler.nominal_values(params)
@@ -104,7 +106,7 @@ def channel_loss_db(values, params, static):
       values: quantity name → value broadcastable to ``(layers, channels, modules)``
         (a module-level draw has shape ``(modules,)``).
       params: config path → scalar (one sweep point).
-      static: :class:`yieldmc.problem.Static`.
+      static: :class:`yieldmc.engine.problem.Static`.
 
     Returns:
       Loss in dB, shape ``(layers, channels, modules)`` (``modules`` = 1 when every value

@@ -1,0 +1,1 @@
+"""Gradients, sensitivities and optimisation on top of the engine."""
