@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import subprocess
 import sys
 
@@ -33,8 +34,8 @@ from yieldmc.io.config import CONF_DIR, compose, to_container
 from yieldmc.engine.problem import DEFAULT_ENGINE, build_problem
 
 
-def config_dict(overrides=()) -> dict:
-    return to_container(compose(list(overrides)))
+def config_dict(overrides=(), *, check=True) -> dict:
+    return to_container(compose(list(overrides), check=check))
 
 
 def refused(overrides=(), mutate=None, *, check=build_problem, **kwargs) -> str:
@@ -368,12 +369,12 @@ def test_representability_rule_follows_the_engine_dtype(dtype):
         message = refused([f"engine.dtype={dtype}", f"package.cte_mismatch_ppm_per_k={value}"])
         names(message, "package.cte_mismatch_ppm_per_k")
         assert dtype in message
-    cfg = config_dict([f"engine.dtype={dtype}", "package.cte_mismatch_ppm_per_k=1e20"])
-    if dtype == "float32":
+    overrides = [f"engine.dtype={dtype}", "package.cte_mismatch_ppm_per_k=1e20"]
+    if dtype == "float32":  # refused already when the configuration is composed
         with pytest.raises(ValueError, match="^package.cte_mismatch_ppm_per_k: too large for float32"):
-            build_problem(cfg)
+            build_problem(config_dict(overrides))
     else:
-        build_problem(cfg)
+        build_problem(config_dict(overrides))
     # A Python int too large for any float is refused the same way (not an OverflowError).
     message = refused(mutate=lambda c: c["package"].update(cte_mismatch_ppm_per_k=10**400))
     names(message, "package.cte_mismatch_ppm_per_k")
@@ -520,7 +521,7 @@ def yaml_text(config: dict) -> str:
 def test_ints_at_float_keys_become_floats_and_ints_stay_ints():
     cfg = config_dict(["spec.max_loss_db=2", "engine.quantiles=[1,0.5]", "samples=1e4",
                        "sweep={process.dx_um.module.sigma:[0,1]}", "optimize.costs={process.dx_um.module.sigma:3}",
-                       "optimize.parameters={package.pitch_um:[40,60]}"])
+                       "optimize.parameters={package.pitch_um:[40,60]}"], check=False)
     assert type(cfg["spec"]["max_loss_db"]) is float and type(cfg["spec"]["max_failed_channels"]) is int
     assert [type(q) for q in cfg["engine"]["quantiles"]] == [float, float]
     assert type(cfg["samples"]) is int and type(cfg["seed"]) is int and type(cfg["engine"]["block_size"]) is int
@@ -535,7 +536,7 @@ def test_ints_at_float_keys_become_floats_and_ints_stay_ints():
     ("sweep={spec.max_loss_db:[1,true]}", "sweep.spec.max_loss_db"),
 ])
 def test_a_bool_is_never_turned_into_a_float(override, key):
-    cfg = config_dict([override])
+    cfg = config_dict([override], check=False)
     values = [cfg["spec"]["max_loss_db"], *cfg["engine"]["quantiles"],
               *(cfg["sweep"] or {}).get("spec.max_loss_db", [])]
     assert any(v is True for v in values)  # still the bool, not 1.0
@@ -557,3 +558,15 @@ def test_the_spelling_of_a_number_does_not_change_the_results():
     b = yieldmc.run(compose(common + ["sweep={spec.max_loss_db:[1.0,2.0]}", "process.dx_um.module.sigma=1.0"]))
     assert a.n_pass.values.tolist() == b.n_pass.values.tolist()
     assert a["spec.max_loss_db"].values.tolist() == [1.0, 2.0]
+
+
+def test_type_and_range_errors_come_at_compose_time():
+    """yieldmc.compose refuses what the schema refuses, before any problem is built."""
+    from yieldmc.io.config import compose
+
+    for override, key in (("overwrite=no", "overwrite"), ("samples=10.5", "samples"),
+                          ("package.temperature_c=-300", "package.temperature_c"),
+                          ("+package.pitch=5", "package.pitch")):
+        with pytest.raises(ValueError, match=re.escape(key)):
+            compose([override])
+    compose(["samples=1e3"])  # an integral float at an int key is that int

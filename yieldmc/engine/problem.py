@@ -324,6 +324,23 @@ def _sweep(config: dict, paths: list[str]):
     return tuple(keys), tuple(values)
 
 
+def check_declared(config: dict) -> None:
+    """Every key of a resolved configuration against :mod:`yieldmc.engine.schema`: declared,
+    of its type, within its bounds (swept keys are checked at every sweep point later).
+
+    Raises:
+      ValueError: one line naming the key.
+    """
+    engine = config.get("engine") if isinstance(config.get("engine"), dict) else {}
+    dtype = engine.get("dtype", DEFAULT_ENGINE["dtype"])
+    tree = config
+    if isinstance(config.get("alignment"), str):  # `alignment: active` shorthand
+        tree = dict(config, alignment={"mode": config["alignment"]})
+    sweep = config.get("sweep")
+    swept = frozenset(sweep) if isinstance(sweep, dict) else frozenset()
+    schema.check_tree(tree, dtype=dtype if dtype in DTYPES else "float32", skip=swept)
+
+
 def build_problem(config: dict) -> Problem:
     """Validate a resolved configuration (plain dict) and turn it into a :class:`Problem`.
 
@@ -342,14 +359,7 @@ def build_problem(config: dict) -> Problem:
     if not isinstance(config, Mapping):
         raise ValueError(f"config: expected a mapping, got {type(config).__name__}")
     config = schema.plain(config)  # a copy: numpy scalars as Python numbers, tuples as lists
-    engine = config.get("engine") if isinstance(config.get("engine"), dict) else {}
-    dtype = engine.get("dtype", DEFAULT_ENGINE["dtype"])
-    tree = config
-    if isinstance(config.get("alignment"), str):  # `alignment: active` shorthand
-        tree = dict(config, alignment={"mode": config["alignment"]})
-    sweep = config.get("sweep")
-    swept = frozenset(sweep) if isinstance(sweep, dict) else frozenset()
-    schema.check_tree(tree, dtype=dtype if dtype in DTYPES else "float32", skip=swept)
+    check_declared(config)
     for key in ("package", "process", "samples", "seed", "spec"):
         if key not in config:
             raise ValueError(f"{key}: missing from the configuration")

@@ -18,18 +18,23 @@ from yieldmc.engine.schema import integral_floats, integral_ints, plain
 CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
 
 
-def compose(overrides: Sequence[str] = ()) -> DictConfig:
+def compose(overrides: Sequence[str] = (), *, check: bool = True) -> DictConfig:
     """The configuration the command line would build from ``conf/`` with ``overrides``.
 
     Args:
       overrides: Hydra override strings, e.g. ``["package=pwg18_32ch", "samples=10000"]``.
+      check: check every key against the schema now (False: the configuration exactly
+        as Hydra composed it, e.g. to edit it before :func:`yieldmc.job.parse_job` checks it).
 
     Returns:
       The composed ``DictConfig`` (struct mode: unknown keys are errors).
 
     Raises:
       ValueError: for an override Hydra rejects (unknown key, bad syntax), with Hydra's
-        message, which names the key.
+        message, which names the key; for a key the schema does not declare, a value of
+        the wrong type or out of its bounds (:func:`yieldmc.engine.problem.check_declared`),
+        naming the key. Relations between keys and every sweep point are checked by
+        :func:`yieldmc.job.parse_job`.
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -41,9 +46,14 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
     load_plugins()  # parts registered from outside, and their config group options
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-            return hydra_compose(config_name="config", overrides=list(overrides))
+            cfg = hydra_compose(config_name="config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
         raise ValueError(" ".join(str(exc).split())) from None
+    from yieldmc.engine.problem import check_declared
+
+    if check:
+        check_declared(to_container(cfg))  # type and range errors at compose time
+    return cfg
 
 
 def to_container(cfg) -> dict:
