@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from yieldmc.engine.problem import Problem, build_problem
-from yieldmc.samplers import sampler_names, sampler_of
+from yieldmc.samplers import require_gradients
 
 MODES = ("run", "sensitivity", "optimize")
 #: Config keys that do not change the result (how it is run, where it goes).
@@ -130,10 +130,7 @@ def optimize_settings(config: dict, problem: Problem) -> OptimizeSettings:
         raise ValueError(f"optimize.kind: expected one of {KINDS}, got {o['kind']!r}")
     if problem.sweep_keys:
         raise ValueError("sweep: optimisation runs at one point; remove the sweep")
-    if not sampler_of(problem).supports_gradients:
-        able = ", ".join(sampler_names(supporting="supports_gradients"))
-        raise ValueError(f"sampler: optimisation needs a sampler with gradient estimators ({able}), "
-                         f"got {problem.static.sampler}")
+    require_gradients(problem, what="optimisation")
     if not 0 < o["target_yield"] < 1:
         raise ValueError(f"optimize.target_yield: must lie in (0, 1), got {o['target_yield']!r}")
     for key in ("steps", "outer"):

@@ -16,7 +16,7 @@ from yieldmc.engine.blocks import block_counts, device_params
 from yieldmc.analysis.gradients import compiled_pathwise, compiled_score, score_variations
 from yieldmc.job import ESTIMATORS, as_job
 from yieldmc.engine.problem import Problem
-from yieldmc.samplers import sampler_names, sampler_of
+from yieldmc.samplers import require_gradients
 from yieldmc.engine.variation import DISTRIBUTIONS
 
 def reported_parameters(problem: Problem) -> list[str]:
@@ -40,10 +40,7 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
     """
     if problem.sweep_keys:
         raise ValueError("sweep: sensitivities are computed at one point; remove the sweep")
-    if not sampler_of(problem).supports_gradients:
-        able = ", ".join(sampler_names(supporting="supports_gradients"))
-        raise ValueError(f"sampler: gradient estimators need a sampler that supports them ({able}), "
-                         f"got {problem.static.sampler}")
+    require_gradients(problem, what="a sensitivity")
     names = names or reported_parameters(problem)
     params = _point_params(problem)
     static = problem.static

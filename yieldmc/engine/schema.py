@@ -259,7 +259,7 @@ def integral_ints(config: dict) -> dict:
     becomes that ``int``, so that code reading the configuration sees the declared type."""
     for path in _tables().int_paths:
         parent, _, leaf = path.rpartition(".")
-        node = _value_at(config, parent) if parent else config
+        node = value_at(config, parent) if parent else config
         if isinstance(node, dict) and isinstance(node.get(leaf), float) and node[leaf].is_integer():
             key = lookup(config, path)
             if key is not None and key.type == "int":
@@ -293,7 +293,7 @@ def integral_floats(config: dict) -> dict:
         if not any(r.type in ("float", "list[float]", "matrix") for r in rows):
             continue
         parent, _, leaf = path.rpartition(".")
-        node = _value_at(config, parent) if parent else config
+        node = value_at(config, parent) if parent else config
         if not isinstance(node, dict) or leaf not in node:
             continue
         key = lookup(config, path)
@@ -426,12 +426,13 @@ def _check_bounds(path: str, x, bounds: str, shown=None) -> None:
 def lookup(config: dict, path: str) -> Key | None:
     """The declaration of ``path`` that applies to ``config`` (its ``when`` holds)."""
     for key in _tables().index.get(path, ()):
-        if not key.when or _value_at(config, key.when[0]) == key.when[1]:
+        if not key.when or value_at(config, key.when[0]) == key.when[1]:
             return key
     return None
 
 
-def _value_at(config: dict, path: str):
+def value_at(config: dict, path: str):
+    """The value at a dotted path of a nested mapping, or None where the path is absent."""
     node = config
     for part in path.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -452,7 +453,7 @@ def check_tree(config: dict, *, dtype: str = "float32", skip: frozenset = frozen
         ``<path>: <what is wrong>, got <value>``.
     """
     for path in _tables().discriminators:  # first, so that the key set they select is the right one
-        value = _value_at(config, path)
+        value = value_at(config, path)
         if value is not None:
             check_value(path, value, lookup(config, path), dtype)
     _walk(config, "", config, dtype, skip)
@@ -462,7 +463,7 @@ def _walk(node, prefix: str, config: dict, dtype: str, skip) -> None:
     tables = _tables()
     children = tables.children[prefix]
     allowed = {name for name, rows in children.items()
-               if not rows or any(not r.when or _value_at(config, r.when[0]) == r.when[1] for r in rows)}
+               if not rows or any(not r.when or value_at(config, r.when[0]) == r.when[1] for r in rows)}
     for name, value in node.items():
         path = f"{prefix}.{name}" if prefix else str(name)
         if name not in allowed:

@@ -25,6 +25,8 @@ import xarray as xr  # noqa: E402
 import yaml  # noqa: E402
 from matplotlib.colors import ListedColormap, LogNorm, Normalize  # noqa: E402
 
+from yieldmc.engine.schema import value_at  # noqa: E402
+
 CHANNEL_DIMS = ("quantile", "layer", "channel", "condition", "randomization")
 FAIL_MIN = 1e-6  # fail map: log colour scale FAIL_MIN..1; 0 < f < FAIL_MIN drawn at FAIL_MIN
 ZERO_COLOUR = "#2ca25f"  # fail map: a channel that never failed (fraction exactly 0)
@@ -48,15 +50,6 @@ def _config(ds: xr.Dataset) -> dict:
         return {}
 
 
-def _lookup(config: dict, key: str):
-    node = config
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _name_unit(name: str) -> str | None:
     """Unit of one name from its suffix: ``pitch_um`` → µm, ``loss_db_per_cm`` → dB/cm."""
     if name in _NAMED:
@@ -76,7 +69,7 @@ def key_unit(key: str, config: dict | None = None) -> str | None:
     parts = key.split(".")
     unit = _name_unit(parts[-1])
     if unit is None and parts[-1] in _DIST_PARAMS and len(parts) >= 2:
-        if parts[-1] == "sigma" and _lookup(config or {}, ".".join(parts[:-1]) + ".distribution") == "lognormal":
+        if parts[-1] == "sigma" and value_at(config or {}, ".".join(parts[:-1]) + ".distribution") == "lognormal":
             return "1"
         unit = next((u for p in reversed(parts[:-1]) if (u := _name_unit(p))), None)
     return unit
@@ -105,7 +98,7 @@ def title_text(ds: xr.Dataset, what: str, *, width: int = 70) -> str:
     spec = {}
     for k, unit in (("max_loss_db", " dB"), ("max_failed_channels", "")):
         c = ds.coords.get(f"spec.{k}")  # swept: a dimension (map) or a scalar (one of its points)
-        v = _lookup(cfg, f"spec.{k}") if c is None else None if c.ndim else f"{float(c):g}"
+        v = value_at(cfg, f"spec.{k}") if c is None else None if c.ndim else f"{float(c):g}"
         spec[k] = f"≤ {v}{unit}" if v is not None else f"swept (spec.{k} on an axis)"
     n = np.asarray(ds.n_samples.values).ravel()
     n_txt = f"{int(n.min()):,}" if n.min() == n.max() else f"{int(n.min()):,}–{int(n.max()):,}"
@@ -114,7 +107,7 @@ def title_text(ds: xr.Dataset, what: str, *, width: int = 70) -> str:
     ytxt = (f"yield {format_yield(y[i], lo[i], hi[i])}" if y.size == 1 else
             f"yield {format_yield(y[i], lo[i], hi[i])} (lowest) … {format_yield(y[j], lo[j], hi[j])}"
             f" (highest) over {y.size} points")
-    lines = [f"{what} — package {_lookup(cfg, 'package.name') or '?'}",
+    lines = [f"{what} — package {value_at(cfg, 'package.name') or '?'}",
              f"spec: channel loss {spec['max_loss_db']}, "
              f"failed channels per module {spec['max_failed_channels']}",
              f"N = {n_txt} modules per point",

@@ -98,3 +98,15 @@ class RegisteredNames(Sequence):
 
     def __repr__(self) -> str:
         return repr(sampler_names())
+
+
+def require_gradients(problem, *, what: str) -> None:
+    """Refuse a problem whose sampler has no gradient estimators (``what`` needs them).
+
+    Raises:
+      ValueError: naming ``sampler`` and the samplers that have them.
+    """
+    if not sampler_of(problem).supports_gradients:
+        able = ", ".join(sampler_names(supporting="supports_gradients"))
+        raise ValueError(f"sampler: {what} needs a sampler with gradient estimators ({able}), "
+                         f"got {problem.static.sampler}")
