@@ -128,8 +128,6 @@ def optimize_settings(config: dict, problem: Problem) -> OptimizeSettings:
         raise ValueError(f"optimize.{sorted(unknown)[0]}: unknown key")
     if o["kind"] not in KINDS:
         raise ValueError(f"optimize.kind: expected one of {KINDS}, got {o['kind']!r}")
-    if problem.sweep_keys:
-        raise ValueError("sweep: optimisation runs at one point; remove the sweep")
     require_gradients(problem, what="optimisation")
     if not 0 < o["target_yield"] < 1:
         raise ValueError(f"optimize.target_yield: must lie in (0, 1), got {o['target_yield']!r}")

@@ -325,16 +325,6 @@ def iterate_blocks(problem: Problem, blocks, *, n_devices: int | None = None):
         yield chunk, {k: np.stack([h[k] for h in host]) for k in host[0]}
 
 
-def collect_blocks(problem: Problem, blocks, *, n_devices: int | None = None) -> dict:
-    """Per-block outputs of the given blocks, ordered by block index (for float sums)."""
-    parts, index = [], []
-    for chunk, per_block in iterate_blocks(problem, blocks, n_devices=n_devices):
-        parts.append(per_block)
-        index.append(chunk)
-    order = np.argsort(np.concatenate(index), kind="stable")
-    return {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0]}
-
-
 def accumulate(problem: Problem, blocks, *, n_devices: int | None = None) -> Stats:
     """Statistics of the given blocks (any subset of ``range(n_blocks)``), summed as int64.
 
