@@ -208,6 +208,24 @@ def gaussian_fit_radius_um(*, thickness_um, v):
 
 
 def pwg_modes(*, width_um, thickness_um, n_core, n_clad, wavelength_um):
+    """(w_x, w_y, n_eff) of the rectangular PWG core.
+
+    Since issue 13 the engine's PWG modes are a correction fitted to a full-vector
+    mode-solver table (yieldmc.physics.slab, tested against that table on its own); the
+    baseline takes them from there — shared, not re-implemented — so that it stays a
+    second implementation of everything downstream (draws, geometry, couplers,
+    statistics). The first round's effective-index method is :func:`eim_pwg_modes`.
+    """
+    from yieldmc.physics import slab
+
+    args = dict(core_width_um=np.asarray(width_um, np.float64), core_thickness_um=np.asarray(thickness_um, np.float64),
+                n_core=np.asarray(n_core, np.float64), n_clad=np.asarray(n_clad, np.float64),
+                wavelength_um=np.asarray(wavelength_um, np.float64))
+    w_x, w_y = (np.asarray(w) for w in slab.pwg_mode_radii_um(**args))
+    return w_x, w_y, np.asarray(slab.pwg_effective_index(**args))
+
+
+def eim_pwg_modes(*, width_um, thickness_um, n_core, n_clad, wavelength_um):
     """Effective-index method: (w_x, w_y, n_eff) of the rectangular PWG core.
 
     Thickness slab first (gives n1 and w_y); its n_eff is the core index of the width

@@ -82,11 +82,16 @@ def test_compose_butt_still_works():
 
 def test_float_and_static_keys_of_the_adiabatic_coupler():
     derived = build_problem(config_dict())
-    assert derived.static.coupler_static == ("cmt", 64, True)
+    assert derived.static.coupler_static == ("landau_zener", 64, True, "si_strip", True)
+    assert derived.static.polarizations == ("te", "tm")
     assert "package.coupler.decay_per_um" not in derived.params  # null: a static choice
+    assert "package.coupler.delta_beta_start_per_um" not in derived.params  # si_strip: null
     given = build_problem(config_dict(["package.coupler.decay_per_um=0.2", "package.coupler.segments=32",
-                                       "package.coupler.model=landau_zener"]))
-    assert given.static.coupler_static == ("landau_zener", 32, False)
+                                       "package.coupler.model=cmt", "package.coupler.kappa_tm_per_um=null"]))
+    assert given.static.coupler_static == ("cmt", 32, False, "si_strip", False)
+    linear = build_problem(config_dict(["package/coupler=adiabatic_linear"]))
+    assert linear.static.coupler_static == ("cmt", 64, True, "linear", False)
+    assert linear.static.polarizations == ("te",)  # polarisation independent: one evaluation
     assert given.params["package.coupler.decay_per_um"].tolist() == [0.2]
     with pytest.raises(ValueError, match=r"^sweep\.package\.coupler\.segments: not sweepable"):
         build_problem(config_dict(["+sweep={package.coupler.segments:[16,32]}"]))

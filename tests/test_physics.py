@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference_physics as ref  # noqa: E402
 
 from yieldmc import physics  # noqa: E402
+from yieldmc.physics import slab  # noqa: E402
 
 LAMBDA = 1.31  # µm
 PWG = dict(core_width_um=5.5, core_thickness_um=5.5, n_core=1.5586, n_clad=1.55, wavelength_um=LAMBDA)
@@ -295,23 +296,25 @@ PWG_CASES = [
     dict(core_width_um=2.0, core_thickness_um=2.5, n_core=1.5586, n_clad=1.55, wavelength_um=1.31),
     dict(core_width_um=0.45, core_thickness_um=0.22, n_core=3.476, n_clad=1.444, wavelength_um=1.55),
 ]
-_pwg_neff_jit = jax.jit(lambda kw: physics.pwg_effective_index(**kw))
-_pwg_radii_jit = jax.jit(lambda kw: physics.pwg_mode_radii_um(**kw))
+_eim_neff_jit = jax.jit(lambda kw: slab._eim_effective_index(**kw))
+_eim_radii_jit = jax.jit(lambda kw: slab._eim_mode_radii_um(**kw))
 
 
-def test_pwg_effective_index_matches_eim_reference():
-    """Effective-index method (thickness slab, then width slab) with brentq: ≤ 1e-10."""
+def test_eim_effective_index_matches_eim_reference():
+    """Effective-index method (thickness slab, then width slab) with brentq: ≤ 1e-10.
+    (The public ``pwg_effective_index`` is a fit to a full-vector solver, tested in
+    test_pwg_modes.py; the EIM helper is kept for comparison.)"""
     expected = np.array([ref.pwg_neff_eim(**c)[1] for c in PWG_CASES])
-    got = np.asarray(_pwg_neff_jit(_stack(PWG_CASES)))
+    got = np.asarray(_eim_neff_jit(_stack(PWG_CASES)))
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10)
     # The nominal IBM-like PWG (5.5 × 5.5 µm², Δn = 0.0086) is weakly guiding, single-mode-ish.
     assert PWG["n_clad"] < got[0] < PWG["n_core"]
 
 
-def test_pwg_mode_radii_match_eim_reference():
+def test_eim_mode_radii_match_eim_reference():
     """(w_x, w_y): slab fit of the width slab (core index n1) and of the thickness slab."""
     expected = np.array([ref.pwg_radii_eim(**c) for c in PWG_CASES])
-    w_x, w_y = _pwg_radii_jit(_stack(PWG_CASES))
+    w_x, w_y = _eim_radii_jit(_stack(PWG_CASES))
     np.testing.assert_allclose(np.asarray(w_x), expected[:, 0], rtol=1e-10)
     np.testing.assert_allclose(np.asarray(w_y), expected[:, 1], rtol=1e-10)
     # Square core: the width slab (lower core index) is less confined → w_x > w_y.
@@ -771,17 +774,22 @@ def test_broadcasting_adiabatic_and_slab():
 
 
 def test_broadcasting_pwg_mode_radii():
-    """Both outputs have the broadcast shape of all inputs, even though w_y does not
-    depend on the core width (so the pair can be stacked / fed on elementwise)."""
+    """Both outputs have the broadcast shape of all inputs (so the pair can be stacked / fed
+    on elementwise), equal to element-wise calls; the EIM helper broadcasts the same way,
+    even though its w_y does not depend on the core width, and matches its reference."""
     width = np.array([4.0, 5.5])[:, None]
     lam = np.array([0.85, 1.31, 1.55])
-    wx, wy = physics.pwg_mode_radii_um(core_width_um=width, core_thickness_um=5.5, n_core=1.5586,
-                                        n_clad=1.55, wavelength_um=lam)
-    assert wx.shape == (2, 3)
-    assert wy.shape == (2, 3), f"w_y has shape {wy.shape}, not the broadcast shape (2, 3)"
+    kw = dict(core_width_um=width, core_thickness_um=5.5, n_core=1.5586, n_clad=1.55, wavelength_um=lam)
+    wx, wy = physics.pwg_mode_radii_um(**kw)
+    ex_b, ey_b = slab._eim_mode_radii_um(**kw)
+    for a in (wx, wy, ex_b, ey_b):
+        assert a.shape == (2, 3), f"shape {a.shape}, not the broadcast shape (2, 3)"
     for i, wd in enumerate(width[:, 0]):
         for j, l in enumerate(lam):
-            ex, ey = ref.pwg_radii_eim(core_width_um=float(wd), core_thickness_um=5.5, n_core=1.5586,
-                                       n_clad=1.55, wavelength_um=float(l))
-            assert float(wx[i, j]) == pytest.approx(ex, rel=1e-10)
-            assert float(wy[i, j]) == pytest.approx(ey, rel=1e-10)
+            k1 = dict(kw, core_width_um=float(wd), wavelength_um=float(l))
+            px, py = physics.pwg_mode_radii_um(**k1)
+            assert float(wx[i, j]) == pytest.approx(float(px), rel=1e-13)
+            assert float(wy[i, j]) == pytest.approx(float(py), rel=1e-13)
+            ex, ey = ref.pwg_radii_eim(**k1)
+            assert float(ex_b[i, j]) == pytest.approx(ex, rel=1e-10)
+            assert float(ey_b[i, j]) == pytest.approx(ey, rel=1e-10)

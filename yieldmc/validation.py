@@ -141,7 +141,7 @@ def adiabatic_lateral_offset(*, sigma_um: float = 1.5, max_loss_db: float = 0.5,
     eta_min = 10.0 ** (-(max_loss_db - prop) / 10.0)
     r = w_x * math.sqrt(0.5 * math.log(a / -math.log1p(-eta_min)))
     overrides = (
-        "process=none", "package/coupler=adiabatic", "package.coupler.model=landau_zener",
+        "process=none", "package/coupler=adiabatic_linear", "package.coupler.model=landau_zener",
         f"package.channels={channels}", f"package.coupler.kappa_per_um={kappa!r}",
         f"package.coupler.taper_length_um={length!r}",
         f"package.coupler.delta_beta_start_per_um={db0!r}",

@@ -117,9 +117,19 @@ class Coupler(abc.ABC):
         """
         return {}
 
+    def polarization_dependent(self, config: Mapping) -> bool:
+        """Whether η depends on the polarisation (then ``package.polarization: worst``
+        evaluates TE and TM and the channel loss is the worse one). Default: ``False`` — one
+        evaluation serves both and the PDL is 0.
+
+        Args:
+          config: the ``package.coupler`` section (validated).
+        """
+        return False
+
     @abc.abstractmethod
     def efficiency(self, *, dx_um, dy_um, x_um, yaw_rad, w_x_um, w_y_um, core, wavelength_um,
-                   params, values, static):
+                   params, values, static, polarization="te"):
         """Power coupling efficiency η of every channel (pure JAX, traced).
 
         Args:
@@ -135,6 +145,7 @@ class Coupler(abc.ABC):
           params: config path → scalar (one sweep point).
           values: quantity name → value (nominal + level draws).
           static: this coupler's :meth:`static` value.
+          polarization: ``"te"`` or ``"tm"`` (static; see :meth:`polarization_dependent`).
 
         Returns:
           η, broadcastable to ``(layers, channels, modules)``; it may be 0 or NaN outside

@@ -50,12 +50,14 @@ class ButtCoupler(Coupler):
         return {"gap_um": params["package.coupler.gap_um"]}
 
     def efficiency(self, *, dx_um, dy_um, x_um, yaw_rad, w_x_um, w_y_um, core, wavelength_um,
-                   params, values, static):
+                   params, values, static, polarization="te"):
         """η = η_overlap(dx, dy, gap + x·yaw, tilt = yaw) · T(n_core → n_gap) · T(n_gap → n_chip).
 
         The array yaws about its centre: channel x_c sees the gap ``gap + x_c·yaw``
         (clipped at contact, 0) and the tilt ``yaw``. The Fresnel factors use the nominal
         indices (the core index error moves the mode, not the reflection, to first order).
+        Polarisation independent: the weakly guiding modes and normal-incidence Fresnel
+        factors are the same for TE and TM.
         """
         gap = jnp.maximum(values["gap_um"] + x_um * yaw_rad, 0.0)  # rotation about the array centre
         n_gap = params["package.coupler.n_gap"]

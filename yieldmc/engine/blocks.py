@@ -23,7 +23,7 @@ import numpy as np
 from jax.extend.random import threefry_2x32
 
 from yieldmc.engine.alignment import align
-from yieldmc.engine.model import channel_loss_db, nominal_values
+from yieldmc.engine.model import channel_loss_db, channel_loss_parts, nominal_values, pass_figure_db
 from yieldmc.physics._fastmath import sincos
 from yieldmc.engine.problem import Problem, Static, random_dimension
 from yieldmc.samplers.registry import sampler_of
@@ -44,6 +44,7 @@ class Stats:
       fail: failing-channel counts, (P, L, C).
       loss_sum: sum of clipped losses in units of ``static.loss_unit_db``, (P, L, C).
       hist: loss histogram, (P, L, C, hist_bins + 1); the last bin is the overflow.
+      pdl_sum: sum of clipped polarisation-dependent losses, units of ``static.loss_unit_db``, (P, L, C).
     """
 
     n_samples: int
@@ -52,6 +53,7 @@ class Stats:
     loss_sum: np.ndarray
     hist: np.ndarray
     n_pass_group: np.ndarray  # (G, P): passes per interval group of the sampler (G = 1 mostly)
+    pdl_sum: np.ndarray
 
     @classmethod
     def zeros(cls, problem: Problem) -> "Stats":
@@ -59,7 +61,7 @@ class Stats:
         p, lc = problem.n_points, (s.layers, s.channels)
         z = functools.partial(np.zeros, dtype=np.int64)
         return cls(0, z((p,)), z((p, *lc)), z((p, *lc)), z((p, *lc, s.hist_bins + 1)),
-                   z((problem.groups, p)))
+                   z((problem.groups, p)), z((p, *lc)))
 
     def __iadd__(self, other: "Stats") -> "Stats":
         self.n_samples += other.n_samples
@@ -68,6 +70,7 @@ class Stats:
         self.fail += other.fail
         self.loss_sum += other.loss_sum
         self.hist += other.hist
+        self.pdl_sum += other.pdl_sum
         return self
 
 
@@ -167,31 +170,43 @@ def assemble_values(z, params, static: Static):
     return values
 
 
-def module_losses(z, params, static: Static):
-    """Channel losses (L, C, B) of a block at one sweep point, after active alignment."""
+def module_parts(z, params, static: Static) -> dict:
+    """Channel loss, PDL and crosstalk (:func:`yieldmc.engine.model.channel_loss_parts`),
+    each (L, C, B), of a block at one sweep point, after active alignment (which minimises
+    the pass figure, :func:`yieldmc.engine.model.channel_loss_db`)."""
     values = assemble_values(z, params, static)
     shape = (static.layers, static.channels, static.block_size)
     if static.alignment == "active":
-        def shifted(s):
+        def moved(s):
             v = dict(values)
             v["dx_um"] = v["dx_um"] + s[0]
             v["dy_um"] = v["dy_um"] + s[1]
-            return jnp.broadcast_to(channel_loss_db(v, params, static), shape)
+            return v
 
-        s = align(shifted, static.block_size, kind=static.alignment_objective,
+        s = align(lambda s: jnp.broadcast_to(channel_loss_db(moved(s), params, static), shape),
+                  static.block_size, kind=static.alignment_objective,
                   steps=static.alignment_steps, dtype=jnp.dtype(static.dtype))
-        return shifted(jax.lax.stop_gradient(s))
-    return jnp.broadcast_to(channel_loss_db(values, params, static), shape)
+        values = moved(jax.lax.stop_gradient(s))
+    parts = channel_loss_parts(values, params, static)
+    return {k: None if v is None else jnp.broadcast_to(v, shape) for k, v in parts.items()}
+
+
+def module_losses(z, params, static: Static):
+    """The pass figure (L, C, B) of a block at one sweep point — the channel loss, with the
+    crosstalk spec folded in when set — after active alignment."""
+    return pass_figure_db(module_parts(z, params, static), params)
 
 
 def _point_stats(z, params, valid, static: Static):
     nl, nc, nbins = static.layers, static.channels, static.hist_bins
-    loss = module_losses(z, params, static)  # (L, C, B)
+    parts = module_parts(z, params, static)  # (L, C, B) each
+    loss = parts["loss"]
     w = valid.astype(jnp.int32)
-    fail = loss > params["spec.max_loss_db"]
+    fail = pass_figure_db(parts, params) > params["spec.max_loss_db"]
     n_fail = jnp.sum(fail, axis=(0, 1), dtype=jnp.int32)
     passed = n_fail <= params["spec.max_failed_channels"]
     q = jnp.round(jnp.clip(loss, 0.0, LOSS_CLIP_DB) / static.loss_unit_db).astype(jnp.int32)
+    qp = jnp.round(jnp.clip(parts["pdl"], 0.0, LOSS_CLIP_DB) / static.loss_unit_db).astype(jnp.int32)
     idx = jnp.clip(jnp.floor(loss * (nbins / static.hist_max_db)), 0, nbins).astype(jnp.int32)
     flat = jnp.arange(nl * nc, dtype=jnp.int32).reshape(nl, nc, 1) * (nbins + 1) + idx
     hist = jnp.zeros(nl * nc * (nbins + 1), jnp.int32).at[flat.reshape(-1)].add(
@@ -203,6 +218,8 @@ def _point_stats(z, params, valid, static: Static):
         "loss_hi": jnp.sum((q >> _LO_BITS) * w, axis=-1, dtype=jnp.int32),
         "loss_lo": jnp.sum((q & ((1 << _LO_BITS) - 1)) * w, axis=-1, dtype=jnp.int32),
         "hist": hist.reshape(nl, nc, nbins + 1),
+        "pdl_hi": jnp.sum((qp >> _LO_BITS) * w, axis=-1, dtype=jnp.int32),
+        "pdl_lo": jnp.sum((qp & ((1 << _LO_BITS) - 1)) * w, axis=-1, dtype=jnp.int32),
     }
 
 
@@ -255,7 +272,8 @@ def count_shapes(problem: Problem) -> dict:
     s = problem.static
     p, lc = problem.n_points, (s.layers, s.channels)
     return {"n_pass": ((p,), "int32"), "fail": ((p, *lc), "int32"), "loss_hi": ((p, *lc), "int32"),
-            "loss_lo": ((p, *lc), "int32"), "hist": ((p, *lc, s.hist_bins + 1), "int32")}
+            "loss_lo": ((p, *lc), "int32"), "hist": ((p, *lc, s.hist_bins + 1), "int32"),
+            "pdl_hi": ((p, *lc), "int32"), "pdl_lo": ((p, *lc), "int32")}
 
 
 @functools.lru_cache(maxsize=None)
@@ -280,7 +298,8 @@ def stats_from_blocks(blocks: dict, n_samples: int, problem: Problem, indices) -
     loss_sum = (tot["loss_hi"] << _LO_BITS) + tot["loss_lo"]
     group = np.zeros((problem.groups, problem.n_points), np.int64)
     np.add.at(group, problem.group_of(np.asarray(indices)), np.asarray(blocks["n_pass"], np.int64))
-    return Stats(int(n_samples), tot["n_pass"], tot["fail"], loss_sum, tot["hist"], group)
+    pdl_sum = (tot["pdl_hi"] << _LO_BITS) + tot["pdl_lo"]
+    return Stats(int(n_samples), tot["n_pass"], tot["fail"], loss_sum, tot["hist"], group, pdl_sum)
 
 
 def device_params(problem: Problem, device=None):

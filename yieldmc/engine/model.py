@@ -14,6 +14,8 @@ each broadcast becomes an index computation; docs/benchmarks.md).
 
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
 
 from yieldmc import couplers, physics
@@ -61,8 +63,9 @@ def waveguide_offsets(values, params, *, layers, channels, dtype):
 
     Rigid translation (dx, dy); roll about the optical axis (dy = x_c·roll, dx = −y_l·roll);
     pitch scale error (dx = x_c·ppm·1e−6); thermal run-out (dx = x_c·Δα·(T − T_lock));
-    layer-thickness errors accumulated upward (layer l moves by the sum of the errors of
-    the layers below it, at the same channel position).
+    hygroscopic run-out (dx = x_c·Δβ_h·(RH − RH_lock)) and swelling of the bond line
+    (dy = s·(RH − RH_lock)); layer-thickness errors accumulated upward (layer l moves by
+    the sum of the errors of the layers below it, at the same channel position).
 
     Returns:
       ``(dx_um, dy_um, x_um)``: offsets broadcastable to ``(layers, channels, modules)``
@@ -76,61 +79,164 @@ def waveguide_offsets(values, params, *, layers, channels, dtype):
         temperature_c=values["temperature_c"],
         lock_temperature_c=params["package.lock_temperature_c"],
     )
-    dx = values["dx_um"] + x * values["pitch_ppm"] * 1e-6 + runout - y * roll
+    d_rh = values["humidity_rh"] - params["package.lock_humidity_rh"]
+    hygro = x * (params["package.chm_mismatch_ppm_per_rh"] * 1e-6) * d_rh
+    dx = values["dx_um"] + x * values["pitch_ppm"] * 1e-6 + runout + hygro - y * roll
     t = values["layer_thickness_um"]
     t = jnp.broadcast_to(t, jnp.broadcast_shapes(jnp.shape(t), (layers, 1, 1)))
     stack = jnp.cumsum(t, axis=0) - t  # exclusive sum over the layers below
-    dy = values["dy_um"] + x * roll + stack
+    dy = values["dy_um"] + x * roll + stack + params["package.gap_swelling_um_per_rh"] * d_rh
     return dx, dy, x
 
 
-def _pwg_indices(values, params):
-    """PWG core and cladding index at the sampled core index error and temperature."""
-    dt = values["temperature_c"] - params["package.pwg.index_temperature_c"]
-    thermo = params["package.pwg.dn_dt_per_k"] * dt
-    n_core = params["package.pwg.n_core"] + values["dn_core"] + thermo
-    n_clad = params["package.pwg.n_clad"] + thermo
+def pwg_indices(values, params, *, wavelength_um):
+    """PWG core and cladding index at the sampled wavelength, temperature, humidity and
+    core index error.
+
+    ``n(λ, T, RH) = n_ref + B·(1/λ² − 1/λ_ref²) + dn/dT·(T − T_ref) + dn/dRH·(RH − RH_ref)``
+    for core and cladding alike (Cauchy dispersion with one B for the material family;
+    linear thermo-optic and humidity terms), plus ``dn_core`` on the core.
+    """
+    inv = 1.0 / (wavelength_um * wavelength_um)
+    ref = 1.0 / (params["package.pwg.index_wavelength_um"] ** 2)
+    common = (
+        params["package.pwg.cauchy_b_um2"] * (inv - ref)
+        + params["package.pwg.dn_dt_per_k"] * (values["temperature_c"] - params["package.pwg.index_temperature_c"])
+        + params["package.pwg.dn_drh_per_rh"] * (values["humidity_rh"] - params["package.pwg.index_humidity_rh"])
+    )
+    n_core = params["package.pwg.n_core"] + values["dn_core"] + common
+    n_clad = params["package.pwg.n_clad"] + common
     return n_core, n_clad
 
 
-def channel_loss_db(values, params, static):
-    """Loss in dB of every channel: coupler + Fresnel + propagation (DESIGN §2.4).
+def wavelengths_um(values, params, static) -> list:
+    """The wavelengths a channel carries: the sampled ``wavelength_um``, or each WDM lane
+    (``package.lanes_um``) shifted by the sampled deviation from ``package.wavelength_um``."""
+    wl = values["wavelength_um"]
+    if not static.lanes:
+        return [wl]
+    dev = wl - params["package.wavelength_um"]
+    return [params[f"package.lanes_um.{i}"] + dev for i in range(static.lanes)]
+
+
+def propagation_db(values, params):
+    """Propagation loss: ``(loss_db_per_cm + a_w·(RH − RH_ref))·length_cm``, the water
+    absorption term a_w per %RH (Hida & Imamura, IEEE PTL 6:845 (1994)); never below 0."""
+    per_cm = params["package.pwg.loss_db_per_cm"] + params["package.pwg.water_loss_db_per_cm_per_rh"] * (
+        values["humidity_rh"] - params["package.pwg.index_humidity_rh"])
+    return jnp.maximum(per_cm, 0.0) * params["package.pwg.length_cm"]
+
+
+def bend_db(core, w_y_um, values, params):
+    """Loss of the bent flex: pure bend loss over the arc R·θ plus two straight/bend
+    transitions (:func:`yieldmc.physics.bend_loss_db_per_cm`,
+    :func:`yieldmc.physics.bend_transition_loss_db`); 0 where the radius is ≤ 0 (straight).
+    The flex bends out of its plane, across the core thickness (mode radius ``w_y``)."""
+    r = values["bend_radius_mm"]
+    bent = r > 0
+    r = jnp.where(bent, r, 1e3)
+    arc_cm = 0.1 * r * params["package.pwg.bent_angle_deg"] * (jnp.pi / 180.0)
+    pure = physics.bend_loss_db_per_cm(radius_mm=r, **core) * arc_cm
+    n_eff = physics.pwg_effective_index(**core)
+    step = physics.bend_transition_loss_db(radius_mm=r, mode_radius_um=w_y_um, n_eff=n_eff,
+                                           wavelength_um=core["wavelength_um"])
+    return jnp.where(bent, pure + 2.0 * step, 0.0)
+
+
+def crosstalk_db(core, params, *, layers, channels, dtype):
+    """Crosstalk into each channel from its neighbours, dB (:func:`yieldmc.physics.crosstalk_db`):
+    the powers from the in-plane neighbours (pitch) and the neighbours in the layers above
+    and below (layer pitch, coupling across the core thickness) add. Each pair is taken as
+    synchronous (identical cores; a detuned pair couples less, so this is the upper bound)."""
+    length = params["package.pwg.length_cm"]
+    side = physics.crosstalk_db(pitch_um=params["package.pitch_um"], length_cm=length, **core)
+    swapped = dict(core, core_width_um=core["core_thickness_um"], core_thickness_um=core["core_width_um"])
+    up = physics.crosstalk_db(pitch_um=params["package.layer_pitch_um"], length_cm=length, **swapped)
+    c = jnp.arange(channels)
+    n_side = ((c > 0).astype(dtype) + (c < channels - 1).astype(dtype))[:, None]  # (C, 1)
+    lyr = jnp.arange(layers)
+    n_up = ((lyr > 0).astype(dtype) + (lyr < layers - 1).astype(dtype))[:, None, None]  # (L, 1, 1)
+    power = n_side * 10.0 ** (side / 10.0) + n_up * 10.0 ** (up / 10.0)
+    return 10.0 * jnp.log10(jnp.maximum(power, jnp.finfo(dtype).tiny))
+
+
+def _as_loss_db(eta):
+    loss = physics.loss_db(jnp.maximum(eta, ETA_FLOOR))
+    return jnp.where(jnp.isnan(loss), jnp.inf, loss)  # a model outside its domain fails
+
+
+def channel_loss_parts(values, params, static) -> dict:
+    """Loss, polarisation-dependent loss and crosstalk of every channel (DESIGN §2.4, §8).
 
     The shared part — waveguide offsets from the array geometry, the PWG indices and mode
-    radii at the sampled core and temperature, the propagation loss — is computed here;
-    the coupler selected by ``static.coupler_kind`` (:mod:`yieldmc.couplers`) turns it
-    into η (Fresnel factors included), which becomes a loss in dB (η floored at
-    :data:`ETA_FLOOR`; NaN, a model outside its domain, becomes +inf: the channel fails).
+    radii at the sampled core, wavelength, temperature and humidity, propagation and bend
+    loss — is computed here; the coupler selected by ``static.coupler_kind``
+    (:mod:`yieldmc.couplers`) turns it into η per polarisation (Fresnel factors included),
+    which becomes a loss in dB (η floored at :data:`ETA_FLOOR`; NaN, a model outside its
+    domain, becomes +inf: the channel fails). With several polarisations
+    (``package.polarization: worst``) or WDM lanes the channel's loss is the worst of them.
 
     Args:
-      values: quantity name → value broadcastable to ``(layers, channels, modules)``
-        (a module-level draw has shape ``(modules,)``).
+      values: quantity name → value broadcastable to ``(layers, channels, modules)``.
       params: config path → scalar (one sweep point).
       static: :class:`yieldmc.engine.problem.Static`.
 
     Returns:
-      Loss in dB, shape ``(layers, channels, modules)`` (``modules`` = 1 when every value
-      is a scalar).
+      ``{"loss": dB, "pdl": dB (worst lane's TE/TM difference; 0 with one polarisation),
+      "crosstalk": dB or None}``, each of shape ``(layers, channels, modules)``.
     """
     dtype = jnp.dtype(static.dtype)
     layers, channels = static.layers, static.channels
     dx, dy, x = waveguide_offsets(values, params, layers=layers, channels=channels, dtype=dtype)
     yaw = values["yaw_mrad"] * 1e-3
-    wl = params["package.wavelength_um"]
-    n_core, n_clad = _pwg_indices(values, params)
-    core = dict(
-        core_width_um=values["core_width_um"],
-        core_thickness_um=values["core_thickness_um"],
-        n_core=n_core,
-        n_clad=n_clad,
-        wavelength_um=wl,
-    )
-    w_x, w_y = physics.pwg_mode_radii_um(**core)
-    propagation = params["package.pwg.loss_db_per_cm"] * params["package.pwg.length_cm"]
-    eta = couplers.get_coupler(static.coupler_kind).efficiency(
-        dx_um=dx, dy_um=dy, x_um=x, yaw_rad=yaw, w_x_um=w_x, w_y_um=w_y, core=core,
-        wavelength_um=wl, params=params, values=values, static=static.coupler_static,
-    )
-    loss = physics.loss_db(jnp.maximum(eta, ETA_FLOOR)) + propagation
-    loss = jnp.where(jnp.isnan(loss), jnp.inf, loss)  # a model outside its domain fails
-    return jnp.broadcast_to(loss, jnp.broadcast_shapes(jnp.shape(loss), (layers, channels, 1)))
+    coupler = couplers.get_coupler(static.coupler_kind)
+    prop = propagation_db(values, params)
+    loss = pdl = xt = None
+    for wl in wavelengths_um(values, params, static):
+        n_core, n_clad = pwg_indices(values, params, wavelength_um=wl)
+        core = dict(core_width_um=values["core_width_um"], core_thickness_um=values["core_thickness_um"],
+                    n_core=n_core, n_clad=n_clad, wavelength_um=wl)
+        w_x, w_y = physics.pwg_mode_radii_um(**core)
+        extra = prop + bend_db(core, w_y, values, params) if static.bend else prop
+        per_pol = [
+            _as_loss_db(coupler.efficiency(
+                dx_um=dx, dy_um=dy, x_um=x, yaw_rad=yaw, w_x_um=w_x, w_y_um=w_y, core=core,
+                wavelength_um=wl, params=params, values=values, static=static.coupler_static,
+                polarization=pol)) + extra
+            for pol in static.polarizations
+        ]
+        worst = functools.reduce(jnp.maximum, per_pol)
+        spread = worst - functools.reduce(jnp.minimum, per_pol)
+        loss = worst if loss is None else jnp.maximum(loss, worst)
+        pdl = spread if pdl is None else jnp.maximum(pdl, spread)
+        if static.crosstalk:
+            lane_xt = crosstalk_db(core, params, layers=layers, channels=channels, dtype=dtype)
+            xt = lane_xt if xt is None else jnp.maximum(xt, lane_xt)
+    shape = jnp.broadcast_shapes(jnp.shape(loss), (layers, channels, 1))
+    pdl = jnp.where(jnp.isfinite(pdl), pdl, 0.0)
+    out = {"loss": jnp.broadcast_to(loss, shape), "pdl": jnp.broadcast_to(pdl, shape), "crosstalk": None}
+    if xt is not None:
+        out["crosstalk"] = jnp.broadcast_to(xt, jnp.broadcast_shapes(jnp.shape(xt), shape))
+    return out
+
+
+def pass_figure_db(parts, params):
+    """The per-channel figure compared with ``spec.max_loss_db``: the loss, or — when
+    ``spec.max_crosstalk_db`` is set — ``max(loss, spec.max_loss_db + (crosstalk −
+    spec.max_crosstalk_db))``, so that a channel fails when either spec is exceeded and the
+    margin stays continuous for the smoothed gradients."""
+    if parts["crosstalk"] is None:
+        return parts["loss"]
+    excess = parts["crosstalk"] - params["spec.max_crosstalk_db"]
+    return jnp.maximum(parts["loss"], params["spec.max_loss_db"] + excess)
+
+
+def channel_loss_db(values, params, static):
+    """Per-channel figure of merit for pass/fail, dB: the channel loss (coupler + Fresnel +
+    propagation + bend; the worst polarisation and lane), with the crosstalk spec folded in
+    when set (:func:`pass_figure_db`). See :func:`channel_loss_parts`.
+
+    Returns:
+      Shape ``(layers, channels, modules)`` (``modules`` = 1 when every value is a scalar).
+    """
+    return pass_figure_db(channel_loss_parts(values, params, static), params)

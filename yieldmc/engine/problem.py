@@ -35,7 +35,13 @@ PACKAGE_FLOATS = (
     "cte_mismatch_ppm_per_k",
     "pwg.core_width_um", "pwg.core_thickness_um", "pwg.n_core", "pwg.n_clad", "pwg.dn_dt_per_k",
     "pwg.index_temperature_c", "pwg.loss_db_per_cm", "pwg.length_cm",
+    "humidity_rh", "lock_humidity_rh", "chm_mismatch_ppm_per_rh", "gap_swelling_um_per_rh",
+    "pwg.index_wavelength_um", "pwg.cauchy_b_um2", "pwg.index_humidity_rh", "pwg.dn_drh_per_rh",
+    "pwg.water_loss_db_per_cm_per_rh", "pwg.bend_radius_mm", "pwg.bent_angle_deg",
 )
+#: Nullable package floats and the value their null stands for (a straight flex).
+PACKAGE_NULL_FLOATS = {"package.pwg.bend_radius_mm": 0.0}
+POLARIZATIONS = {"te": ("te",), "tm": ("tm",), "worst": ("te", "tm")}
 SPEC_FLOATS = ("max_loss_db", "max_failed_channels")
 RNG_IMPLS = schema.choices("engine.rng_impl")
 DTYPES = schema.choices("engine.dtype")
@@ -64,6 +70,10 @@ class Static:
     alignment_steps: int = 0
     sampler: str = "mc"  # a name registered in yieldmc.samplers
     sampling: Hashable = None  # that sampler's settings (Sampler.configure), e.g. qmc's QmcSettings
+    polarizations: tuple[str, ...] = ("te",)  # evaluated polarisations; the channel loss is the worst
+    lanes: int = 0  # WDM lanes (params package.lanes_um.<i>); 0: package.wavelength_um alone
+    bend: bool = False  # the flex can be bent (a bend radius is set or varied)
+    crosstalk: bool = False  # spec.max_crosstalk_db is set: crosstalk is evaluated and checked
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +153,17 @@ def float_param_paths(config: dict) -> list[str]:
     paths += couplers.float_paths(config)  # the selected coupler's (raises for an unknown kind)
     paths += [f"process.{q}.{lv}.{p}" for q in QUANTITIES for lv in LEVELS for p in PARAMS]
     paths += [f"spec.{p}" for p in SPEC_FLOATS]
+    if (config.get("spec") or {}).get("max_crosstalk_db") is not None:
+        paths.append("spec.max_crosstalk_db")
     return paths
+
+
+def _param_value(config: dict, path: str) -> float:
+    """A traced parameter's value at one resolved point (a null stands for its default)."""
+    value = _get(config, path)
+    if value is None and path in PACKAGE_NULL_FLOATS:
+        return PACKAGE_NULL_FLOATS[path]
+    return float(value)
 
 
 def _validate_point(config: dict, dtype: str = "float32") -> None:
@@ -154,7 +174,10 @@ def _validate_point(config: dict, dtype: str = "float32") -> None:
     the relations between keys.
     """
     for path in float_param_paths(config):
-        schema.check_value(path, _get(config, path), schema.lookup(config, path), dtype)
+        value = _get(config, path)
+        if value is None and path in PACKAGE_NULL_FLOATS:
+            continue
+        schema.check_value(path, value, schema.lookup(config, path), dtype)
     _check_process_temperatures(config)
     pkg = config["package"]
     for path in ("package.pitch_um", "package.layer_pitch_um"):
@@ -423,7 +446,7 @@ def build_problem(config: dict) -> Problem:
                 raise ValueError(f"{exc} (at sweep point {where})") from None
             raise
         for p in paths:
-            columns[p].append(float(_get(cfg, p)))
+            columns[p].append(_param_value(cfg, p))
     params = {p: np.asarray(v, dtype=np.float64) for p, v in columns.items()}
 
     copula, chol = _correlation(config)
@@ -446,6 +469,7 @@ def build_problem(config: dict) -> Problem:
                 active.append((q, lv, dist))
     alignment = _alignment(config)
     sampling = _sampler(config, int(samples), block_size)
+    environment = _environment(config, params, active, len(grid))
     cpl = config["package"]["coupler"]
     static = Static(
         layers=int(_number("package.layers", _get(config, "package.layers"), integer=True)),
@@ -462,6 +486,7 @@ def build_problem(config: dict) -> Problem:
         rng_impl=engine["rng_impl"],
         **alignment,
         **sampling,
+        **environment,
     )
     for name in ("layers", "channels"):
         if getattr(static, name) < 1:
@@ -480,6 +505,30 @@ def build_problem(config: dict) -> Problem:
         blocks_per_call=bpc,
         quantiles=quantiles,
     )
+
+
+def _environment(config: dict, params: dict, active: list, n_points: int) -> dict:
+    """The static fields of the environment terms: polarisations, WDM lanes (their
+    wavelengths become the traced params ``package.lanes_um.<i>``), whether the flex can be
+    bent and whether crosstalk is checked."""
+    pkg = config["package"]
+    pol = pkg.get("polarization", "worst")
+    if pol not in POLARIZATIONS:
+        raise ValueError(f"package.polarization: expected one of {tuple(POLARIZATIONS)}, got {pol!r}")
+    lanes = pkg.get("lanes_um")
+    if lanes is not None:
+        if not isinstance(lanes, (list, tuple)) or not lanes:
+            raise ValueError(f"package.lanes_um: expected a non-empty list of wavelengths or null, got {lanes!r}")
+        for i, lane in enumerate(lanes):
+            if not _finite("package.lanes_um", lane) > 0:
+                raise ValueError(f"package.lanes_um: each wavelength must be > 0, got {lane!r}")
+            params[f"package.lanes_um.{i}"] = np.full(n_points, float(lane))
+    pols = POLARIZATIONS[pol]
+    if not couplers.get_coupler(pkg["coupler"]["kind"]).polarization_dependent(pkg["coupler"]):
+        pols = pols[:1]  # one evaluation serves both polarisations (PDL 0)
+    bend = bool(np.any(params["package.pwg.bend_radius_mm"] > 0)) or any(q == "bend_radius_mm" for q, _, _ in active)
+    return {"polarizations": pols, "lanes": 0 if lanes is None else len(lanes),
+            "bend": bend, "crosstalk": "spec.max_crosstalk_db" in params}
 
 
 def random_dimension(static: Static) -> int:

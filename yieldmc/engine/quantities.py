@@ -62,6 +62,17 @@ CATALOGUE: tuple[Quantity, ...] = (
     Quantity("layer_thickness_um", "µm", "process", None,
              "model.waveguide_offsets (accumulates upward through the stack)",
              "thickness error of each stacked PWG layer"),
+    Quantity("humidity_rh", "%RH", "environment", "package.humidity_rh",
+             "model: PWG index (dn/dRH) and water absorption, hygroscopic pitch run-out and gap swelling",
+             "relative humidity around the module"),
+    Quantity("bend_radius_mm", "mm", "environment", "package.pwg.bend_radius_mm",
+             "model: physics.bend_loss_db_per_cm over the bent length plus two straight/bend transitions "
+             "(≤ 0: straight)", "bend radius of the PWG flex"),
+    Quantity("wavelength_um", "µm", "environment", "package.wavelength_um",
+             "model and coupler: material and waveguide dispersion of every term", "operating wavelength"),
+    Quantity("taper_tip_width_nm", "nm", "process", "coupler",
+             "couplers.adiabatic (Si strip width at the taper tip: where phase matching falls)",
+             "Si taper tip width (lithography)"),
 )
 
 #: Quantity names in random-stream order.

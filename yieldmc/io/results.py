@@ -113,6 +113,9 @@ def count_variables(problem: Problem, stats: Stats) -> dict:
             "units": "1", "long_name": "fraction of modules in which the channel fails"}),
         "loss_db_mean": (sweep_dims + list(ch), grid(stats.loss_sum * s.loss_unit_db / n, lc), {
             "units": "dB", "long_name": f"mean channel loss (each loss clipped at {LOSS_CLIP_DB:g} dB)"}),
+        "pdl_db_mean": (sweep_dims + list(ch), grid(stats.pdl_sum * s.loss_unit_db / n, lc), {
+            "units": "dB", "long_name": "mean polarisation-dependent loss |loss_TE − loss_TM| "
+                                        "(0 when one polarisation is evaluated)"}),
         "loss_db_quantile": (sweep_dims + ["quantile", *ch], grid(q, (len(problem.quantiles), *lc)), {
             "units": "dB", "long_name": f"channel loss quantile (resolution {hist_width:g} dB)"}),
         **interval.variables,

@@ -17,6 +17,14 @@ from yieldmc.physics.adiabatic import (
     vertical_kappa_per_um,
     yaw_offset_um,
 )
+from yieldmc.physics.adiabatic import adiabatic_transfer_profile, landau_zener_with_ends, supermode_fractions
+from yieldmc.physics.bend import (
+    bend_loss_db_per_cm,
+    bend_mode_shift_um,
+    bend_transition_loss_db,
+    validate_bend,
+)
+from yieldmc.physics.crosstalk import coupling_coefficient_per_um, crosstalk_db, validate_crosstalk
 from yieldmc.physics.coupling import (
     fresnel_transmission,
     gaussian_coupling,
@@ -27,6 +35,7 @@ from yieldmc.physics.geometry import thermal_runout_um
 from yieldmc.physics.slab import (
     pwg_effective_index,
     pwg_mode_radii_um,
+    pwg_vertical_decay_per_um,
     slab_effective_index,
     slab_mode_radius_um,
     slab_te0_u,
@@ -36,6 +45,16 @@ from yieldmc.physics.slab import (
 __all__ = [
     "DEFAULT_SEGMENTS",
     "adiabatic_transfer",
+    "adiabatic_transfer_profile",
+    "landau_zener_with_ends",
+    "supermode_fractions",
+    "bend_loss_db_per_cm",
+    "bend_mode_shift_um",
+    "bend_transition_loss_db",
+    "coupling_coefficient_per_um",
+    "crosstalk_db",
+    "validate_bend",
+    "validate_crosstalk",
     "delta_beta_shift_per_um",
     "evanescent_decay_per_um",
     "fresnel_transmission",
@@ -45,6 +64,7 @@ __all__ = [
     "phase_matching_point_um",
     "pwg_effective_index",
     "pwg_mode_radii_um",
+    "pwg_vertical_decay_per_um",
     "slab_effective_index",
     "slab_mode_radius_um",
     "slab_te0_u",

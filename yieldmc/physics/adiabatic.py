@@ -17,6 +17,19 @@ DEFAULT_SEGMENTS = 64
 MODELS = ("cmt", "landau_zener")
 
 
+def _segment(amplitudes, dh, kh):
+    """One constant segment's exact SU(2) transfer: δ·h = ``dh``, κ·h = ``kh``, Ω·h =
+    sqrt(dh² + kh²), c = cos Ωh, s = sin(Ωh)/(Ωh); a' = (c − i·s·dh)·a − i·s·kh·b,
+    b' = −i·s·kh·a + (c + i·s·dh)·b, in real arithmetic."""
+    ar, ai, br, bi = amplitudes
+    phase = jnp.sqrt(dh * dh + kh * kh)  # Ω·h
+    c, s = cos_and_sinc(phase)  # cos Ωh, sin(Ωh)/(Ωh)
+    sd = s * dh
+    sk = s * kh
+    return (c * ar + sd * ai + sk * bi, c * ai - sd * ar - sk * br,
+            c * br - sd * bi + sk * ai, c * bi + sd * br - sk * ar)
+
+
 def _cmt(kappa, db_start, db_end, length, segments):
     """Exact product of the closed-form SU(2) transfer matrices of constant segments.
 
@@ -32,23 +45,112 @@ def _cmt(kappa, db_start, db_end, length, segments):
     frac = (jnp.arange(segments, dtype=dtype) + 0.5) / segments
 
     def step(carry, f):
-        ar, ai, br, bi = carry
         dh = 0.5 * (db_start + (db_end - db_start) * f) * h  # δ·h
-        phase = jnp.sqrt(dh * dh + kh * kh)  # Ω·h
-        c, s = cos_and_sinc(phase)  # cos Ωh, sin(Ωh)/(Ωh)
-        sd = s * dh
-        sk = s * kh
-        # a' = (c − i·sd)·a − i·sk·b ; b' = −i·sk·a + (c + i·sd)·b
-        nar = c * ar + sd * ai + sk * bi
-        nai = c * ai - sd * ar - sk * br
-        nbr = c * br - sd * bi + sk * ai
-        nbi = c * bi + sd * br - sk * ar
-        return (nar, nai, nbr, nbi), None
+        return _segment(carry, dh, kh), None
 
     one = jnp.ones(shape, dtype)
     zero = jnp.zeros(shape, dtype)
     (_, _, br, bi), _ = jax.lax.scan(jax.checkpoint(step), (one, zero, zero, zero), frac)
     return br * br + bi * bi
+
+
+def adiabatic_transfer_profile(*, kappa_per_um, delta_beta_per_um, taper_length_um, focus_um,
+                               focus_width_um, segments=DEFAULT_SEGMENTS):
+    """Power transfer η of the coupled-mode equations (DESIGN §2.3) for any Δβ(z) profile.
+
+    The taper [0, L] is cut into ``segments`` pieces dense around the phase-matching point
+    z_f = ``focus_um``: the edges are z(s) = z_f + H·sinh(A + (B − A)·s), s = j/S,
+    A = asinh(−z_f/H), B = asinh((L − z_f)/H), H = ``focus_width_um`` — about H·(B − A)/S
+    long near z_f, growing exponentially away from it, where |Δβ| ≫ κ; the ends are 0 and L
+    exactly. On each piece Δβ is its value at the midpoint and the 2×2 transfer matrix is
+    the exact closed form (Yariv, IEEE JQE 9:919 (1973)); launched in the Si mode at z = 0,
+    η = |b(L)|². The midpoint rule converges to the continuous solution as S grows
+    (tests/test_couplers.py against an adaptive ODE solve). The edges are computed inside
+    the scan: nothing of size segments × samples is stored.
+
+    Args:
+      kappa_per_um: coupling κ (constant along the taper), 1/µm.
+      delta_beta_per_um: callable z_um → Δβ(z) = β_Si − β_PWG, 1/µm (traced; broadcasts
+        with the other arguments).
+      taper_length_um: L, µm.
+      focus_um: where the pieces are densest (the phase-matching point clipped to [0, L]).
+      focus_width_um: the dense region's scale H, µm (a few κ/|dΔβ/dz|).
+      segments: number of pieces (static int).
+
+    Returns:
+      η ∈ [0, 1].
+    """
+    kappa = jnp.asarray(kappa_per_um)
+    length = jnp.asarray(taper_length_um)
+    zf = jnp.asarray(focus_um)
+    hw = jnp.asarray(focus_width_um)
+    a = jnp.arcsinh(-zf / hw)
+    b = jnp.arcsinh((length - zf) / hw)
+    shape = jnp.broadcast_shapes(kappa.shape, a.shape, b.shape, length.shape)
+    dtype = jnp.result_type(kappa, a, b, length)
+    s_next = jnp.arange(1, segments + 1, dtype=dtype) / segments
+
+    def step(carry, s1):
+        ar, ai, br, bi, z0 = carry
+        z1 = jnp.where(s1 >= 1.0, length, zf + hw * jnp.sinh(a + (b - a) * s1))
+        h = z1 - z0
+        dh = 0.5 * delta_beta_per_um(0.5 * (z0 + z1)) * h  # δ·h
+        return (*_segment((ar, ai, br, bi), dh, kappa * h), jnp.broadcast_to(z1, shape)), None
+
+    one = jnp.ones(shape, dtype)
+    zero = jnp.zeros(shape, dtype)
+    (_, _, br, bi, _), _ = jax.lax.scan(jax.checkpoint(step), (one, zero, zero, zero, zero), s_next)
+    return br * br + bi * bi
+
+
+def supermode_fractions(*, delta_beta_per_um, kappa_per_um):
+    """(cos²θ, sin²θ) of the Si-like local supermode (cos θ, sin θ) of the coupled-mode
+    equations, tan 2θ = 2κ/Δβ: the power it holds in the bare Si and in the bare PWG mode.
+
+    ``cos²θ = ½(1 + Δβ/(2Ω))``, ``Ω = sqrt(Δβ²/4 + κ²)``; → (1, 0) for Δβ ≫ κ, (½, ½) at
+    phase matching, (0, 1) for Δβ ≪ −κ. The other supermode holds the complements.
+    """
+    db = jnp.asarray(delta_beta_per_um)
+    kappa = jnp.asarray(kappa_per_um)
+    half = 0.5 * db
+    ratio = half / jnp.sqrt(half * half + kappa * kappa)
+    ratio = jnp.where(jnp.isfinite(ratio), ratio, jnp.sign(db))  # κ = Δβ = 0
+    return 0.5 * (1.0 + ratio), 0.5 * (1.0 - ratio)
+
+
+def landau_zener_with_ends(*, kappa_per_um, rate_per_um2, delta_beta_start_per_um, delta_beta_end_per_um,
+                           crossing_inside):
+    """Transfer of a taper whose Δβ(z) crosses zero once at rate |dΔβ/dz| = ``rate_per_um2``:
+    the Landau–Zener transition at the crossing and adiabatic following elsewhere, with
+    the projections at both ends of a finite taper.
+
+    The light, launched in the bare Si mode, enters the Si-like supermode with probability
+    p₀ = cos²θ(Δβ_start); at the crossing (if it lies inside the taper) it stays in its
+    supermode with P = 1 − exp(−2πκ²/rate) (Landau 1932; Zener 1932) and jumps to the other
+    with 1 − P; at the tip the bare PWG mode takes sin²θ(Δβ_end) of the Si-like supermode and
+    cos²θ(Δβ_end) of the other:
+
+        P₊ = p₀·P + (1 − p₀)·(1 − P)   (crossing inside; else P₊ = p₀)
+        η = P₊·sin²θ_end + (1 − P₊)·cos²θ_end
+
+    The interference between the two supermodes at the tip (a term oscillating with their
+    accumulated phase) is dropped. η is continuous when the crossing leaves the taper
+    (η = ½ with the crossing at the tip), so a tip too wide degrades the transfer smoothly.
+    For a crossing well inside it is the infinite-sweep limit
+    η = 1 − exp(−2πκ²/rate) up to the end factors (κ/Δβ_end)².
+
+    Args:
+      kappa_per_um: κ, 1/µm.
+      rate_per_um2: |dΔβ/dz| at the crossing, 1/µm² (> 0).
+      delta_beta_start_per_um, delta_beta_end_per_um: Δβ at z = 0 and z = L.
+      crossing_inside: bool array, whether Δβ crosses zero inside the taper.
+    """
+    kappa = jnp.asarray(kappa_per_um)
+    adiabatic = -jnp.expm1(-2.0 * jnp.pi * kappa * kappa / jnp.asarray(rate_per_um2))
+    p0, _ = supermode_fractions(delta_beta_per_um=delta_beta_start_per_um, kappa_per_um=kappa)
+    plus = jnp.where(crossing_inside, p0 * adiabatic + (1.0 - p0) * (1.0 - adiabatic), p0)
+    c_end, s_end = supermode_fractions(delta_beta_per_um=delta_beta_end_per_um, kappa_per_um=kappa)
+    return plus * s_end + (1.0 - plus) * c_end
 
 
 def adiabatic_transfer(

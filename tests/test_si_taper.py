@@ -1,0 +1,155 @@
+"""The Si-strip adiabatic coupler (issue 13): the resampled index table, the transfer
+models against an adaptive ODE solve and closed forms, the phase-matching solve, contact,
+polarisation and gradients. float64 (conftest enables x64)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+import yieldmc
+from yieldmc import physics
+from yieldmc.analysis.nominal import nominal_losses
+from yieldmc.physics import si_taper, silicon
+
+NO_EXTRA = ["process=none", "package.pwg.loss_db_per_cm=0", "package.coupler.excess_loss_te_db=0",
+            "package.coupler.excess_loss_tm_db=0"]
+
+
+@pytest.mark.parametrize("pol", ["te", "tm"])
+@pytest.mark.parametrize("lam", [1.26, 1.31, 1.335, 1.55, 1.58])
+def test_resampled_table_matches_the_spline(pol, lam):
+    lo = min(silicon.NEAR_CUTOFF_WIDTH_UM.values())
+    w = jnp.linspace(lo, silicon.WIDTH_MAX_UM, 997)
+    spline = silicon.si_strip_effective_index(width_um=w, wavelength_um=lam, polarization=pol)
+    fast = si_taper.si_strip_index(width_um=w, wavelength_um=lam, polarization=pol)
+    # linear interpolation on a 1 nm grid: h²·max|n''|/8
+    second = np.abs(np.diff(np.asarray(spline), 2)).max() / float(w[1] - w[0]) ** 2
+    bound = (si_taper.STEP_UM**2) * second / 8 + 1e-9
+    assert float(jnp.max(jnp.abs(fast - spline))) <= bound
+    assert bound < 5e-5  # Δβ error k0·5e-5 ≈ 2.4e-4 /µm, small against κ ≈ 0.02 /µm
+    d = dict(delta_n_si=0.01, delta_n_box=0.001, delta_n_top=-0.03)
+    np.testing.assert_allclose(si_taper.si_strip_index(width_um=w, wavelength_um=lam, polarization=pol, **d),
+                               silicon.si_strip_effective_index(width_um=w, wavelength_um=lam, polarization=pol, **d),
+                               atol=2 * bound)
+
+
+def _ode_transfer(kappa, delta_beta, length):
+    def rhs(z, y):
+        a, b = y[0] + 1j * y[1], y[2] + 1j * y[3]
+        d = delta_beta(z)
+        da = -1j * (d / 2) * a - 1j * kappa * b
+        db = 1j * (d / 2) * b - 1j * kappa * a
+        return [da.real, da.imag, db.real, db.imag]
+
+    sol = solve_ivp(rhs, (0.0, length), [1.0, 0.0, 0.0, 0.0], method="DOP853", rtol=1e-10, atol=1e-12,
+                    max_step=1.0)
+    return sol.y[2, -1] ** 2 + sol.y[3, -1] ** 2
+
+
+def _profile(k0=4.8, w0=0.3, w1=0.1, length=1500.0):
+    n = lambda w: 1.50 + 1.3 * (1 - np.exp(-(w - 0.08) / 0.25)) ** 2  # noqa: E731  (Si-strip-like)
+    return (lambda z: k0 * (n(w0 + (w1 - w0) * z / length) - 1.5546)), length
+
+
+def test_profile_cmt_converges_to_the_ode_solution():
+    db_np, length = _profile()
+    db_jax = lambda z: 4.8 * (1.50 + 1.3 * (1 - jnp.exp(-(0.3 - 0.2 * z / length - 0.08) / 0.25)) ** 2 - 1.5546)  # noqa: E731
+    zs = np.linspace(0, length, 100001)
+    zc = zs[np.argmin(np.abs(db_np(zs)))]
+    rate = abs(np.gradient(db_np(zs), zs)[np.argmin(np.abs(db_np(zs)))])
+    for kappa in (0.01, 0.03):
+        ref = _ode_transfer(kappa, db_np, length)
+        errors = [abs(float(physics.adiabatic_transfer_profile(
+            kappa_per_um=kappa, delta_beta_per_um=db_jax, taper_length_um=length, focus_um=zc,
+            focus_width_um=5 * kappa / rate, segments=s)) - ref) for s in (64, 1024, 4096)]
+        assert errors[2] < 1e-5 and errors[2] < errors[1] < errors[0], errors
+        assert errors[0] < 0.02, errors
+
+
+def test_landau_zener_with_ends_closed_forms():
+    k, rate = 0.02, 6e-4
+    lz = -np.expm1(-2 * np.pi * k * k / rate)
+    far = physics.landau_zener_with_ends(kappa_per_um=k, rate_per_um2=rate, delta_beta_start_per_um=1e3,
+                                         delta_beta_end_per_um=-1e3, crossing_inside=True)
+    assert float(far) == pytest.approx(lz, rel=1e-9)  # infinite sweep
+    # the crossing at the tip: half the power either way, approached continuously from both sides
+    for inside, end in ((True, -1e-9), (False, 1e-9)):
+        eta = physics.landau_zener_with_ends(kappa_per_um=k, rate_per_um2=rate, delta_beta_start_per_um=1e3,
+                                             delta_beta_end_per_um=end, crossing_inside=inside)
+        assert float(eta) == pytest.approx(0.5, abs=1e-6)
+    # no crossing, tip at Δβ_end > 0: the PWG takes sin²θ_end of the Si-like supermode
+    d = 0.05
+    eta = physics.landau_zener_with_ends(kappa_per_um=k, rate_per_um2=rate, delta_beta_start_per_um=1e3,
+                                         delta_beta_end_per_um=d, crossing_inside=False)
+    p0 = 0.5 * (1 + 500 / np.hypot(500, k))  # the bare Si mode in the Si-like supermode at the start
+    s_end = 0.5 * (1 - (d / 2) / np.hypot(d / 2, k))
+    assert float(eta) == pytest.approx(p0 * s_end + (1 - p0) * (1 - s_end), rel=1e-12)
+
+
+def test_landau_zener_model_follows_the_cmt_across_the_tip_width():
+    """The cheap default (landau_zener with the ends) against the cmt with 1024 segments: the
+    cliff when the tip gets too wide for phase matching is reproduced; the cmt's fast
+    oscillations (supermode interference at the ends) are what it averages out."""
+    tips = np.array([0.0, 40.0, 60.0, 70.0, 75.0, 80.0, 90.0])
+    lz = nominal_losses(yieldmc.compose(NO_EXTRA), polarization="te", taper_tip_width_nm=tips)["loss"][0, 0]
+    cmt = nominal_losses(yieldmc.compose(NO_EXTRA + ["package.coupler.model=cmt", "package.coupler.segments=1024"]),
+                         polarization="te", taper_tip_width_nm=tips)["loss"][0, 0]
+    np.testing.assert_allclose(lz, cmt, atol=0.6)  # dB; the cmt oscillates about the smooth curve
+    assert lz[-1] > 3.0 and cmt[-1] > 3.0  # the tip too wide: the transfer collapses in both
+    assert np.all(np.diff(lz[2:]) > 0)
+
+
+def test_phase_matching_width_solves_the_index_equation():
+    from yieldmc.couplers.adiabatic import _si_strip_profile
+
+    cfg = yieldmc.compose(["process=none"])
+    problem = yieldmc.job.as_job(cfg).problem
+    params = {k: jnp.asarray(v[0]) for k, v in problem.params.items()}
+    for t in (-40.0, 25.0, 125.0):
+        values = dict(yieldmc.engine.model.nominal_values(params, problem.static), temperature_c=jnp.asarray(t))
+        n_core, n_clad = yieldmc.engine.model.pwg_indices(values, params, wavelength_um=1.31)
+        core = dict(core_width_um=5.5, core_thickness_um=5.5, n_core=n_core, n_clad=n_clad, wavelength_um=1.31)
+        n_pwg = physics.pwg_effective_index(**core)
+        for pol in ("te", "tm"):
+            prof = _si_strip_profile(core=core, wavelength_um=1.31, n_pwg=n_pwg, values=values, params=params,
+                                     polarization=pol)
+            assert abs(float(prof.delta_beta(prof.z_c_um))) < 1e-6  # Δβ(z_c) = 0
+            assert 0.0 < float(prof.z_c_um) < float(params["package.coupler.taper_length_um"])
+
+
+def test_contact_clips_the_gap_and_worst_polarisation_is_the_max():
+    cfg = yieldmc.compose(["process=none"])
+    g0 = float(cfg.package.coupler.gap_um)
+    loss = nominal_losses(cfg, polarization="te", dy_um=[-g0, -g0 - 0.5, -g0 + 0.2])["loss"][0, 0]
+    assert loss[0] == loss[1]  # below contact nothing changes
+    assert loss[2] != loss[0]
+    te = nominal_losses(cfg, polarization="te", dx_um=[0.0, 2.0])["loss"]
+    tm = nominal_losses(cfg, polarization="tm", dx_um=[0.0, 2.0])["loss"]
+    both = nominal_losses(cfg, dx_um=[0.0, 2.0])
+    np.testing.assert_allclose(both["loss"], np.maximum(te, tm), rtol=1e-12)
+    np.testing.assert_allclose(both["pdl"], np.abs(te - tm), rtol=1e-9, atol=1e-12)
+
+
+def test_coupler_gradients_match_finite_differences():
+    cfg = yieldmc.compose(["process=none"])
+    problem = yieldmc.job.as_job(cfg).problem
+    static = problem.static.__class__(**{**problem.static.__dict__, "dtype": "float64"})
+    params0 = {k: jnp.asarray(v[0]) for k, v in problem.params.items()}
+    from yieldmc.engine.model import channel_loss_parts, nominal_values
+
+    def total(tip, t, dx):
+        values = dict(nominal_values(params0, static), taper_tip_width_nm=tip, temperature_c=t, dx_um=dx)
+        return jnp.sum(channel_loss_parts(values, params0, static)["loss"])
+
+    args = [jnp.asarray(95.0), jnp.asarray(70.0), jnp.asarray(1.5)]
+    grads = jax.grad(total, argnums=(0, 1, 2))(*args)
+    for i, h in enumerate((1e-3, 1e-3, 1e-5)):
+        up, dn = list(args), list(args)
+        up[i] = args[i] + h
+        dn[i] = args[i] - h
+        fd = (total(*up) - total(*dn)) / (2 * h)
+        assert float(grads[i]) == pytest.approx(float(fd), rel=2e-4, abs=1e-7)
