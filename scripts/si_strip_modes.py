@@ -46,6 +46,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import argparse  # noqa: E402
 import csv  # noqa: E402
 import datetime  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import multiprocessing  # noqa: E402
@@ -598,6 +599,23 @@ def fit_order(conv):
     return float(ps[int(np.argmin(err))])
 
 
+def _cached_task(item):
+    """Run ``fn(args)`` (a task function of this module), keeping the result in
+    ``cache_dir`` when given, so that an interrupted run resumes where it stopped."""
+    name, args, cache_dir = item
+    fn = globals()[name]
+    if cache_dir is None:
+        return fn(args)
+    key = hashlib.sha1(repr((name, args, FEM_MESH)).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"{name}_{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    out = fn(args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--thickness-um", type=float, default=0.22,
@@ -617,7 +635,25 @@ def main(argv=None) -> int:
 
     lams = (1.31,) if args.quick else WAVELENGTHS_UM
     n_widths = 6 if args.quick else args.widths
-    pool = multiprocessing.get_context("spawn").Pool(args.jobs)
+    if args.jobs > 1:
+        pool = multiprocessing.get_context("spawn").Pool(args.jobs)
+    else:  # in-process (no worker processes)
+        class _Serial:
+            @staticmethod
+            def map(fn, items, chunksize=1):
+                return [fn(item) for item in items]
+
+            def close(self):
+                pass
+
+            def join(self):
+                pass
+
+        pool = _Serial()
+
+    def run(fn, items):
+        return pool.map(_cached_task, [(fn.__name__, it, args.cache_dir) for it in items],
+                        chunksize=1)
 
     # 1. the table
     nodes = pool.map(node_task, [(p, lam, args.thickness_um, n_widths, args.cache_dir)
@@ -669,8 +705,8 @@ def main(argv=None) -> int:
                                       for n in near])
                     checks.append(("near_cutoff_wavelength", pol, lam, round(w0 + dw, 6),
                                    TABLE_TEMPERATURE_C, n_top + 1.3 * max(excess, 1e-3)))
-    check_rows = pool.map(check_task, [(k, p, lam, w, temp, args.thickness_um, g)
-                                       for k, p, lam, w, temp, g in checks], chunksize=1)
+    check_rows = run(check_task, [(k, p, lam, w, temp, args.thickness_um, g)
+                                  for k, p, lam, w, temp, g in checks])
 
     # 3. adjoint sensitivities vs central differences of full solves
     sens_args = []
@@ -679,13 +715,13 @@ def main(argv=None) -> int:
         for i in (2, len(node["rows"]) // 2):
             r = node["rows"][i]
             sens_args.append((pol, lam, r["width_um"], args.thickness_um, r["n_eff"]))
-    sens_check = pool.map(sens_check_task, sens_args, chunksize=1)
+    sens_check = run(sens_check_task, sens_args)
 
     # 4. convergence: FEM mesh refinement and window, EMpy FD cross-check
     conv_rows = CALIBRATION_ROWS[:2] if args.quick else CALIBRATION_ROWS
-    conv = pool.map(convergence_task, [(p, lam, w, args.thickness_um, args.fd_h_um,
-                                        DEFAULT_ORDER, not args.no_fd_check)
-                                       for p, lam, w in conv_rows], chunksize=1)
+    conv = run(convergence_task, [(p, lam, w, args.thickness_um, args.fd_h_um,
+                                   DEFAULT_ORDER, not args.no_fd_check)
+                                  for p, lam, w in conv_rows])
     pool.close()
     pool.join()
     fd_order = fit_order(conv) if not args.no_fd_check else None

@@ -24,8 +24,8 @@ line up (near cutoff a fixed width is far from cutoff at 1.26 µm and below it a
   Δnᵢ the deviations from :func:`si_strip_reference_indices` (e.g. from temperature).
 
 Accuracy against explicit solves of the same solver (``tests/data/si_strip_check.csv``,
-``tests/test_silicon.py``): width midpoints ≤ 2.5e-5; off-node wavelengths ≤ 1e-4 (see
-the test module for the near-cutoff rows); first-order material terms at −40 °C and
+``tests/test_silicon.py``): width midpoints ≤ 2.5e-5; off-node wavelengths ≤ 1e-4 (≤ 4e-5
+within 30 nm of cutoff); first-order material terms at −40 °C and
 125 °C ≤ 7.5e-4 (second-order terms of the −0.035 polymer shift at 125 °C), i.e.
 Δβ = 2π/λ·Δn ≤ 3.6e-3 rad/µm at 1.31 µm. The FEM table itself is converged to ~2e-5.
 
