@@ -1,7 +1,7 @@
 """Effective-index table of the Si strip of the PWG adiabatic coupler (runtime data).
 
     python scripts/si_strip_modes.py [--jobs 2] [--widths 24] [--thickness-um 0.22]
-        [--no-fd-check] [--quick] [--out-json yieldmc/data/si_strip_modes.json]
+        [--no-fd-check] [--quick] [--cache-dir DIR] [--out-json yieldmc/data/si_strip_modes.json]
         [--out-check tests/data/si_strip_check.csv]
 
 Needs scikit-fem (``pip install scikit-fem``; FEM engine) and EMpy (FD cross-check).
@@ -26,7 +26,8 @@ grading. FEM with corner refinement converges to ~1e-5 (the "convergence" rows o
 JSON: FEM at the table mesh, a 2× finer one, a 1.5× larger window; EMpy FD at h, h/2,
 h/4 and its Richardson value for comparison).
 
-Runtime: ~30 min on 2 shared CPU cores (--jobs 2).
+Runtime: ~35 min on 2 shared CPU cores (--jobs 2; the committed table: 2067 s). With
+--cache-dir, finished nodes and check/convergence tasks are kept and a rerun resumes.
 
 Sensitivities ∂n_eff/∂n_si, ∂n_eff/∂n_box, ∂n_eff/∂n_top: exact derivatives of the
 discrete eigenvalue (A is linear in ε per region; left and right eigenvectors), equal
