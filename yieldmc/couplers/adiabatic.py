@@ -170,11 +170,11 @@ class AdiabaticCoupler(Coupler):
         wl = wavelength_um
         length = p("taper_length_um")
         n_pwg = physics.pwg_effective_index(**core)
-        n_eff0 = physics.pwg_effective_index(
+        n_eff0 = None if static.taper == "si_strip" else physics.pwg_effective_index(
             core_width_um=params["package.pwg.core_width_um"],
             core_thickness_um=params["package.pwg.core_thickness_um"],
             n_core=params["package.pwg.n_core"], n_clad=params["package.pwg.n_clad"], wavelength_um=wl,
-        )  # the nominal PWG at the index reference state (the linear sweep's reference)
+        )  # the nominal PWG at the index reference state: the linear sweep's reference
         if not static.derive_decay:
             decay = p("decay_per_um")
         elif static.taper == "si_strip":
