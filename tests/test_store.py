@@ -211,7 +211,7 @@ def test_deleted_block_chunk_in_a_half_finished_store_is_recomputed(reference, t
     out = tmp_path / "out"
     code, stdout, _ = command(out, "shard=0", "num_shards=2", capsys=capsys)
     assert code == 0 and "6 of 12 blocks" in stdout
-    (out / NAME / "blocks" / "hist" / "c" / "4" / "0" / "0" / "0" / "0").unlink()  # block 4 (shard 0)
+    (out / NAME / "blocks" / "hist" / "c" / "4" / "0" / "0" / "0" / "0" / "0").unlink()  # block 4 (shard 0)
     code, _, _ = command(out, "shard=1", "num_shards=2", capsys=capsys)
     assert code == 0
     assert_result(out / NAME, reference)
@@ -236,7 +236,7 @@ def test_damaged_result_is_refused_then_recomputed(damage, blocks_done, referenc
 def test_damaged_blocks_and_flags_are_found_and_repaired(blocks_done, reference, tmp_path):
     out = fresh_copy(blocks_done, tmp_path)
     store = out / NAME
-    _flip(store / "blocks" / "fail" / "c" / "7" / "0" / "0" / "0")  # checksum mismatch
+    _flip(store / "blocks" / "fail" / "c" / "7" / "0" / "0" / "0" / "0")  # checksum mismatch
     (store / "blocks" / "n_pass" / "c" / "9" / "0").unlink()  # reads as the sentinel
     _flip(store / "blocks" / "done" / "c" / "3")
     config = to_container(compose(overrides(out)))

@@ -43,8 +43,13 @@ def soft_module_pass(loss_db, *, max_loss_db, max_failed: int, tau_db):
     channels it shifts the effective threshold by ~τ·ln C) and tends to the hard
     indicator as τ → 0, with an O(τ²) bias for smooth loss densities.
 
+    Under K conditions (the qualification envelope, :mod:`yieldmc.engine.conditions`) the
+    module passes iff the largest of the K conditions' (m+1)-th largest losses is within
+    the spec; that maximum is relaxed to the smooth maximum τ·log Σ_k exp(L_k/τ), which
+    exceeds it by at most τ·ln K (0 for one condition, where it is not applied).
+
     Args:
-      loss_db: channel losses, shape (L, C, B).
+      loss_db: channel losses, shape (L, C, B), or (K, L, C, B) under K conditions.
       max_loss_db: spec S, dB.
       max_failed: allowed failed channels m (static int).
       tau_db: smoothing temperature τ, dB.
@@ -52,14 +57,16 @@ def soft_module_pass(loss_db, *, max_loss_db, max_failed: int, tau_db):
     Returns:
       Shape (B,) in [0, 1].
     """
-    flat = loss_db.reshape(-1, loss_db.shape[-1])
-    if max_failed >= flat.shape[0]:
-        return jnp.ones(flat.shape[1:], flat.dtype)
+    loss = loss_db if loss_db.ndim == 4 else loss_db[None]
+    flat = loss.reshape(loss.shape[0], -1, loss.shape[-1])  # (K, L·C, B)
+    if max_failed >= flat.shape[1]:
+        return jnp.ones(flat.shape[2:], flat.dtype)
     if max_failed == 0:
-        kth = jnp.max(flat, axis=0)
+        kth = jnp.max(flat, axis=1)
     else:
-        kth = jax.lax.top_k(flat.T, max_failed + 1)[0][:, max_failed]
-    return jax.nn.sigmoid((max_loss_db - kth) / tau_db)
+        kth = jax.lax.top_k(jnp.swapaxes(flat, 1, 2), max_failed + 1)[0][..., max_failed]
+    worst = kth[0] if kth.shape[0] == 1 else tau_db * jax.nn.logsumexp(kth / tau_db, axis=0)
+    return jax.nn.sigmoid((max_loss_db - worst) / tau_db)
 
 
 def _losses(z, params, static: Static):
@@ -67,8 +74,9 @@ def _losses(z, params, static: Static):
 
 
 def _hard_pass(loss, params):
-    n_fail = jnp.sum(loss > params["spec.max_loss_db"], axis=(0, 1))
-    return n_fail <= params["spec.max_failed_channels"]
+    """Module passes, (B,), from losses (L, C, B) or (K, L, C, B): under every condition."""
+    n_fail = jnp.sum(loss > params["spec.max_loss_db"], axis=(-3, -2))
+    return jnp.all(n_fail <= params["spec.max_failed_channels"], axis=tuple(range(n_fail.ndim - 1)))
 
 
 def pathwise_block(seed, block, n_valid, params, *, static: Static, tau_db, max_failed: int):

@@ -23,6 +23,8 @@ import numpy as np
 from jax.extend.random import threefry_2x32
 
 from yieldmc.engine.alignment import align
+from yieldmc.engine.conditions import apply_stacked, condition_values
+from yieldmc.engine.conditions import stacked as stacked_conditions
 from yieldmc.engine.model import channel_loss_db, channel_loss_parts, nominal_values, pass_figure_db
 from yieldmc.physics._fastmath import sincos
 from yieldmc.engine.problem import Problem, Static, random_dimension
@@ -38,13 +40,18 @@ _LO_BITS = 10
 class Stats:
     """Integer sufficient statistics over the sweep points (host side, int64).
 
+    K is the number of conditions (:attr:`yieldmc.engine.problem.Static.n_conditions`, 1
+    without ``conditions``).
+
     Attributes:
       n_samples: modules counted.
-      n_pass: passing modules, shape (P,).
-      fail: failing-channel counts, (P, L, C).
-      loss_sum: sum of clipped losses in units of ``static.loss_unit_db``, (P, L, C).
-      hist: loss histogram, (P, L, C, hist_bins + 1); the last bin is the overflow.
-      pdl_sum: sum of clipped polarisation-dependent losses, units of ``static.loss_unit_db``, (P, L, C).
+      n_pass: modules passing under every condition (the envelope), shape (P,).
+      fail: failing-channel counts, (P, K, L, C).
+      loss_sum: sum of clipped losses in units of ``static.loss_unit_db``, (P, K, L, C).
+      hist: loss histogram, (P, K, L, C, hist_bins + 1); the last bin is the overflow.
+      pdl_sum: sum of clipped polarisation-dependent losses, units of ``static.loss_unit_db``, (P, K, L, C).
+      conditions: per condition, (P, K, 3): modules passing under it, failing under it and
+        under no other, passing under every other.
     """
 
     n_samples: int
@@ -54,14 +61,15 @@ class Stats:
     hist: np.ndarray
     n_pass_group: np.ndarray  # (G, P): passes per interval group of the sampler (G = 1 mostly)
     pdl_sum: np.ndarray
+    conditions: np.ndarray
 
     @classmethod
     def zeros(cls, problem: Problem) -> "Stats":
         s = problem.static
-        p, lc = problem.n_points, (s.layers, s.channels)
+        p, klc = problem.n_points, (s.n_conditions, s.layers, s.channels)
         z = functools.partial(np.zeros, dtype=np.int64)
-        return cls(0, z((p,)), z((p, *lc)), z((p, *lc)), z((p, *lc, s.hist_bins + 1)),
-                   z((problem.groups, p)), z((p, *lc)))
+        return cls(0, z((p,)), z((p, *klc)), z((p, *klc)), z((p, *klc, s.hist_bins + 1)),
+                   z((problem.groups, p)), z((p, *klc)), z((p, s.n_conditions, 3)))
 
     def __iadd__(self, other: "Stats") -> "Stats":
         self.n_samples += other.n_samples
@@ -71,6 +79,7 @@ class Stats:
         self.loss_sum += other.loss_sum
         self.hist += other.hist
         self.pdl_sum += other.pdl_sum
+        self.conditions += other.conditions
         return self
 
 
@@ -132,13 +141,16 @@ def draw_block(seed, block, static: Static, tables=None):
 
 def split_draws(u, static: Static) -> dict:
     """(D, B) standard-normal space → the per-(quantity, level) draws of a block:
-    module (B,), layer (L, 1, B), channel (L, C, B)."""
+    module (B,), layer (L, 1, B), channel (L, C, B), keyed ``(quantity, level)``; then
+    each condition's drift variations, keyed ``(condition, quantity, level)``."""
     b, nl, nc = u.shape[-1], static.layers, static.channels
     shapes = {"module": (b,), "layer": (nl, 1, b), "channel": (nl, nc, b)}
+    rows = [((q, lv), lv) for q, lv, _ in static.active]
+    rows += [((c.name, q, lv), lv) for c in static.conditions for q, lv, _ in c.drift]
     out, row = {}, 0
-    for q, lv, _ in static.active:
+    for key, lv in rows:
         height = int(np.prod(shapes[lv][:-1], dtype=np.int64))
-        out[(q, lv)] = u[row:row + height].reshape(shapes[lv])
+        out[key] = u[row:row + height].reshape(shapes[lv])
         row += height
     return out
 
@@ -170,56 +182,102 @@ def assemble_values(z, params, static: Static):
     return values
 
 
-def module_parts(z, params, static: Static) -> dict:
+def condition_parts(z, params, static: Static) -> dict:
     """Channel loss, PDL and crosstalk (:func:`yieldmc.engine.model.channel_loss_parts`),
-    each (L, C, B), of a block at one sweep point, after active alignment (which minimises
-    the pass figure, :func:`yieldmc.engine.model.channel_loss_db`)."""
+    each (K, L, C, B), of a block at one sweep point under each of its K conditions
+    (:mod:`yieldmc.engine.conditions`; K = 1, the package's own environment, without
+    conditions); crosstalk None when not checked.
+
+    The draws and the quantity values are formed once; each condition replaces the
+    environment nominals it sets and adds its drift draws. Active alignment happens once,
+    at assembly (the package's own environment), and the module keeps that position under
+    every condition. Conditions that evaluate the same polarisations run as one body under
+    ``jax.lax.map`` (K× the cost of one; unrolled, XLA:CPU ran two conditions 6× slower
+    than one, docs/benchmarks.md); otherwise they are unrolled.
+    """
     values = assemble_values(z, params, static)
     shape = (static.layers, static.channels, static.block_size)
-    if static.alignment == "active":
-        def moved(s):
-            v = dict(values)
-            v["dx_um"] = v["dx_um"] + s[0]
-            v["dy_um"] = v["dy_um"] + s[1]
-            return v
 
-        s = align(lambda s: jnp.broadcast_to(channel_loss_db(moved(s), params, static), shape),
-                  static.block_size, kind=static.alignment_objective,
-                  steps=static.alignment_steps, dtype=jnp.dtype(static.dtype))
-        values = moved(jax.lax.stop_gradient(s))
-    parts = channel_loss_parts(values, params, static)
-    return {k: None if v is None else jnp.broadcast_to(v, shape) for k, v in parts.items()}
+    def parts(v, polarizations=None):
+        out = channel_loss_parts(v, params, static, polarizations=polarizations)
+        return {k: jnp.broadcast_to(x, shape) for k, x in out.items() if x is not None}
+
+    if static.alignment == "active":
+        values = _aligned(values, params, static, shape)
+    if not static.conditions:
+        out = jax.tree.map(lambda a: a[None], parts(values))
+    elif len({c.polarizations for c in static.conditions}) == 1:
+        nominal = nominal_values(params, static)
+        xs = stacked_conditions(static.conditions, z, params, nominal)
+        pols = static.conditions[0].polarizations
+        xs["index"] = jnp.arange(len(static.conditions))  # a leading axis even when nothing else varies
+        out = jax.lax.map(lambda x: parts(apply_stacked(values, x, nominal), pols), xs)
+    else:
+        nominal = nominal_values(params, static)
+        each = [parts(condition_values(values, z, params, c, nominal), c.polarizations) for c in static.conditions]
+        out = {k: jnp.stack([e[k] for e in each]) for k in each[0]}
+    out.setdefault("crosstalk", None)
+    return out
+
+
+def _aligned(values, params, static: Static, shape):
+    """``values`` with the active-alignment shift (which minimises the pass figure,
+    :func:`yieldmc.engine.model.channel_loss_db`) added to dx and dy."""
+    def moved(s):
+        v = dict(values)
+        v["dx_um"] = v["dx_um"] + s[0]
+        v["dy_um"] = v["dy_um"] + s[1]
+        return v
+
+    s = align(lambda s: jnp.broadcast_to(channel_loss_db(moved(s), params, static), shape),
+              static.block_size, kind=static.alignment_objective,
+              steps=static.alignment_steps, dtype=jnp.dtype(static.dtype))
+    return moved(jax.lax.stop_gradient(s))
 
 
 def module_losses(z, params, static: Static):
-    """The pass figure (L, C, B) of a block at one sweep point — the channel loss, with the
-    crosstalk spec folded in when set — after active alignment."""
-    return pass_figure_db(module_parts(z, params, static), params)
+    """The pass figure (K, L, C, B) of a block at one sweep point under each of its K
+    conditions (K = 1 without conditions) — the channel loss, with the crosstalk spec
+    folded in when set — after active alignment."""
+    return pass_figure_db(condition_parts(z, params, static), params)
+
+
+def envelope_outcomes(passed):
+    """From per-condition module passes (K, B) to the envelope's: ``(passes every
+    condition (B,), fails this condition and no other (K, B), passes every other
+    condition (K, B))``."""
+    failed = ~passed
+    n_failed = jnp.sum(failed, axis=0, dtype=jnp.int32)
+    others_failed = n_failed[None] - failed.astype(jnp.int32)
+    return n_failed == 0, failed & (others_failed == 0), others_failed == 0
 
 
 def _point_stats(z, params, valid, static: Static):
-    nl, nc, nbins = static.layers, static.channels, static.hist_bins
-    parts = module_parts(z, params, static)  # (L, C, B) each
-    loss = parts["loss"]
+    nl, nc, nbins, k = static.layers, static.channels, static.hist_bins, static.n_conditions
+    per = condition_parts(z, params, static)  # (K, L, C, B) each
+    loss, pdl = per["loss"], per["pdl"]
     w = valid.astype(jnp.int32)
-    fail = pass_figure_db(parts, params) > params["spec.max_loss_db"]
-    n_fail = jnp.sum(fail, axis=(0, 1), dtype=jnp.int32)
+    fail = pass_figure_db(per, params) > params["spec.max_loss_db"]
+    n_fail = jnp.sum(fail, axis=(1, 2), dtype=jnp.int32)  # (K, B)
+    envelope, fail_only, others_pass = envelope_outcomes(n_fail <= params["spec.max_failed_channels"])
     passed = n_fail <= params["spec.max_failed_channels"]
     q = jnp.round(jnp.clip(loss, 0.0, LOSS_CLIP_DB) / static.loss_unit_db).astype(jnp.int32)
-    qp = jnp.round(jnp.clip(parts["pdl"], 0.0, LOSS_CLIP_DB) / static.loss_unit_db).astype(jnp.int32)
+    qp = jnp.round(jnp.clip(pdl, 0.0, LOSS_CLIP_DB) / static.loss_unit_db).astype(jnp.int32)
     idx = jnp.clip(jnp.floor(loss * (nbins / static.hist_max_db)), 0, nbins).astype(jnp.int32)
-    flat = jnp.arange(nl * nc, dtype=jnp.int32).reshape(nl, nc, 1) * (nbins + 1) + idx
-    hist = jnp.zeros(nl * nc * (nbins + 1), jnp.int32).at[flat.reshape(-1)].add(
+    flat = jnp.arange(k * nl * nc, dtype=jnp.int32).reshape(k, nl, nc, 1) * (nbins + 1) + idx
+    hist = jnp.zeros(k * nl * nc * (nbins + 1), jnp.int32).at[flat.reshape(-1)].add(
         jnp.broadcast_to(w, flat.shape).reshape(-1)
     )
+    counts = jnp.stack([passed, fail_only, others_pass], axis=-1)  # (K, B, 3)
     return {
-        "n_pass": jnp.sum(passed & valid, dtype=jnp.int32),
+        "n_pass": jnp.sum(envelope & valid, dtype=jnp.int32),
         "fail": jnp.sum(fail * w, axis=-1, dtype=jnp.int32),
         "loss_hi": jnp.sum((q >> _LO_BITS) * w, axis=-1, dtype=jnp.int32),
         "loss_lo": jnp.sum((q & ((1 << _LO_BITS) - 1)) * w, axis=-1, dtype=jnp.int32),
-        "hist": hist.reshape(nl, nc, nbins + 1),
+        "hist": hist.reshape(k, nl, nc, nbins + 1),
         "pdl_hi": jnp.sum((qp >> _LO_BITS) * w, axis=-1, dtype=jnp.int32),
         "pdl_lo": jnp.sum((qp & ((1 << _LO_BITS) - 1)) * w, axis=-1, dtype=jnp.int32),
+        "conditions": jnp.sum(counts * w[:, None], axis=1, dtype=jnp.int32),
     }
 
 
@@ -270,10 +328,11 @@ def count_program(static: Static) -> _TwoStage:
 def count_shapes(problem: Problem) -> dict:
     """Name → (per-block shape, dtype) of the integer count statistics."""
     s = problem.static
-    p, lc = problem.n_points, (s.layers, s.channels)
+    p, lc = problem.n_points, (s.n_conditions, s.layers, s.channels)
     return {"n_pass": ((p,), "int32"), "fail": ((p, *lc), "int32"), "loss_hi": ((p, *lc), "int32"),
             "loss_lo": ((p, *lc), "int32"), "hist": ((p, *lc, s.hist_bins + 1), "int32"),
-            "pdl_hi": ((p, *lc), "int32"), "pdl_lo": ((p, *lc), "int32")}
+            "pdl_hi": ((p, *lc), "int32"), "pdl_lo": ((p, *lc), "int32"),
+            "conditions": ((p, s.n_conditions, 3), "int32")}
 
 
 @functools.lru_cache(maxsize=None)
@@ -299,7 +358,8 @@ def stats_from_blocks(blocks: dict, n_samples: int, problem: Problem, indices) -
     group = np.zeros((problem.groups, problem.n_points), np.int64)
     np.add.at(group, problem.group_of(np.asarray(indices)), np.asarray(blocks["n_pass"], np.int64))
     pdl_sum = (tot["pdl_hi"] << _LO_BITS) + tot["pdl_lo"]
-    return Stats(int(n_samples), tot["n_pass"], tot["fail"], loss_sum, tot["hist"], group, pdl_sum)
+    return Stats(int(n_samples), tot["n_pass"], tot["fail"], loss_sum, tot["hist"], group, pdl_sum,
+                 tot["conditions"])
 
 
 def device_params(problem: Problem, device=None):

@@ -165,7 +165,7 @@ def _as_loss_db(eta):
     return jnp.where(jnp.isnan(loss), jnp.inf, loss)  # a model outside its domain fails
 
 
-def channel_loss_parts(values, params, static) -> dict:
+def channel_loss_parts(values, params, static, *, polarizations=None) -> dict:
     """Loss, polarisation-dependent loss and crosstalk of every channel (DESIGN §2.4, §8).
 
     The shared part — waveguide offsets from the array geometry, the PWG indices and mode
@@ -180,6 +180,8 @@ def channel_loss_parts(values, params, static) -> dict:
       values: quantity name → value broadcastable to ``(layers, channels, modules)``.
       params: config path → scalar (one sweep point).
       static: :class:`yieldmc.engine.problem.Static`.
+      polarizations: the polarisations to evaluate (default ``static.polarizations``; a
+        condition may set its own).
 
     Returns:
       ``{"loss": dB, "pdl": dB (worst lane's TE/TM difference; 0 with one polarisation),
@@ -203,7 +205,7 @@ def channel_loss_parts(values, params, static) -> dict:
                 dx_um=dx, dy_um=dy, x_um=x, yaw_rad=yaw, w_x_um=w_x, w_y_um=w_y, core=core,
                 wavelength_um=wl, params=params, values=values, static=static.coupler_static,
                 polarization=pol)) + extra
-            for pol in static.polarizations
+            for pol in (polarizations or static.polarizations)
         ]
         worst = functools.reduce(jnp.maximum, per_pol)
         spread = worst - functools.reduce(jnp.minimum, per_pol)

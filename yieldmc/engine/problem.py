@@ -26,6 +26,8 @@ import numpy as np
 
 from yieldmc import couplers, physics
 
+from yieldmc.engine import conditions as _conditions
+from yieldmc.engine import quantities as _quantities
 from yieldmc.engine import schema
 from yieldmc.samplers.registry import get_sampler, sampler_names
 from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate
@@ -74,6 +76,12 @@ class Static:
     lanes: int = 0  # WDM lanes (params package.lanes_um.<i>); 0: package.wavelength_um alone
     bend: bool = False  # the flex can be bent (a bend radius is set or varied)
     crosstalk: bool = False  # spec.max_crosstalk_db is set: crosstalk is evaluated and checked
+    conditions: tuple = ()  # yieldmc.engine.conditions.Condition, one per condition; () = the package's own
+
+    @property
+    def n_conditions(self) -> int:
+        """Conditions evaluated per module (1 without ``conditions``: the package's own)."""
+        return max(1, len(self.conditions))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +163,7 @@ def float_param_paths(config: dict) -> list[str]:
     paths += [f"spec.{p}" for p in SPEC_FLOATS]
     if (config.get("spec") or {}).get("max_crosstalk_db") is not None:
         paths.append("spec.max_crosstalk_db")
+    paths += _conditions.float_paths(_conditions.parse(config))
     return paths
 
 
@@ -174,11 +183,14 @@ def _validate_point(config: dict, dtype: str = "float32") -> None:
     the relations between keys.
     """
     for path in float_param_paths(config):
+        if path.startswith("conditions."):
+            continue  # _validate_conditions checks them as the package keys they replace
         value = _get(config, path)
         if value is None and path in PACKAGE_NULL_FLOATS:
             continue
         schema.check_value(path, value, schema.lookup(config, path), dtype)
     _check_process_temperatures(config)
+    _validate_conditions(config, dtype)
     pkg = config["package"]
     for path in ("package.pitch_um", "package.layer_pitch_um"):
         if not _finite(path, _get(config, path)) > 0:
@@ -228,6 +240,40 @@ def _validate_point(config: dict, dtype: str = "float32") -> None:
             f"spec.max_failed_channels: must be < package.layers x package.channels = {n_channels} "
             f"(with that many failures allowed every module passes), got {spec['max_failed_channels']!r}"
         )
+
+
+def _validate_conditions(config: dict, dtype: str) -> None:
+    """Each condition's settings as the package key they replace (type, bounds, and every
+    relation: the configuration with the condition's values in place of the package's
+    must be valid), its drift parameters as process parameters; errors name the
+    ``conditions.<name>.*`` key."""
+    parsed = _conditions.parse(config)
+    if not parsed:
+        return
+    for name, c in parsed.items():
+        renamed = {}
+        for q, value in c["settings"].items():
+            key = _quantities.BY_NAME[q].nominal
+            path = _conditions.setting_path(name, q)
+            schema.check_value(path, value, schema.lookup(config, key), dtype)
+            renamed[key] = path
+        for (q, lv), entry in c["process"].items():
+            for p in PARAMS:
+                schema.check_value(f"{_conditions.drift_path(name, q, lv)}.{p}", entry[p],
+                                   schema.lookup(config, f"process.{q}.{lv}.{p}"), dtype)
+        cfg = _copy(config)
+        cfg["conditions"] = None
+        for q, value in c["settings"].items():
+            _set(cfg, _quantities.BY_NAME[q].nominal, value)
+        try:
+            _validate_point(cfg, dtype)
+        except ValueError as exc:
+            msg = str(exc)
+            for key, path in renamed.items():
+                msg = msg.replace(key, path)
+            if not msg.startswith(f"conditions.{name}"):
+                msg = f"conditions.{name}: under this condition {msg}"
+            raise ValueError(msg) from None
 
 
 def _check_process_temperatures(config: dict) -> None:
@@ -431,6 +477,7 @@ def build_problem(config: dict) -> Problem:
     if not all(0 < q < 1 for q in quantiles):
         raise ValueError(f"engine.quantiles: each must lie in (0, 1), got {list(quantiles)}")
 
+    config["conditions"] = _normalised_conditions(config)
     sweep_keys, sweep_values = _sweep(config, paths)
     grid = list(itertools.product(*sweep_values)) if sweep_keys else [()]
     columns = {p: [] for p in paths}
@@ -507,10 +554,50 @@ def build_problem(config: dict) -> Problem:
     )
 
 
+def _normalised_conditions(config: dict):
+    """``conditions`` with every drift parameter filled in and a null bend radius as 0, so
+    that each traced condition parameter is a key of the tree (and sweepable); None when
+    there are no conditions."""
+    parsed = _conditions.parse(config)
+    if not parsed:
+        return None
+    out = {}
+    for name, c in parsed.items():
+        node = dict(c["settings"])
+        if c["polarization"] is not None:
+            node["polarization"] = c["polarization"]
+        if c["process"]:
+            proc = {}
+            for (q, lv), entry in c["process"].items():
+                proc.setdefault(q, {})[lv] = dict(entry)
+            node["process"] = proc
+        out[name] = node
+    return out
+
+
+def _condition_statics(config: dict, params: dict, pols_of, n_points: int) -> tuple:
+    """The :class:`yieldmc.engine.conditions.Condition` of each condition: its settings, its
+    polarisations (``pols_of`` maps te/tm/worst to the evaluated ones) and its drift
+    variations that are random at some sweep point."""
+    out = []
+    for name, c in _conditions.parse(config).items():
+        drift = []
+        for (q, lv), entry in c["process"].items():
+            base = _conditions.drift_path(name, q, lv)
+            degenerate = all(is_degenerate(distribution=entry["distribution"],
+                                           **{p: params[f"{base}.{p}"][i] for p in PARAMS})
+                             for i in range(n_points))
+            if not degenerate:
+                drift.append((q, lv, entry["distribution"]))
+        out.append(_conditions.Condition(name=name, settings=tuple(c["settings"]),
+                                         polarizations=pols_of(c["polarization"]), drift=tuple(drift)))
+    return tuple(out)
+
+
 def _environment(config: dict, params: dict, active: list, n_points: int) -> dict:
     """The static fields of the environment terms: polarisations, WDM lanes (their
     wavelengths become the traced params ``package.lanes_um.<i>``), whether the flex can be
-    bent and whether crosstalk is checked."""
+    bent, whether crosstalk is checked, and the conditions."""
     pkg = config["package"]
     pol = pkg.get("polarization", "worst")
     if pol not in POLARIZATIONS:
@@ -523,19 +610,28 @@ def _environment(config: dict, params: dict, active: list, n_points: int) -> dic
             if not _finite("package.lanes_um", lane) > 0:
                 raise ValueError(f"package.lanes_um: each wavelength must be > 0, got {lane!r}")
             params[f"package.lanes_um.{i}"] = np.full(n_points, float(lane))
-    pols = POLARIZATIONS[pol]
-    if not couplers.get_coupler(pkg["coupler"]["kind"]).polarization_dependent(pkg["coupler"]):
-        pols = pols[:1]  # one evaluation serves both polarisations (PDL 0)
-    bend = bool(np.any(params["package.pwg.bend_radius_mm"] > 0)) or any(q == "bend_radius_mm" for q, _, _ in active)
-    return {"polarizations": pols, "lanes": 0 if lanes is None else len(lanes),
-            "bend": bend, "crosstalk": "spec.max_crosstalk_db" in params}
+    dependent = couplers.get_coupler(pkg["coupler"]["kind"]).polarization_dependent(pkg["coupler"])
+
+    def pols_of(name):
+        pols = POLARIZATIONS[pol if name is None else name]
+        return pols if dependent else pols[:1]  # one evaluation serves both polarisations (PDL 0)
+
+    conds = _condition_statics(config, params, pols_of, n_points)
+    bend = (bool(np.any(params["package.pwg.bend_radius_mm"] > 0))
+            or any(q == "bend_radius_mm" for q, _, _ in active)
+            or any(np.any(params[_conditions.setting_path(c.name, "bend_radius_mm")] > 0)
+                   for c in conds if "bend_radius_mm" in c.settings)
+            or any(q == "bend_radius_mm" for c in conds for q, _, _ in c.drift))
+    return {"polarizations": pols_of(None), "lanes": 0 if lanes is None else len(lanes),
+            "bend": bend, "crosstalk": "spec.max_crosstalk_db" in params, "conditions": conds}
 
 
 def random_dimension(static: Static) -> int:
     """Random dimensions of one module: 1 per module-level, L per layer-level, L·C per
     channel-level active variation."""
     sizes = {"module": 1, "layer": static.layers, "channel": static.layers * static.channels}
-    return sum(sizes[lv] for _, lv, _ in static.active)
+    drift = [lv for c in static.conditions for _, lv, _ in c.drift]
+    return sum(sizes[lv] for _, lv, _ in static.active) + sum(sizes[lv] for lv in drift)
 
 
 def as_plain_mc(problem: Problem) -> Problem:

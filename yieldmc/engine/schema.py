@@ -17,7 +17,7 @@ Each row is data (a later issue generates ``--help`` from it):
   that integer), ``float`` (an ``int`` or ``float``), ``str``, ``list[float]``,
   ``list[str]``, ``matrix`` (a list of lists, checked by its user) or ``mapping`` (a free
   mapping whose keys are config keys, checked by its user: ``sweep``,
-  ``optimize.costs``/``parameters``, ``hydra``).
+  ``optimize.costs``/``parameters``, ``conditions``, ``hydra``).
 * ``unit`` — the value's unit ("" when dimensionless; ``quantity`` for a variation
   parameter, which has its quantity's unit).
 * ``bounds`` — an interval such as ``"(0, inf)"`` or ``"[-273.15, inf)"`` ("" for none).
@@ -85,6 +85,9 @@ KEYS: tuple[Key, ...] = (
         choices=RegisteredNames()),  # live: the registry's names when checked (a plugin's sampler counts)
     Key("sweep", "mapping", "", "", "config key -> list of values; each key a dimension of the yield map",
         nullable=True),
+    Key("conditions", "mapping", "", "",
+        "condition name -> environment settings (temperature_c, humidity_rh, bend_radius_mm, wavelength_um, "
+        "polarization) and process additions; a module passes only under every condition", nullable=True),
     Key("shard", "int", "", "[0, inf)", "this job's shard: computes blocks b with b % num_shards == shard"),
     Key("num_shards", "int", "", "[1, inf)", "number of cluster jobs sharing one store"),
     Key("overwrite", "bool", "", "", "replace a store made from a different configuration"),
@@ -310,7 +313,8 @@ def integral_floats(config: dict) -> dict:
     (``spec.max_loss_db=2``) becomes that ``float``, as do the ``int`` elements of a
     ``list[float]`` (``engine.quantiles``) or of a ``matrix`` (the correlation matrix), of
     every value list under ``sweep`` (only float parameters are sweepable), of the
-    ``optimize.costs`` values and of the ``optimize.parameters`` bounds. So ``2`` and
+    ``optimize.costs`` values, of the ``optimize.parameters`` bounds and of the numbers in
+    ``conditions``. So ``2`` and
     ``2.0`` give the same configuration (and the same store identity). A ``bool`` is
     never turned into a number; anything else that is not an ``int`` is left as it is."""
     for path, rows in _tables().index.items():
@@ -339,7 +343,21 @@ def integral_floats(config: dict) -> dict:
             optimize["costs"] = {k: _as_float(v) for k, v in optimize["costs"].items()}
         if isinstance(optimize.get("parameters"), dict):
             optimize["parameters"] = {k: _floats(v) for k, v in optimize["parameters"].items()}
+    conditions = config.get("conditions")
+    if isinstance(conditions, dict):  # the numbers of each condition's settings and process additions
+        for cond in conditions.values():
+            if isinstance(cond, dict):
+                _floats_in(cond)
     return config
+
+
+def _floats_in(node: dict) -> None:
+    """In place: every ``int`` value of a nested mapping becomes a ``float`` (bools stay)."""
+    for k, v in node.items():
+        if isinstance(v, dict):
+            _floats_in(v)
+        else:
+            node[k] = _as_float(v)
 
 
 def _interval(bounds: str):

@@ -121,12 +121,40 @@ def summary(ds, path: Path, plots) -> str:
         lines.append(f"  lowest  {float(y.values[i]):.4f} at {at(i)}")
         lines.append(f"  highest {float(y.values[j]):.4f} at {at(j)}")
         fail = ds.channel_fail_fraction.isel(dict(zip(dims, i)))
-    lyr, ch = np.unravel_index(int(np.argmax(fail.values)), fail.shape)
-    lines.append(f"worst channel: layer {lyr}, channel {ch} fails in {float(fail.values[lyr, ch]):.4%} of modules")
+    if "condition" in ds.dims:
+        point = {} if not dims else dict(zip(dims, i))
+        lines += _condition_lines(ds.isel(point), "" if not dims else f" (at {at(i)})")
+        k, lyr, ch = np.unravel_index(int(np.argmax(fail.values)), fail.shape)
+        lines.append(f"worst channel: layer {lyr}, channel {ch} fails in {float(fail.values[k, lyr, ch]):.4%} "
+                     f"of modules under {ds.condition.values[k]}")
+    else:
+        lyr, ch = np.unravel_index(int(np.argmax(fail.values)), fail.shape)
+        lines.append(f"worst channel: layer {lyr}, channel {ch} fails in {float(fail.values[lyr, ch]):.4%} of modules")
     lines.append(f"store: {path}")
     for p in plots:
         lines.append(f"plot:  {p}")
     return "\n".join(lines)
+
+
+def _condition_lines(ds, where: str) -> list:
+    """The envelope part of the summary: each condition's yield, what it alone costs, and
+    the condition that costs most (the envelope yield gained without it)."""
+    names = [str(c) for c in ds.condition.values]
+    envelope = float(ds["yield"])
+    lines = [f"envelope of {len(names)} conditions{where}: yield {envelope:.4f} passes every one"]
+    width = max(len(n) for n in names)
+    for k, name in enumerate(names):
+        lines.append(f"  {name:<{width}}  yield {float(ds.condition_yield[k]):.4f}   fails only here "
+                     f"{float(ds.condition_fail_only[k]):.4f}   envelope without it "
+                     f"{float(ds.yield_without_condition[k]):.4f}")
+    gain = ds.yield_without_condition.values - envelope
+    k = int(gain.argmax())
+    if gain[k] > 0:
+        lines.append(f"costs most: {names[k]} (dropping it raises the envelope yield by {gain[k]:.4f})")
+    else:
+        lines.append("costs most: no single condition (dropping any one leaves the envelope yield unchanged: "
+                     "the failing modules fail under several)")
+    return lines
 
 
 def execute_gradient_mode(job: Job, base: Path) -> int:

@@ -143,8 +143,12 @@ def _grid(n: int, panel: tuple[float, float]):
 
 def yield_figure(ds: xr.Dataset, *, target_yield: float = 0.9):
     """1 swept key: yield vs value with its 95 % band; 2: heat map (fixed 0–1) + target contour;
-    more: one heat-map panel per combination of the extra keys. None when nothing is swept."""
+    more: one heat-map panel per combination of the extra keys. With conditions and at most
+    one swept key: each condition's yield beside the envelope. None when nothing is swept
+    and there are no conditions."""
     dims = sweep_dims(ds)
+    if "condition_yield" in ds and len(dims) <= 1:
+        return _condition_yield_figure(ds, dims, target_yield)
     if not dims:
         return None
     ds = ds.sortby(dims)
@@ -179,6 +183,40 @@ def yield_figure(ds: xr.Dataset, *, target_yield: float = 0.9):
     fig.colorbar(mesh, ax=list(axes), label="yield [1] (fraction of modules passing)")
     facet = f"one panel per value of {', '.join(extra)}" if extra else ""
     _suptitle(fig, ds, "yield map" + (f" ({facet})" if facet else ""), note)
+    return fig
+
+
+def _condition_yield_figure(ds: xr.Dataset, dims: list, target_yield: float):
+    """Conditions (the qualification envelope): each condition's yield beside the envelope
+    yield (with its 95 % interval) — bars without a sweep, one line per condition along a
+    single swept key."""
+    names = [str(c) for c in ds.condition.values]
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.9 * len(names) + 2.5), 5), constrained_layout=True)
+    if not dims:
+        y = float(ds["yield"])
+        heights = [float(v) for v in ds.condition_yield.values] + [y]
+        colours = ["tab:blue"] * len(names) + ["tab:red"]
+        ax.bar(range(len(heights)), heights, color=colours)
+        ax.errorbar([len(names)], [y], yerr=[[y - float(ds.yield_ci_low)], [float(ds.yield_ci_high) - y]],
+                    color="k", capsize=4)
+        ax.set_xticks(range(len(heights)), names + ["envelope"], rotation=30, ha="right")
+        for i, h in enumerate(heights):
+            ax.text(i, h + 0.01, f"{h:.3f}", ha="center", va="bottom", fontsize=8)
+        ax.set_xlabel("condition")
+    else:
+        ds = ds.sortby(dims)
+        x = ds[dims[0]].values
+        for k, name in enumerate(names):
+            ax.plot(x, ds.condition_yield.isel(condition=k).values, "o-", lw=1, ms=3, label=name)
+        ax.plot(x, ds["yield"].values, "k-", lw=2.5, label="envelope (every condition)")
+        ax.fill_between(x, ds.yield_ci_low.values, ds.yield_ci_high.values, color="k", alpha=0.2)
+        ax.set_xlabel(axis_label(ds, dims[0]))
+        ax.legend(fontsize=8)
+    ax.axhline(target_yield, color="grey", ls="--", lw=1)
+    ax.set_ylabel("yield [1] (fraction of modules passing)")
+    ax.set_ylim(-0.02, 1.05)
+    _suptitle(fig, ds, "yield per condition and envelope",
+              f"Envelope: a module passes only under every condition. Dashed: target {target_yield:g}.")
     return fig
 
 
@@ -347,7 +385,7 @@ def plot_fail_map(ds: xr.Dataset, path: Path) -> Path | None:
 
 
 def plot_all(ds: xr.Dataset, store_path, *, target_yield: float = 0.9) -> list[Path]:
-    """Write ``<store>_yield.png`` (if swept) and ``<store>_fail.png`` beside the store.
+    """Write ``<store>_yield.png`` (if swept, or with conditions) and ``<store>_fail.png`` beside the store.
 
     A path that exists and is not a yieldmc PNG (a user's file, a symlink, a directory) is
     left untouched and its plot skipped, with one line on stderr. Returns the paths written.

@@ -17,6 +17,7 @@ import xarray as xr
 
 from yieldmc._version import __version__
 from yieldmc.engine.blocks import LOSS_CLIP_DB, Stats
+from yieldmc.engine.conditions import condition_coords, condition_variables
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import Estimate, sampler_of
 from yieldmc.engine.stats import quantiles_from_histogram
@@ -70,6 +71,7 @@ def dataset(estimate: Estimate, config_yaml: str) -> xr.Dataset:
     coords = {key: (key, np.asarray(vals, dtype=np.float64), {"long_name": key})
               for key, vals in zip(problem.sweep_keys, problem.sweep_values)}
     coords.update(_channel_coords(problem))
+    coords.update(condition_coords(problem.static))
     attrs = provenance(problem, config_yaml)
     attrs.update(estimate.attrs)
     return xr.Dataset(data, coords=coords, attrs=attrs)
@@ -87,7 +89,9 @@ def count_variables(problem: Problem, stats: Stats) -> dict:
     sweep_dims = list(problem.sweep_keys)
     shape = problem.sweep_shape
     n = stats.n_samples
-    lc = (s.layers, s.channels)
+    conditioned = bool(s.conditions)
+    lc = (s.n_conditions, s.layers, s.channels) if conditioned else (s.layers, s.channels)
+    ch = (("condition",) if conditioned else ()) + ("layer", "channel")
 
     def grid(a, tail=()):
         return np.asarray(a).reshape(tuple(shape) + tuple(tail))
@@ -96,11 +100,17 @@ def count_variables(problem: Problem, stats: Stats) -> dict:
     low, high, method = interval.low, interval.high, interval.label
     hist_width = s.hist_max_db / s.hist_bins
     q = quantiles_from_histogram(stats.hist, problem.quantiles, bin_width_db=hist_width)
-    q = np.moveaxis(q, 0, 1)  # (P, quantile, L, C)
-    ch = ("layer", "channel")
+    q = np.moveaxis(q, 0, 1)  # (P, quantile, K, L, C)
+    qdims = ["quantile", *ch]
+    if conditioned:  # (P, K, quantile, L, C): the condition leads the channel dims
+        q = np.moveaxis(q, 2, 1)
+        qdims = ["condition", "quantile", "layer", "channel"]
+    else:
+        q = q[:, :, 0]
     data = {
         "yield": (sweep_dims, grid(stats.n_pass / n), {
-            "units": "1", "long_name": "fraction of modules that meet the loss spec"}),
+            "units": "1", "long_name": "fraction of modules that meet the loss spec"
+                                       + (" under every condition (envelope yield)" if conditioned else "")}),
         "yield_ci_low": (sweep_dims, grid(low), {
             "units": "1", "long_name": f"yield, lower end of the 95 % {method} interval"}),
         "yield_ci_high": (sweep_dims, grid(high), {
@@ -116,8 +126,9 @@ def count_variables(problem: Problem, stats: Stats) -> dict:
         "pdl_db_mean": (sweep_dims + list(ch), grid(stats.pdl_sum * s.loss_unit_db / n, lc), {
             "units": "dB", "long_name": "mean polarisation-dependent loss |loss_TE − loss_TM| "
                                         "(0 when one polarisation is evaluated)"}),
-        "loss_db_quantile": (sweep_dims + ["quantile", *ch], grid(q, (len(problem.quantiles), *lc)), {
+        "loss_db_quantile": (sweep_dims + qdims, grid(q, q.shape[1:]), {
             "units": "dB", "long_name": f"channel loss quantile (resolution {hist_width:g} dB)"}),
         **interval.variables,
+        **condition_variables(s, sweep_dims, lambda a: grid(a, (s.n_conditions,)), stats.conditions / n),
     }
     return data

@@ -3,12 +3,19 @@
 The coupler evaluates n_eff,Si(w) at every cmt segment of every channel of every module
 (64 × 2 polarisations per channel), so :func:`yieldmc.physics.silicon.si_strip_effective_index`
 (a cubic Hermite spline over the solver's non-uniform widths, found by comparing against
-every node) is resampled once, at import, on a uniform 1 nm grid per polarisation and
-wavelength node. A value is then one index computation, two gathers and a linear
-interpolation per node (error ≤ h²·max|n''|/8 ≈ 1e-5 for h = 1 nm; tests/test_couplers.py
-measures it against the spline), mixed across the band's wavelength nodes with the same
-quadratic Lagrange weights as the spline. Outside the grid it extrapolates linearly from
-the end slopes (as the spline does).
+every node) is resampled once, on first use, on a uniform grid per polarisation and
+wavelength node — in the spline's own abscissa, the normalised width
+s = (w − w0(λ))/(0.5 µm − w0(λ)) (:mod:`yieldmc.physics.silicon`), so that between
+wavelength nodes the nodes are mixed at the same s as the spline mixes them. The grid step
+in s corresponds to at most :data:`STEP_UM` of width at every node. Each grid point keeps
+the spline's value and slope, and a value is one index computation, four gathers and a
+cubic Hermite interpolation per node of the element's band, mixed with the spline's
+quadratic Lagrange weights. The cubic reproduces the spline exactly in every grid cell
+without a spline knot, and its derivative is continuous: a linear interpolation's
+piecewise-constant slope (an error of up to h·|n''|/2) entered the Landau–Zener rate
+|dΔβ/dz| and moved the default package's yield by 1 % (tests/test_si_taper.py bounds
+value and slope against the spline, at and between the wavelength nodes). Outside the
+table both continue linearly in width.
 """
 
 from __future__ import annotations
@@ -19,11 +26,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from yieldmc.physics import materials as _mat
 from yieldmc.physics import silicon
 
-#: Grid step of the resampled table, µm.
+#: Largest width step of the resampled table at any wavelength node, µm.
 STEP_UM = 1e-3
-_FIELDS = 4  # n_eff, ∂n/∂n_si, ∂n/∂n_box, ∂n/∂n_top
+#: Normalised-width range of the resampled table; the spline is linear outside [0, 1] (a
+#: jump of its second derivative at 0 and 1, which fall on grid points), so the table's
+#: linear continuation beyond this range agrees with it.
+S_RANGE = (-0.5, 1.1)
 
 
 @functools.lru_cache(maxsize=None)
@@ -33,42 +44,21 @@ def _build():
 
 
 def _resample():
-    lo = min(silicon.NEAR_CUTOFF_WIDTH_UM.values())
-    hi = silicon.WIDTH_MAX_UM
-    n = int(np.ceil((hi - lo) / STEP_UM)) + 1
-    grid = lo + STEP_UM * np.arange(n)
+    """Returns (s0, ds, n, {pol: (values, slopes)}): n_eff − n_top and the three
+    sensitivities, and their derivatives in s, on the uniform s grid, each node at its own
+    abscissa (as the spline); each array (fields, nodes, n) float64."""
+    span = silicon.WIDTH_MAX_UM - float(np.min(silicon._W_LO))
+    ds = 1.0 / np.ceil(span / STEP_UM)  # s = 0 and s = 1, where the spline turns linear, are grid points
+    s0 = -np.floor(-S_RANGE[0] / ds) * ds
+    n = int(np.ceil((S_RANGE[1] - s0) / ds)) + 1
+    grid = s0 + ds * np.arange(n)
     tables = {}
-    for pol in silicon.POLARIZATIONS:
-        per_node = []
-        for lam in silicon.WAVELENGTHS_UM:
-            w = jnp.asarray(grid, dtype=jnp.float64 if jnp.zeros(()).dtype == jnp.float64 else jnp.float32)
-            n_eff = np.asarray(silicon.si_strip_effective_index(width_um=w, wavelength_um=lam, polarization=pol),
-                               dtype=np.float64)
-            sens = [np.asarray(f, dtype=np.float64) for f in
-                    silicon.si_strip_sensitivities(width_um=w, wavelength_um=lam, polarization=pol)]
-            per_node.append(np.stack([n_eff, *sens]))
-        tables[pol] = np.stack(per_node)  # (nodes, fields, n)
-    return lo, n, tables
-
-
-_BANDS = tuple(tuple(i for i, lam in enumerate(silicon.WAVELENGTHS_UM) if (lam < silicon.BAND_SPLIT_UM) == low)
-               for low in (True, False))
-
-
-def _lagrange(lam, nodes):
-    a, b, c = nodes
-    return ((lam - b) * (lam - c) / ((a - b) * (a - c)),
-            (lam - a) * (lam - c) / ((b - a) * (b - c)),
-            (lam - a) * (lam - b) / ((c - a) * (c - b)))
-
-
-def _node_values(table, w, fields):
-    """Linear interpolation on the uniform grid (linear extrapolation outside)."""
-    lo, n, _ = _build()
-    t = (w - lo) / STEP_UM
-    i = jnp.clip(jnp.floor(t), 0, n - 2).astype(jnp.int32)
-    f = t - i
-    return [table[k][i] + f * (table[k][i + 1] - table[k][i]) for k in fields]
+    for ip, pol in enumerate(silicon.POLARIZATIONS):
+        s = jnp.asarray(np.broadcast_to(grid[:, None], (n, len(silicon.WAVELENGTHS_UM))))
+        args = [jnp.asarray(a) for a in (silicon._KNOTS[ip], silicon._VALUES[:, ip], silicon._SLOPES[:, ip])]
+        h, dh = jax.jvp(lambda x: silicon._hermite(x, *args), (s,), (jnp.ones_like(s),))  # (F, n, nodes)
+        tables[pol] = tuple(np.moveaxis(np.asarray(a, dtype=np.float64), 1, 2) for a in (h, dh))
+    return s0, ds, n, tables
 
 
 def si_index_fields(*, width_um, wavelength_um, polarization, fields=(0,)):
@@ -83,17 +73,39 @@ def si_index_fields(*, width_um, wavelength_um, polarization, fields=(0,)):
     Returns:
       List of arrays, one per field.
     """
+    if polarization not in silicon.POLARIZATIONS:
+        raise ValueError(f"polarization: expected 'te' or 'tm', got {polarization!r}")
     w = jnp.asarray(width_um)
     lam = jnp.asarray(wavelength_um)
     dtype = jnp.result_type(w, lam)
-    table = jnp.asarray(_build()[2][polarization], dtype)
-    out = []
-    for band in _BANDS:
-        weights = _lagrange(lam, [silicon.WAVELENGTHS_UM[i] for i in band])
-        vals = [_node_values(table[i], w, fields) for i in band]
-        out.append([sum(wt * v[k] for wt, v in zip(weights, vals)) for k in range(len(fields))])
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    s0, ds, n, tables = _build()
+    values, slopes = (jnp.asarray(t[list(fields)].reshape(len(fields), -1), dtype)  # (F, nodes·n)
+                      for t in tables[polarization])
+    w_lo = silicon._W_LO[silicon.POLARIZATIONS.index(polarization)]
+    nodes = silicon.WAVELENGTHS_UM
+    # the band's three nodes per element (O: nodes 0-2, C: 3-5), then one cell per node
     low = lam < silicon.BAND_SPLIT_UM
-    return [jnp.where(low, a, b) for a, b in zip(*out)]
+    band_nodes = [jnp.where(low, nodes[j], nodes[3 + j]) for j in range(3)]
+    wts = silicon._band_lagrange(lam, band_nodes)
+    w0 = sum(wt * jnp.where(low, float(w_lo[j]), float(w_lo[3 + j])) for j, wt in enumerate(wts))
+    t = ((w - w0) / (silicon.WIDTH_MAX_UM - w0) - s0) / ds
+    i = jnp.clip(jnp.floor(t), 0, n - 2).astype(jnp.int32)
+    u = t - i  # in [0, 1) inside the grid; outside, the end cell's cubic continues
+    u2 = u * u
+    h00, h10, h01, h11 = 2 * u2 * u - 3 * u2 + 1, (u2 - 2 * u + 1) * u * ds, 3 * u2 - 2 * u2 * u, (u2 - u) * u * ds
+    res = [0.0] * len(fields)
+    for j, wt in enumerate(wts):
+        flat = jnp.where(low, j, 3 + j) * n + i
+        for k in range(len(fields)):
+            cubic = (h00 * values[k][flat] + h10 * slopes[k][flat]
+                     + h01 * values[k][flat + 1] + h11 * slopes[k][flat + 1])
+            res[k] = res[k] + wt * cubic
+    if 0 in fields:
+        k = list(fields).index(0)
+        res[k] = res[k] + _mat.pwg_cladding_index(wavelength_um=lam, temperature_c=silicon.TABLE_TEMPERATURE_C)
+    return res
 
 
 def si_strip_index(*, width_um, wavelength_um, polarization, delta_n_si=0.0, delta_n_box=0.0, delta_n_top=0.0):
