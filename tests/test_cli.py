@@ -221,7 +221,8 @@ def test_gradient_modes_bad_input(args, key, tmp_path):
 
 
 def test_rare_event_samplers_through_the_command(tmp_path):
-    proc = yieldmc("sampler=is", "samples=16384", "engine.block_size=8192", "output.dir=out", cwd=tmp_path)
+    proc = yieldmc("sampler=is", "package/coupler=butt", "samples=16384", "engine.block_size=8192", "output.dir=out",
+                   cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "sampler is" in proc.stdout
     ds = xr.open_zarr(the_store(tmp_path / "out"))

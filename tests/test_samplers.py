@@ -99,7 +99,7 @@ def test_importance_sampling_is_bit_identical_across_blocks_per_call(rare):
 
 
 def test_all_samplers_agree_on_the_default_package():
-    runs = {s: yieldmc.run(yieldmc.compose(["samples=131072", f"sampler={s}"] + ENGINE))
+    runs = {s: yieldmc.run(yieldmc.compose(["samples=65536", f"sampler={s}", "engine.block_size=4096"]))
             for s in ("mc", "qmc", "is")}
     for a in runs:
         for b in runs:
@@ -148,3 +148,56 @@ def test_bad_sampler_input(overrides, key):
 
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         problem_from_config(yieldmc.compose(overrides))
+
+
+def test_qmc_with_no_failure_reports_a_conservative_interval():
+    """Every module passes (σ tiny): the t interval over the randomisations would be [1, 1];
+    the reported one covers the pooled Clopper–Pearson interval, low = 0.025^(1/N)."""
+    n = 16 * 4096
+    ds = yieldmc.run(yieldmc.compose(["sampler=qmc", f"samples={n}", "engine.block_size=4096", "process=none",
+                                      "package/coupler=butt", "process.dx_um.module.sigma=0.01",
+                                      "output.plots=false"]))
+    assert float(ds["yield"]) == 1.0
+    assert float(ds.yield_ci_high) == 1.0
+    assert float(ds.yield_ci_low) == pytest.approx(0.025 ** (1 / n), rel=1e-9)
+
+
+def test_union_reference_matches_a_general_quadrature_and_plain_monte_carlo():
+    """validation.union_failure_probability (Gauss–Hermite over the module offsets) against
+    scipy's adaptive dblquad, and against plain Monte Carlo where failures are common."""
+    from scipy import integrate
+    from scipy.special import ndtr
+
+    c, sm, sc, spec = 12, 0.2, 0.5, 1.2
+    w_x, w_y = validation.pwg_mode_radii_um()
+    r = spec / validation.DB_PER_NEPER_POWER
+
+    def integrand(dy, dx):
+        h = w_x * math.sqrt(max(r - dy * dy / w_y**2, 0.0))
+        q = ndtr((h - dx) / sc) - ndtr((-h - dx) / sc)
+        return (1 - q**c) * norm.pdf(dx, scale=sm) * norm.pdf(dy, scale=sm)
+
+    ref = integrate.dblquad(integrand, -8 * sm, 8 * sm, -8 * sm, 8 * sm, epsabs=1e-12)[0]
+    pf = validation.union_failure_probability(channels=c, sigma_module_um=sm, sigma_channel_um=sc, max_loss_db=spec)
+    assert pf == pytest.approx(ref, rel=1e-6)
+    p = validation.union_offset(channels=c, failure_probability=pf)
+    n = 65536
+    ds = yieldmc.run(yieldmc.compose(list(p.overrides) + ENGINE + [f"samples={n}"]))
+    assert abs(float(ds["yield"]) - p.expected_yield) <= 4.5 * validation.binomial_standard_error(pf, n)
+
+
+@pytest.mark.parametrize("channels", [12, 128])
+def test_importance_sampling_of_a_union_of_channel_events(channels):
+    """A union of 2C channel events at P_f = 1e-4: every event gets its own design-point
+    search (both sides of each channel), the Φ(−β)-weighted mixture estimate holds the
+    exact P_f within 4.5 SE, and the union bounds hold it."""
+    p = validation.union_offset(channels=channels, failure_probability=1e-4)
+    pf = 1.0 - p.expected_yield
+    ds = yieldmc.run(yieldmc.compose(list(p.overrides) + ENGINE + ["samples=65536", "sampler=is"]))
+    est, se = float(ds.failure_probability), float(ds.failure_probability_se)
+    assert abs(est - pf) <= 4.5 * se, (est, pf, se)
+    assert se < 0.1 * pf
+    assert ds.attrs["is_events"] == channels and ds.attrs["is_events_found"] == channels
+    assert ds.attrs["is_design_points"] == 2 * channels
+    assert float(ds.failure_probability_bound_low) <= est <= float(ds.failure_probability_bound_high)
+    assert ds.attrs["warnings"] == ""

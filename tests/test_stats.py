@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from yieldmc.engine.stats import quantiles_from_histogram, wilson_interval
+from yieldmc.engine.stats import clopper_pearson_interval, quantiles_from_histogram, wilson_interval
 
 Z95 = 1.959963984540054
 
@@ -206,3 +206,22 @@ def test_leading_dimensions():
                 assert value == math.inf
             else:
                 check_against_sample(value, x[cell], q)
+
+
+@pytest.mark.parametrize("k, n", [(0, 100), (5, 100), (100, 100), (0, 2**18), (3, 2**18), (999_999, 10**6)])
+def test_clopper_pearson_matches_scipy_binomtest(k, n):
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    low, high = clopper_pearson_interval(k, n)
+    # scipy finds the ends with brentq (xtol 2e-12 absolute); ours are beta quantiles
+    assert float(low) == pytest.approx(ci.low, rel=1e-9, abs=2e-12)
+    assert float(high) == pytest.approx(ci.high, rel=1e-9, abs=2e-12)
+
+
+def test_clopper_pearson_zero_failures_is_the_rule_of_three():
+    """n passes out of n: the lower end solves p^n = 0.025, i.e. about 1 − 3.69/n."""
+    n = 2**18
+    low, high = clopper_pearson_interval(n, n)
+    assert float(high) == 1.0
+    assert float(low) == pytest.approx(0.025 ** (1 / n), rel=1e-12)

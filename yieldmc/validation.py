@@ -175,6 +175,55 @@ def two_offset_yield(sigma_x_um: float, sigma_y_um: float, *, max_loss_db: float
     return integrate.quad(inner, -zmax, zmax, epsabs=1e-13)[0]
 
 
+def union_failure_probability(*, channels: int, sigma_module_um: float, sigma_channel_um: float,
+                               max_loss_db: float, nodes: int = 160) -> float:
+    """Exact P_f of the union problem (:func:`union_offset`).
+
+    Given the module offsets (dx_m, dy_m), channel c passes iff |dx_m + dx_c| <= h(dy_m),
+    h = w_x·sqrt(R − dy_m²/w_y²) (R = S/(10/ln 10); h = 0 where negative), with probability
+    q = Φ((h − dx_m)/σ_c) − Φ((−h − dx_m)/σ_c); the channels are independent given the
+    module, so P_f = E[1 − q^C] over dx_m, dy_m ~ N(0, σ_m²) — a 2-D Gauss–Hermite
+    quadrature, with 1 − q^C = −expm1(C·log1p(−(1 − q))) for accuracy at P_f ~ 1e-6.
+    """
+    import numpy as np
+    from scipy import special
+
+    w_x, w_y = pwg_mode_radii_um()
+    r = max_loss_db / DB_PER_NEPER_POWER
+    x, wt = np.polynomial.hermite_e.hermegauss(nodes)  # ∫ f(z) φ(z) dz ≈ Σ wt f(x) / sqrt(2π)
+    wt = wt / math.sqrt(2 * math.pi)
+    dxm = sigma_module_um * x[:, None]
+    dym = sigma_module_um * x[None, :]
+    h = w_x * np.sqrt(np.maximum(r - dym**2 / w_y**2, 0.0))
+    fail_c = special.ndtr((-h - dxm) / sigma_channel_um) + special.ndtr((dxm - h) / sigma_channel_um)
+    with np.errstate(divide="ignore"):  # a certain channel failure: log1p(−1) = −inf, 1 − q^C = 1
+        fail_module = -np.expm1(channels * np.log1p(-np.minimum(fail_c, 1.0)))
+    return float(wt @ fail_module @ wt)
+
+
+def union_offset(*, channels: int = 12, sigma_module_um: float = 0.2, sigma_channel_um: float = 0.5,
+                 failure_probability: float = 1e-4) -> ValidationProblem:
+    """A rare failure of a union of 2C channel events (issue 15): shared module offsets
+    dx, dy ~ N(0, σ_m²) and a per-channel lateral offset dx_c ~ N(0, σ_c²); a module fails
+    when any channel, on either side, exceeds the spec. ``spec.max_loss_db`` is set so
+    that P_f (:func:`union_failure_probability`) equals ``failure_probability``.
+    """
+    from scipy.optimize import brentq
+
+    def pf(s):
+        return union_failure_probability(channels=channels, sigma_module_um=sigma_module_um,
+                                         sigma_channel_um=sigma_channel_um, max_loss_db=s)
+
+    spec = brentq(lambda s: math.log(pf(s)) - math.log(failure_probability), 0.05, 50.0, xtol=1e-12)
+    overrides = _base(channels, spec, 0) + [
+        f"process.dx_um.module.sigma={float(sigma_module_um)!r}",
+        f"process.dy_um.module.sigma={float(sigma_module_um)!r}",
+        f"process.dx_um.channel.sigma={float(sigma_channel_um)!r}",
+    ]
+    return ValidationProblem("union_offset", tuple(overrides), 1.0 - pf(spec),
+                             f"union of {2 * channels} channel events (module dx, dy and channel dx)")
+
+
 def all_problems() -> list[ValidationProblem]:
     """The validation problems at their default parameters."""
     return [channel_offset(), module_offset(), radial_offset(), adiabatic_lateral_offset()]

@@ -30,6 +30,25 @@ def wilson_interval(n_pass, n, *, z: float = _Z95):
     return low, high
 
 
+def clopper_pearson_interval(n_pass, n, *, level: float = 0.95):
+    """Exact (Clopper–Pearson) interval of a binomial proportion (Clopper & Pearson,
+    Biometrika 26:404 (1934)): the beta quantiles ``B(α/2; k, n − k + 1)`` and
+    ``B(1 − α/2; k + 1, n − k)``; 0 passes → low 0, n passes → high 1.
+
+    Returns:
+      ``(low, high)`` arrays in [0, 1].
+    """
+    from scipy.stats import beta
+
+    k = np.asarray(n_pass, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    a = 1.0 - level
+    with np.errstate(invalid="ignore"):
+        low = np.where(k == 0, 0.0, beta.ppf(a / 2, np.maximum(k, 1e-300), n - k + 1))
+        high = np.where(k == n, 1.0, beta.ppf(1 - a / 2, k + 1, np.maximum(n - k, 1e-300)))
+    return low, high
+
+
 def quantiles_from_histogram(hist, quantiles, *, bin_width_db: float):
     """Upper edge of the histogram bin that holds each quantile.
 

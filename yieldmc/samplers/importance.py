@@ -2,19 +2,27 @@
 
 1. **Design points** (FORM): in the standard-normal space u of one module (every active
    draw, D dimensions) the module fails when g(u) = S − L_(m+1)(u) < 0, L_(m+1) the
-   (m+1)-th largest channel loss. HLRF iterations u ← [(∇g·u − g)/|∇g|²]·∇g (Hasofer &
-   Lind, J. Eng. Mech. 100:111 (1974); Rackwitz & Fiessler, Comput. Struct. 9:489
-   (1978)) from several random starts find the most probable failure points; distinct
-   ones within 2 of the smallest reliability index β = |u*| are kept (a union of
-   failure regions — channels, sides — gets one each).
-2. **Sampling**: u = z + u*_k with z ~ N(0, I) and k drawn uniformly, i.e. from the
-   mixture q(u) = (1/K)·Σ_k φ(u − u*_k); weight w = φ(u)/q(u) =
-   1/((1/K)·Σ_k exp(u·u*_k − |u*_k|²/2)).
+   (m+1)-th largest channel loss over every condition. HLRF iterations
+   u ← [(∇g·u − g)/|∇g|²]·∇g (Hasofer & Lind, J. Eng. Mech. 100:111 (1974); Rackwitz &
+   Fiessler, Comput. Struct. 9:489 (1978)) find the most probable failure points. With no
+   failed channel allowed (m = 0) the failure region is the union of the channel events
+   e = (condition, layer, channel), and the events are enumerated from the problem's
+   structure: each gets its own search on g_e(u) = S − L_e(u), from two opposite starts
+   (the two sides of an offset) — random starts alone found only part of the 2C points of
+   a C-channel module and biased the estimate low (issue 15). Random starts on g are kept
+   as well. Distinct points within 2 of the smallest reliability index β = |u*| are kept.
+2. **Sampling**: u = z + u*_k with z ~ N(0, I) and k drawn with probability
+   α_k ∝ Φ(−β_k) (the FORM probability of each point's half-space), i.e. from the mixture
+   q(u) = Σ_k α_k·φ(u − u*_k); weight w = φ(u)/q(u) = 1/Σ_k α_k·exp(u·u*_k − |u*_k|²/2),
+   the balance heuristic (Owen & Zhou, JASA 95:135 (2000)), unbiased for the union
+   (Owen, Maximov & Chertkov, Electron. J. Stat. 13:1 (2019)).
 3. **Estimates** per block (float sums; the host adds them in a fixed block order, so
    the result is bit-identical however blocks are grouped): P̂_f = Σ w·1{fail}/N with
    SE² = (Σ(w·1{fail})²/N − P̂_f²)/N, the effective sample size of the failure weights
-   (Σ w·1{fail})²/Σ(w·1{fail})² (Kish), per-channel fail probabilities and the weighted
-   mean loss.
+   (Σ w·1{fail})²/Σ(w·1{fail})² (Kish), per-channel fail probabilities (the per-event
+   estimates: union bounds max_e P_e ≤ P_f ≤ Σ_e P_e) and the weighted mean loss;
+   :func:`union_diagnostics` turns missed events and inconsistent bounds into warnings,
+   stored in the dataset's ``warnings`` attribute.
 If no design point is found, or the weights degenerate (failure ESS < 50), the run falls
 back to plain Monte Carlo with a warning. One sweep point only (the design points are
 per point); its statistics are float sums, not counts (:attr:`Sampler.counts` false).
@@ -30,13 +38,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from yieldmc.engine.blocks import accumulate, block_key, module_losses, split_draws, standard_normals
+from yieldmc.engine.conditions import condition_variables
+from yieldmc.engine.blocks import (accumulate, block_key, envelope_outcomes, module_losses, split_draws,
+                                   standard_normals)
 from yieldmc.engine.problem import Problem, Static, as_plain_mc, random_dimension
 from yieldmc.samplers.base import Estimate, Sampler
 from yieldmc.engine.stats import _Z95
 
 #: HLRF settings: random starts, iterations, acceptance of a converged point.
 STARTS, ITERATIONS, BETA_WINDOW = 24, 60, 2.0
+#: Distance of the two opposite starts of a per-event search from the origin, and the
+#: largest HLRF step (standard-normal units).
+EVENT_START, MAX_STEP = 0.5, 1.0
 #: Fewer effective failing samples than this → fall back to plain MC.
 MIN_ESS = 50.0
 
@@ -45,39 +58,76 @@ MIN_ESS = 50.0
 class DesignPoints:
     points: np.ndarray  # (K, D)
     beta: np.ndarray  # (K,)
+    events: int = 0  # channel events searched one by one (K_cond·L·C; 0: random starts only)
+    events_found: int = 0  # of those, events with a converged design point
+
+    @property
+    def log_weights(self) -> np.ndarray:
+        """Mixture weights α_k ∝ Φ(−β_k), the FORM probability of each point's half-space."""
+        from scipy.special import log_ndtr
+
+        la = log_ndtr(-self.beta)
+        return la - np.logaddexp.reduce(la)
 
     @property
     def tables(self):
-        """The device table (K, D); without a design point the origin alone (the proposal
-        is then p itself, weights 1), so that the blocks of a run that falls back to
-        plain Monte Carlo can still be computed and stored."""
-        points = self.points if len(self.points) else np.zeros((1, self.points.shape[1]))
-        return (points.astype(np.float32),)
+        """The device tables (points (K, D), log mixture weights (K,)); without a design
+        point the origin alone (the proposal is then p itself, weights 1), so that the
+        blocks of a run that falls back to plain Monte Carlo can still be computed and
+        stored."""
+        if not len(self.points):
+            return np.zeros((1, self.points.shape[1]), np.float32), np.zeros(1, np.float32)
+        return self.points.astype(np.float32), self.log_weights.astype(np.float32)
 
 
 def _one_module_static(static: Static) -> Static:
     return dataclasses.replace(static, block_size=1, sampler="mc", sampling=None)
 
 
-def limit_state(u, params, static1: Static, max_failed: int):
-    """g(u) = S − L_(m+1)(u) for one module (u of shape (D,)); < 0 means failure."""
-    loss = module_losses(split_draws(u[:, None], static1), params, static1).reshape(-1)
-    kth = jax.lax.top_k(loss, max_failed + 1)[0][max_failed]
-    return params["spec.max_loss_db"] - kth
+def limit_state(u, event, params, static1: Static, max_failed: int):
+    """g(u) of one module (u of shape (D,)); < 0 means failure.
+
+    ``event`` < 0: the module, g = S − max over conditions of L_(m+1)(u), the (m+1)-th
+    largest channel loss; ``event`` = e ≥ 0: one channel event (flat index over
+    conditions × layers × channels), g_e = S − L_e(u).
+    """
+    loss = module_losses(split_draws(u[:, None], static1), params, static1)
+    flat = loss.reshape(loss.shape[0], -1)  # (K conditions, L·C): the union over conditions
+    kth = jax.lax.top_k(flat, max_failed + 1)[0][:, max_failed]
+    module = params["spec.max_loss_db"] - jnp.max(kth)
+    channel = params["spec.max_loss_db"] - flat.reshape(-1)[jnp.maximum(event, 0)]
+    return jnp.where(event < 0, module, channel)
 
 
 @functools.lru_cache(maxsize=None)
 def _hlrf(static1: Static, max_failed: int):
-    g_and_grad = jax.value_and_grad(lambda u, p: limit_state(u, p, static1, max_failed))
+    """One compiled program: ITERATIONS HLRF steps of every start (u (S, D), events (S,)),
+    then the limit state at the end points."""
+    def g(u, e, p):
+        return limit_state(u, e, p, static1, max_failed)
 
-    def step(u, p):
-        g, dg = g_and_grad(u, p)
+    g_and_grad = jax.value_and_grad(g)
+
+    def step(u, e, p):
+        value, dg = g_and_grad(u, e, p)
         n2 = jnp.maximum(jnp.sum(dg * dg), 1e-30)
-        return (jnp.dot(dg, u) - g) / n2 * dg, g
+        return (jnp.dot(dg, u) - value) / n2 * dg
 
-    vstep = jax.jit(jax.vmap(step, in_axes=(0, None)))
-    vg = jax.jit(jax.vmap(lambda u, p: limit_state(u, p, static1, max_failed), in_axes=(0, None)))
-    return vstep, vg
+    def run(u, e, p):
+        def body(_, u):
+            new = jax.vmap(step, in_axes=(0, 0, None))(u, e, p).astype(u.dtype)
+            # step-length control: at most MAX_STEP per iteration. Far from a design point
+            # the gradient of a quadratic loss is tiny and the plain HLRF step huge; the
+            # point then lands where the loss saturates and falls back to the origin.
+            d = new - u
+            size = jnp.sqrt(jnp.sum(d * d, axis=1, keepdims=True))
+            new = u + d * jnp.minimum(1.0, MAX_STEP / jnp.maximum(size, 1e-30))
+            return jnp.where(jnp.all(jnp.isfinite(new), axis=1, keepdims=True), new, u)
+
+        u = jax.lax.fori_loop(0, ITERATIONS, body, u)
+        return u, jax.vmap(g, in_axes=(0, 0, None))(u, e, p)
+
+    return jax.jit(run)
 
 
 def design_points(problem: Problem) -> DesignPoints:
@@ -101,20 +151,34 @@ def _search(problem: Problem) -> DesignPoints:
     dim = random_dimension(problem.static)
     max_failed = int(problem.params["spec.max_failed_channels"][0])
     params = {k: jnp.asarray(v[0].astype(problem.static.dtype)) for k, v in problem.params.items()}
-    vstep, vg = _hlrf(static1, max_failed)
+    dtype = problem.static.dtype
     rng = np.random.default_rng([problem.seed, 0x15])
-    u = jnp.asarray(rng.standard_normal((STARTS, dim)).astype(problem.static.dtype))
-    for _ in range(ITERATIONS):
-        new, _ = vstep(u, params)
-        u = jnp.where(jnp.all(jnp.isfinite(new), axis=1, keepdims=True), new, u)
-    u = np.asarray(u, dtype=np.float64)
-    g = np.asarray(vg(jnp.asarray(u.astype(problem.static.dtype)), params), dtype=np.float64)
+    starts = [rng.standard_normal((STARTS, dim))]  # random starts on the module's g
+    index = [np.full(STARTS, -1)]
+    events = found = 0
+    if max_failed == 0:
+        # the union's events from the problem's structure: every channel under every
+        # condition, each from two opposite starts (the two sides of an offset)
+        s = problem.static
+        events = s.n_conditions * s.layers * s.channels
+        ev = np.repeat(np.arange(events), 2)
+        v = rng.standard_normal((events, dim))
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        starts.append(EVENT_START * np.where(np.arange(2 * events)[:, None] % 2 == 0, 1.0, -1.0) * v[ev])
+        index.append(ev)
+    index = np.concatenate(index)
+    u, g = _hlrf(static1, max_failed)(jnp.asarray(np.concatenate(starts).astype(dtype)),
+                                      jnp.asarray(index, jnp.int32), params)
+    u, g = np.asarray(u, dtype=np.float64), np.asarray(g, dtype=np.float64)
     tol = 1e-3 * max(1.0, abs(float(problem.params["spec.max_loss_db"][0])))
+    if events:
+        conv = np.isfinite(u).all(axis=1) & (np.abs(g) < tol) & (np.linalg.norm(u, axis=1) > 0)
+        found = len(np.unique(index[conv & (index >= 0)]))
     beta = np.linalg.norm(u, axis=1)
     ok = np.isfinite(beta) & (np.abs(g) < tol) & (beta > 0)
     u, beta = u[ok], beta[ok]
     if len(u) == 0:
-        return DesignPoints(np.zeros((0, dim)), np.zeros(0))
+        return DesignPoints(np.zeros((0, dim)), np.zeros(0), events, found)
     order = np.argsort(beta)
     keep: list[int] = []
     for i in order:
@@ -122,44 +186,52 @@ def _search(problem: Problem) -> DesignPoints:
             break
         if all(np.linalg.norm(u[i] - u[j]) > 0.1 * beta[i] for j in keep):
             keep.append(i)
-    return DesignPoints(u[keep], beta[keep])
+    return DesignPoints(u[keep], beta[keep], events, found)
 
 
-def proposal_draws(seed, block, static: Static, points):
-    """u = z + u*_k of one block, (D, B): z the block's standard normals, k uniform over
-    the design points ``points`` (K, D)."""
+def proposal_draws(seed, block, static: Static, points, log_alpha):
+    """u = z + u*_k of one block, (D, B): z the block's standard normals, k drawn from the
+    mixture weights α (``log_alpha`` (K,)) over the design points ``points`` (K, D)."""
     key = block_key(seed, block, static)
     z = standard_normals(key, static)  # (D, B)
-    k = jax.random.randint(jax.random.fold_in(key, 0x1A5), (static.block_size,), 0, points.shape[0])
+    k = jax.random.categorical(jax.random.fold_in(key, 0x1A5), log_alpha, shape=(static.block_size,))
     return z + points[k].T
 
 
 def is_block_stats(seed, block, n_valid, params, tables, static: Static):
     """Weighted sums of one block under the mixture proposal (single sweep point)."""
-    (points,) = tables  # (K, D)
-    u = proposal_draws(seed, block, static, points)
-    log_q = jax.nn.logsumexp(points @ u - 0.5 * jnp.sum(points * points, axis=1)[:, None], axis=0) - jnp.log(points.shape[0])
+    points, log_alpha = tables  # (K, D), (K,)
+    u = proposal_draws(seed, block, static, points, log_alpha)
+    # balance heuristic: the weight is p/q with q the whole mixture (Owen & Zhou, JASA 95:135
+    # (2000); Owen, Maximov & Chertkov, Electron. J. Stat. 13:1 (2019)), unbiased for the union
+    log_q = jax.nn.logsumexp(log_alpha[:, None] + points @ u - 0.5 * jnp.sum(points * points, axis=1)[:, None],
+                             axis=0)
     valid = jnp.arange(static.block_size, dtype=jnp.int32) < n_valid
     w = jnp.where(valid, jnp.exp(-log_q), 0.0)
     p = jax.tree.map(lambda a: a[0], params)
-    loss = module_losses(split_draws(u, static), p, static)  # (L, C, B)
+    loss = module_losses(split_draws(u, static), p, static)  # (K, L, C, B)
     fail_c = loss > p["spec.max_loss_db"]
-    fail = jnp.sum(fail_c, axis=(0, 1)) > p["spec.max_failed_channels"]
+    passed_k = jnp.sum(fail_c, axis=(1, 2)) <= p["spec.max_failed_channels"]  # (K, B)
+    envelope, fail_only, others_pass = envelope_outcomes(passed_k)
+    fail = ~envelope
     wf = w * fail
     scalars = jnp.stack([jnp.sum(w), jnp.sum(w * w), jnp.sum(wf), jnp.sum(wf * wf)])
+    per_condition = jnp.stack([~passed_k, fail_only, ~others_pass], axis=-1)  # (K, B, 3) failures
     return {
         "n_pass": jnp.sum(~fail & valid, dtype=jnp.int32)[None],
         "is_scalars": scalars[None],
         "is_channel_fail": jnp.sum(w * fail_c, axis=-1)[None],
         "is_loss": jnp.sum(w * jnp.clip(loss, 0.0, 100.0), axis=-1)[None],
+        "is_conditions": jnp.sum(w[:, None] * per_condition, axis=1)[None],
     }
 
 
 def block_shapes(problem: Problem) -> dict:
     s = problem.static
-    lc = (s.layers, s.channels)
+    lc = (s.n_conditions, s.layers, s.channels)
     return {"n_pass": ((1,), "int32"), "is_scalars": ((1, 4), "float32"),
-            "is_channel_fail": ((1, *lc), "float32"), "is_loss": ((1, *lc), "float32")}
+            "is_channel_fail": ((1, *lc), "float32"), "is_loss": ((1, *lc), "float32"),
+            "is_conditions": ((1, s.n_conditions, 3), "float32")}
 
 
 def canonical_sum(per_block: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -178,9 +250,10 @@ class ImportanceEstimate:
     failure_probability: float
     failure_probability_se: float
     effective_sample_size: float
-    channel_fail: np.ndarray  # (L, C)
-    loss_mean: np.ndarray  # (L, C)
+    channel_fail: np.ndarray  # (K, L, C)
+    loss_mean: np.ndarray  # (K, L, C)
     design: DesignPoints
+    conditions: np.ndarray  # (K, 3): P(fail under k), P(fail under k only), P(fail under another)
 
 
 def importance_estimate(per_block: dict, n_samples: int, design: DesignPoints) -> ImportanceEstimate:
@@ -200,6 +273,7 @@ def importance_estimate(per_block: dict, n_samples: int, design: DesignPoints) -
         channel_fail=canonical_sum(per_block["is_channel_fail"][:, 0]) / n,
         loss_mean=canonical_sum(per_block["is_loss"][:, 0]) / n,
         design=design,
+        conditions=canonical_sum(per_block["is_conditions"][:, 0]) / n,
     )
 
 
@@ -225,8 +299,14 @@ def importance_variables(problem: Problem, est: ImportanceEstimate) -> dict:
     """The DESIGN §5 (and §8 rare-event) variables of an IS estimate: name → (dims, values, attrs)."""
     s = problem.static
     pf, se = est.failure_probability, est.failure_probability_se
-    lc = (s.layers, s.channels)
-    ch = ("layer", "channel")
+    conditioned = bool(s.conditions)
+    lc = (s.n_conditions, s.layers, s.channels) if conditioned else (s.layers, s.channels)
+    ch = (("condition",) if conditioned else ()) + ("layer", "channel")
+    q_dims = ("condition", "quantile", "layer", "channel") if conditioned else ("quantile", "layer", "channel")
+    q_shape = (s.n_conditions, len(problem.quantiles), s.layers, s.channels) if conditioned else (
+        len(problem.quantiles), *lc)
+    # per condition: P(pass under it), P(fail under it and no other), P(pass every other)
+    fractions = np.stack([1.0 - est.conditions[:, 0], est.conditions[:, 1], 1.0 - est.conditions[:, 2]], axis=-1)
     return {
         "yield": ((), 1.0 - pf, {"units": "1", "long_name": "fraction of modules that meet the loss spec"}),
         "yield_ci_low": ((), max(0.0, 1.0 - (pf + _Z95 * se)), {
@@ -240,13 +320,49 @@ def importance_variables(problem: Problem, est: ImportanceEstimate) -> dict:
             "units": "1", "long_name": "probability that the channel fails (IS estimate)"}),
         "loss_db_mean": (ch, est.loss_mean.reshape(lc), {
             "units": "dB", "long_name": "mean channel loss (IS estimate, losses clipped at 100 dB)"}),
-        "loss_db_quantile": (("quantile", *ch), np.full((len(problem.quantiles), *lc), np.nan), {
+        "loss_db_quantile": (q_dims, np.full(q_shape, np.nan), {
             "units": "dB", "long_name": "channel loss quantile (not estimated by sampler=is)"}),
+        **condition_variables(s, [], lambda a: np.asarray(a), fractions),
         "failure_probability": ((), pf, {"units": "1", "long_name": "module failure probability 1 - yield"}),
         "failure_probability_se": ((), se, {"units": "1", "long_name": "standard error of failure_probability"}),
         "effective_sample_size": ((), est.effective_sample_size, {
             "units": "1", "long_name": "Kish effective sample size of the failing samples' IS weights"}),
     }
+
+
+def union_diagnostics(problem: Problem, est: ImportanceEstimate) -> tuple[float, float, list[str]]:
+    """Union bounds and warnings of an IS estimate.
+
+    With no failed channel allowed the module fails on the union of its channel events
+    (every channel under every condition), so max_e P_e ≤ P_f ≤ Σ_e P_e, P_e the IS
+    estimates of the events (``channel_fail_fraction``; NaN bounds when channels may fail).
+    Warnings: events whose design-point search did not converge (their regions are then
+    sampled only by chance, the failure mode that biased the random-start search low),
+    an estimate outside the bounds, and an estimate more than a factor 10 away from the
+    FORM union bounds max_k Φ(−β_k) … Σ_k Φ(−β_k) of the design points (a strongly curved
+    or missed failure region).
+    """
+    from scipy.stats import norm
+
+    notes = []
+    pf = est.failure_probability
+    if int(problem.params["spec.max_failed_channels"][0]) == 0:
+        per_event = np.asarray(est.channel_fail, dtype=np.float64).reshape(-1)
+        low, high = float(per_event.max()), float(min(1.0, per_event.sum()))
+        if not low * (1 - 1e-9) <= pf <= high * (1 + 1e-9):
+            notes.append(f"the estimate {pf:.3g} leaves the union bounds [{low:.3g}, {high:.3g}] of its "
+                         "per-event estimates")
+    else:
+        low = high = float("nan")
+    d = est.design
+    if d.events and d.events_found < d.events:
+        notes.append(f"{d.events - d.events_found} of {d.events} channel events have no converged design point; "
+                     "their failure regions are sampled only by chance (the estimate may be low)")
+    form = norm.sf(d.beta)
+    if len(form) and not (form.max() / 10 <= pf <= 10 * form.sum()):
+        notes.append(f"the estimate {pf:.3g} is more than a factor 10 from the FORM union bounds "
+                     f"[{form.max():.3g}, {form.sum():.3g}] of the design points")
+    return low, high, notes
 
 
 class ImportanceSampler(Sampler):
@@ -261,7 +377,7 @@ class ImportanceSampler(Sampler):
         return design_points(problem).tables
 
     def draws(self, seed, block, static: Static, tables=None):
-        return proposal_draws(seed, block, static, tables[0])
+        return proposal_draws(seed, block, static, *tables)
 
     def program(self, static: Static):
         return jax.jit(functools.partial(is_block_stats, static=static))
@@ -278,9 +394,20 @@ class ImportanceSampler(Sampler):
         if degenerate(est):
             warn_fallback(f"effective sample size of the failures {est.effective_sample_size:.3g} < {MIN_ESS:g}")
             return self._fallback(problem, n_devices)
-        return Estimate(problem, variables=importance_variables(problem, est), attrs={
+        variables = importance_variables(problem, est)
+        low, high, notes = union_diagnostics(problem, est)
+        variables["failure_probability_bound_low"] = ((), low, {
+            "units": "1", "long_name": "union lower bound max_e P_e over the channel events (IS estimates)"})
+        variables["failure_probability_bound_high"] = ((), high, {
+            "units": "1", "long_name": "union upper bound sum_e P_e over the channel events (IS estimates)"})
+        for note in notes:
+            warnings.warn(f"sampler=is: {note}", RuntimeWarning, stacklevel=2)
+        return Estimate(problem, variables=variables, attrs={
             "is_design_points": int(len(est.design.beta)),
             "is_beta": [float(b) for b in est.design.beta],
+            "is_events": int(est.design.events),
+            "is_events_found": int(est.design.events_found),
+            "warnings": " | ".join(notes),
         })
 
     @staticmethod

@@ -25,6 +25,7 @@ import numpy as np
 from jax.scipy.special import ndtri
 from scipy.stats import t as student_t
 
+from yieldmc.engine.stats import clopper_pearson_interval
 from yieldmc.engine.problem import _number, random_dimension
 from yieldmc.samplers.base import Interval
 from yieldmc.samplers.counting import CountingSampler
@@ -140,6 +141,15 @@ class QuasiMonteCarlo(CountingSampler):
         se = per.std(axis=0, ddof=1) / np.sqrt(r)
         t = student_t.ppf(0.975, r - 1)
         low, high = np.clip(mean - t * se, 0, 1), np.clip(mean + t * se, 0, 1)
+        # Few failures (or passes) pooled: the R randomisation yields are nearly all equal and
+        # the t interval collapses (zero failures: [1, 1]). There the interval also covers the
+        # exact Clopper–Pearson interval of the pooled count, as if the points were independent
+        # (conservative: scrambled nets do not raise an indicator's variance much above MC).
+        fails = stats.n_samples - stats.n_pass
+        few = (np.minimum(fails, stats.n_pass) < FEW_EVENTS)
+        cp_low, cp_high = clopper_pearson_interval(stats.n_pass, stats.n_samples)
+        low = np.where(few, np.minimum(low, cp_low), low)
+        high = np.where(few, np.maximum(high, cp_high), high)
         variables = {
             "yield_randomization": (["randomization", *sweep_dims], per.reshape((r, *shape)), {
                 "units": "1", "long_name": "yield of each independent Sobol' randomisation"}),
@@ -150,7 +160,12 @@ class QuasiMonteCarlo(CountingSampler):
 
     def interval_method(self, problem) -> str:
         r = problem.static.sampling.randomizations
-        return f"Student t (95 %) over {r} independent Sobol' randomisations"
+        return (f"Student t (95 %) over {r} independent Sobol' randomisations; with fewer than "
+                f"{FEW_EVENTS} pooled failures (or passes) widened to cover the Clopper-Pearson interval "
+                "of the pooled count")
 
+
+#: Pooled failures (or passes) below which the t interval is widened to Clopper–Pearson.
+FEW_EVENTS = 10
 
 SAMPLER = QuasiMonteCarlo()
