@@ -15,15 +15,21 @@ import xarray as xr
 from yieldmc.engine.blocks import block_counts, device_params
 from yieldmc.analysis.gradients import compiled_pathwise, compiled_score, score_variations
 from yieldmc.job import ESTIMATORS, as_job
+from yieldmc.engine.conditions import drift_path, setting_path
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import require_gradients
 from yieldmc.engine.variation import DISTRIBUTIONS
 
 def reported_parameters(problem: Problem) -> list[str]:
-    """Package nominals, the parameters of every active variation, and the loss spec."""
+    """Package nominals, the parameters of every active variation, the conditions'
+    settings and drift parameters, and the loss spec."""
     names = [k for k in problem.params if k.startswith("package.")]
     for q, lv, dist in problem.static.active:
         names += [f"process.{q}.{lv}.{p}" for p in DISTRIBUTIONS[dist]]
+    for c in problem.static.conditions:
+        names += [setting_path(c.name, q) for q in c.settings]
+        for q, lv, dist in c.drift:
+            names += [f"{drift_path(c.name, q, lv)}.{p}" for p in DISTRIBUTIONS[dist]]
     return names + ["spec.max_loss_db"]
 
 
