@@ -230,3 +230,15 @@ def test_sensitivity_to_a_condition_setting_matches_the_closed_form():
     # O(τ/|dL/dd|) µm; bound its effect on dY/dT by the Richardson estimate the dataset reports
     bias = abs(float(ds.yield_gradient_bias.sel(parameter=key)))
     assert abs(g - exact) <= 4.5 * se + 2 * bias + 1e-3 * abs(exact), (g, exact, se, bias)
+
+
+def test_conditions_with_their_own_polarisation_equal_runs_at_that_polarisation():
+    """Conditions that evaluate different polarisations (the unrolled path): each equals a
+    run without conditions at package.polarization of that condition, on the same draws."""
+    base = ["samples=16384", "engine.block_size=8192", "output.plots=false"]
+    ds = yieldmc.run(yieldmc.compose([*base, "conditions={te:{polarization:te},tm:{polarization:tm}}"]))
+    for pol in ("te", "tm"):
+        alone = yieldmc.run(yieldmc.compose([*base, f"package.polarization={pol}"]))
+        np.testing.assert_array_equal(alone.channel_fail_fraction.values,
+                                      ds.channel_fail_fraction.sel(condition=pol).values)
+        np.testing.assert_array_equal(alone.loss_db_mean.values, ds.loss_db_mean.sel(condition=pol).values)

@@ -23,7 +23,7 @@ import numpy as np
 from jax.extend.random import threefry_2x32
 
 from yieldmc.engine.alignment import align
-from yieldmc.engine.conditions import apply_stacked, condition_values
+from yieldmc.engine.conditions import apply_stacked
 from yieldmc.engine.conditions import stacked as stacked_conditions
 from yieldmc.engine.model import channel_loss_db, channel_loss_parts, nominal_values, pass_figure_db
 from yieldmc.physics._fastmath import sincos
@@ -214,7 +214,9 @@ def condition_parts(z, params, static: Static) -> dict:
         out = jax.lax.map(lambda x: parts(apply_stacked(values, x, nominal), pols), xs)
     else:
         nominal = nominal_values(params, static)
-        each = [parts(condition_values(values, z, params, c, nominal), c.polarizations) for c in static.conditions]
+        xs = stacked_conditions(static.conditions, z, params, nominal)
+        each = [parts(apply_stacked(values, jax.tree.map(lambda a, k=k: a[k], xs), nominal), c.polarizations)
+                for k, c in enumerate(static.conditions)]
         out = {k: jnp.stack([e[k] for e in each]) for k in each[0]}
     out.setdefault("crosstalk", None)
     return out

@@ -180,32 +180,6 @@ def float_paths(parsed: dict) -> list[str]:
     return paths
 
 
-def condition_values(values: dict, z: dict, params: dict, condition: Condition | None, nominal: dict) -> dict:
-    """The quantity values of one module under ``condition`` (None: the package's own).
-
-    A setting replaces the package nominal (``values[q] − nominal[q] + setting``, keeping
-    the process draws of ``q``); a drift variation adds its own draw (``z[(name, q, lv)]``).
-
-    Args:
-      values: quantity → value under the package's own environment (nominal + draws).
-      z: the block's draws, :func:`yieldmc.engine.blocks.split_draws`.
-      params: config path → traced scalar (one sweep point).
-      condition: the condition.
-      nominal: quantity → the package nominal that ``values`` was built on.
-    """
-    if condition is None:
-        return values
-    out = dict(values)
-    for q in condition.settings:
-        out[q] = out[q] + (params[setting_path(condition.name, q)] - nominal[q])
-    for q, lv, dist in condition.drift:
-        base = drift_path(condition.name, q, lv)
-        out[q] = out[q] + transform_normal(
-            z[(condition.name, q, lv)], distribution=dist, mean=params[f"{base}.mean"],
-            sigma=params[f"{base}.sigma"], low=params[f"{base}.low"], high=params[f"{base}.high"])
-    return out
-
-
 def condition_variables(static, sweep_dims: list, reshape, fractions) -> dict:
     """The per-condition result variables (DESIGN §8) from per-condition fractions.
 
@@ -274,8 +248,9 @@ def stacked(conditions: tuple, z: dict, params: dict, nominal: dict):
 
 
 def apply_stacked(values: dict, x: dict, nominal: dict) -> dict:
-    """The quantity values under one condition, ``x`` one slice of :func:`stacked`
-    (as :func:`condition_values`)."""
+    """The quantity values of one module under one condition, ``x`` one slice of
+    :func:`stacked`: a setting replaces the package nominal (``values[q] − nominal[q] +
+    setting``, keeping the process draws of ``q``); a drift variation adds its own draw."""
     out = dict(values)
     for q, value in x["set"].items():
         out[q] = out[q] + (value - nominal[q])
