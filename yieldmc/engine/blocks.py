@@ -261,8 +261,8 @@ def _point_stats(z, params, valid, static: Static):
     w = valid.astype(jnp.int32)
     fail = pass_figure_db(per, params) > params["spec.max_loss_db"]
     n_fail = jnp.sum(fail, axis=(1, 2), dtype=jnp.int32)  # (K, B)
-    envelope, fail_only, others_pass = envelope_outcomes(n_fail <= params["spec.max_failed_channels"])
-    passed = n_fail <= params["spec.max_failed_channels"]
+    passed = n_fail <= params["spec.max_failed_channels"]  # (K, B)
+    envelope, fail_only, others_pass = envelope_outcomes(passed)
     q = jnp.round(jnp.clip(loss, 0.0, LOSS_CLIP_DB) / static.loss_unit_db).astype(jnp.int32)
     qp = jnp.round(jnp.clip(pdl, 0.0, LOSS_CLIP_DB) / static.loss_unit_db).astype(jnp.int32)
     idx = jnp.clip(jnp.floor(loss * (nbins / static.hist_max_db)), 0, nbins).astype(jnp.int32)
