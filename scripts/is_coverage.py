@@ -7,11 +7,16 @@ and compared with the exact P_f (closed form or 2-D quadrature):
 
 * bias: mean of (P̂ − P)/P over the seeds;
 * actual spread: standard deviation of P̂/P; reported: mean of SE/P;
-* coverage: fraction of seeds whose 95 % interval P̂ ± 1.96·SE holds P;
+* coverage: fraction of seeds whose reported 95 % interval (``yield_ci_low/high``: P̂ ± 1.96·SE
+  for the mixture, P̂ ± t_{R−1}·SE over R replicas for subset simulation) holds P;
 * rel. error: root mean square of (P̂ − P)/P.
 
     python scripts/is_coverage.py                       # 50 seeds, 2^17 samples per run
     python scripts/is_coverage.py --seeds 20 --samples 65536 --cases union12_1e-4
+    python scripts/is_coverage.py --method subset --samples 16384   # subset simulation, N per level
+
+N·rel.var is the model evaluations of a run (for subset simulation N per level × levels)
+times the variance of P̂/P: the cost of a given relative error, comparable across methods.
 """
 
 from __future__ import annotations
@@ -44,22 +49,21 @@ def cases() -> dict:
     return out
 
 
-def run_case(overrides, truth, *, seeds, samples, block):
+def run_case(overrides, truth, *, seeds, samples, block, method="mixture"):
     import yieldmc
 
-    est, se, notes, points = [], [], 0, []
+    est, se, notes, points, evaluations, covered = [], [], 0, [], [], []
     for seed in range(seeds):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ds = yieldmc.run(yieldmc.compose(overrides + [
-                "sampler=is", f"samples={samples}", f"engine.block_size={block}", f"seed={seed}",
-                "output.plots=false"]))
-        if "failure_probability" not in ds:  # fell back to plain MC
-            est.append(1.0 - float(ds["yield"]))
-            se.append(math.sqrt(max(est[-1] * (1 - est[-1]), 1e-300) / samples))
-        else:
-            est.append(float(ds.failure_probability))
-            se.append(float(ds.failure_probability_se))
+                "sampler=is", f"is.method={method}", f"samples={samples}", f"engine.block_size={block}",
+                f"seed={seed}", "output.plots=false"]))
+        evaluations.append(int(ds.n_samples))
+        est.append(float(ds.failure_probability))
+        se.append(float(ds.failure_probability_se))
+        # the reported 95 % interval (normal for the mixture, Student t for subset simulation)
+        covered.append(1.0 - float(ds.yield_ci_high) <= truth <= 1.0 - float(ds.yield_ci_low))
         points.append(int(ds.attrs.get("is_design_points", 0)))
         notes += bool(caught)
     est, se = np.asarray(est), np.asarray(se)
@@ -68,9 +72,10 @@ def run_case(overrides, truth, *, seeds, samples, block):
         "truth": truth, "seeds": seeds, "samples": samples,
         "bias": float(rel.mean()), "actual_spread": float(np.std(est / truth, ddof=1)),
         "reported_spread": float(np.mean(se / truth)),
-        "coverage": float(np.mean(np.abs(est - truth) <= 1.96 * se)),
+        "coverage": float(np.mean(covered)),
         "rel_error_rms": float(np.sqrt(np.mean(rel**2))),
-        "n_rel_var": float(samples * np.var(est / truth, ddof=1)),
+        "evaluations": float(np.mean(evaluations)),
+        "n_rel_var": float(np.mean(evaluations) * np.var(est / truth, ddof=1)),
         "design_points_median": float(np.median(points)), "runs_with_warnings": int(notes),
     }
 
@@ -81,6 +86,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=2**17)
     ap.add_argument("--block", type=int, default=16384)
     ap.add_argument("--cases", nargs="*", help="subset of the case names")
+    ap.add_argument("--method", default="mixture", choices=("mixture", "subset"), help="is.method")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     import jax
@@ -88,7 +94,7 @@ def main() -> None:
     all_cases = cases()
     names = args.cases or list(all_cases)
     print(f"machine: {platform.node()} {platform.machine()}, jax {jax.__version__} {jax.default_backend()}; "
-          f"{args.seeds} seeds x {args.samples} samples")
+          f"{args.seeds} seeds x {args.samples} samples, is.method={args.method}")
     print("| case | P_f | bias | actual spread | reported spread | 95 % coverage | rel. error (rms) "
           "| N·rel.var | design points | warned | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -96,7 +102,7 @@ def main() -> None:
     for name in names:
         overrides, truth = all_cases[name]
         t0 = time.perf_counter()
-        r = run_case(overrides, truth, seeds=args.seeds, samples=args.samples, block=args.block)
+        r = run_case(overrides, truth, seeds=args.seeds, samples=args.samples, block=args.block, method=args.method)
         r["seconds"] = time.perf_counter() - t0
         results[name] = r
         print(f"| {name} | {truth:.3g} | {r['bias']:+.3f} | {r['actual_spread']:.3f} | {r['reported_spread']:.3f} "

@@ -110,19 +110,28 @@ def test_all_samplers_agree_on_the_default_package():
 
 
 def test_importance_sampling_falls_back_with_a_warning():
-    """No failure region (spec far above any loss): no design point, plain MC instead."""
+    """No failure region (spec far above any loss): no design point, subset simulation
+    instead; it reaches no failure in any level and reports P_f = 0 with the conservative
+    bound Π p_i · (Clopper–Pearson 0 of N) as the interval's end."""
     overrides = list(validation.module_offset().overrides) + ENGINE + [
         "samples=8192", "sampler=is", "spec.max_loss_db=50"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = yieldmc.run(yieldmc.compose(overrides))
-    assert any("falling back to plain Monte Carlo" in str(w.message) for w in caught)
-    assert float(ds["yield"]) == 1.0 and "failure_probability" not in ds
+    assert any("falling back to subset simulation" in str(w.message) for w in caught)
+    assert ds.attrs["sampler"] == "subset (fallback from is)" and "subset-simulation" in ds.attrs["interval_method"]
+    assert float(ds["yield"]) == 1.0 and float(ds.failure_probability) == 0.0
+    # the bound Π p_i·(1 − 0.025^(1/N)) after the levels reached (all 17 here: 1e-16 and
+    # below, 1.0 in float64 — where the margin saturates the thresholds stall earlier)
+    bound = float(ds.attrs["warnings"].rsplit("below ", 1)[1])
+    assert 0 < bound < 1e-15 and float(ds.yield_ci_low) == 1.0 - bound and float(ds.yield_ci_high) == 1.0
+    n = ds.attrs["subset_samples_per_level"]
+    assert int(ds.n_samples) == sum(ds.attrs["subset_levels"]) * n and "reached no failure" in ds.attrs["warnings"]
 
 
 def test_importance_sampling_falls_back_through_the_store(tmp_path):
     """The command's path (blocks stored first, then the estimate): without a design point
-    the blocks are computed under the proposal p itself and the result is plain MC."""
+    the blocks are computed under the proposal p itself and the result is subset simulation's."""
     from yieldmc.io.cli import execute
     from yieldmc.io.store import open_result
 
@@ -133,8 +142,83 @@ def test_importance_sampling_falls_back_through_the_store(tmp_path):
         warnings.simplefilter("ignore", RuntimeWarning)
         assert execute(yieldmc.compose(overrides), tmp_path) == 0
     ds = open_result(tmp_path / "out" / "fallback.zarr")
-    assert ds.attrs["sampler"] == "mc (fallback from is)" and "Wilson" in ds.attrs["interval_method"]
-    assert float(ds["yield"]) == 1.0 and int(ds.n_samples) == 8192 and "failure_probability" not in ds
+    assert ds.attrs["sampler"] == "subset (fallback from is)" and "subset-simulation" in ds.attrs["interval_method"]
+    assert float(ds["yield"]) == 1.0 and float(ds.failure_probability) == 0.0
+
+
+@pytest.mark.parametrize("case", ["shared_1e-6", "union12_1e-4", "union128_1e-4", "two_of_12_1e-6"])
+def test_subset_simulation_of_rare_failures(case):
+    """``is.method=subset`` (no design points) on a module offset shared by 12 channels
+    (P_f 1e-6), the 12- and 128-channel unions (1e-4), and a module that fails only when
+    two of its 12 independent channels fail (``spec.max_failed_channels=1``, 1e-6, exact
+    binomial): the estimate within 4.5 of its reported SE of the exact P_f, the SE under
+    20 %, the interval Student-t over the 8 replicas. In the last case the mixture's
+    random-start search finds no design point (the (m+1)-th largest loss has no gradient
+    along most directions) and falls back to the same estimate."""
+    from scipy.optimize import brentq
+    from scipy.stats import t as student_t
+
+    w_x, _ = validation.pwg_mode_radii_um()
+    r = w_x * math.sqrt(0.3 / validation.DB_PER_NEPER_POWER)
+    if case == "shared_1e-6":
+        overrides, exact = validation.module_offset(sigma_um=r / norm.isf(0.5e-6)).overrides, 1e-6
+    elif case == "two_of_12_1e-6":
+        def log_pf(s):
+            return math.log(max(1.0 - validation.channel_offset(sigma_um=s, max_failed=1).expected_yield, 1e-300))
+        p = validation.channel_offset(sigma_um=brentq(lambda s: log_pf(s) - math.log(1e-6), 0.1, 1.0), max_failed=1)
+        overrides, exact = p.overrides, 1.0 - p.expected_yield
+    else:
+        channels, pf = int(case[5:].split("_")[0]), float(case.split("_")[1])
+        p = validation.union_offset(channels=channels, failure_probability=pf)
+        overrides, exact = p.overrides, 1.0 - p.expected_yield
+    method = "mixture" if case == "two_of_12_1e-6" else "subset"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = yieldmc.run(yieldmc.compose(list(overrides) + ENGINE + [
+            "samples=65536", "sampler=is", f"is.method={method}"]))
+    est, se = float(ds.failure_probability), float(ds.failure_probability_se)
+    assert ds.attrs["is_method"] == "subset"
+    if method == "mixture":
+        assert ds.attrs["sampler"] == "subset (fallback from is)"
+        assert any("no design point found" in str(w.message) for w in caught)
+    else:
+        assert ds.attrs["sampler"] == "is"
+    assert abs(est - exact) <= 4.5 * se and 0 < se < 0.2 * exact, (est, exact, se)
+    runs = np.asarray(ds.attrs["subset_estimates"])
+    assert est == pytest.approx(runs.mean(), rel=1e-12) and se == pytest.approx(runs.std(ddof=1) / math.sqrt(8))
+    t95 = student_t.ppf(0.975, 7)
+    assert float(ds.yield_ci_low) == pytest.approx(1 - est - t95 * se, abs=1e-15)
+
+
+def test_subset_simulation_levels():
+    """One run's levels: every factor but the last is p0 = 0.1 (more only by ties at the
+    threshold: a rejected chain step repeats its state), the thresholds fall to 0, and
+    P̂_f is their product."""
+    from yieldmc.io.config import problem_from_config
+    from yieldmc.samplers.subset import subset_simulation
+
+    p = validation.union_offset(channels=12, failure_probability=1e-4)
+    r = subset_simulation(problem_from_config(yieldmc.compose(list(p.overrides) + ENGINE + ["samples=8192"])))
+    assert all(0.1 <= q < 0.102 for q in r.level_probabilities[:-1])
+    assert r.thresholds[-1] == 0.0 and all(a > b for a, b in zip(r.thresholds, r.thresholds[1:]))
+    assert r.failure_probability == pytest.approx(np.prod(r.level_probabilities), rel=1e-12)
+    assert r.evaluations == len(r.thresholds) * r.samples_per_level
+
+
+def test_subset_chain_correlation_factor_against_a_markov_chain():
+    """γ (Au & Beck Eq. 29) of indicators from a two-state Markov chain with stay
+    probability a: ρ(k) = (2a − 1)^k exactly, so γ = 2 Σ_k (1 − k/M)(2a − 1)^k."""
+    from yieldmc.samplers.subset import chain_correlation_factor
+
+    rng = np.random.default_rng(3)
+    m, chains, a = 10, 200000, 0.8
+    x = np.empty((m, chains), bool)
+    x[0] = rng.random(chains) < 0.5
+    for k in range(1, m):
+        x[k] = np.where(rng.random(chains) < a, x[k - 1], ~x[k - 1])
+    exact = 2 * sum((1 - k / m) * (2 * a - 1) ** k for k in range(1, m))
+    got = chain_correlation_factor(x, float(x.mean()))
+    assert got == pytest.approx(exact, abs=0.05)
 
 
 @pytest.mark.parametrize("overrides, key", [

@@ -17,6 +17,14 @@ Two estimators of ∂Y/∂θ for the module yield Y(θ) = P(module passes):
 
 Both return per-block sums, so the Monte-Carlo standard error of every component comes
 from the spread of the block estimates.
+
+**Rare yields** (``sampler=is``): both estimators take the draws of the sampler with their
+importance weights w = p/q (:meth:`yieldmc.samplers.Sampler.weighted_draws`); with q fixed
+at θ, ∂Y/∂θ = E_q[w·∂(soft pass)/∂θ] (pathwise) and −E_q[w·1{fail}·∂ log p/∂θ] (score: the
+baseline b = 1, unbiased because E_q[w·∂ log p/∂θ] = E_p[∂ log p/∂θ] = 0, and the only
+choice under which the passing samples — whose weights are the large ones — add no
+variance). The failing samples near the design points then carry the estimate, as they
+carry P̂_f (Rubinstein & Kroese, *Simulation and the Monte Carlo Method*, §7.3).
 """
 
 from __future__ import annotations
@@ -26,9 +34,10 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from yieldmc.engine.blocks import draw_block, module_losses, split_draws
+from yieldmc.engine.blocks import module_losses, split_draws
 from yieldmc.engine.problem import Static
 from yieldmc.engine.variation import transform_normal
+from yieldmc.samplers.registry import sampler_of
 
 #: Distributions whose (mean, sigma) have a score (a differentiable density of x).
 SCORE_DISTRIBUTIONS = ("normal", "lognormal", "truncnormal")
@@ -79,26 +88,28 @@ def _hard_pass(loss, params):
     return jnp.all(n_fail <= params["spec.max_failed_channels"], axis=tuple(range(n_fail.ndim - 1)))
 
 
-def pathwise_block(seed, block, n_valid, params, *, static: Static, tau_db, max_failed: int):
-    """One block: (Σ hard pass, Σ soft pass, ∂(Σ soft pass)/∂params)."""
-    return pathwise_from_draws(draw_block(seed, block, static), n_valid, params, static=static,
-                               tau_db=tau_db, max_failed=max_failed)
+def weighted_block(seed, block, static: Static, tables=None):
+    """One block's draws (D, B) and importance weights (B,) (ones unless the sampler's
+    proposal is not p)."""
+    return sampler_of(static).weighted_draws(seed, block, static, tables)
 
 
-def pathwise_from_draws(u, n_valid, params, *, static: Static, tau_db, max_failed: int):
-    """:func:`pathwise_block` given the block's draws (D, B) (from ``engine.draw_block``)."""
+def pathwise_from_draws(u, weights, n_valid, params, *, static: Static, tau_db, max_failed: int):
+    """One block, given its draws u (D, B) and weights (B,): (Σ w·(1 − hard pass),
+    Σ w·soft pass, ∂(Σ w·soft pass)/∂params)."""
     z = split_draws(u, static)
     valid = (jnp.arange(static.block_size) < n_valid).astype(jnp.dtype(static.dtype))
+    w = valid * weights
 
     def soft_sum(p):
         loss = _losses(z, p, static)
         soft = soft_module_pass(loss, max_loss_db=p["spec.max_loss_db"],
                                 max_failed=max_failed, tau_db=tau_db)
-        return jnp.sum(soft * valid), loss
+        return jnp.sum(soft * w), loss
 
     (soft, loss), grad = jax.value_and_grad(soft_sum, has_aux=True)(params)
-    hard = jnp.sum(_hard_pass(loss, params) * valid)
-    return hard, soft, grad
+    failed = jnp.sum(jnp.where(_hard_pass(loss, params), 0.0, w))
+    return failed, soft, grad
 
 
 def _log_density(x, dist, mean, sigma, low, high):
@@ -122,12 +133,14 @@ def score_variations(static: Static):
     )
 
 
-def score_block(seed, block, n_valid, params, baseline, *, static: Static):
-    """One block: (Σ hard pass, Σ (pass − b)·∂ log p/∂θ) for the score variations."""
-    z = split_draws(draw_block(seed, block, static), static)
+def score_from_draws(u, weights, n_valid, params, baseline, *, static: Static):
+    """One block, given its draws and weights: (Σ w·(1 − hard pass),
+    Σ w·(pass − b)·∂ log p/∂θ) for the score variations."""
+    z = split_draws(u, static)
     valid = jnp.arange(static.block_size) < n_valid
-    passed = _hard_pass(_losses(z, params, static), params) & valid
-    weight = jnp.where(valid, passed.astype(baseline.dtype) - baseline, 0.0)
+    passed = _hard_pass(_losses(z, params, static), params)
+    w = jnp.where(valid, weights, 0.0)
+    weight = w * (passed.astype(baseline.dtype) - baseline)
 
     def weighted_logp(p):
         total = 0.0
@@ -142,19 +155,25 @@ def score_block(seed, block, n_valid, params, baseline, *, static: Static):
         return total
 
     grad = jax.grad(weighted_logp)(params)
-    return jnp.sum(passed), grad
+    return jnp.sum(jnp.where(passed, 0.0, w)), grad
 
 
 @functools.lru_cache(maxsize=None)
 def compiled_pathwise(static: Static, tau_db: float, max_failed: int):
-    """pathwise_block as two compiled programs (draws; model and gradient): on XLA's CPU
-    backend that runs markedly faster than one fused program."""
-    draw = jax.jit(functools.partial(draw_block, static=static))
+    """The pathwise estimator of one block, ``f(seed, block, n_valid, params, tables=None)``,
+    as two compiled programs (draws and weights; model and gradient): on XLA's CPU backend
+    that runs markedly faster than one fused program."""
+    draw = jax.jit(functools.partial(weighted_block, static=static))
     grad = jax.jit(functools.partial(pathwise_from_draws, static=static, tau_db=tau_db,
                                      max_failed=max_failed))
-    return lambda seed, block, n_valid, params: grad(draw(seed, block), n_valid, params)
+    return lambda seed, block, n_valid, params, tables=None: grad(*draw(seed, block, tables=tables),
+                                                                  n_valid, params)
 
 
 @functools.lru_cache(maxsize=None)
 def compiled_score(static: Static):
-    return jax.jit(functools.partial(score_block, static=static))
+    """The score estimator of one block, ``f(seed, block, n_valid, params, baseline, tables=None)``."""
+    draw = jax.jit(functools.partial(weighted_block, static=static))
+    grad = jax.jit(functools.partial(score_from_draws, static=static))
+    return lambda seed, block, n_valid, params, baseline, tables=None: grad(
+        *draw(seed, block, tables=tables), n_valid, params, baseline)

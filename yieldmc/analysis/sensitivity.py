@@ -8,6 +8,8 @@ gradient, its Monte-Carlo standard error and the elasticity θ/Y·∂Y/∂θ.
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import numpy as np
 import xarray as xr
@@ -17,7 +19,7 @@ from yieldmc.analysis.gradients import compiled_pathwise, compiled_score, score_
 from yieldmc.job import ESTIMATORS, as_job
 from yieldmc.engine.conditions import drift_path, setting_path
 from yieldmc.engine.problem import Problem
-from yieldmc.samplers import require_gradients
+from yieldmc.samplers import require_gradients, sampler_of
 from yieldmc.engine.variation import DISTRIBUTIONS
 
 def reported_parameters(problem: Problem) -> list[str]:
@@ -52,7 +54,10 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
     """
     if problem.sweep_keys:
         raise ValueError("sweep: sensitivities are computed at one point; remove the sweep")
-    require_gradients(problem, what="a sensitivity")
+    require_gradients(problem, what="a sensitivity", weighted=True)
+    sampler = sampler_of(problem)
+    weighted = not sampler.supports_gradients  # draws of a proposal q: weighted by p/q
+    tables = sampler.tables(problem) if weighted else None
     names = names or reported_parameters(problem)
     params = _point_params(problem)
     static = problem.static
@@ -60,32 +65,36 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
     blocks = np.arange(problem.n_blocks)
     counts = block_counts(problem, blocks)
     per_block = []
-    hard_total, soft_total = 0, 0.0
+    failed_total, soft_total = 0.0, 0.0
     half_block = []
+    seed = np.uint32(problem.seed)
     if estimator == "pathwise":
         fn = compiled_pathwise(static, float(tau_db), max_failed)
-        outs = jax.device_get([fn(np.uint32(problem.seed), np.uint32(b), np.int32(n), params)
+        outs = jax.device_get([fn(seed, np.uint32(b), np.int32(n), params, tables)
                                for b, n in zip(blocks, counts)])  # one transfer at the end
-        for hard, soft, grad in outs:
-            hard_total += int(hard)
+        for failed, soft, grad in outs:
+            failed_total += float(failed)
             soft_total += float(soft)
             per_block.append(np.array([grad[k] for k in names], dtype=np.float64))
         if richardson:  # the same draws at τ/2, for the smoothing bias
             half = compiled_pathwise(static, 0.5 * float(tau_db), max_failed)
-            outs = jax.device_get([half(np.uint32(problem.seed), np.uint32(b), np.int32(n), params)
+            outs = jax.device_get([half(seed, np.uint32(b), np.int32(n), params, tables)
                                    for b, n in zip(blocks, counts)])
             half_block = [np.array([grad[k] for k in names], dtype=np.float64) for _, _, grad in outs]
     else:
         fn = compiled_score(static)
-        baseline = 0.5  # any constant keeps it unbiased; later blocks use the running yield
+        # any constant baseline keeps it unbiased; plain draws use the running yield, weighted
+        # draws b = 1 (only the failing samples contribute: see yieldmc.analysis.gradients)
+        baseline = 1.0 if weighted else 0.5
         seen = 0
         covered = {f"process.{q}.{lv}.{p}" for q, lv, _ in score_variations(static) for p in ("mean", "sigma")}
         for b, n in zip(blocks, counts):
-            hard, grad = fn(np.uint32(problem.seed), np.uint32(b), np.int32(n), params,
-                            np.asarray(baseline, dtype=static.dtype))
-            hard_total += int(hard)
+            failed, grad = fn(seed, np.uint32(b), np.int32(n), params,
+                              np.asarray(baseline, dtype=static.dtype), tables)
+            failed_total += float(failed)
             seen += int(n)
-            baseline = hard_total / seen
+            if not weighted:
+                baseline = 1.0 - failed_total / seen
             grad = jax.device_get(grad)
             per_block.append(np.array([grad[k] if k in covered else np.nan for k in names], dtype=np.float64))
     g = np.stack(per_block)  # (K, n_params): per-block sums
@@ -95,11 +104,13 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
     def mean_se(sums):
         m = sums.sum(axis=0) / n
         resid = sums - counts[:, None] * m[None, :]
-        return m, np.sqrt(k / max(k - 1, 1) * np.sum(resid**2, axis=0)) / n
+        if k < 2:  # the error comes from the spread of the blocks: one block has none
+            return m, np.full_like(m, np.nan)
+        return m, np.sqrt(k / (k - 1) * np.sum(resid**2, axis=0)) / n
 
     mean, se = mean_se(g)
     out = {
-        "yield": hard_total / n,
+        "yield": 1.0 - failed_total / n,
         "gradient": dict(zip(names, mean)),
         "gradient_se": dict(zip(names, se)),
         "n_samples": int(n),
@@ -166,6 +177,16 @@ def sensitivity(cfg, *, estimator: str | None = None) -> xr.Dataset:
                          "on the same draws; yield_gradient - yield_gradient_bias is the debiased value"})
         data["yield_gradient_bias_se"] = ("parameter", np.array([est["gradient_bias_se"][k] for k in names]), {
             "units": "1/unit of the parameter", "long_name": "Monte-Carlo standard error of yield_gradient_bias"})
+    if "gradient_bias" in est:
+        # a bias that matters: of a gradient distinguishable from 0, over 10 % of it and over
+        # twice its standard error
+        g, se, bias = est["gradient"], est["gradient_se"], est["gradient_bias"]
+        large = [k for k in names if abs(g[k]) > 2 * se[k] and abs(bias[k]) > max(0.1 * abs(g[k]), 2 * se[k])]
+        if large:
+            warnings.warn(f"sensitivity: the pathwise smoothing bias exceeds 10 % of the gradient and twice its "
+                          f"standard error for {large[0]}"
+                          f"{f' and {len(large) - 1} more' if len(large) > 1 else ''} (yield_gradient_bias); "
+                          "lower gradient.tau_db or use gradient.estimator=score", RuntimeWarning, stacklevel=2)
     if "yield_smoothed" in est:
         data["yield_smoothed"] = ((), est["yield_smoothed"], {
             "units": "1", "long_name": f"sigmoid-smoothed yield (tau = {settings.tau_db} dB)"})

@@ -634,11 +634,6 @@ def random_dimension(static: Static) -> int:
     return sum(sizes[lv] for _, lv, _ in static.active) + sum(sizes[lv] for lv in drift)
 
 
-def as_plain_mc(problem: Problem) -> Problem:
-    """The same problem with the plain Monte-Carlo sampler (the IS fallback)."""
-    return dataclasses.replace(problem, static=dataclasses.replace(problem.static, sampler="mc", sampling=None))
-
-
 DEFAULT_ENGINE = {
     "block_size": 16384,
     "blocks_per_call": 8,

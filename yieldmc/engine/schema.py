@@ -116,6 +116,8 @@ KEYS: tuple[Key, ...] = (
     Key("output.plots", "bool", "", "", "write PNG plots beside the store"),
     Key("output.target_yield", "float", "", "(0, 1)", "contour / reference line in the yield-map plot"),
     # --- samplers, gradients, optimisation, alignment ---
+    Key("is.method", "str", "", "", "mixture (design-point mixture; subset simulation when none is found) "
+        "| subset (subset simulation alone)", choices=("mixture", "subset")),
     Key("qmc.randomizations", "int", "", "[2, inf)", "independent Sobol' scramblings (the interval's groups)"),
     Key("gradient.estimator", "str", "", "", "yield-gradient estimator", choices=("pathwise", "score")),
     Key("gradient.tau_db", "float", "dB", _POS, "pathwise smoothing temperature of the pass indicator"),

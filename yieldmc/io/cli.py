@@ -124,6 +124,9 @@ def summary(ds, path: Path, plots) -> str:
     if "condition" in ds.dims:
         point = {} if not dims else dict(zip(dims, i))
         lines += _condition_lines(ds.isel(point), "" if not dims else f" (at {at(i)})")
+    if np.isnan(fail.values).all():  # subset simulation estimates no per-channel figure
+        lines.append("worst channel: not estimated by this sampler")
+    elif "condition" in ds.dims:
         k, lyr, ch = np.unravel_index(int(np.argmax(fail.values)), fail.shape)
         lines.append(f"worst channel: layer {lyr}, channel {ch} fails in {float(fail.values[k, lyr, ch]):.4%} "
                      f"of modules under {ds.condition.values[k]}")
@@ -142,6 +145,8 @@ def _condition_lines(ds, where: str) -> list:
     names = [str(c) for c in ds.condition.values]
     envelope = float(ds["yield"])
     lines = [f"envelope of {len(names)} conditions{where}: yield {envelope:.4f} passes every one"]
+    if all(v != v for v in ds.condition_yield.values.ravel()):  # NaN: not estimated
+        return lines + ["  per-condition yields: not estimated by this sampler"]
     width = max(len(n) for n in names)
     for k, name in enumerate(names):
         lines.append(f"  {name:<{width}}  yield {float(ds.condition_yield[k]):.4f}   fails only here "

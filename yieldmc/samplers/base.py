@@ -11,7 +11,8 @@ configuration            :meth:`Sampler.configure` (reads ``sampler``'s own sect
                          ``samples``/``engine.block_size``), :attr:`Sampler.supports_sweep`,
                          :attr:`Sampler.supports_gradients`
 host tables              :meth:`Sampler.tables` (device-independent, put on every device)
-draws of a block         :meth:`Sampler.draws` → (D, B) standard normals from (seed, block)
+draws of a block         :meth:`Sampler.draws` → (D, B) standard normals from (seed, block);
+                         :meth:`Sampler.weighted_draws` adds their weights p/q (B,)
 statistics per block     :meth:`Sampler.program` (the compiled one-block function),
                          :meth:`Sampler.block_shapes` (what the store keeps per block),
                          :attr:`Sampler.counts`
@@ -35,6 +36,7 @@ import dataclasses
 from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import jax.numpy as jnp
 import numpy as np
 
 if TYPE_CHECKING:  # annotations only
@@ -102,6 +104,11 @@ class Sampler(abc.ABC):
     #: Whether the gradient estimators (sensitivity, optimize) may use its draws; they
     #: call :meth:`draws` without tables, with plain (unweighted) module averages.
     supports_gradients: bool = False
+    #: Whether a sensitivity (``mode=sensitivity``) may use its draws with their importance
+    #: weights (:meth:`weighted_draws`, tables included): ∂Y/∂θ = E_q[w·…] for a proposal q
+    #: fixed at θ. Optimisation, which moves θ away from the proposal, still needs
+    #: :attr:`supports_gradients`.
+    weighted_gradients: bool = False
     #: Whether the per-block statistics are the engine's integer counts (``n_pass``,
     #: ``fail``, ``loss_hi``, ``loss_lo``, ``hist``): then they add up exactly in any
     #: order (``engine.accumulate``) and the store self-checks and repairs each block.
@@ -143,6 +150,12 @@ class Sampler(abc.ABC):
         """The standard normals u of one block, shape (D, B) (D = random dimensions,
         B = ``static.block_size``), a traced function of (seed, block) and the tables
         alone, so that a block is the same whoever computes it."""
+
+    def weighted_draws(self, seed, block, static: Static, tables=None):
+        """The draws u (D, B) of one block and their weights w = p(u)/q(u) (B,), q the
+        density the sampler draws from (ones for a sampler that draws from p)."""
+        u = self.draws(seed, block, static, tables)
+        return u, jnp.ones(u.shape[-1], u.dtype)
 
     @abc.abstractmethod
     def program(self, static: Static):

@@ -24,8 +24,10 @@
    :func:`union_diagnostics` turns missed events and inconsistent bounds into warnings,
    stored in the dataset's ``warnings`` attribute.
 If no design point is found, or the weights degenerate (failure ESS < 50), the run falls
-back to plain Monte Carlo with a warning. One sweep point only (the design points are
-per point); its statistics are float sums, not counts (:attr:`Sampler.counts` false).
+back, with a warning, to subset simulation (:mod:`yieldmc.samplers.subset`), which needs
+no design point; ``is.method=subset`` uses it directly. One sweep point only (the design
+points are per point); its statistics are float sums, not counts
+(:attr:`Sampler.counts` false).
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from yieldmc.engine.conditions import condition_variables
-from yieldmc.engine.blocks import (accumulate, block_key, envelope_outcomes, module_losses, split_draws,
-                                   standard_normals)
-from yieldmc.engine.problem import Problem, Static, as_plain_mc, random_dimension
+from yieldmc.engine.blocks import block_key, envelope_outcomes, module_losses, split_draws, standard_normals
+from yieldmc.engine.problem import Problem, Static, random_dimension
 from yieldmc.samplers.base import Estimate, Sampler
 from yieldmc.engine.stats import _Z95
+from yieldmc.samplers.subset import replicated_subset_simulation
 
 #: HLRF settings: random starts, iterations, acceptance of a converged point.
 STARTS, ITERATIONS, BETA_WINDOW = 24, 60, 2.0
@@ -198,16 +200,21 @@ def proposal_draws(seed, block, static: Static, points, log_alpha):
     return z + points[k].T
 
 
+def mixture_weights(u, points, log_alpha):
+    """w = p(u)/q(u) (B,) of draws u (D, B) with q the whole mixture — the balance heuristic
+    (Owen & Zhou, JASA 95:135 (2000); Owen, Maximov & Chertkov, Electron. J. Stat. 13:1
+    (2019)), unbiased for the union."""
+    log_q = jax.nn.logsumexp(log_alpha[:, None] + points @ u - 0.5 * jnp.sum(points * points, axis=1)[:, None],
+                             axis=0)
+    return jnp.exp(-log_q)
+
+
 def is_block_stats(seed, block, n_valid, params, tables, static: Static):
     """Weighted sums of one block under the mixture proposal (single sweep point)."""
     points, log_alpha = tables  # (K, D), (K,)
     u = proposal_draws(seed, block, static, points, log_alpha)
-    # balance heuristic: the weight is p/q with q the whole mixture (Owen & Zhou, JASA 95:135
-    # (2000); Owen, Maximov & Chertkov, Electron. J. Stat. 13:1 (2019)), unbiased for the union
-    log_q = jax.nn.logsumexp(log_alpha[:, None] + points @ u - 0.5 * jnp.sum(points * points, axis=1)[:, None],
-                             axis=0)
     valid = jnp.arange(static.block_size, dtype=jnp.int32) < n_valid
-    w = jnp.where(valid, jnp.exp(-log_q), 0.0)
+    w = jnp.where(valid, mixture_weights(u, points, log_alpha), 0.0)
     p = jax.tree.map(lambda a: a[0], params)
     loss = module_losses(split_draws(u, static), p, static)  # (K, L, C, B)
     fail_c = loss > p["spec.max_loss_db"]
@@ -282,7 +289,7 @@ def degenerate(est: ImportanceEstimate) -> bool:
 
 
 def warn_fallback(reason: str) -> None:
-    warnings.warn(f"sampler=is: {reason}; falling back to plain Monte Carlo", RuntimeWarning, stacklevel=3)
+    warnings.warn(f"sampler=is: {reason}; falling back to subset simulation", RuntimeWarning, stacklevel=3)
 
 
 def _in_block_order(blocks) -> dict:
@@ -365,19 +372,101 @@ def union_diagnostics(problem: Problem, est: ImportanceEstimate) -> tuple[float,
     return low, high, notes
 
 
+#: ``is.method``: the design-point mixture (falling back to subset simulation), or subset
+#: simulation alone.
+METHODS = ("mixture", "subset")
+SUBSET_INTERVAL = "Student t, 95 %, over independent subset-simulation replicas (Au & Beck 2001)"
+
+
+def subset_estimate(problem: Problem, *, fallback: bool) -> Estimate:
+    """The subset-simulation estimate (:func:`yieldmc.samplers.subset.replicated_subset_simulation`)
+    as a dataset's variables: yield and P_f with the Student-t interval over the replicas
+    (with no failure reached, [1 − upper bound, 1]); the per-channel and per-condition
+    figures are not estimated (NaN)."""
+    s = problem.static
+    r = replicated_subset_simulation(problem)
+    lc = (s.n_conditions, s.layers, s.channels)
+    pf, se = r.failure_probability, r.se if r.failure_probability > 0 else 0.0
+    nan = ImportanceEstimate(
+        n_samples=r.evaluations, n_pass_proposal=0, failure_probability=pf,
+        failure_probability_se=se, effective_sample_size=float("nan"),
+        channel_fail=np.full(lc, np.nan), loss_mean=np.full(lc, np.nan),
+        design=DesignPoints(np.zeros((0, random_dimension(s))), np.zeros(0)),
+        conditions=np.full((s.n_conditions, 3), np.nan))
+    variables = importance_variables(problem, nan)
+    del variables["n_pass"]  # the chains' samples are not draws of p: no count to report
+    low_attrs, high_attrs = variables["yield_ci_low"][2], variables["yield_ci_high"][2]
+    if pf > 0:
+        half = r.t95 * se
+        variables["yield_ci_low"] = ((), max(0.0, 1.0 - (pf + half)), {
+            **low_attrs, "long_name": "yield, lower end of the 95 % Student-t interval over the subset-simulation "
+                                      "replicas"})
+        variables["yield_ci_high"] = ((), min(1.0, 1.0 - (pf - half)), {
+            **high_attrs, "long_name": "yield, upper end of the 95 % Student-t interval over the "
+                                       "subset-simulation replicas"})
+    else:
+        variables["yield_ci_low"] = ((), 1.0 - r.upper, {
+            **low_attrs, "long_name": "yield, lower end: no failure reached; Clopper-Pearson 0-of-N "
+                                      "bound times the product of the level probabilities"})
+        variables["yield_ci_high"] = ((), 1.0, high_attrs)
+    for name in ("channel_fail_fraction", "loss_db_mean"):
+        dims, values, attrs = variables[name]
+        variables[name] = (dims, values, {**attrs, "long_name": f"{name} (not estimated by subset simulation)"})
+    # the plain-MC sample count with the same standard error
+    ess = pf * (1.0 - pf) / se**2 if se > 0 else float("nan")
+    variables["effective_sample_size"] = ((), ess, {
+        "units": "1", "long_name": "plain Monte-Carlo samples with the same standard error (subset simulation)"})
+    nan_bound = {"units": "1", "long_name": "union bound (not estimated by subset simulation)"}
+    variables["failure_probability_bound_low"] = ((), float("nan"), nan_bound)
+    variables["failure_probability_bound_high"] = ((), float("nan"), nan_bound)
+    notes = []
+    acceptance = [a for run in r.runs for a in run.acceptance]
+    if pf == 0.0:
+        notes.append(f"subset simulation reached no failure in {max(len(x.thresholds) for x in r.runs)} levels; "
+                     f"the failure probability is below {r.upper:.3g}")
+    elif acceptance and min(acceptance) < 0.05:
+        notes.append(f"subset simulation: the chains' acceptance fell to {min(acceptance):.3g}")
+    attrs = {
+        "is_method": "subset",
+        "subset_replicas": len(r.runs),
+        "subset_samples_per_level": int(r.runs[0].samples_per_level),
+        "subset_levels": [len(x.thresholds) for x in r.runs],
+        "subset_estimates": [float(x.failure_probability) for x in r.runs],
+        "warnings": " | ".join(notes),
+    }
+    if fallback:
+        attrs["sampler"] = "subset (fallback from is)"
+        attrs["interval_method"] = SUBSET_INTERVAL
+    return Estimate(problem, variables=variables, attrs=attrs)
+
+
 class ImportanceSampler(Sampler):
     """Mixture proposal around the FORM design points; IS estimate of 1 − yield with its
-    normal interval, or plain Monte Carlo (with a warning) when it degenerates."""
+    normal interval, or subset simulation (with a warning) when it degenerates."""
 
     description = "is (importance sampling)"
     supports_sweep = False
     counts = False
+    weighted_gradients = True  # rare-yield sensitivities through the mixture's weights
+
+    def configure(self, config, *, samples, block_size):
+        method = (config.get("is") or {}).get("method", "mixture")
+        if method not in METHODS:
+            raise ValueError(f"is.method: expected one of {list(METHODS)}, got {method!r}")
+        return method
 
     def tables(self, problem: Problem):
+        if problem.static.sampling == "subset":  # no search: the proposal is p itself (the
+            # blocks are not used by the estimate; a sensitivity gets plain draws, weights 1)
+            return DesignPoints(np.zeros((0, random_dimension(problem.static))), np.zeros(0)).tables
         return design_points(problem).tables
 
     def draws(self, seed, block, static: Static, tables=None):
         return proposal_draws(seed, block, static, *tables)
+
+    def weighted_draws(self, seed, block, static: Static, tables=None):
+        u = proposal_draws(seed, block, static, *tables)
+        return u, mixture_weights(u, *tables)
 
     def program(self, static: Static):
         return jax.jit(functools.partial(is_block_stats, static=static))
@@ -386,14 +475,16 @@ class ImportanceSampler(Sampler):
         return block_shapes(problem)
 
     def estimate(self, problem: Problem, blocks, *, n_devices=None) -> Estimate:
+        if problem.static.sampling == "subset":
+            return subset_estimate(problem, fallback=False)
         design = design_points(problem)
         if len(design.beta) == 0:
             warn_fallback("no design point found")
-            return self._fallback(problem, n_devices)
+            return subset_estimate(problem, fallback=True)
         est = importance_estimate(_in_block_order(blocks), problem.samples, design)
         if degenerate(est):
             warn_fallback(f"effective sample size of the failures {est.effective_sample_size:.3g} < {MIN_ESS:g}")
-            return self._fallback(problem, n_devices)
+            return subset_estimate(problem, fallback=True)
         variables = importance_variables(problem, est)
         low, high, notes = union_diagnostics(problem, est)
         variables["failure_probability_bound_low"] = ((), low, {
@@ -403,6 +494,7 @@ class ImportanceSampler(Sampler):
         for note in notes:
             warnings.warn(f"sampler=is: {note}", RuntimeWarning, stacklevel=2)
         return Estimate(problem, variables=variables, attrs={
+            "is_method": "mixture",
             "is_design_points": int(len(est.design.beta)),
             "is_beta": [float(b) for b in est.design.beta],
             "is_events": int(est.design.events),
@@ -410,14 +502,9 @@ class ImportanceSampler(Sampler):
             "warnings": " | ".join(notes),
         })
 
-    @staticmethod
-    def _fallback(problem: Problem, n_devices) -> Estimate:
-        """Plain Monte Carlo over the same blocks (recorded in the ``sampler`` attribute)."""
-        mc = as_plain_mc(problem)
-        stats = accumulate(mc, range(mc.n_blocks), n_devices=n_devices)
-        return Estimate(mc, stats, attrs={"sampler": "mc (fallback from is)"})
-
     def interval_method(self, problem: Problem) -> str:
+        if problem.static.sampling == "subset":
+            return SUBSET_INTERVAL
         return "normal, 95 %, from the IS standard error"
 
 

@@ -100,13 +100,19 @@ class RegisteredNames(Sequence):
         return repr(sampler_names())
 
 
-def require_gradients(problem, *, what: str) -> None:
+def require_gradients(problem, *, what: str, weighted: bool = False) -> None:
     """Refuse a problem whose sampler has no gradient estimators (``what`` needs them).
+
+    Args:
+      weighted: ``what`` also accepts importance-weighted draws
+        (:attr:`Sampler.weighted_gradients`: a sensitivity, not an optimisation).
 
     Raises:
       ValueError: naming ``sampler`` and the samplers that have them.
     """
-    if not sampler_of(problem).supports_gradients:
-        able = ", ".join(sampler_names(supporting="supports_gradients"))
+    sampler = sampler_of(problem)
+    if not (sampler.supports_gradients or (weighted and sampler.weighted_gradients)):
+        able = ", ".join(n for n in sampler_names() if get_sampler(n).supports_gradients
+                         or (weighted and get_sampler(n).weighted_gradients))
         raise ValueError(f"sampler: {what} needs a sampler with gradient estimators ({able}), "
                          f"got {problem.static.sampler}")
