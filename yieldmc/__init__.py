@@ -3,12 +3,14 @@
 Layout (docs/architecture.md): ``physics/`` (pure JAX models), ``couplers/`` and
 ``samplers/`` (registered parts), ``engine/`` (problem, schema, quantities, variation,
 model, streaming blocks, statistics), ``analysis/`` (gradients, sensitivity,
-optimisation), ``io/`` (configuration, command, store, results, plots); ``job.py`` (the
+optimisation, calibration), ``io/`` (configuration, command, store, results, plots,
+measured data); ``job.py`` (the
 parsed job), ``api.py`` (``run``), ``plugins.py``, ``validation.py``.
 """
 
 from yieldmc import physics
 from yieldmc._version import __version__
+from yieldmc.analysis.calibrate import calibrate
 from yieldmc.analysis.optimize import optimize
 from yieldmc.analysis.sensitivity import sensitivity
 from yieldmc.api import run
@@ -19,6 +21,6 @@ from yieldmc.job import Job, parse_job
 from yieldmc.samplers import Sampler, register_sampler
 
 __all__ = [
-    "Coupler", "Job", "Problem", "Sampler", "Static", "__version__", "build_problem", "compose",
+    "Coupler", "Job", "Problem", "Sampler", "Static", "__version__", "build_problem", "calibrate", "compose",
     "optimize", "parse_job", "physics", "register_coupler", "register_sampler", "run", "sensitivity",
 ]

@@ -19,12 +19,12 @@ import yaml
 from yieldmc.engine.problem import Problem, build_problem
 from yieldmc.samplers import require_gradients
 
-MODES = ("run", "sensitivity", "optimize")
+MODES = ("run", "sensitivity", "optimize", "calibrate")
 #: Config keys that do not change the result (how it is run, where it goes).
 NON_IDENTITY_KEYS = ("output", "shard", "num_shards", "overwrite", "progress", "hydra")
 #: Layout version of the store: part of the identity, so a store of another layout is
 #: never resumed into (see docs/store.md).
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +62,19 @@ class OptimizeSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class CalibrateSettings:
+    """``calibrate.*`` (mode=calibrate), checked against the problem and the data."""
+
+    data: str | None  # the measured losses' path (None: given to yieldmc.calibrate directly)
+    parameters: tuple  # config keys to fit
+    name: str  # conf/process/<name>.yaml
+    samples: int
+    steps: int
+    bootstrap: int
+    learning_rate: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Job:
     """Everything a run, a sensitivity or an optimisation needs, typed and frozen.
 
@@ -70,6 +83,7 @@ class Job:
       mode: ``run`` | ``sensitivity`` | ``optimize``.
       gradient: the gradient settings (every mode has them; defaults apply).
       optimize: the optimisation settings (``mode=optimize`` only, else None).
+      calibrate: the calibration settings (``mode=calibrate`` only, else None).
       output: where the results go.
       shard, num_shards: this job's share of the blocks.
       overwrite, progress: how it runs.
@@ -90,6 +104,7 @@ class Job:
     package_name: str
     config_yaml: str
     identity: str
+    calibrate: CalibrateSettings | None = None
 
 
 # --------------------------------------------------------------------------- sections
@@ -117,6 +132,86 @@ DEFAULT_OPTIMIZE = {
     "recheck_samples": None, "recheck_seed_offset": 1000003,
 }
 KINDS = ("tolerance", "centring")
+
+
+DEFAULT_CALIBRATE = {"data": None, "parameters": [], "name": "calibrated", "samples": 2048, "steps": 300,
+                     "bootstrap": 20, "learning_rate": 0.05}
+#: Where a calibration writes its process (relative to the starting directory), and the
+#: first line of every file it writes (an existing file without it is never replaced).
+PROCESS_DIR = Path("conf") / "process"
+CALIBRATION_MARKER = "# written by yieldmc calibrate"
+
+
+def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, need_data: bool) -> CalibrateSettings:
+    """The ``calibrate`` section, checked against the problem (and, with ``need_data``, the
+    measured table itself: its columns and values; nothing is compiled)."""
+    from yieldmc.engine.variation import DISTRIBUTIONS
+    from yieldmc.io.measurements import read_measurements
+
+    c = dict(DEFAULT_CALIBRATE, **(config.get("calibrate") or {}))
+    unknown = set(c) - set(DEFAULT_CALIBRATE)
+    if unknown:
+        raise ValueError(f"calibrate.{sorted(unknown)[0]}: unknown key")
+    if problem.sweep_keys:
+        raise ValueError(f"sweep: mode=calibrate fits at one point; remove the sweep, got {list(problem.sweep_keys)}")
+    names = list(c["parameters"] or [])
+    if not names:
+        raise ValueError("calibrate.parameters: name at least one config key to fit, e.g. "
+                         "[process.dx_um.module.sigma]")
+    active = {(q, lv): d for q, lv, d in problem.static.active}
+    for key in names:
+        parts = str(key).split(".")
+        if key not in problem.params or parts[0] not in ("process", "package") or key.startswith("package.lanes_um"):
+            raise ValueError(f"calibrate.parameters: {key!r} is not a process or package parameter of this "
+                             "configuration")
+        if parts[0] == "process":
+            q, lv, what = parts[1], parts[2], parts[3]
+            if (q, lv) not in active:
+                raise ValueError(f"calibrate.parameters: {key} belongs to a variation that is off in this "
+                                 f"configuration (give process.{q}.{lv} a starting sigma > 0)")
+            if what not in DISTRIBUTIONS[active[(q, lv)]]:
+                raise ValueError(f"calibrate.parameters: {key} is not a parameter of its "
+                                 f"{active[(q, lv)]} distribution")
+            if what == "sigma" and not float(problem.params[key][0]) > 0:
+                raise ValueError(f"calibrate.parameters: {key} must start > 0, got {float(problem.params[key][0])!r}")
+    if len(set(names)) != len(names):
+        raise ValueError("calibrate.parameters: a key is listed twice")
+    name = c["name"]
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"calibrate.name: expected a plain name (letters, digits, _), got {name!r}")
+    from yieldmc.io.config import CONF_DIR
+
+    if (CONF_DIR / "process" / f"{name}.yaml").exists() and not is_calibration_file(CONF_DIR / "process" / f"{name}.yaml"):
+        raise ValueError(f"calibrate.name: {name!r} is a process shipped with yieldmc; choose another name")
+    target = (base or Path.cwd()) / PROCESS_DIR / f"{name}.yaml"
+    if target.exists() and not is_calibration_file(target):
+        raise ValueError(f"calibrate.name: {target} exists and was not written by yieldmc; choose another name")
+    for key, low in (("samples", 16), ("steps", 1), ("bootstrap", 2)):
+        v = c[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"calibrate.{key}: must be an integer >= {low}, got {v!r}")
+    lr = c["learning_rate"]
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"calibrate.learning_rate: must be > 0, got {lr!r}")
+    data = c["data"]
+    if need_data:
+        if data is None:
+            raise ValueError("calibrate.data: give the measured losses (a CSV with columns module, layer, "
+                             "channel, loss_db)")
+        s = problem.static
+        read_measurements(data, layers=s.layers, channels=s.channels,
+                          conditions=tuple(x.name for x in s.conditions), base=base)
+    return CalibrateSettings(data=data, parameters=tuple(names), name=name, samples=c["samples"],
+                             steps=c["steps"], bootstrap=c["bootstrap"], learning_rate=float(lr))
+
+
+def is_calibration_file(path: Path) -> bool:
+    """Whether ``path`` is a process file written by ``yieldmc calibrate`` (its first line)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().startswith(CALIBRATION_MARKER)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def optimize_settings(config: dict, problem: Problem) -> OptimizeSettings:
@@ -163,13 +258,17 @@ def optimize_settings(config: dict, problem: Problem) -> OptimizeSettings:
         recheck_seed_offset=int(o["recheck_seed_offset"]))
 
 
-def identity(config: dict) -> str:
-    """Hash of the configuration entries that determine the result (and the layout)."""
+def identity(config: dict, tables: dict | None = None) -> str:
+    """Hash of the configuration entries that determine the result (and the layout), and
+    of the contents of any empirical table (``tables``: key → sha256,
+    :func:`yieldmc.engine.empirical.table_digests`; the configuration names only the file)."""
     ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
     engine = dict(ident.get("engine") or {})
     engine.pop("blocks_per_call", None)  # grouping only; results are identical
     ident["engine"] = engine
     ident["_store_format"] = STORE_FORMAT
+    if tables:
+        ident["_empirical_tables"] = dict(tables)
     text = yaml.safe_dump(ident, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -188,6 +287,7 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
       ValueError: one line, ``<key>: <what is wrong>, got <value>``.
     """
     from yieldmc.engine import schema
+    from yieldmc.engine.empirical import table_digests
     from yieldmc.io.config import check_output_dir, to_container
 
     config = to_container(cfg)  # plain Python values (numpy scalars from the API included)
@@ -223,13 +323,17 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
         if problem.seed + offset >= schema.SEED_LIMIT:
             raise ValueError(f"optimize.recheck_seed_offset: seed + offset (the re-check's seed) must be "
                              f"< {schema.SEED_LIMIT}, got {offset!r} with seed={problem.seed}")
+    calibration = None
+    if mode == "calibrate":
+        calibration = calibrate_settings(config, problem, base=base, need_data=check_output)
     return Job(
-        problem=problem, mode=mode, gradient=gradient, optimize=settings,
+        problem=problem, mode=mode, gradient=gradient, optimize=settings, calibrate=calibration,
         output=Output(dir=out["dir"], name=name, plots=out.get("plots", True) is True, target_yield=float(ty)),
         shard=shard, num_shards=num, overwrite=config.get("overwrite") is True,
         progress=config.get("progress", True) is True,
         package_name=str(config["package"].get("name", "package")),
-        config_yaml=yaml.safe_dump(config, sort_keys=False), identity=identity(config),
+        config_yaml=yaml.safe_dump(config, sort_keys=False),
+        identity=identity(config, table_digests(problem.static)),
     )
 
 

@@ -234,3 +234,32 @@ def binomial_standard_error(p: float, n: int) -> float:
     return math.sqrt(max(p * (1.0 - p), 0.0) / n)
 
 
+
+
+def synthetic_measurements(overrides, *, modules: int, seed: int):
+    """Measured-looking losses of ``modules`` modules built under the composed
+    configuration ``overrides`` (the calibration's known-answer data, issue 16): the
+    engine's own model on draws of ``jax.random.key(seed)`` — independent of any run's
+    block layout. Returns a pandas DataFrame with columns ``module, layer, channel,
+    loss_db`` (+ ``condition`` under conditions), one row per channel."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import pandas as pd
+
+    from yieldmc.engine.blocks import condition_parts, split_draws, standard_normals
+    from yieldmc.io.config import compose, problem_from_config
+
+    problem = problem_from_config(compose(list(overrides) + ["samples=16"]))
+    static = dataclasses.replace(problem.static, block_size=int(modules))
+    params = {k: jnp.asarray(np.asarray(v)[0], jnp.dtype(static.dtype)) for k, v in problem.params.items()}
+    u = standard_normals(jax.random.key(seed), static)
+    loss = np.asarray(condition_parts(split_draws(u, static), params, static)["loss"], np.float64)  # (K, L, C, M)
+    k, nl, nc, m = loss.shape
+    grid = np.stack(np.meshgrid(np.arange(k), np.arange(nl), np.arange(nc), np.arange(m), indexing="ij"), -1)
+    rows = grid.reshape(-1, 4)
+    frame = pd.DataFrame({"module": [f"M{i + 1:05d}" for i in rows[:, 3]], "layer": rows[:, 1],
+                          "channel": rows[:, 2], "loss_db": loss.reshape(-1)})
+    if static.conditions:
+        frame["condition"] = [static.conditions[i].name for i in rows[:, 0]]
+    return frame

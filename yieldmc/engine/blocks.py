@@ -34,6 +34,9 @@ from yieldmc.engine.variation import transform_normal
 #: Loss values are clipped to [0, LOSS_CLIP_DB] before the fixed-point sum.
 LOSS_CLIP_DB = 100.0
 _LO_BITS = 10
+#: yield_vs_spec: spec values S + j·Δ for j = −SPEC_STEPS … SPEC_STEPS, Δ the loss
+#: histogram's bin width (``engine.hist_max_db / engine.hist_bins``, 0.01 dB by default).
+SPEC_STEPS = 200
 
 
 @dataclasses.dataclass
@@ -52,6 +55,8 @@ class Stats:
       pdl_sum: sum of clipped polarisation-dependent losses, units of ``static.loss_unit_db``, (P, K, L, C).
       conditions: per condition, (P, K, 3): modules passing under it, failing under it and
         under no other, passing under every other.
+      spec_hist: the modules' spec figures on the grid S + j·Δ, (P, rows, 2J + 2): the
+        envelope, then each condition when there are several (:func:`_spec_histogram`).
     """
 
     n_samples: int
@@ -62,6 +67,7 @@ class Stats:
     n_pass_group: np.ndarray  # (G, P): passes per interval group of the sampler (G = 1 mostly)
     pdl_sum: np.ndarray
     conditions: np.ndarray
+    spec_hist: np.ndarray  # (P, rows, 2J + 2): the spec figures' histogram (_spec_histogram)
 
     @classmethod
     def zeros(cls, problem: Problem) -> "Stats":
@@ -69,7 +75,8 @@ class Stats:
         p, klc = problem.n_points, (s.n_conditions, s.layers, s.channels)
         z = functools.partial(np.zeros, dtype=np.int64)
         return cls(0, z((p,)), z((p, *klc)), z((p, *klc)), z((p, *klc, s.hist_bins + 1)),
-                   z((problem.groups, p)), z((p, *klc)), z((p, s.n_conditions, 3)))
+                   z((problem.groups, p)), z((p, *klc)), z((p, s.n_conditions, 3)),
+                   z((p, spec_rows(s), 2 * SPEC_STEPS + 2)))
 
     def __iadd__(self, other: "Stats") -> "Stats":
         self.n_samples += other.n_samples
@@ -80,6 +87,7 @@ class Stats:
         self.hist += other.hist
         self.pdl_sum += other.pdl_sum
         self.conditions += other.conditions
+        self.spec_hist += other.spec_hist
         return self
 
 
@@ -271,6 +279,7 @@ def _point_stats(z, params, valid, static: Static):
         jnp.broadcast_to(w, flat.shape).reshape(-1)
     )
     counts = jnp.stack([passed, fail_only, others_pass], axis=-1)  # (K, B, 3)
+    spec_hist = _spec_histogram(pass_figure_db(per, params), params, w, static)
     return {
         "n_pass": jnp.sum(envelope & valid, dtype=jnp.int32),
         "fail": jnp.sum(fail * w, axis=-1, dtype=jnp.int32),
@@ -280,7 +289,48 @@ def _point_stats(z, params, valid, static: Static):
         "pdl_hi": jnp.sum((qp >> _LO_BITS) * w, axis=-1, dtype=jnp.int32),
         "pdl_lo": jnp.sum((qp & ((1 << _LO_BITS) - 1)) * w, axis=-1, dtype=jnp.int32),
         "conditions": jnp.sum(counts * w[:, None], axis=1, dtype=jnp.int32),
+        "spec_hist": spec_hist,
     }
+
+
+def spec_figures(figure, max_failed):
+    """Each module's figure of merit against the spec: the (m+1)-th largest channel figure
+    under each condition (K, B), and over the envelope (B,), the largest of those — the
+    module passes at spec S iff its figure ≤ S.
+
+    Args:
+      figure: the pass figures (K, L, C, B) (:func:`pass_figure_db`).
+      max_failed: m, traced (a sort along the channels only when m > 0).
+    """
+    flat = figure.reshape(figure.shape[0], -1, figure.shape[-1])  # (K, L·C, B)
+    def kth(_):
+        ordered = jnp.sort(flat, axis=1)  # ascending: the (m+1)-th largest is at L·C − 1 − m
+        index = jnp.clip(flat.shape[1] - 1 - max_failed, 0, flat.shape[1] - 1).astype(jnp.int32)
+        return jax.lax.dynamic_index_in_dim(ordered, index, axis=1, keepdims=False)
+    per_condition = jax.lax.cond(max_failed == 0, lambda _: jnp.max(flat, axis=1), kth, None)
+    return per_condition, jnp.max(per_condition, axis=0)
+
+
+def _spec_histogram(figure, params, weight, static: Static):
+    """Counts of the modules' spec figures on the grid S + j·Δ (:data:`SPEC_STEPS`):
+    bin i (0 … 2J+1) holds the figures F with ⌈(F − S)/Δ⌉ + J = i (clipped), so the
+    cumulative count up to bin j is the number of modules with F ≤ S + (j − J)·Δ — at
+    j = J exactly the passing count (F ≤ S ⟺ F − S ≤ 0). Rows: the envelope, then each
+    condition when there are several. Shape (1 [+ K], 2J + 2)."""
+    per_condition, envelope = spec_figures(figure, params["spec.max_failed_channels"])
+    rows = envelope[None] if static.n_conditions == 1 else jnp.concatenate([envelope[None], per_condition])
+    width = static.hist_max_db / static.hist_bins
+    steps = jnp.clip((rows - params["spec.max_loss_db"]) / width, -SPEC_STEPS - 1.0, SPEC_STEPS + 1.0)
+    index = jnp.clip(jnp.ceil(steps).astype(jnp.int32) + SPEC_STEPS, 0, 2 * SPEC_STEPS + 1)
+    nb = 2 * SPEC_STEPS + 2
+    flat = index + nb * jnp.arange(rows.shape[0], dtype=jnp.int32)[:, None]
+    return jnp.zeros(rows.shape[0] * nb, jnp.int32).at[flat.reshape(-1)].add(
+        jnp.broadcast_to(weight, flat.shape).reshape(-1)).reshape(rows.shape[0], nb)
+
+
+def spec_rows(static: Static) -> int:
+    """Rows of the spec histogram: the envelope, then each condition when there are several."""
+    return 1 if static.n_conditions == 1 else 1 + static.n_conditions
 
 
 def block_stats(seed, block, n_valid, params, tables, static: Static):
@@ -334,7 +384,8 @@ def count_shapes(problem: Problem) -> dict:
     return {"n_pass": ((p,), "int32"), "fail": ((p, *lc), "int32"), "loss_hi": ((p, *lc), "int32"),
             "loss_lo": ((p, *lc), "int32"), "hist": ((p, *lc, s.hist_bins + 1), "int32"),
             "pdl_hi": ((p, *lc), "int32"), "pdl_lo": ((p, *lc), "int32"),
-            "conditions": ((p, s.n_conditions, 3), "int32")}
+            "conditions": ((p, s.n_conditions, 3), "int32"),
+            "spec_hist": ((p, spec_rows(s), 2 * SPEC_STEPS + 2), "int32")}
 
 
 @functools.lru_cache(maxsize=None)
@@ -361,7 +412,7 @@ def stats_from_blocks(blocks: dict, n_samples: int, problem: Problem, indices) -
     np.add.at(group, problem.group_of(np.asarray(indices)), np.asarray(blocks["n_pass"], np.int64))
     pdl_sum = (tot["pdl_hi"] << _LO_BITS) + tot["pdl_lo"]
     return Stats(int(n_samples), tot["n_pass"], tot["fail"], loss_sum, tot["hist"], group, pdl_sum,
-                 tot["conditions"])
+                 tot["conditions"], tot["spec_hist"])
 
 
 def device_params(problem: Problem, device=None):

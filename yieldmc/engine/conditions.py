@@ -153,6 +153,10 @@ def _parse_drift(path: str, node) -> dict:
             if entry["distribution"] not in DISTRIBUTIONS:
                 raise ValueError(f"{path}.{q}.{lv}.distribution: unknown distribution {entry['distribution']!r}; "
                                  f"expected one of {tuple(DISTRIBUTIONS)}")
+            if entry["distribution"] == "empirical":
+                raise ValueError(f"{path}.{q}.{lv}.distribution: empirical is not available in a condition's "
+                                 f"process additions (a drift is parametric); a measured table belongs in "
+                                 f"process.{q}.{lv}")
             for k in PARAMS:
                 v = entry[k]
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):

@@ -27,6 +27,7 @@ import numpy as np
 from yieldmc import couplers, physics
 
 from yieldmc.engine import conditions as _conditions
+from yieldmc.engine import empirical as _empirical
 from yieldmc.engine import quantities as _quantities
 from yieldmc.engine import schema
 from yieldmc.samplers.registry import get_sampler, sampler_names
@@ -59,7 +60,8 @@ class Static:
     channels: int
     coupler_kind: str  # a kind registered in yieldmc.couplers
     coupler_static: Hashable  # that coupler's Coupler.static(package.coupler)
-    active: tuple[tuple[str, str, str], ...]  # (quantity, level, distribution) with randomness
+    active: tuple[tuple[str, str, str], ...]  # (quantity, level, distribution) with randomness;
+    # an empirical distribution is an EmpiricalDistribution (== "empirical") carrying its table
     copula: tuple[str, ...]  # module-level quantities tied by the Gaussian copula
     block_size: int
     hist_bins: int
@@ -387,6 +389,9 @@ def _sweep(config: dict, paths: list[str]):
             )
         if not isinstance(vals, (list, tuple)) or not vals:
             raise ValueError(f"sweep.{key}: expected a non-empty list of values, got {vals!r}")
+        unread = _empirical.unread_parameter(config, key)
+        if unread:
+            raise ValueError(f"sweep.{key}: {unread}")
         vals = tuple(_number(f"sweep.{key}", v) for v in vals)
         keys.append(key)
         values.append(vals)
@@ -423,7 +428,10 @@ def build_problem(config: dict) -> Problem:
         temperature below -273.15 °C, a seed outside [0, 2^32)), a negative sigma, low >
         high, an unknown distribution or level, a correlation matrix that is not positive
         definite, spec.max_failed_channels >= layers x channels, a non-sweepable or unknown
-        sweep key, … — at every sweep point.
+        sweep key, an empirical distribution without a usable table (no values / values_file,
+        both, a missing or unreadable file, a non-numeric or non-finite value, fewer than 2
+        values; :mod:`yieldmc.engine.empirical`), a table given to another distribution, a
+        swept mean/sigma/low/high of an empirical variation, … — at every sweep point.
     """
     if not isinstance(config, Mapping):
         raise ValueError(f"config: expected a mapping, got {type(config).__name__}")
@@ -500,10 +508,20 @@ def build_problem(config: dict) -> Problem:
     for i, name in enumerate(copula):
         params[f"process.correlation.cholesky.{i}"] = np.tile(chol[i], (len(grid), 1))
 
+    if config.get("mode") == "optimize":  # an empirical variation's unread mean/sigma: no gradient
+        for section in ("costs", "parameters"):
+            for key in ((config.get("optimize") or {}).get(section) or {}):
+                unread = _empirical.unread_parameter(config, key)
+                if unread:
+                    raise ValueError(f"optimize.{section}.{key}: {unread}")
     active = []
     for q in QUANTITIES:
         for lv in LEVELS:
-            dist = process[q][lv]["distribution"]
+            # the name, or for empirical its table (values / values_file, read once here)
+            dist = _empirical.distribution_of(process[q][lv], f"process.{q}.{lv}")
+            if q == "temperature_c":  # nominal + lowest value >= absolute zero, at every sweep point
+                _empirical.check_lowest(process[q][lv], f"process.{q}.{lv}", dist,
+                                        float(np.min(params["package.temperature_c"])), schema.ABSOLUTE_ZERO_C)
             base = f"process.{q}.{lv}"
             degenerate = all(
                 is_degenerate(

@@ -80,7 +80,8 @@ KEYS: tuple[Key, ...] = (
     # --- top level ---
     Key("samples", "int", "modules", "[1, inf)", "module samples per sweep point"),
     Key("seed", "int", "", "[0, 4294967296)", "RNG seed (uint32); with engine.block_size fixes every draw"),
-    Key("mode", "str", "", "", "what the command computes", choices=("run", "sensitivity", "optimize")),
+    Key("mode", "str", "", "", "what the command computes",
+        choices=("run", "sensitivity", "optimize", "calibrate")),
     Key("sampler", "str", "", "", "mc (pseudo-random) | qmc (randomised Sobol') | is (importance sampling)",
         choices=RegisteredNames()),  # live: the registry's names when checked (a plugin's sampler counts)
     Key("sweep", "mapping", "", "", "config key -> list of values; each key a dimension of the yield map",
@@ -134,6 +135,16 @@ KEYS: tuple[Key, ...] = (
         "fresh-draw re-check of the optimum (null: samples)", nullable=True),
     Key("optimize.recheck_seed_offset", "int", "", "[0, 4294967296)",
         "seed offset of the re-check draws (seed + offset must stay < 2^32)"),
+    Key("calibrate.data", "str", "path", "", "measured losses: CSV (module, layer, channel, loss_db [, condition]), "
+        ".nc or .zarr; relative to the starting directory", nullable=True),
+    Key("calibrate.parameters", "list[str]", "", "", "config keys to fit (process.<q>.<level>.mean|sigma|low|high, "
+        "package.*)"),
+    Key("calibrate.name", "str", "file name", "", "the fitted process is written to conf/process/<name>.yaml "
+        "(starting directory): use it as process=<name>"),
+    Key("calibrate.samples", "int", "modules", "[16, inf)", "simulated modules per objective evaluation"),
+    Key("calibrate.steps", "int", "", "[1, inf)", "Adam steps of the fit (a bootstrap refit takes a third)"),
+    Key("calibrate.bootstrap", "int", "", "[2, inf)", "bootstrap refits over the measured modules (the errors)"),
+    Key("calibrate.learning_rate", "float", "", _POS, "Adam learning rate (normalised parameters)"),
     Key("alignment.mode", "str", "", "", "passive (placed and fixed) | active (re-aligned per module)",
         choices=("passive", "active")),
     Key("alignment.objective", "str", "", "", "active alignment objective", choices=("worst", "sum_log")),
@@ -180,13 +191,19 @@ KEYS: tuple[Key, ...] = (
         nullable=True),
     # package.coupler.*: declared by the registered couplers (yieldmc.couplers), see all_keys()
     # --- process (every quantity x level; draws are added to the quantity's nominal) ---
-    Key("process.{quantity}.{level}.distribution", "str", "", "", "distribution of this level's draw",
-        choices=tuple(DISTRIBUTIONS)),
+    Key("process.{quantity}.{level}.distribution", "str", "", "",
+        "distribution of this level's draw (empirical: from values or values_file)", choices=tuple(DISTRIBUTIONS)),
     Key("process.{quantity}.{level}.mean", "float", "quantity", _ANY, "mean (lognormal: of the underlying normal)"),
     Key("process.{quantity}.{level}.sigma", "float", "quantity", _NONNEG,
         "standard deviation (lognormal: of the underlying normal)"),
     Key("process.{quantity}.{level}.low", "float", "quantity", "[-inf, inf]", "lower bound (truncnormal, uniform)"),
     Key("process.{quantity}.{level}.high", "float", "quantity", "[-inf, inf]", "upper bound (truncnormal, uniform)"),
+    Key("process.{quantity}.{level}.values", "list[float]", "quantity", _ANY,
+        "empirical: the measured values; the draw is their piecewise-linear (Hazen) quantile of Phi(z), "
+        "added to the nominal (>= 2 values; not with values_file)", nullable=True),
+    Key("process.{quantity}.{level}.values_file", "str", "path", "",
+        "empirical: text/CSV file of values, one per line, optional header, '#' comments; relative to the "
+        "starting directory (not with values)", nullable=True),
     Key("process.correlation.quantities", "list[str]", "", "", "module-level quantities tied by a Gaussian copula",
         choices=QUANTITIES, nullable=True),
     Key("process.correlation.matrix", "matrix", "", "", "their correlation matrix", nullable=True),

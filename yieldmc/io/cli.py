@@ -13,7 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from yieldmc.io.config import CONF_DIR, compose, to_container
+from yieldmc.io.config import CONF_DIR, compose, local_search_path, to_container
 from yieldmc.job import Job, parse_job
 from yieldmc.engine.problem import Problem
 from yieldmc.io.progress import Progress
@@ -171,11 +171,24 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
     mode, path = job.mode, store_path(job, base)
     try:
         check_replaceable(path, overwrite=job.overwrite)  # before the computation, not after
-        ds = sensitivity(job) if mode == "sensitivity" else optimize(job)
+        if mode == "calibrate":
+            from yieldmc.analysis.calibrate import calibrate
+
+            ds = calibrate(job, base=base)
+        else:
+            ds = sensitivity(job) if mode == "sensitivity" else optimize(job)
         write_small_store(ds, path, overwrite=job.overwrite, identity_=job.identity)
     except ValueError as exc:
         _fail(exc)
-    if mode == "sensitivity":
+    if mode == "calibrate":
+        print(_calibration_summary(ds))
+        if job.output.plots:
+            from yieldmc.io.plots import plot_calibration
+
+            written = plot_calibration(ds, path)
+            if written is not None:
+                print(f"plot:  {written}")
+    elif mode == "sensitivity":
         print(ranked_table(ds))
     else:
         lines = [f"{ds.attrs['kind']} optimisation ({ds.sizes['step']} steps):"]
@@ -189,6 +202,22 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
         print("\n".join(lines))
     print(f"store: {path}")
     return 0
+
+
+def _calibration_summary(ds) -> str:
+    """Fitted values ± bootstrap errors, the fit's quality, the warnings, the process file."""
+    lines = [f"calibration on {ds.attrs['n_modules']} measured modules ({ds.attrs['data']}):"]
+    for name, v, se, v0 in zip(ds.parameter.values, ds.value.values, ds.value_se.values, ds.initial.values):
+        lines.append(f"  {name} = {v:.4g} ± {se:.2g}   (start {v0:.4g})")
+    p = ds.gof_p_value.values
+    lines.append(f"goodness of fit: smallest KS p-value {p.min():.3g} "
+                 f"({'the model reproduces the data' if p.min() >= 0.01 else 'the model does NOT reproduce the data'})")
+    for w in filter(None, ds.attrs["warnings"].split(" | ")):
+        lines.append(f"warning: {w}")
+    if "process_file" in ds.attrs:
+        name = Path(ds.attrs["process_file"]).stem
+        lines.append(f"process: {ds.attrs['process_file']}  (use it: yieldmc process={name})")
+    return "\n".join(lines)
 
 
 def _finish(root, path: Path, job: Job):
@@ -453,6 +482,7 @@ def _run_command(argv) -> None:
         _fail(exc)
     except Exception as exc:  # noqa: BLE001 - Hydra's own parse errors
         _fail(f"{type(exc).__name__}: {exc}")
+    sys.argv.extend(local_search_path(argv))  # the same search path for Hydra's own composition
     _app()
 
 

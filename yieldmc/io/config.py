@@ -44,6 +44,7 @@ def compose(overrides: Sequence[str] = (), *, check: bool = True) -> DictConfig:
     from yieldmc.plugins import load_plugins
 
     load_plugins()  # parts registered from outside, and their config group options
+    overrides = [*overrides, *local_search_path(overrides)]
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
@@ -54,6 +55,18 @@ def compose(overrides: Sequence[str] = (), *, check: bool = True) -> DictConfig:
     if check:
         check_declared(to_container(cfg))  # type and range errors at compose time
     return cfg
+
+
+def local_search_path(overrides: Sequence[str] = ()) -> list[str]:
+    """``hydra.searchpath=[file://<cwd>/conf]`` when the starting directory has a ``conf/``
+    of its own (where ``mode=calibrate`` writes ``process/<name>.yaml``), so that
+    ``process=<name>`` finds it; nothing when the user sets the search path or ``conf/``
+    is the package's own."""
+    local = Path.cwd() / "conf"
+    if (not local.is_dir() or local.resolve() == CONF_DIR.resolve()
+            or any(o.lstrip("+").startswith("hydra.searchpath") for o in overrides)):
+        return []
+    return [f"hydra.searchpath=[file://{local.resolve()}]"]
 
 
 def to_container(cfg) -> dict:

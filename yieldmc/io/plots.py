@@ -27,7 +27,7 @@ from matplotlib.colors import ListedColormap, LogNorm, Normalize  # noqa: E402
 
 from yieldmc.engine.schema import value_at  # noqa: E402
 
-CHANNEL_DIMS = ("quantile", "layer", "channel", "condition", "randomization")
+CHANNEL_DIMS = ("quantile", "layer", "channel", "condition", "randomization", "spec_db")
 FAIL_MIN = 1e-6  # fail map: log colour scale FAIL_MIN..1; 0 < f < FAIL_MIN drawn at FAIL_MIN
 ZERO_COLOUR = "#2ca25f"  # fail map: a channel that never failed (fraction exactly 0)
 MAX_PANELS = 24  # more facet panels than this: the first MAX_PANELS and a note
@@ -220,6 +220,78 @@ def _condition_yield_figure(ds: xr.Dataset, dims: list, target_yield: float):
     return fig
 
 
+def spec_figure(ds: xr.Dataset, *, target_yield: float = 0.9):
+    """Yield versus the loss spec (``yield_vs_spec``) with its 95 % band, the configured spec
+    marked; each condition's curve beside the envelope; one curve per point of a single
+    swept key (bands only without a sweep). None without ``yield_vs_spec`` or with more than
+    one swept key."""
+    if "yield_vs_spec" not in ds:
+        return None
+    dims = sweep_dims(ds)
+    if len(dims) > 1:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 5), constrained_layout=True)
+    x = ds.spec_db.values
+    if dims:
+        ds = ds.sortby(dims)
+        for i in range(ds.sizes[dims[0]]):
+            sub = ds.isel({dims[0]: i})
+            ax.plot(x, sub.yield_vs_spec.values, lw=1.5, label=_point(ds, dims[0], float(ds[dims[0]][i])))
+    else:
+        ax.plot(x, ds.yield_vs_spec.values, "k-", lw=2,
+                label="envelope (every condition)" if "condition_yield_vs_spec" in ds else "yield")
+        ax.fill_between(x, ds.yield_vs_spec_ci_low.values, ds.yield_vs_spec_ci_high.values, color="k",
+                        alpha=0.2, label="95 % interval")
+        if "condition_yield_vs_spec" in ds:
+            for k, name in enumerate(ds.condition.values):
+                ax.plot(x, ds.condition_yield_vs_spec.isel(condition=k).values, lw=1, label=str(name))
+    spec = float(x[len(x) // 2])
+    ax.axvline(spec, color="tab:red", ls=":", lw=1, label=f"configured spec {spec:g} dB")
+    ax.axhline(target_yield, color="grey", ls="--", lw=1, label=f"target {target_yield:g}")
+    ax.set_xlabel("loss spec spec.max_loss_db [dB]")
+    ax.set_ylabel("yield [1] (fraction of modules passing)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    _suptitle(fig, ds, "yield versus loss spec", "Same modules; only the loss spec changes.")
+    return fig
+
+
+def calibration_figure(ds: xr.Dataset):
+    """Goodness of fit of a calibration: per matched statistic (pooled channel losses,
+    module mean, spread within layers, spread of layer means), the fitted model's quantiles
+    against the measured ones (QQ; on the diagonal when the model reproduces the data),
+    one colour per condition, with the KS p-value of the per-module statistics."""
+    matched = [str(m) for m in ds.matched.values]
+    fig, axes = _grid(len(matched), (3.6, 3.4))
+    for ax, j in zip(axes, range(len(matched))):
+        for k in range(ds.sizes["condition_index"]):
+            x = ds.measured_quantile.values[k, j]
+            y = ds.fitted_quantile.values[k, j]
+            ax.plot(x, y, "o", ms=3, label=f"condition {k}" if ds.sizes["condition_index"] > 1 else None)
+        lo = float(min(ds.measured_quantile.values[:, j].min(), ds.fitted_quantile.values[:, j].min()))
+        hi = float(max(ds.measured_quantile.values[:, j].max(), ds.fitted_quantile.values[:, j].max()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        title = matched[j].replace("_", " ")
+        if matched[j] in [str(s) for s in ds.statistic.values]:
+            p = float(ds.gof_p_value.sel(statistic=matched[j]).min())
+            title += f"\nKS p = {p:.2g}" + (" (misfit)" if p < 0.01 else "")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("measured quantile [dB]")
+        ax.set_ylabel("fitted model quantile [dB]")
+    fig.suptitle(f"calibration: fitted model vs measured ({ds.attrs.get('n_modules', '?')} modules); "
+                 "on the diagonal = reproduced", fontsize=10)
+    return fig
+
+
+def plot_calibration(ds: xr.Dataset, store_path) -> Path | None:
+    """Write ``<store>_fit.png`` (:func:`calibration_figure`) beside a calibration store."""
+    path = Path(f"{Path(store_path).with_suffix('')}_fit.png")
+    if os.path.lexists(path) and not _replaceable(path):
+        _refuse(path)
+        return None
+    return _save(calibration_figure(ds), path)
+
+
 def fail_figure(ds: xr.Dataset):
     """Per-channel fail fraction, layer × channel, at the sweep point of lowest yield; fixed log
     colour scale FAIL_MIN..1, exact 0 in ZERO_COLOUR; one panel per condition if any."""
@@ -385,7 +457,8 @@ def plot_fail_map(ds: xr.Dataset, path: Path) -> Path | None:
 
 
 def plot_all(ds: xr.Dataset, store_path, *, target_yield: float = 0.9) -> list[Path]:
-    """Write ``<store>_yield.png`` (if swept, or with conditions) and ``<store>_fail.png`` beside the store.
+    """Write ``<store>_yield.png`` (if swept, or with conditions), ``<store>_fail.png`` and
+    ``<store>_spec.png`` (yield versus the loss spec, :func:`spec_figure`) beside the store.
 
     A path that exists and is not a yieldmc PNG (a user's file, a symlink, a directory) is
     left untouched and its plot skipped, with one line on stderr. Returns the paths written.
@@ -399,6 +472,13 @@ def plot_all(ds: xr.Dataset, store_path, *, target_yield: float = 0.9) -> list[P
     f = plot_fail_map(ds, Path(f"{stem}_fail.png"))
     if f is not None:
         out.append(f)
+    spec_path = Path(f"{stem}_spec.png")
+    if os.path.lexists(spec_path) and not _replaceable(spec_path):
+        _refuse(spec_path)
+    else:
+        fig = spec_figure(ds, target_yield=target_yield)
+        if fig is not None and _save(fig, spec_path) is not None:
+            out.append(spec_path)
     return out
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import xarray as xr
 
 from yieldmc._version import __version__
-from yieldmc.engine.blocks import LOSS_CLIP_DB, Stats
+from yieldmc.engine.blocks import LOSS_CLIP_DB, SPEC_STEPS, Stats
 from yieldmc.engine.conditions import condition_coords, condition_variables
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import Estimate, sampler_of
-from yieldmc.engine.stats import quantiles_from_histogram
+from yieldmc.engine.stats import quantiles_from_histogram, wilson_interval
 
 
 def provenance(problem: Problem, config_yaml: str) -> dict:
@@ -72,6 +72,8 @@ def dataset(estimate: Estimate, config_yaml: str) -> xr.Dataset:
               for key, vals in zip(problem.sweep_keys, problem.sweep_values)}
     coords.update(_channel_coords(problem))
     coords.update(condition_coords(problem.static))
+    if "yield_vs_spec" in data:
+        coords.update(spec_coords(problem))
     attrs = provenance(problem, config_yaml)
     attrs.update(estimate.attrs)
     return xr.Dataset(data, coords=coords, attrs=attrs)
@@ -130,5 +132,57 @@ def count_variables(problem: Problem, stats: Stats) -> dict:
             "units": "dB", "long_name": f"channel loss quantile (resolution {hist_width:g} dB)"}),
         **interval.variables,
         **condition_variables(s, sweep_dims, lambda a: grid(a, (s.n_conditions,)), stats.conditions / n),
+        **spec_variables(problem, stats),
     }
     return data
+
+
+def spec_grid_db(problem: Problem) -> np.ndarray | None:
+    """The ``spec_db`` coordinate: S + j·Δ, j = −J … J (None when ``spec.max_loss_db`` is
+    swept: the grid would differ from point to point)."""
+    if "spec.max_loss_db" in problem.sweep_keys:
+        return None
+    s = problem.static
+    spec = float(problem.params["spec.max_loss_db"][0])
+    return spec + np.arange(-SPEC_STEPS, SPEC_STEPS + 1) * (s.hist_max_db / s.hist_bins)
+
+
+def spec_variables(problem: Problem, stats: Stats) -> dict:
+    """``yield_vs_spec`` (sweep dims…, spec_db) with its Wilson interval, and
+    ``condition_yield_vs_spec`` (sweep dims…, condition, spec_db) under several conditions:
+    the cumulative counts of the modules' spec figures (the (m+1)-th worst channel's pass
+    figure, the largest over the conditions for the envelope). At the configured spec it
+    equals ``yield`` exactly."""
+    grid_db = spec_grid_db(problem)
+    if grid_db is None:
+        return {}
+    s = problem.static
+    n = stats.n_samples
+    sweep_dims = list(problem.sweep_keys)
+    shape = tuple(problem.sweep_shape)
+    passing = np.cumsum(stats.spec_hist, axis=-1)[..., : 2 * SPEC_STEPS + 1]  # (P, rows, S)
+    low, high = wilson_interval(passing[:, 0], n)
+    what = {"units": "1", "spec_grid": "S + j * bin width of the loss histogram",
+            "long_name": "yield if the loss spec were spec_db (same modules; the failed-channel "
+                         "allowance and any crosstalk spec unchanged)"}
+    data = {
+        "yield_vs_spec": (sweep_dims + ["spec_db"], (passing[:, 0] / n).reshape(shape + grid_db.shape), what),
+        "yield_vs_spec_ci_low": (sweep_dims + ["spec_db"], np.asarray(low).reshape(shape + grid_db.shape), {
+            "units": "1", "long_name": "yield_vs_spec, lower end of the 95 % Wilson interval"}),
+        "yield_vs_spec_ci_high": (sweep_dims + ["spec_db"], np.asarray(high).reshape(shape + grid_db.shape), {
+            "units": "1", "long_name": "yield_vs_spec, upper end of the 95 % Wilson interval"}),
+    }
+    if passing.shape[1] > 1:
+        data["condition_yield_vs_spec"] = (
+            sweep_dims + ["condition", "spec_db"],
+            (passing[:, 1:] / n).reshape(shape + (s.n_conditions,) + grid_db.shape),
+            {**what, "long_name": "yield under this condition alone if the loss spec were spec_db"})
+    return data
+
+
+def spec_coords(problem: Problem) -> dict:
+    grid_db = spec_grid_db(problem)
+    if grid_db is None:
+        return {}
+    return {"spec_db": ("spec_db", grid_db, {"units": "dB", "long_name": "loss spec (spec.max_loss_db) "
+                                                                         "of yield_vs_spec"})}

@@ -63,7 +63,7 @@ import xarray as xr
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from yieldmc.engine.blocks import block_counts, iterate_blocks
+from yieldmc.engine.blocks import SPEC_STEPS, block_counts, iterate_blocks
 from yieldmc.engine.problem import Problem
 from yieldmc.io.results import dataset
 from yieldmc.samplers import sampler_of
@@ -364,8 +364,13 @@ def _block_ok(problem: Problem, b: int, values: dict, seal: int, ident: str) -> 
     if "hist" not in values:  # statistics without a histogram: the seal only
         return True
     n = int(block_counts(problem, [b])[0])
-    return bool(np.all(values["hist"].sum(axis=-1, dtype=np.int64) == n)
-                and np.all(values["n_pass"] <= n) and np.all(values["fail"] <= n))
+    ok = bool(np.all(values["hist"].sum(axis=-1, dtype=np.int64) == n)
+              and np.all(values["n_pass"] <= n) and np.all(values["fail"] <= n))
+    if ok and "spec_hist" in values:  # every module once; the envelope at the spec = n_pass
+        spec = values["spec_hist"].astype(np.int64)
+        ok = bool(np.all(spec.sum(axis=-1) == n)
+                  and np.array_equal(spec[..., 0, :SPEC_STEPS + 1].sum(axis=-1), values["n_pass"]))
+    return ok
 
 
 def _verified_slices(root: zarr.Group, problem: Problem):

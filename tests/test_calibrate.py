@@ -1,0 +1,158 @@
+"""Calibration from measured modules (issue 16): recovery within the reported errors over
+seeds, misfit and non-identifiability flagged, the fitted process usable as process=<name>,
+bad input refused naming the column or key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import yieldmc
+from yieldmc import validation
+from yieldmc.job import parse_job
+
+#: Butt coupler, 12 channels, lateral offsets only: module sigma 0.7, channel sigma 0.2.
+BASE = list(validation.channel_offset(sigma_um=0.2, channels=12).overrides) + ["samples=1024"]
+TRUTH = {"process.dx_um.module.sigma": 0.7, "process.dx_um.channel.sigma": 0.2}
+START = ["process.dx_um.module.sigma=0.5", "process.dx_um.channel.sigma=0.3"]
+FIT = ["calibrate.samples=1024", "calibrate.steps=240", "calibrate.bootstrap=8",
+       "calibrate.parameters=[process.dx_um.module.sigma,process.dx_um.channel.sigma]"]
+
+
+def measured(modules=200, seed=0, extra=()):
+    return validation.synthetic_measurements(BASE + [f"{k}={v}" for k, v in TRUTH.items()] + list(extra),
+                                             modules=modules, seed=seed)
+
+
+def fit(data, overrides=(), **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = yieldmc.calibrate(yieldmc.compose(BASE + START + FIT + list(overrides)), data,
+                               write_process=False, **kw)
+    return ds, [str(w.message) for w in caught]
+
+
+def test_recovers_known_parameters_within_the_reported_errors_over_seeds():
+    """Synthetic data from known sigmas (each seed its own modules and draws), fitted from
+    a wrong start: 10 (seed, parameter) pairs, each 95 % interval value ± 1.96·SE should
+    hold the truth with probability ≥ 0.95 (at least 8 of 10 with probability 0.99), and
+    no estimate is 4 SE away. The correctly specified model is not flagged (a flag at
+    p < 0.01 on either statistic: at most one seed by chance)."""
+    truth = np.array(list(TRUTH.values()))
+    z, flagged = [], 0
+    for seed in range(5):
+        ds, notes = fit(measured(seed=100 + seed), [f"seed={seed}"])
+        assert list(ds.parameter.values) == list(TRUTH)
+        z.append((ds.value.values - truth) / ds.value_se.values)
+        flagged += any("goodness of fit" in n for n in notes)
+        assert ds.attrs["objective"] < ds.attrs["objective_initial"]
+    z = np.concatenate(z)
+    assert np.sum(np.abs(z) <= 1.96) >= 8 and np.all(np.abs(z) < 4), z
+    assert flagged <= 1
+
+
+def test_a_wrong_distribution_family_is_flagged():
+    """Modules placed uniformly on ±1.21 µm (the same sigma 0.7), fitted as normal: the
+    module-mean loss has no tail; the KS goodness of fit flags it."""
+    data = measured(modules=300, seed=7, extra=[
+        "process.dx_um.module.distribution=uniform", "process.dx_um.module.low=-1.212",
+        "process.dx_um.module.high=1.212"])
+    ds, notes = fit(data)
+    assert float(ds.gof_p_value.sel(statistic="module_mean").min()) < 0.01
+    assert any("goodness of fit" in n and "module mean" in n for n in notes)
+    assert "goodness of fit" in ds.attrs["warnings"]
+
+
+def test_a_parameter_the_losses_do_not_depend_on_is_flagged():
+    """A straight flex: the bent angle changes no loss; the Jacobian's column is 0."""
+    ds, notes = fit(measured(), ["calibrate.parameters=[process.dx_um.module.sigma,package.pwg.bent_angle_deg]",
+                                 "calibrate.bootstrap=2", "calibrate.steps=60"])
+    assert any("do not depend on package.pwg.bent_angle_deg" in n for n in notes)
+
+
+def test_the_fitted_process_is_usable_as_a_process(tmp_path, monkeypatch):
+    """yieldmc.calibrate writes conf/process/<name>.yaml in the starting directory;
+    process=<name> composes it there, with the fitted values; a file yieldmc did not write
+    is never replaced."""
+    data = measured(seed=3)
+    cfg = yieldmc.compose(BASE + START + FIT + ["calibrate.name=line_a", "calibrate.bootstrap=2",
+                                                 "calibrate.steps=120"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ds = yieldmc.calibrate(cfg, data, base=tmp_path)
+    target = tmp_path / "conf" / "process" / "line_a.yaml"
+    assert ds.attrs["process_file"] == str(target) and target.read_text().startswith("# written by yieldmc")
+    monkeypatch.chdir(tmp_path)
+    composed = yieldmc.compose([o for o in BASE if not o.startswith("process.")] + ["process=line_a"])
+    for key, value in zip(ds.parameter.values, ds.value.values):
+        _, q, lv, what = key.split(".")
+        assert composed.process[q][lv][what] == pytest.approx(value, rel=1e-12)
+    (tmp_path / "conf" / "process" / "mine.yaml").write_text("dx_um: {module: {sigma: 1.0}}\n")
+    with pytest.raises(ValueError, match="calibrate.name"):
+        parse_job(yieldmc.compose(BASE + START + FIT + ["mode=calibrate", "calibrate.name=mine",
+                                                         f"calibrate.data={tmp_path / 'x.csv'}"]),
+                  base=tmp_path, check_output=False)
+
+
+def test_data_as_a_dataset_or_a_csv_give_the_same_table(tmp_path):
+    from yieldmc.io.measurements import read_measurements
+
+    frame = measured(modules=20, seed=5)
+    path = tmp_path / "m.csv"
+    frame.to_csv(path, index=False)
+    ds = frame.set_index(["module", "layer", "channel"]).to_xarray()
+    a = read_measurements(path, layers=1, channels=12)
+    b = read_measurements(ds, layers=1, channels=12)
+    c = read_measurements(frame.sample(frac=1.0, random_state=1), layers=1, channels=12)  # any row order
+    np.testing.assert_array_equal(a.loss_db, b.loss_db)
+    np.testing.assert_array_equal(a.loss_db, c.loss_db)
+    assert a.loss_db.shape == (20, 1, 1, 12)
+
+
+def _csv(tmp_path, text):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    return path
+
+
+GOOD_ROWS = "".join(f"M1,0,{c},1.0\n" for c in range(12))
+
+
+@pytest.mark.parametrize("text, extra, key", [
+    ("module,layer,channel\nM1,0,0\n", [], "calibrate.data: missing column 'loss_db'"),
+    ("module,layer,channel,loss_db\n" + GOOD_ROWS.replace("M1,0,3,1.0", "M1,0,3,-0.5"), [], "loss_db:"),
+    ("module,layer,channel,loss_db\n" + GOOD_ROWS.replace("M1,0,3,1.0", "M1,0,3,"), [], "loss_db:"),
+    ("module,layer,channel,loss_db\n" + GOOD_ROWS.replace("M1,0,3,1.0", "M1,0,3,abc"), [], "loss_db:"),
+    ("module,layer,channel,loss_db\n" + GOOD_ROWS.replace("M1,0,11,1.0", "M1,0,12,1.0"), [], "channel:"),
+    ("module,layer,channel,loss_db\n" + GOOD_ROWS.replace("M1,0,11,1.0\n", ""), [], "module:"),
+    ("module,layer,channel,loss_db,condition\n" + GOOD_ROWS.replace("\n", ",hot\n"), [], "condition:"),
+    ("module,layer,channel,loss_db\n" + GOOD_ROWS, ["calibrate.parameters=[process.nothing.sigma]"],
+     "calibrate.parameters:"),
+    ("module,layer,channel,loss_db\n" + GOOD_ROWS, ["calibrate.parameters=[process.dx_um.layer.sigma]"],
+     "calibrate.parameters:"),
+    ("module,layer,channel,loss_db\n" + GOOD_ROWS, ["calibrate.parameters=[]"], "calibrate.parameters:"),
+])
+def test_bad_input_is_refused_naming_the_column_or_key(tmp_path, text, extra, key):
+    path = _csv(tmp_path, text)
+    cfg = yieldmc.compose(BASE + START + FIT + ["mode=calibrate", f"calibrate.data={path}",
+                                                 f"output.dir={tmp_path / 'out'}"] + extra)
+    with pytest.raises(ValueError) as info:
+        parse_job(cfg, base=tmp_path)
+    assert str(info.value).startswith(key) and "\n" not in str(info.value)
+
+
+def test_the_command_refuses_a_bad_table_with_exit_2(tmp_path):
+    path = _csv(tmp_path, "module,layer,channel,loss\nM1,0,0,1.0\n")
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-m", "yieldmc", "mode=calibrate", f"calibrate.data={path}",
+                           "calibrate.parameters=[process.dx_um.module.sigma]"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "missing column 'loss_db'" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
