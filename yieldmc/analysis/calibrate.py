@@ -55,7 +55,7 @@ import yaml
 
 from yieldmc.engine.blocks import condition_parts, split_draws, standard_normals
 from yieldmc.engine.problem import Problem, Static
-from yieldmc.job import CALIBRATION_MARKER, PROCESS_DIR, Job, as_job, is_calibration_file
+from yieldmc.job import CALIBRATION_MARKER, PROCESS_DIR, as_job, is_calibration_file
 
 #: Probability levels of the matched quantile functions.
 N_QUANTILES = 64
@@ -372,7 +372,9 @@ def calibrate(cfg, data=None, *, write_process: bool = True, base=None) -> xr.Da
 
     from yieldmc.io.measurements import read_measurements
 
-    job = as_job(cfg, mode="calibrate") if not isinstance(cfg, Job) else cfg
+    job = as_job(cfg, mode="calibrate")  # a parsed Job is taken as it is
+    if job.calibrate is None:
+        raise ValueError(f"mode: yieldmc.calibrate needs a calibration job, got a job of mode={job.mode}")
     settings = job.calibrate
     base = Path(base) if base is not None else Path.cwd()
     source = data if data is not None else settings.data
