@@ -223,6 +223,47 @@ def test_dataset_contract():
     assert cfg["package"]["name"] == "pwg50_12ch"
 
 
+def test_threefry2x32_is_jax_threefry_bit_for_bit():
+    """The engine's written-out Threefry-2x32 against ``jax.extend.random.threefry_2x32`` (a
+    second implementation) and the Random123 known-answer vectors (Salmon et al. 2011,
+    kat_vectors: threefry2x32_20)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.extend.random import threefry_2x32
+
+    from yieldmc.engine.blocks import threefry2x32
+
+    rng = np.random.default_rng(0)
+    for k0, k1 in ((0, 0), (0xFFFFFFFF, 0xFFFFFFFF), *rng.integers(0, 2**32, (4, 2), dtype=np.uint64)):
+        key = jnp.asarray([k0, k1], jnp.uint32)
+        c = jnp.asarray(rng.integers(0, 2**32, 2 * 4099, dtype=np.uint64), jnp.uint32)
+        ours = jax.jit(threefry2x32)(key[0], key[1], c[:4099], c[4099:])
+        np.testing.assert_array_equal(np.concatenate([np.asarray(o) for o in ours]),
+                                      np.asarray(threefry_2x32(key, c)))
+    kat = [((0, 0), (0, 0), (0x6B200159, 0x99BA4EFE)),
+           ((0xFFFFFFFF, 0xFFFFFFFF), (0xFFFFFFFF, 0xFFFFFFFF), (0x1CB996FC, 0xBB002BE7)),
+           ((0x13198A2E, 0x03707344), (0x243F6A88, 0x85A308D3), (0xC4923A9C, 0x483DF7A0))]
+    for (k0, k1), (x0, x1), want in kat:
+        u = lambda v: jnp.asarray([v], jnp.uint32)  # noqa: E731
+        got = threefry2x32(jnp.uint32(k0), jnp.uint32(k1), u(x0), u(x1))
+        assert (int(got[0][0]), int(got[1][0])) == want
+    # the normals' pairing and order: words (i, i + n/2) of jax's hash → Box–Muller elements
+    # i and i + n/2 (float32 polynomial sin/cos against numpy's float64)
+    from yieldmc.engine.blocks import threefry_normals
+
+    for shape in ((3, 5), (69, 16), (1, 2)):
+        size = int(np.prod(shape))
+        n = size + size % 2
+        key = jax.random.key(11)
+        bits = np.asarray(threefry_2x32(jax.random.key_data(key), jnp.arange(n, dtype=jnp.uint32)))
+        u1 = ((bits[: n // 2] >> 8).astype(np.float64) + 1.0) * 2.0**-24
+        theta = (bits[n // 2:] >> 8).astype(np.float64) * 2.0 * np.pi * 2.0**-24 - np.pi
+        r = np.sqrt(-2.0 * np.log(u1))
+        want = np.concatenate([r * np.cos(theta), r * np.sin(theta)])[:size].reshape(shape)
+        np.testing.assert_allclose(np.asarray(jax.jit(lambda k: threefry_normals(k, shape))(key)), want,
+                                   rtol=0, atol=2e-6)
+
+
 def test_threefry_normals_are_independent_standard_normals():
     """The engine's float32 generator vs Φ: CDF at fixed points within 4.5 binomial SEs,
     the two members of each Box–Muller pair (elements i and i + n/2) and neighbouring rows

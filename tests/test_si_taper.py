@@ -73,6 +73,31 @@ def test_resampled_table_matches_the_spline(pol, lam):
                                rtol=0, atol=value_bound + material + 1e-12)
 
 
+
+@pytest.mark.parametrize("pol", ["te", "tm"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_one_wavelength_path_equals_the_per_element_path(pol, dtype):
+    """A scalar wavelength mixes the band's node tables (and scalar material weights) before
+    the gathers; a per-element wavelength interpolates every node. The same function: equal
+    to float rounding (float64: 1e-12; float32: a few ulp of the O(1) index), in value and
+    slope, with scalar and with per-element material shifts."""
+    w = jnp.linspace(0.08, 0.52, 401, dtype=dtype)
+    rng = np.random.default_rng(0)
+    per_elem = jnp.asarray(rng.normal(0, 0.01, w.shape), dtype)
+    tol = 1e-12 if dtype == "float64" else 32 * np.finfo(np.float32).eps  # of the O(1) index
+    cell_um = si_taper._build()[1] * 0.4  # a grid cell's width (ds times 0.5 µm − w0 >= 0.4 µm)
+    for lam in (1.29, 1.55):
+        for d in (dict(delta_n_si=0.01, delta_n_box=0.001, delta_n_top=-0.03),
+                  dict(delta_n_si=per_elem, delta_n_box=0.001, delta_n_top=-per_elem)):
+            lam_s, lam_a = jnp.asarray(lam, dtype), jnp.full(w.shape, lam, dtype)
+            f = lambda x, lam_: si_taper.si_strip_index(width_um=x, wavelength_um=lam_, polarization=pol, **d)  # noqa: E731
+            one, one_slope = jax.jvp(lambda x: f(x, lam_s), (w,), (jnp.ones_like(w),))
+            each, each_slope = jax.jvp(lambda x: f(x, lam_a), (w,), (jnp.ones_like(w),))
+            assert one.dtype == each.dtype
+            np.testing.assert_allclose(one, each, rtol=0, atol=tol)
+            # the slope is a difference of O(1) cubic coefficients over one cell's width
+            np.testing.assert_allclose(one_slope, each_slope, rtol=0, atol=tol / cell_um)
+
 def _ode_transfer(kappa, delta_beta, length):
     def rhs(z, y):
         a, b = y[0] + 1j * y[1], y[2] + 1j * y[3]

@@ -8,17 +8,21 @@ measured data); ``job.py`` (the
 parsed job), ``api.py`` (``run``), ``plugins.py``, ``validation.py``.
 """
 
-from yieldmc import physics
-from yieldmc._version import __version__
-from yieldmc.analysis.calibrate import calibrate
-from yieldmc.analysis.optimize import optimize
-from yieldmc.analysis.sensitivity import sensitivity
-from yieldmc.api import run
-from yieldmc.couplers import Coupler, register_coupler
-from yieldmc.engine.problem import Problem, Static, build_problem
-from yieldmc.io.config import compose
-from yieldmc.job import Job, parse_job
-from yieldmc.samplers import Sampler, register_sampler
+from yieldmc import _xla
+
+_xla.set_defaults()  # before anything below can start JAX's backend
+
+from yieldmc import physics  # noqa: E402
+from yieldmc._version import __version__  # noqa: E402
+from yieldmc.analysis.calibrate import calibrate  # noqa: E402
+from yieldmc.analysis.optimize import optimize  # noqa: E402
+from yieldmc.analysis.sensitivity import sensitivity  # noqa: E402
+from yieldmc.api import run  # noqa: E402
+from yieldmc.couplers import Coupler, register_coupler  # noqa: E402
+from yieldmc.engine.problem import Problem, Static, build_problem  # noqa: E402
+from yieldmc.io.config import compose  # noqa: E402
+from yieldmc.job import Job, parse_job  # noqa: E402
+from yieldmc.samplers import Sampler, register_sampler  # noqa: E402
 
 __all__ = [
     "Coupler", "Job", "Problem", "Sampler", "Static", "__version__", "build_problem", "calibrate", "compose",

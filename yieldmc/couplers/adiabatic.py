@@ -208,8 +208,8 @@ class AdiabaticCoupler(Coupler):
         elif static.model == "landau_zener":
             eta = physics.landau_zener_with_ends(
                 kappa_per_um=kappa, rate_per_um2=profile.rate_per_um2,
-                delta_beta_start_per_um=profile.delta_beta(0.0 * z_c),
-                delta_beta_end_per_um=profile.delta_beta(length + 0.0 * z_c),
+                delta_beta_start_per_um=profile.delta_beta_start_per_um,
+                delta_beta_end_per_um=profile.delta_beta_end_per_um,
                 crossing_inside=(z_c > 0.0) & (z_c < length))
         else:
             eta = physics.adiabatic_transfer_profile(
@@ -227,6 +227,8 @@ class SiStripProfile(NamedTuple):
     delta_beta: object  # callable z_um -> Δβ, 1/µm
     z_c_um: object  # phase-matching point (may lie outside [0, L])
     rate_per_um2: object  # |dΔβ/dz| at phase matching (> 0)
+    delta_beta_start_per_um: object  # Δβ(0)
+    delta_beta_end_per_um: object  # Δβ(L)
 
 
 def _si_strip_profile(*, core, wavelength_um, n_pwg, values, params, polarization) -> SiStripProfile:
@@ -264,8 +266,11 @@ def _si_strip_profile(*, core, wavelength_um, n_pwg, values, params, polarizatio
         value, slope = jax.jvp(n_full, (w,), (jnp.ones_like(w),))
         return value - n_pwg, slope
 
-    r0, _ = residual(jnp.broadcast_to(w0, jnp.shape(w1)) + 0.0 * w1)
-    r1, _ = residual(w1)
+    # at the start width, a scalar: the table is read once per program, not per element,
+    # unless the material shifts vary per element (then n_full(w0) broadcasts with them)
+    n_full_start = n_full(w0)
+    r0 = n_full_start - n_pwg
+    r1 = n_full(w1) - n_pwg
     lo, hi = 0.5 * min(silicon.NEAR_CUTOFF_WIDTH_UM.values()), silicon.WIDTH_MAX_UM
     guess = w0 + (w1 - w0) * r0 / jnp.where(r0 == r1, 1.0, r0 - r1)
     w = jax.lax.stop_gradient(jnp.clip(guess, lo, hi))
@@ -285,7 +290,8 @@ def _si_strip_profile(*, core, wavelength_um, n_pwg, values, params, polarizatio
     def delta_beta(z):
         return k0 * (n_ref(w0 + dwdz * z) + shift - n_pwg)
 
-    return SiStripProfile(delta_beta, z_c, rate)
+    start = k0 * (n_ref(w0) + shift - n_pwg)  # Δβ(0), the strip's start width a scalar
+    return SiStripProfile(delta_beta, z_c, rate, start, delta_beta(length))
 
 
 register_coupler(AdiabaticCoupler())

@@ -61,50 +61,91 @@ def _resample():
     return s0, ds, n, tables
 
 
-def si_index_fields(*, width_um, wavelength_um, polarization, fields=(0,)):
+def _band(lam, polarization):
+    """Per-element quadratic Lagrange weights of the band's three wavelength nodes, the
+    nodes' table rows, and the mixed near-cutoff width w0(λ) (the spline's abscissa)."""
+    w_lo = silicon._W_LO[silicon.POLARIZATIONS.index(polarization)]
+    nodes = silicon.WAVELENGTHS_UM
+    low = lam < silicon.BAND_SPLIT_UM
+    wts = silicon._band_lagrange(lam, [jnp.where(low, nodes[j], nodes[3 + j]) for j in range(3)])
+    rows = [jnp.where(low, j, 3 + j) for j in range(3)]
+    w0 = sum(wt * jnp.where(low, float(w_lo[j]), float(w_lo[3 + j])) for j, wt in enumerate(wts))
+    return wts, rows, w0
+
+
+def _cell(w, w0, n, s0, ds):
+    """Grid cell index i and the cubic's Hermite basis at the element's normalised width."""
+    t = ((w - w0) / (silicon.WIDTH_MAX_UM - w0) - s0) / ds
+    i = jnp.clip(jnp.floor(t), 0, n - 2).astype(jnp.int32)
+    u = t - i  # in [0, 1) inside the grid; outside, the end cell's cubic continues
+    u2 = u * u
+    return i, (2 * u2 * u - 3 * u2 + 1, (u2 - 2 * u + 1) * u * ds, 3 * u2 - 2 * u2 * u, (u2 - u) * u * ds)
+
+
+def _tables(polarization, fields, dtype):
+    s0, ds, n, tables = _build()
+    values, slopes = (jnp.asarray(t[list(fields)], dtype) for t in tables[polarization])  # (F, nodes, n)
+    return s0, ds, n, values, slopes
+
+
+def si_index_fields(*, width_um, wavelength_um, polarization, fields=(0,), weights=None):
     """Resampled :func:`yieldmc.physics.silicon.si_strip_effective_index` fields.
+
+    With a scalar wavelength (every element at the same λ, as without a wavelength
+    variation), the band's three node tables are first mixed with their Lagrange weights —
+    and, given ``weights``, the fields too — into one table of 665 points: the cubic
+    Hermite interpolation is linear in the table's values and slopes, so this is the same
+    function (to float rounding) at 4 gathers per element instead of 12 per field.
 
     Args:
       width_um: strip width, µm (traced, any shape).
       wavelength_um: µm (traced; broadcasts).
       polarization: ``"te"`` | ``"tm"`` (static).
       fields: which of (n_eff, ∂n/∂n_si, ∂n/∂n_box, ∂n/∂n_top) to return (static).
+      weights: optional coefficients, one per field (broadcasting with ``width_um``): then
+        the single array Σ_k weights[k]·field_k is returned, in a list.
 
     Returns:
-      List of arrays, one per field.
+      List of arrays, one per field (one with ``weights``).
     """
     if polarization not in silicon.POLARIZATIONS:
         raise ValueError(f"polarization: expected 'te' or 'tm', got {polarization!r}")
     w = jnp.asarray(width_um)
     lam = jnp.asarray(wavelength_um)
-    dtype = jnp.result_type(w, lam)
+    dtype = jnp.result_type(w, lam, *(weights or ()))
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
-    s0, ds, n, tables = _build()
-    values, slopes = (jnp.asarray(t[list(fields)].reshape(len(fields), -1), dtype)  # (F, nodes·n)
-                      for t in tables[polarization])
-    w_lo = silicon._W_LO[silicon.POLARIZATIONS.index(polarization)]
-    nodes = silicon.WAVELENGTHS_UM
-    # the band's three nodes per element (O: nodes 0-2, C: 3-5), then one cell per node
-    low = lam < silicon.BAND_SPLIT_UM
-    band_nodes = [jnp.where(low, nodes[j], nodes[3 + j]) for j in range(3)]
-    wts = silicon._band_lagrange(lam, band_nodes)
-    w0 = sum(wt * jnp.where(low, float(w_lo[j]), float(w_lo[3 + j])) for j, wt in enumerate(wts))
-    t = ((w - w0) / (silicon.WIDTH_MAX_UM - w0) - s0) / ds
-    i = jnp.clip(jnp.floor(t), 0, n - 2).astype(jnp.int32)
-    u = t - i  # in [0, 1) inside the grid; outside, the end cell's cubic continues
-    u2 = u * u
-    h00, h10, h01, h11 = 2 * u2 * u - 3 * u2 + 1, (u2 - 2 * u + 1) * u * ds, 3 * u2 - 2 * u2 * u, (u2 - u) * u * ds
-    res = [0.0] * len(fields)
-    for j, wt in enumerate(wts):
-        flat = jnp.where(low, j, 3 + j) * n + i
-        for k in range(len(fields)):
-            cubic = (h00 * values[k][flat] + h10 * slopes[k][flat]
-                     + h01 * values[k][flat + 1] + h11 * slopes[k][flat + 1])
-            res[k] = res[k] + wt * cubic
+    s0, ds, n, values, slopes = _tables(polarization, fields, dtype)
+    wts, rows, w0 = _band(lam, polarization)
+    i, (h00, h10, h01, h11) = _cell(w, w0, n, s0, ds)
+
+    def hermite(vals, slps, flat):  # vals, slps: (n·k,) flat tables
+        return h00 * vals[flat] + h10 * slps[flat] + h01 * vals[flat + 1] + h11 * slps[flat + 1]
+
+    scalar_weights = weights is not None and all(jnp.ndim(c) == 0 for c in weights)
+    if lam.ndim == 0:  # one wavelength: mix the nodes' tables (and scalar field weights) first
+        mix = lambda t: sum(wt * jnp.take(t, r, axis=1) for wt, r in zip(wts, rows))  # noqa: E731  (F, n)
+        vals, slps = mix(values), mix(slopes)
+        if scalar_weights:
+            coef = jnp.stack([jnp.asarray(c, dtype) for c in weights])[:, None]
+            res = [hermite(jnp.sum(coef * vals, 0), jnp.sum(coef * slps, 0), i)]
+        else:
+            res = [hermite(vals[k], slps[k], i) for k in range(len(fields))]
+    else:
+        flat_v, flat_s = values.reshape(len(fields), -1), slopes.reshape(len(fields), -1)
+        res = [0.0] * len(fields)
+        for wt, r in zip(wts, rows):
+            flat = r * n + i
+            for k in range(len(fields)):
+                res[k] = res[k] + wt * hermite(flat_v[k], flat_s[k], flat)
+        if scalar_weights:
+            res = [sum(c * r for c, r in zip(weights, res))]
+    if weights is not None and not scalar_weights:
+        res = [sum(c * r for c, r in zip(weights, res))]
     if 0 in fields:
-        k = list(fields).index(0)
-        res[k] = res[k] + _mat.pwg_cladding_index(wavelength_um=lam, temperature_c=silicon.TABLE_TEMPERATURE_C)
+        k = 0 if weights is not None else list(fields).index(0)
+        c = 1.0 if weights is None else weights[list(fields).index(0)]
+        res[k] = res[k] + c * _mat.pwg_cladding_index(wavelength_um=lam, temperature_c=silicon.TABLE_TEMPERATURE_C)
     return res
 
 
@@ -113,6 +154,5 @@ def si_strip_index(*, width_um, wavelength_um, polarization, delta_n_si=0.0, del
     :func:`yieldmc.physics.silicon.si_strip_effective_index`, from the resampled table."""
     if all(isinstance(d, float) and d == 0.0 for d in (delta_n_si, delta_n_box, delta_n_top)):
         return si_index_fields(width_um=width_um, wavelength_um=wavelength_um, polarization=polarization)[0]
-    n, a, b, c = si_index_fields(width_um=width_um, wavelength_um=wavelength_um, polarization=polarization,
-                                 fields=(0, 1, 2, 3))
-    return n + a * delta_n_si + b * delta_n_box + c * delta_n_top
+    return si_index_fields(width_um=width_um, wavelength_um=wavelength_um, polarization=polarization,
+                           fields=(0, 1, 2, 3), weights=(1.0, delta_n_si, delta_n_box, delta_n_top))[0]
