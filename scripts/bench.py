@@ -246,13 +246,14 @@ def main() -> None:
         "versions": {"jax": jax.__version__, "numpy": np.__version__, "yieldmc": yieldmc.__version__,
                      "python": platform.python_version(), "numba": numba.__version__ if numba else None},
         "samples": args.samples, "numpy_samples": args.numpy_samples or args.samples, "repeats": args.repeats,
-        "engine_overrides": args.engine_overrides, "cases": {},
+        "engine_overrides": args.engine_overrides, "xla_flags": os.environ.get("XLA_FLAGS", ""), "cases": {},
     }
     if not child:
         print(f"device {dev.device_kind} ({jax.default_backend()}) x{jax.device_count()}, {cpus} CPUs, "
               f"jax {jax.__version__}, numpy {np.__version__}, "
               f"numba {numba.__version__ + f' ({numba.get_num_threads()} threads)' if numba else 'none'}; "
-              f"{args.samples} module samples, median of {args.repeats} alternating runs", flush=True)
+              f"{args.samples} module samples, median of {args.repeats} alternating runs; "
+              f"XLA_FLAGS={report['xla_flags']!r}", flush=True)
         if numba is None:
             print(NO_NUMBA, flush=True)
     ok = True

@@ -135,28 +135,23 @@ def threefry2x32(k0, k1, x0, x1):
     return x0, x1
 
 
-#: Pieces of the hash loop in :func:`_hashed_pairs`.
-_HASH_CHUNKS = 2
-
-
 def _hashed_pairs(k0, k1, half):
-    """Both output words of ``threefry2x32(k, (i, i + half))`` for i < ``half``.
+    """Both output words of ``threefry2x32(k, (i, i + half))`` for i < ``half``, as arrays
+    in memory.
 
-    Computed in a two-trip loop writing into buffers: XLA:CPU removes optimisation
-    barriers, and the written-out hash would otherwise be fused into each consumer of
-    Box–Muller's concatenation — recomputed per output element and left scalar (10× slower
-    than the loop; 18 % faster than ``jax.extend.random.threefry_2x32``'s rolled rounds on
-    one CPU, docs/benchmarks.md)."""
-    m = -(-half // _HASH_CHUNKS)  # the last piece may hash a few pairs past ``half``: dropped
+    XLA:CPU removes optimisation barriers, and the written-out hash would otherwise be
+    fused into each consumer of Box–Muller's concatenation — recomputed per output element
+    and left scalar, 10× slower. A loop's operands are materialised, so the words pass
+    through a two-trip loop whose body rewrites one element with its own value (``i < 0``
+    never holds): the hash stays a kernel of its own, split over the cores (in a loop body
+    it would run on one). docs/benchmarks.md, issue 17."""
+    c = jax.lax.iota(jnp.uint32, half)
+    words = threefry2x32(k0, k1, c, c + np.uint32(half))
 
-    def piece(k, bufs):
-        c = jax.lax.iota(jnp.uint32, m) + (k * m).astype(jnp.uint32)
-        words = threefry2x32(k0, k1, c, c + np.uint32(half))
-        return tuple(jax.lax.dynamic_update_slice(b, w, (k * m,)) for b, w in zip(bufs, words))
+    def keep(i, bufs):
+        return tuple(jax.lax.dynamic_update_slice(b, b[:1] + (i < 0).astype(jnp.uint32), (0,)) for b in bufs)
 
-    empty = jnp.zeros(_HASH_CHUNKS * m, jnp.uint32)
-    bits0, bits1 = jax.lax.fori_loop(0, _HASH_CHUNKS, piece, (empty, empty))
-    return bits0[:half], bits1[:half]
+    return jax.lax.fori_loop(0, 2, keep, words)
 
 
 def threefry_normals(key, shape):
