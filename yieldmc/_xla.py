@@ -2,7 +2,7 @@
 
 ``--xla_cpu_prefer_vector_width=512``: XLA:CPU vectorises for 256-bit registers by
 default; on a CPU with AVX-512 (the 2-vCPU AMD EPYC Zen 4 of docs/benchmarks.md) 512-bit
-vectors made the engine 1.26× (butt) and 1.25× (the default Si-strip ``landau_zener``
+vectors made the engine 1.26× (butt) and 1.26× (the default Si-strip ``landau_zener``
 job) faster in throughput, per CPU up to 1.3×, with the same yields. On a CPU without
 AVX-512 LLVM keeps the widest vector it has, and GPUs ignore the flag.
 

@@ -135,23 +135,27 @@ def threefry2x32(k0, k1, x0, x1):
     return x0, x1
 
 
-def _hashed_pairs(k0, k1, half):
-    """Both output words of ``threefry2x32(k, (i, i + half))`` for i < ``half``, as arrays
-    in memory.
+def _polar_pairs(k0, k1, half):
+    """Box–Muller's radius r and angle θ of pairs i < ``half`` from the two output words of
+    ``threefry2x32(k, (i, i + half))`` (see :func:`threefry_normals`), as arrays in memory.
 
     XLA:CPU removes optimisation barriers, and the written-out hash would otherwise be
     fused into each consumer of Box–Muller's concatenation — recomputed per output element
-    and left scalar, 10× slower. A loop's operands are materialised, so the words pass
+    and left scalar, 10× slower. A loop's operands are materialised, so r and θ pass
     through a two-trip loop whose body rewrites one element with its own value (``i < 0``
-    never holds): the hash stays a kernel of its own, split over the cores (in a loop body
-    it would run on one). docs/benchmarks.md, issue 17."""
+    never holds): the hash stays in top-level kernels, split over the cores (in a loop
+    body it would run on one), and the concatenation only evaluates sin/cos.
+    docs/benchmarks.md, issue 17."""
     c = jax.lax.iota(jnp.uint32, half)
-    words = threefry2x32(k0, k1, c, c + np.uint32(half))
+    bits0, bits1 = threefry2x32(k0, k1, c, c + np.uint32(half))
+    u1 = ((bits0 >> 8).astype(jnp.float32) + 1.0) * np.float32(2.0**-24)
+    theta = (bits1 >> 8).astype(jnp.float32) * np.float32(2.0 * np.pi * 2.0**-24) - np.float32(np.pi)
+    r = jnp.sqrt(-2.0 * jnp.log(u1))
 
-    def keep(i, bufs):
-        return tuple(jax.lax.dynamic_update_slice(b, b[:1] + (i < 0).astype(jnp.uint32), (0,)) for b in bufs)
+    def keep(i, arrays):
+        return tuple(jax.lax.dynamic_update_slice(a, a[:1] + (i < 0).astype(a.dtype), (0,)) for a in arrays)
 
-    return jax.lax.fori_loop(0, 2, keep, words)
+    return jax.lax.fori_loop(0, 2, keep, (r, theta))
 
 
 def threefry_normals(key, shape):
@@ -172,11 +176,7 @@ def threefry_normals(key, shape):
     if n >= 2**32:  # build_problem rejects such blocks (engine.block_size) before this
         raise ValueError(f"threefry_normals: shape {shape} needs >= 2^32 numbers, beyond the 32-bit counter")
     data = jax.random.key_data(key)
-    half = n // 2
-    bits0, bits1 = _hashed_pairs(data[0], data[1], half)
-    u1 = ((bits0 >> 8).astype(jnp.float32) + 1.0) * np.float32(2.0**-24)
-    theta = (bits1 >> 8).astype(jnp.float32) * np.float32(2.0 * np.pi * 2.0**-24) - np.float32(np.pi)
-    r = jnp.sqrt(-2.0 * jnp.log(u1))
+    r, theta = _polar_pairs(data[0], data[1], n // 2)
     sin, cos = sincos(theta)
     return jnp.concatenate([r * cos, r * sin])[:size].reshape(shape)
 
