@@ -93,10 +93,20 @@ def test_one_wavelength_path_equals_the_per_element_path(pol, dtype):
             f = lambda x, lam_: si_taper.si_strip_index(width_um=x, wavelength_um=lam_, polarization=pol, **d)  # noqa: E731
             one, one_slope = jax.jvp(lambda x: f(x, lam_s), (w,), (jnp.ones_like(w),))
             each, each_slope = jax.jvp(lambda x: f(x, lam_a), (w,), (jnp.ones_like(w),))
-            assert one.dtype == each.dtype
+            assert one.dtype == each.dtype == jnp.dtype(dtype)
             np.testing.assert_allclose(one, each, rtol=0, atol=tol)
             # the slope is a difference of O(1) cubic coefficients over one cell's width
             np.testing.assert_allclose(one_slope, each_slope, rtol=0, atol=tol / cell_um)
+    # every field subset and order, without weights
+    lam_s, lam_a = jnp.asarray(1.31, dtype), jnp.full(w.shape, 1.31, dtype)
+    for fields in ((0,), (2, 0), (1, 3), (3,), (0, 1, 2, 3)):
+        one = si_taper.si_index_fields(width_um=w, wavelength_um=lam_s, polarization=pol, fields=fields)
+        each = si_taper.si_index_fields(width_um=w, wavelength_um=lam_a, polarization=pol, fields=fields)
+        assert len(one) == len(each) == len(fields)
+        for a, b in zip(one, each):
+            np.testing.assert_allclose(a, b, rtol=0, atol=tol)
+    with pytest.raises(ValueError, match="weights: one per field"):
+        si_taper.si_index_fields(width_um=w, wavelength_um=lam_s, polarization=pol, fields=(0, 1), weights=(1.0,))
 
 def _ode_transfer(kappa, delta_beta, length):
     def rhs(z, y):

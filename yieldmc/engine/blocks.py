@@ -152,8 +152,8 @@ def _polar_pairs(k0, k1, half):
     theta = (bits1 >> 8).astype(jnp.float32) * np.float32(2.0 * np.pi * 2.0**-24) - np.float32(np.pi)
     r = jnp.sqrt(-2.0 * jnp.log(u1))
 
-    def keep(i, arrays):
-        return tuple(jax.lax.dynamic_update_slice(a, a[:1] + (i < 0).astype(a.dtype), (0,)) for a in arrays)
+    def keep(i, arrays):  # a select, not an addition of 0: −0.0 keeps its sign
+        return tuple(jax.lax.dynamic_update_slice(a, jnp.where(i < 0, a[:1] + 1, a[:1]), (0,)) for a in arrays)
 
     return jax.lax.fori_loop(0, 2, keep, (r, theta))
 

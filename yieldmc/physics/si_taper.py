@@ -84,6 +84,7 @@ def _cell(w, w0, n, s0, ds):
 
 def _tables(polarization, fields, dtype):
     s0, ds, n, tables = _build()
+    s0, ds = float(s0), float(ds)  # weakly typed: a float32 computation stays float32
     values, slopes = (jnp.asarray(t[list(fields)], dtype) for t in tables[polarization])  # (F, nodes, n)
     return s0, ds, n, values, slopes
 
@@ -110,6 +111,10 @@ def si_index_fields(*, width_um, wavelength_um, polarization, fields=(0,), weigh
     """
     if polarization not in silicon.POLARIZATIONS:
         raise ValueError(f"polarization: expected 'te' or 'tm', got {polarization!r}")
+    if weights is not None:
+        weights = tuple(weights)
+        if len(weights) != len(fields):
+            raise ValueError(f"weights: one per field of {tuple(fields)}, got {len(weights)}")
     w = jnp.asarray(width_um)
     lam = jnp.asarray(wavelength_um)
     dtype = jnp.result_type(w, lam, *(weights or ()))
