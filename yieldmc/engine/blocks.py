@@ -121,9 +121,10 @@ def threefry2x32(k0, k1, x0, x1):
     """Threefry-2x32 with 20 rounds (Salmon et al., SC'11), written out as straight-line
     uint32 arithmetic: bit for bit ``jax.extend.random.threefry_2x32`` (tests/test_engine.py),
     which XLA:CPU lowers as a rolled loop over the rounds with a pass over the arrays each;
-    written out, the 20 rounds fuse into one elementwise loop (1.6× faster on the 2-vCPU
-    VM, docs/benchmarks.md). ``k0, k1``: the key words; ``x0, x1``: the counter words
-    (uint32 arrays of one shape). Returns the two output words."""
+    written out, the 20 rounds fuse into elementwise kernels (the hash alone 1.4–1.6× faster
+    on the 2-vCPU VM; see :func:`_polar_pairs`, docs/benchmarks.md). ``k0, k1``: the key
+    words; ``x0, x1``: the counter words (uint32 arrays of one shape). Returns the two
+    output words."""
     ks = (k0, k1, k0 ^ k1 ^ np.uint32(0x1BD11BDA))
     x0, x1 = x0 + ks[0], x1 + ks[1]
     for i in range(5):

@@ -127,25 +127,21 @@ def si_index_fields(*, width_um, wavelength_um, polarization, fields=(0,), weigh
     def hermite(vals, slps, flat):  # vals, slps: (n·k,) flat tables
         return h00 * vals[flat] + h10 * slps[flat] + h01 * vals[flat + 1] + h11 * slps[flat + 1]
 
-    scalar_weights = weights is not None and all(jnp.ndim(c) == 0 for c in weights)
-    if lam.ndim == 0:  # one wavelength: mix the nodes' tables (and scalar field weights) first
-        mix = lambda t: sum(wt * jnp.take(t, r, axis=1) for wt, r in zip(wts, rows))  # noqa: E731  (F, n)
-        vals, slps = mix(values), mix(slopes)
-        if scalar_weights:
-            coef = jnp.stack([jnp.asarray(c, dtype) for c in weights])[:, None]
-            res = [hermite(jnp.sum(coef * vals, 0), jnp.sum(coef * slps, 0), i)]
-        else:
-            res = [hermite(vals[k], slps[k], i) for k in range(len(fields))]
+    if lam.ndim == 0:  # one wavelength: mix the nodes' tables first, (F, n)
+        values, slopes = (sum(wt * jnp.take(t, r, axis=1) for wt, r in zip(wts, rows)) for t in (values, slopes))
+        flat = i
+    else:  # per element: the nodes' rows of the flattened tables, mixed after the lookups
+        values, slopes = (t.reshape(len(fields), -1) for t in (values, slopes))
+        flat = [r * n + i for r in rows]
+    mixed_weights = weights is not None and all(jnp.ndim(c) == 0 for c in weights)
+    if mixed_weights:  # scalar field weights: one combined table
+        coef = jnp.stack([jnp.asarray(c, dtype) for c in weights])[:, None]
+        values, slopes = (jnp.sum(coef * t, 0, keepdims=True) for t in (values, slopes))
+    if lam.ndim == 0:
+        res = [hermite(v, m, flat) for v, m in zip(values, slopes)]
     else:
-        flat_v, flat_s = values.reshape(len(fields), -1), slopes.reshape(len(fields), -1)
-        res = [0.0] * len(fields)
-        for wt, r in zip(wts, rows):
-            flat = r * n + i
-            for k in range(len(fields)):
-                res[k] = res[k] + wt * hermite(flat_v[k], flat_s[k], flat)
-        if scalar_weights:
-            res = [sum(c * r for c, r in zip(weights, res))]
-    if weights is not None and not scalar_weights:
+        res = [sum(wt * hermite(v, m, f) for wt, f in zip(wts, flat)) for v, m in zip(values, slopes)]
+    if weights is not None and not mixed_weights:
         res = [sum(c * r for c, r in zip(weights, res))]
     if 0 in fields:
         k = 0 if weights is not None else list(fields).index(0)
