@@ -400,6 +400,52 @@ def test_samples_beyond_the_block_index_are_refused():
     names(refused(["samples=1e20"]), "samples")
 
 
+def test_samples_are_limited_by_the_number_of_blocks():
+    """At most MAX_BLOCKS blocks (a store holds files per block, the command a flag per
+    block): the edge is accepted, one module more is refused naming samples, whatever
+    the block size."""
+    from yieldmc.engine.problem import MAX_BLOCKS
+
+    for size in (4096, 16384):
+        edge = MAX_BLOCKS * size
+        assert build_problem(config_dict([f"samples={edge}", f"engine.block_size={size}",
+                                          "engine.blocks_per_call=1"])).n_blocks == MAX_BLOCKS
+        message = refused([f"samples={edge + 1}", f"engine.block_size={size}", "engine.blocks_per_call=1"])
+        names(message, "samples")
+        assert "engine.block_size" in message
+    names(refused(["samples=10000000000000"]), "samples")
+
+
+@pytest.mark.parametrize("name", ["../../../escaped", "/abs/x", "a/b", "..", "", "a\\b"])
+def test_package_name_is_one_path_component(name, tmp_path):
+    """The package's name is part of the default store name: it must not lead elsewhere."""
+    message = refused(["output.dir=out"], lambda c: c["package"].update(name=name),
+                      check=check_config, base=tmp_path)
+    names(message, "package.name")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["engine.quantiles=[]"], "engine.quantiles"),
+    (["engine.quantiles=[0.5,0.9,0.5]"], "engine.quantiles"),
+    (["sweep={process.dx_um.module.sigma:[0.5,1.0,0.5]}"], "sweep.process.dx_um.module.sigma"),
+    (["sweep={process.dx_um.module.sigma:[0.5,0.50]}"], "sweep.process.dx_um.module.sigma"),
+])
+def test_empty_or_repeated_coordinates_are_refused(overrides, key):
+    """Quantiles and sweep values become coordinates of the result: none, or one twice, is refused."""
+    message = refused(overrides)
+    names(message, key)
+
+
+def test_float64_without_x64_is_refused_when_parsed(monkeypatch):
+    """(This process has x64 on; the command test below runs without it.)"""
+    from yieldmc.engine import problem
+
+    build_problem(config_dict(["engine.dtype=float64"]))
+    monkeypatch.setattr(problem, "_x64_enabled", lambda: False)
+    names(refused(["engine.dtype=float64"]), "engine.dtype")
+
+
 # ---------------------------------------------------------------------------------------
 # Output: a plain file name, a directory that can be written (nothing created)
 # ---------------------------------------------------------------------------------------
@@ -468,9 +514,14 @@ def test_creatable_output_dir_is_accepted_and_not_created(tmp_path):
     (["package.temperature_c=-300"], "package.temperature_c"),
     (["output.name=.."], "output.name"),
     (["mode=sensitivity", "output.plots=off"], "output.plots"),
+    (["engine.dtype=float64"], "engine.dtype"),  # JAX_ENABLE_X64 unset
+    (["engine.quantiles=[]"], "engine.quantiles"),
+    (["package.name=../../../escaped"], "package.name"),
+    (["samples=10000000000000"], "samples"),
 ])
 def test_command_refuses_bad_input_with_one_line(args, key, tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("JAX_ENABLE_X64", None)
     proc = subprocess.run([sys.executable, "-m", "yieldmc", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])

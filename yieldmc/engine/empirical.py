@@ -35,6 +35,7 @@ import math
 import sys
 from pathlib import Path
 
+from yieldmc.engine.schema import max_magnitude
 from yieldmc.engine.variation import EmpiricalDistribution
 
 #: Keys of a variation that carry its table (not traced parameters; not sweepable).
@@ -56,17 +57,21 @@ def start_directory() -> Path:
     return Path.cwd()
 
 
-def read_values_file(key: str, name, base: Path | None = None) -> list[float]:
+def read_values_file(key: str, name, base: Path | None = None, *, dtype: str = "float32") -> list[float]:
     """The numbers of a one-column text/CSV file (see the module docstring for the format).
 
     Args:
       key: the config key, for the messages (``process.dx_um.module.values_file``).
       name: the path as configured (relative to ``base``).
       base: the directory a relative path is relative to (default :func:`start_directory`).
+      dtype: the engine's float dtype: a value must satisfy the same representability
+        rule as the same value written in the configuration
+        (:func:`yieldmc.engine.schema.max_magnitude`).
 
     Raises:
       ValueError: one line naming ``key``: not a string, missing, unreadable, not text,
-        more than one column, a non-numeric or non-finite value, too few or too many values.
+        more than one column, a non-numeric, non-finite or too large value, too few or too
+        many values.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"{key}: expected a file path, got {name!r}")
@@ -86,6 +91,7 @@ def read_values_file(key: str, name, base: Path | None = None) -> list[float]:
     except OSError as exc:
         raise ValueError(f"{key}: cannot read {str(path)!r} ({exc.strerror or exc})") from None
     values, header_allowed = [], True
+    limit = max_magnitude(dtype)
     for number, line in enumerate(text.splitlines(), start=1):
         field = line.strip()
         if not field or field.startswith("#"):
@@ -105,6 +111,9 @@ def read_values_file(key: str, name, base: Path | None = None) -> list[float]:
         header_allowed = False
         if not math.isfinite(x):
             raise ValueError(f"{key}: {where}: values must be finite, got {field!r}")
+        if abs(x) > limit:
+            raise ValueError(f"{key}: {where}: too large for {dtype} (|x| must be <= {limit:.3g} so its "
+                             f"square stays finite, as for a value in the configuration), got {field!r}")
         values.append(x)
     return values
 
@@ -129,7 +138,7 @@ def check_table(key: str, values) -> EmpiricalDistribution:
     return EmpiricalDistribution(out)
 
 
-def distribution_of(node: dict, path: str, base: Path | None = None):
+def distribution_of(node: dict, path: str, base: Path | None = None, *, dtype: str = "float32"):
     """The distribution of one variation as the engine takes it: the name, or for
     ``empirical`` an :class:`EmpiricalDistribution` with its table.
 
@@ -137,6 +146,7 @@ def distribution_of(node: dict, path: str, base: Path | None = None):
       node: the variation's mapping (``config["process"][q][lv]``).
       path: its config path (``process.dx_um.module``), for the messages.
       base: the directory a relative ``values_file`` is relative to.
+      dtype: the engine's float dtype (the magnitude rule of a file's values).
 
     Raises:
       ValueError: one line naming the key: empirical without a table or with both
@@ -159,7 +169,7 @@ def distribution_of(node: dict, path: str, base: Path | None = None):
         if not isinstance(values, (list, tuple)):
             raise ValueError(f"{path}.values: expected a list of numbers, got {values!r}")
         return check_table(f"{path}.values", values)
-    return check_table(f"{path}.values_file", read_values_file(f"{path}.values_file", name, base))
+    return check_table(f"{path}.values_file", read_values_file(f"{path}.values_file", name, base, dtype=dtype))
 
 
 def unread_parameter(config: dict, key: str) -> str | None:

@@ -50,6 +50,11 @@ RNG_IMPLS = schema.choices("engine.rng_impl")
 DTYPES = schema.choices("engine.dtype")
 #: Largest number of modules one device handles per call: keeps int32 partial sums exact.
 MAX_MODULES_PER_CALL = 2**21
+#: Most blocks one run may have. The store keeps one chunk file per block and statistic
+#: (seven or more files per block) and the command keeps a done flag per block in memory:
+#: 2^20 blocks are about 7 million files; beyond that a larger ``engine.block_size`` (up to
+#: :data:`MAX_MODULES_PER_CALL`, i.e. 2^41 ≈ 2.2e12 modules in all) is the way to more modules.
+MAX_BLOCKS = 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -393,6 +398,9 @@ def _sweep(config: dict, paths: list[str]):
         if unread:
             raise ValueError(f"sweep.{key}: {unread}")
         vals = tuple(_number(f"sweep.{key}", v) for v in vals)
+        if len(set(vals)) != len(vals):  # each value is a coordinate of the yield map
+            twice = sorted({v for v in vals if vals.count(v) > 1})
+            raise ValueError(f"sweep.{key}: a value is listed twice ({twice[0]:g}), got {list(vals)}")
         keys.append(key)
         values.append(vals)
     return tuple(keys), tuple(values)
@@ -463,8 +471,9 @@ def build_problem(config: dict) -> Problem:
     bpc = int(_number("engine.blocks_per_call", engine["blocks_per_call"], integer=True))
     if block_size < 1:
         raise ValueError(f"engine.block_size: must be >= 1, got {block_size}")
-    if -(-int(samples) // block_size) > 2**32:  # block indices reach the device as uint32
-        raise ValueError(f"samples: at most 2^32 blocks of engine.block_size={block_size} modules, "
+    if -(-int(samples) // block_size) > MAX_BLOCKS:  # files in the store, flags in memory
+        raise ValueError(f"samples: at most 2^20 = {MAX_BLOCKS} blocks of engine.block_size={block_size} "
+                         f"modules ({MAX_BLOCKS * block_size} modules; raise engine.block_size for more), "
                          f"got {config['samples']!r}")
     if block_size > MAX_MODULES_PER_CALL:  # int32 partial sums on the device
         raise ValueError(f"engine.block_size: must be <= {MAX_MODULES_PER_CALL}, got {block_size}")
@@ -475,15 +484,22 @@ def build_problem(config: dict) -> Problem:
         )
     if engine["dtype"] not in DTYPES:
         raise ValueError(f"engine.dtype: expected one of {DTYPES}, got {engine['dtype']!r}")
+    if engine["dtype"] == "float64" and not _x64_enabled():
+        raise ValueError("engine.dtype: float64 needs JAX_ENABLE_X64=1 (or jax_enable_x64), got 'float64'")
     if engine["rng_impl"] not in RNG_IMPLS:
         raise ValueError(f"engine.rng_impl: expected one of {RNG_IMPLS}, got {engine['rng_impl']!r}")
     hist_bins = int(_number("engine.hist_bins", engine["hist_bins"], integer=True))
     hist_max = _finite("engine.hist_max_db", engine["hist_max_db"])
     if hist_bins < 1 or hist_max <= 0:
         raise ValueError("engine.hist_bins: need hist_bins >= 1 and hist_max_db > 0")
+    if not isinstance(engine["quantiles"], (list, tuple)) or not engine["quantiles"]:
+        raise ValueError(f"engine.quantiles: expected a non-empty list of numbers in (0, 1), "
+                         f"got {engine['quantiles']!r}")
     quantiles = tuple(_number("engine.quantiles", q) for q in engine["quantiles"])
     if not all(0 < q < 1 for q in quantiles):
         raise ValueError(f"engine.quantiles: each must lie in (0, 1), got {list(quantiles)}")
+    if len(set(quantiles)) != len(quantiles):  # each is a coordinate of the result
+        raise ValueError(f"engine.quantiles: a value is listed twice, got {list(quantiles)}")
 
     config["conditions"] = _normalised_conditions(config)
     sweep_keys, sweep_values = _sweep(config, paths)
@@ -518,7 +534,7 @@ def build_problem(config: dict) -> Problem:
     for q in QUANTITIES:
         for lv in LEVELS:
             # the name, or for empirical its table (values / values_file, read once here)
-            dist = _empirical.distribution_of(process[q][lv], f"process.{q}.{lv}")
+            dist = _empirical.distribution_of(process[q][lv], f"process.{q}.{lv}", dtype=engine["dtype"])
             if q == "temperature_c":  # nominal + lowest value >= absolute zero, at every sweep point
                 _empirical.check_lowest(process[q][lv], f"process.{q}.{lv}", dist,
                                         float(np.min(params["package.temperature_c"])), schema.ABSOLUTE_ZERO_C)
@@ -570,6 +586,13 @@ def build_problem(config: dict) -> Problem:
         blocks_per_call=bpc,
         quantiles=quantiles,
     )
+
+
+def _x64_enabled() -> bool:
+    """Whether JAX computes in 64-bit here (``JAX_ENABLE_X64=1`` or ``jax_enable_x64``)."""
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
 
 
 def _normalised_conditions(config: dict):
