@@ -236,12 +236,32 @@ def _refused(overrides) -> str:
     ("dx_um\n0.1\n", "at least 2 values, got 1"),
     ("", "at least 2 values, got 0"),
     ("0.1,0.2\n0.3,0.4\n", "expected one column"),
+    ("0.1\n1e30\n", "line 2: too large for float32"),
 ])
 def test_bad_files_are_refused_naming_the_key(tmp_path, content, fragment):
     path = tmp_path / "v.csv"
     path.write_text(content)
     message = _refused(["process=none", *empirical("channel", values_file=path)])
     assert message.startswith("process.dx_um.channel.values_file:") and fragment in message, message
+
+
+@pytest.mark.parametrize("value, dtype, accepted", [
+    ("1e30", "float32", False), ("-1e30", "float32", False), ("1e18", "float32", True),
+    ("1e30", "float64", True), ("1e200", "float64", False),
+])
+def test_a_file_value_obeys_the_rule_of_the_same_value_in_the_config(tmp_path, value, dtype, accepted):
+    """|x| <= sqrt(finfo(engine.dtype).max), in a values_file exactly as in the configuration."""
+    path = tmp_path / "v.csv"
+    path.write_text(f"0.1\n{value}\n")
+    common = ["process=none", f"engine.dtype={dtype}"]
+    for table in ({"values_file": path}, {"values": [0.1, float(value)]}):
+        overrides = [*common, *empirical("channel", **table)]
+        if accepted:
+            build_problem(config_dict(overrides))
+        else:
+            key = "values_file" if "values_file" in table else "values"
+            assert "too large" in _refused(overrides) and _refused(overrides).startswith(
+                f"process.dx_um.channel.{key}:")
 
 
 def test_bad_tables_and_keys_are_refused_naming_the_key(tmp_path):
