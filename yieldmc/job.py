@@ -288,7 +288,7 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
     """
     from yieldmc.engine import schema
     from yieldmc.engine.empirical import table_digests
-    from yieldmc.io.config import check_output_dir, to_container
+    from yieldmc.io.config import to_container
 
     config = to_container(cfg)  # plain Python values (numpy scalars from the API included)
     mode = config.get("mode", "run")
@@ -303,12 +303,13 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
     if not isinstance(out.get("dir"), str) or not out["dir"]:
         raise ValueError(f"output.dir: expected a path, got {out.get('dir')!r}")
     name = out.get("name")
-    if name is not None and (not isinstance(name, str) or name in ("", ".", "..")
-                             or any(c in name for c in "/\\\0")):
-        raise ValueError("output.name: must be a plain file name (not empty, no '/', '\\' or NUL, "
-                         f"not '.' or '..'), got {name!r}")
+    if name is not None:
+        _check_plain_name("output.name", name)
+    package_name = config["package"].get("name", "package")
+    _check_plain_name("package.name", package_name)  # part of the default store name
+    ident = identity(config, table_digests(problem.static))
     if check_output:
-        check_output_dir(out["dir"], base)
+        _check_output(out["dir"], base, name=name, mode=mode, package_name=package_name, ident=ident)
     ty = out.get("target_yield", 0.9)
     if isinstance(ty, bool) or not isinstance(ty, (int, float)) or not 0 < ty < 1:
         raise ValueError(f"output.target_yield: must lie in (0, 1), got {ty!r}")
@@ -331,10 +332,60 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
         output=Output(dir=out["dir"], name=name, plots=out.get("plots", True) is True, target_yield=float(ty)),
         shard=shard, num_shards=num, overwrite=config.get("overwrite") is True,
         progress=config.get("progress", True) is True,
-        package_name=str(config["package"].get("name", "package")),
+        package_name=package_name,
         config_yaml=yaml.safe_dump(config, sort_keys=False),
-        identity=identity(config, table_digests(problem.static)),
+        identity=ident,
     )
+
+
+def _check_plain_name(key: str, name) -> None:
+    """Refuse a name that is not one plain path component (it names a store or is part of
+    the name of one: ``..``, a separator or an absolute path would put it elsewhere)."""
+    if (not isinstance(name, str) or name in ("", ".", "..")
+            or any(c in name for c in "/\\\0")):
+        raise ValueError(f"{key}: must be a plain file name (not empty, no '/', '\\' or NUL, "
+                         f"not '.' or '..'), got {name!r}")
+
+
+def store_path(job: Job, base: Path) -> Path:
+    """``<output.dir>/<output.name>``; the default name is ``yield_<package>_<identity>.zarr``,
+    and ``mode=sensitivity``/``optimize``/``calibrate`` write ``<mode>_<that name without yield_>``."""
+    return _store_path(job.output.dir, base, name=job.output.name, mode=job.mode,
+                       package_name=job.package_name, ident=job.identity)
+
+
+def _store_path(directory: str, base: Path | None, *, name, mode, package_name, ident) -> Path:
+    directory = Path(directory)
+    if not directory.is_absolute():
+        directory = (base or Path.cwd()) / directory
+    path = directory / (name or f"yield_{package_name}_{ident[:8]}.zarr")
+    if mode != "run":
+        path = path.with_name(f"{mode}_{path.name.removeprefix('yield_')}")
+    return path
+
+
+def _check_output(directory: str, base: Path | None, *, name, mode, package_name, ident) -> None:
+    """``output.dir`` can be written, or holds this job's complete result (which is only read,
+    so a read-only mount serves it), and lies inside no store (stores never nest)."""
+    from yieldmc.io.config import check_output_dir
+    from yieldmc.io.store import enclosing_store, root_attrs
+
+    if base is None:
+        from yieldmc.engine.empirical import start_directory
+
+        base = start_directory()
+    try:
+        check_output_dir(directory, base)
+    except ValueError:
+        path = _store_path(directory, base, name=name, mode=mode, package_name=package_name, ident=ident)
+        attrs = root_attrs(path) or {}
+        if not (mode == "run" and attrs.get("status") == "complete" and attrs.get("yieldmc_identity") == ident):
+            raise
+    target = Path(directory) if Path(directory).is_absolute() else Path(base) / directory
+    store = enclosing_store(target)
+    if store is not None:
+        raise ValueError(f"output.dir: {target} is inside the yieldmc store {store} (stores never nest; "
+                         f"choose a directory outside it), got {directory!r}")
 
 
 def as_job(cfg_or_job, *, mode: str | None = None) -> Job:

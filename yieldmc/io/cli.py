@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from yieldmc.io.config import CONF_DIR, compose, local_search_path, to_container
-from yieldmc.job import Job, parse_job
+from yieldmc.job import Job, parse_job, store_path
 from yieldmc.engine.problem import Problem
 from yieldmc.io.progress import Progress
 
@@ -86,18 +86,6 @@ def _prevalidate(argv) -> None:
             must_replace(path, job, overwrite=job.overwrite, replace=job.num_shards == 1)
         else:
             check_replaceable(path, overwrite=job.overwrite)
-
-
-def store_path(job: Job, base: Path) -> Path:
-    """``<output.dir>/<output.name>``; the default name is ``yield_<package>_<identity>.zarr``,
-    and ``mode=sensitivity``/``optimize`` write ``<mode>_<that name without yield_>``."""
-    directory = Path(job.output.dir)
-    if not directory.is_absolute():
-        directory = base / directory
-    path = directory / (job.output.name or f"yield_{job.package_name}_{job.identity[:8]}.zarr")
-    if job.mode != "run":
-        path = path.with_name(f"{job.mode}_{path.name.removeprefix('yield_')}")
-    return path
 
 
 def summary(ds, path: Path, plots) -> str:

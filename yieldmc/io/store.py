@@ -13,14 +13,19 @@ Layout of ``<name>.zarr``:
 * the DESIGN §5 variables at the root, moved in once every block is done, after which
   ``status`` becomes ``complete``. ``xarray.open_zarr`` reads them alone.
 
-What keeps the data safe (issue 11):
+What keeps the data safe (docs/store.md says it in full):
 
 * **Creation is atomic.** A new store is built aside (``.<name>.creating-<id>``) and
   renamed into place; of several shards that start at once, one rename wins and the
   others open the winner's store.
-* **Only yieldmc stores are replaced.** A path whose root metadata does not carry
-  ``yieldmc_store`` is never touched, whatever ``overwrite`` says. A replaced store is
-  first renamed aside (only one racer can), then removed.
+* **Only yieldmc stores are replaced.** A path that carries neither the root attribute
+  ``yieldmc_store`` nor the marker file ``.yieldmc-store`` is never touched, whatever
+  ``overwrite`` says; nor is a store holding an entry yieldmc did not write (a user's
+  file, another store). A replaced store is first renamed aside (only one racer can),
+  then removed.
+* **A store in use is not replaced.** Every job using a store holds a shared ``flock``
+  on ``<store>/.use-lock`` while it runs; replacing needs the exclusive lock, so a job
+  never loses its store (and its result) to another configuration's overwrite.
 * **The result becomes visible only when complete.** It is written aside inside the
   store (``.result-<id>``), its arrays are renamed into the root, the metadata is
   consolidated, and ``status: complete`` with the digest is the last write (zarr's
@@ -38,7 +43,8 @@ What keeps the data safe (issue 11):
 
 Fault injection for the tests: ``YIELDMC_FAULT=<point>`` kills the process with SIGKILL
 at that point (``create-aside``, ``finalize-aside``, ``finalize-move``,
-``finalize-status``).
+``finalize-status``); ``YIELDMC_PAUSE=store-open`` holds a job that has just opened its
+store while the file ``$YIELDMC_PAUSE_FILE`` exists.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ import socket
 import time
 import uuid
 import warnings
+import weakref
 import zlib
 from pathlib import Path
 
@@ -71,6 +78,13 @@ from yieldmc.samplers import sampler_of
 from yieldmc.job import STORE_FORMAT, Job  # noqa: E402 - the layout version, the parsed job
 _READ_BLOCKS = 64
 _LOCK = ".finalize-lock"
+#: Held shared by every job using the store, exclusive by a job replacing it.
+_USE_LOCK = ".use-lock"
+#: The store's own marker (layout and identity), beside the root ``zarr.json``: a store whose
+#: root metadata is damaged is still recognised (and its root metadata rewritten).
+_MARKER = ".yieldmc-store"
+#: Files at the root of a store that yieldmc writes (besides the arrays and ``blocks/``).
+_OWN_FILES = ("zarr.json", _LOCK, _USE_LOCK, _MARKER)
 
 
 def _codecs():
@@ -87,6 +101,19 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _pause(point: str) -> None:
+    """Wait at a named point while the file ``$YIELDMC_PAUSE_FILE`` exists, when
+    ``YIELDMC_PAUSE=<point>`` asks for it (tests: a job held at a known moment). The job
+    first writes ``<that file>.reached``."""
+    if os.environ.get("YIELDMC_PAUSE") != point:
+        return
+    flag = Path(os.environ["YIELDMC_PAUSE_FILE"])
+    Path(f"{flag}.reached").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 600
+    while flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _shapes(problem: Problem) -> dict:
     """Name → (per-block shape, dtype) of the per-block statistics (the sampler's)."""
     return sampler_of(problem).block_shapes(problem)
@@ -96,11 +123,9 @@ def _sentinel(dtype: str):
     return -1 if np.dtype(dtype).kind == "i" else float("nan")
 
 
-def root_attrs(path) -> dict | None:
-    """The root attributes of a yieldmc store at ``path``, or None for anything else.
-
-    Reads only ``zarr.json``: a directory of someone else's data is never opened as zarr.
-    """
+def _zarr_attrs(path) -> dict | None:
+    """The yieldmc attributes of the root ``zarr.json`` at ``path`` (None: unreadable, or no
+    yieldmc store's)."""
     meta = Path(path) / "zarr.json"
     try:
         doc = json.loads(meta.read_text())
@@ -114,13 +139,151 @@ def root_attrs(path) -> dict | None:
     return attrs
 
 
+def _marker(path) -> dict | None:
+    """The store's marker file (``{"yieldmc_store": layout, "yieldmc_identity": ...}``) or None."""
+    try:
+        doc = json.loads((Path(path) / _MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("yieldmc_identity"), str) or "yieldmc_store" not in doc:
+        return None
+    return {"yieldmc_store": doc["yieldmc_store"], "yieldmc_identity": doc["yieldmc_identity"]}
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    """Write a small JSON file atomically (a temporary file renamed into place)."""
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def root_attrs(path) -> dict | None:
+    """The root attributes of a yieldmc store at ``path``, or None for anything else.
+
+    Reads only ``zarr.json`` and the marker file ``.yieldmc-store``: a directory of someone
+    else's data is never opened as zarr. When the root metadata is unreadable but the marker
+    is intact, the marker's layout and identity are returned (no ``status``: not complete).
+    """
+    if Path(path).is_symlink():
+        return None
+    attrs = _zarr_attrs(path)
+    return attrs if attrs is not None else _marker(path)
+
+
+def enclosing_store(path) -> Path | None:
+    """The yieldmc store that is ``path`` or one of its parents (symlinks resolved), or None."""
+    p = Path(os.path.realpath(path))
+    while True:
+        if root_attrs(p) is not None:
+            return p
+        if p.parent == p:
+            return None
+        p = p.parent
+
+
+def _array_dir(entry: Path) -> bool:
+    """Whether ``entry`` has the shape of a zarr array yieldmc writes: a real directory holding
+    ``zarr.json`` and/or the chunk directory ``c`` and nothing else (zarr's ``*.partial``
+    temporary files of a killed write aside)."""
+    if entry.is_symlink() or not entry.is_dir():
+        return False
+    names = {p.name for p in entry.iterdir() if not p.name.endswith(".partial")}
+    return bool(names) and names <= {"zarr.json", "c"}
+
+
+def foreign_entries(path) -> list[str]:
+    """Entries of a store that yieldmc did not write: anything but its own files, its
+    arrays (root and ``blocks/``) and an aside result (``.result-*``). A nested store, a
+    user's file or directory is foreign. Chunk directories (``c/``) are not walked."""
+    path, out = Path(path), []
+    for entry in sorted(path.iterdir()):
+        name = entry.name
+        if entry.is_symlink():
+            out.append(name)
+        elif name in _OWN_FILES or name.endswith(".partial"):
+            if not entry.is_file():
+                out.append(name)
+        elif name.startswith(".result-") and entry.is_dir():
+            continue
+        elif name == "blocks" and entry.is_dir():
+            for sub in sorted(entry.iterdir()):
+                if sub.is_symlink() or not ((sub.name == "zarr.json" or sub.name.endswith(".partial"))
+                                            and sub.is_file() or _array_dir(sub)):
+                    out.append(f"blocks/{sub.name}")
+        elif not _array_dir(entry):
+            out.append(name)
+    return out
+
+
+# --------------------------------------------------------------------------- in use
+def _open_use_lock(path: Path) -> int | None:
+    """An open descriptor of ``<store>/.use-lock`` (created if missing), or None where it
+    can be neither opened nor created (a read-only mount of a store without it)."""
+    file = Path(path) / _USE_LOCK
+    try:
+        return os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:  # the store itself went away
+            raise
+    try:
+        return os.open(file, os.O_RDONLY)  # read-only: reading a complete store needs no writes
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and (Path(path) / "zarr.json").exists():
+            return None
+        raise
+
+
+def _lock(fd: int, mode: int) -> bool:
+    """``flock`` without blocking: False when another process holds a conflicting lock; True
+    also on a file system without locks (nothing to coordinate with there)."""
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _same_file(fd: int, file: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(file)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _in_use(path: Path) -> bool:
+    """Whether another job holds ``path``'s use lock (probes the exclusive lock, then lets go)."""
+    try:
+        fd = _open_use_lock(path)
+    except OSError:
+        return False
+    if fd is None:
+        return False
+    try:
+        return not _lock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)
+
+
+def _in_use_error(path: Path) -> StoreError:
+    return StoreError(f"overwrite: {path} is in use by another yieldmc job; it is not replaced while "
+                      "that job runs (rerun when it has finished, or choose another output.name)")
+
+
 def check_replaceable(path: Path, *, overwrite: bool, identity_: str | None = None) -> bool:
     """Whether ``path`` exists and may be replaced; raises if it must be left alone.
 
     Raises:
       StoreError: ``path`` exists and is not a yieldmc store (left untouched, whatever
         ``overwrite`` says), or is a yieldmc store of another configuration and
-        ``overwrite`` is false.
+        ``overwrite`` is false, or would be replaced but holds an entry yieldmc did not
+        write or is in use by another job.
     """
     path = Path(path)
     if not path.exists() and not path.is_symlink():
@@ -135,21 +298,45 @@ def check_replaceable(path: Path, *, overwrite: bool, identity_: str | None = No
         what = "a yieldmc store" if identity_ is None else "a yieldmc store of a different configuration"
         raise StoreError(f"output: {path} is {what}; pass overwrite=true to replace it "
                          "or choose another output.name")
+    _check_own(path)
+    if _in_use(path):
+        raise _in_use_error(path)
     return True
 
 
+def _check_own(path: Path) -> None:
+    """Refuse to replace a store that holds an entry yieldmc did not write."""
+    foreign = foreign_entries(path)
+    if foreign:
+        raise StoreError(f"overwrite: {path} holds {foreign[0]!r}, which yieldmc did not write; the store "
+                         "is not replaced (move that out of it, or choose another output.name)")
+
+
 def _discard(path: Path) -> None:
-    """Remove a yieldmc store: rename it aside first (one racer wins), then delete it."""
-    trash = path.with_name(f".{path.name}.discard-{uuid.uuid4().hex[:12]}")
+    """Remove a yieldmc store: take its use lock exclusively (refused while a job uses it),
+    rename it aside (one racer wins), check it once more, then delete it."""
     try:
-        os.rename(path, trash)
+        fd = _open_use_lock(path)
     except FileNotFoundError:
         return  # another job replaced it first
-    if root_attrs(trash) is None:  # cannot happen unless swapped under us: put it back
-        with contextlib.suppress(OSError):
-            os.rename(trash, path)
-        raise StoreError(f"output: {path} changed while it was being replaced; left untouched")
-    shutil.rmtree(trash, ignore_errors=True)
+    try:
+        if fd is not None and not _lock(fd, fcntl.LOCK_EX):
+            raise _in_use_error(path)
+        if fd is not None and not _same_file(fd, path / _USE_LOCK):
+            return  # replaced meanwhile: the caller looks again
+        trash = path.with_name(f".{path.name}.discard-{uuid.uuid4().hex[:12]}")
+        try:
+            os.rename(path, trash)
+        except FileNotFoundError:
+            return  # another job replaced it first
+        if root_attrs(trash) is None or foreign_entries(trash):  # swapped or filled under us: put it back
+            with contextlib.suppress(OSError):
+                os.rename(trash, path)
+            raise StoreError(f"output: {path} changed while it was being replaced; left untouched")
+        shutil.rmtree(trash, ignore_errors=True)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def _create(path: Path, job: Job) -> None:
@@ -162,6 +349,7 @@ def _create(path: Path, job: Job) -> None:
                               fill_value=fill, compressors=_codecs())
         root.attrs.update({"yieldmc_store": STORE_FORMAT, "yieldmc_identity": job.identity,
                            "status": "running", "config_yaml": job.config_yaml})
+        _write_json(tmp / _MARKER, {"yieldmc_store": STORE_FORMAT, "yieldmc_identity": job.identity})
         _fault("create-aside")
         try:
             os.rename(tmp, path)
@@ -206,19 +394,75 @@ def open_store(path: Path, job: Job, *, overwrite: bool, replace: bool = True) -
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(10):
+        for _ in range(50):
             if must_replace(path, job, overwrite=overwrite, replace=replace):
                 _discard(path)
                 continue
             if not path.exists():
                 _create(path, job)
                 continue
-            root = zarr.open_group(str(path), mode="r+")
-            _ensure_block_arrays(root, path, job)
+            fd = _hold(path, job)
+            if fd is False:
+                time.sleep(0.05)  # being replaced, or replaced meanwhile: look again
+                continue
+            try:
+                _repair_root(path, job)
+                _ensure_marker(path, job)
+                root = zarr.open_group(str(path), mode="r+")
+                _ensure_block_arrays(root, path, job)
+            except BaseException:
+                if fd is not None:
+                    os.close(fd)
+                raise
+            if fd is not None:  # released with the group (or when the process ends)
+                weakref.finalize(root, os.close, fd)
+            _pause("store-open")
             return root
     except OSError as exc:
         raise StoreError(f"output: cannot write {path}: {exc.strerror or exc}") from None
     raise StoreError(f"output: {path} keeps changing under this job (another job replacing it?)")
+
+
+def _hold(path: Path, job: Job):
+    """Take ``path``'s use lock shared, for as long as this job uses the store.
+
+    Returns:
+      The descriptor holding it; None where locks cannot be had (a read-only mount of a
+      store without a lock file); False when the store is being replaced or is no longer
+      this job's (the caller looks again).
+    """
+    try:
+        fd = _open_use_lock(path)
+    except FileNotFoundError:
+        return False
+    if fd is None:
+        return None
+    if (_lock(fd, fcntl.LOCK_SH) and _same_file(fd, path / _USE_LOCK)
+            and (root_attrs(path) or {}).get("yieldmc_identity") == job.identity):
+        return fd
+    os.close(fd)
+    return False
+
+
+def _repair_root(path: Path, job: Job) -> None:
+    """Rewrite a damaged root ``zarr.json`` of this job's store (recognised by its marker).
+
+    The result's status and digest went with it, so the store becomes ``running``: the
+    command then verifies every block and writes the result again.
+    """
+    if _zarr_attrs(path) is not None:
+        return
+    _write_json(path / "zarr.json", {
+        "zarr_format": 3, "node_type": "group",
+        "attributes": {"yieldmc_store": STORE_FORMAT, "yieldmc_identity": job.identity,
+                       "status": "running", "config_yaml": job.config_yaml}})
+
+
+def _ensure_marker(path: Path, job: Job) -> None:
+    """Give a store made before the marker file existed its marker (where it can be written)."""
+    if _marker(path) is None:
+        with contextlib.suppress(OSError):
+            _write_json(path / _MARKER, {"yieldmc_store": STORE_FORMAT, "yieldmc_identity": job.identity})
 
 
 def _block_arrays(job: Job) -> dict:
@@ -249,7 +493,10 @@ def _ensure_block_arrays(root: zarr.Group, path: Path, job: Job) -> list[str]:
             rebuilt.append(name)
     for name in ([*rebuilt, "done"] if rebuilt and "done" not in rebuilt else rebuilt):
         shape, dtype, fill = _block_arrays(job)[name]
-        shutil.rmtree(path / "blocks" / name, ignore_errors=True)  # inside our own store
+        entry = path / "blocks" / name
+        if os.path.lexists(entry) and not _array_dir(entry):
+            raise StoreError(f"store: {entry} was not written by yieldmc; move it out of the store and rerun")
+        shutil.rmtree(entry, ignore_errors=True)  # one of our own arrays
         root.create_array(f"blocks/{name}", shape=shape, dtype=dtype, chunks=(1, *shape[1:]),
                           fill_value=fill, compressors=_codecs(), overwrite=True)
     return rebuilt
@@ -495,8 +742,10 @@ def repair_blocks(root: zarr.Group, problem: Problem, *, n_devices=None) -> list
 
 
 def _result_entries(path: Path) -> list[Path]:
-    """The root entries of the result (everything but the blocks and hidden files)."""
-    return [p for p in path.iterdir() if p.name not in ("zarr.json", "blocks") and not p.name.startswith(".")]
+    """The result's arrays at the store's root (every array but ``blocks/``; entries that
+    yieldmc did not write are not among them: :func:`foreign_entries`)."""
+    return [p for p in sorted(path.iterdir())
+            if p.name != "blocks" and not p.name.startswith(".") and _array_dir(p)]
 
 
 def _write_root_attrs(path: Path, attrs: dict) -> None:
@@ -523,6 +772,11 @@ def finalize(root: zarr.Group, path: Path, job: Job) -> xr.Dataset:
             ds.to_zarr(str(aside), mode="w-", consolidated=False,
                        encoding={v: {"compressors": _codecs()} for v in ds.variables})
         _fault("finalize-aside")
+        clash = [e.name for e in aside.iterdir() if e.name != "zarr.json" and os.path.lexists(path / e.name)
+                 and not _array_dir(path / e.name)]
+        if clash:
+            raise StoreError(f"store: {path / clash[0]} was not written by yieldmc and takes the name of a "
+                             "result array; move it out of the store and rerun")
         old = _result_entries(path)
         if old:  # a partial or damaged result of an earlier finalize: never complete now
             _write_root_attrs(path, {"status": "running"})
@@ -566,6 +820,7 @@ def write_small_store(ds: xr.Dataset, path: Path, *, overwrite: bool, identity_:
             warnings.simplefilter("ignore")
             ds.to_zarr(str(tmp), mode="w-", consolidated=True,
                        encoding={v: {"compressors": _codecs()} for v in ds.variables})
+        _write_json(tmp / _MARKER, {"yieldmc_store": STORE_FORMAT, "yieldmc_identity": identity_})
         if replace:
             _discard(path)
         os.rename(tmp, path)
