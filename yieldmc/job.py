@@ -1,4 +1,4 @@
-"""A job, parsed once at the edge into frozen typed objects (issue 12).
+"""A job, parsed once at the edge into frozen typed objects.
 
 :func:`parse_job` takes the resolved configuration (a ``DictConfig`` or a plain mapping,
 numpy scalars allowed), checks every key against :mod:`yieldmc.engine.schema` and every value

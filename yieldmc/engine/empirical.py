@@ -1,4 +1,4 @@
-"""Empirical distributions (issue 16): a variation's table from ``values`` or ``values_file``.
+"""Empirical distributions: a variation's table from ``values`` or ``values_file``.
 
 A variation ``process.<quantity>.<level>`` with ``distribution: empirical`` draws from a
 measured sample (placement metrology, core-width measurements, …) instead of a
