@@ -48,8 +48,8 @@ def command(out: Path, seed: int, *extra, capsys):
 
 
 def start(out: Path, seed: int, *extra, env=None) -> subprocess.Popen:
-    env = dict(os.environ, JAX_PLATFORMS="cpu", **(env or {}))
-    env.pop("JAX_ENABLE_X64", None)
+    # the same JAX flags as this process (conftest enables x64), so the blocks match bit for bit
+    env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_ENABLE_X64="1", **(env or {}))
     return subprocess.Popen([sys.executable, "-m", "yieldmc", *args(out, seed, *extra)], cwd=out.parent,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -213,10 +213,20 @@ def test_a_damaged_root_zarr_json_is_repaired_from_the_marker(complete, referenc
     code, stdout, err = command(out, 0, capsys=capsys)
     assert code == 0, err
     assert_result_of(out / NAME, references[0])
-    # the same damage in another configuration's store: replaced with overwrite, refused without
+    # the same damage seen by another configuration: a yieldmc store of another configuration
     (out / NAME / "zarr.json").write_text("")
     code, _, err = command(out, 1, capsys=capsys)
     assert code == 2 and "different configuration" in one_line(err)
+    # root metadata and marker both lost: the blocks' seals say whose store it is
+    (out / NAME / ".yieldmc-store").unlink()
+    before = sorted(p.name for p in (out / NAME).iterdir())
+    code, _, err = command(out, 1, "overwrite=true", capsys=capsys)  # not provably a store: left alone
+    assert code == 2 and "not a yieldmc store" in one_line(err)
+    assert sorted(p.name for p in (out / NAME).iterdir()) == before
+    code, stdout, err = command(out, 0, capsys=capsys)
+    assert code == 0, err
+    assert_result_of(out / NAME, references[0])
+    assert zstore.root_attrs(out / NAME)["status"] == "complete" and (out / NAME / ".yieldmc-store").exists()
 
 
 def test_a_foreign_directory_with_a_damaged_zarr_json_is_never_touched(tmp_path, capsys):
@@ -253,8 +263,7 @@ def test_a_complete_store_on_a_read_only_mount_is_printed(complete, references, 
             assert not os.access(ro, os.W_OK) or subprocess.run(["touch", str(ro / "x")]).returncode != 0
             work = tmp_path / "work"
             work.mkdir()
-            env = dict(os.environ, JAX_PLATFORMS="cpu")
-            env.pop("JAX_ENABLE_X64", None)
+            env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_ENABLE_X64="1")
             done = subprocess.run([sys.executable, "-m", "yieldmc", *args(ro, 0)], cwd=work, env=env,
                                   capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, done.stderr

@@ -368,6 +368,8 @@ def must_replace(path: Path, job: Job, *, overwrite: bool, replace: bool = True)
         configuration's store without ``overwrite``, or with it from one of several
         shards: replacing one store from concurrent jobs cannot be made safe).
     """
+    if os.path.isdir(path) and not path.is_symlink() and root_attrs(path) is None and sealed_by(path, job):
+        return False  # this job's store, its root metadata and marker lost: open_store repairs it
     if not check_replaceable(path, overwrite=overwrite, identity_=job.identity):
         return False
     if not replace:
@@ -423,6 +425,49 @@ def open_store(path: Path, job: Job, *, overwrite: bool, replace: bool = True) -
     raise StoreError(f"output: {path} keeps changing under this job (another job replacing it?)")
 
 
+def sealed_by(path: Path, job: Job) -> bool:
+    """Whether the blocks under ``path`` were sealed by this job's configuration: a done
+    block whose flag is the seal of (this identity, its index, its statistics).
+
+    Recognises a store whose root ``zarr.json`` and marker are both lost. Only a
+    ``blocks/`` whose arrays have this job's metadata (shapes, dtypes) is read at all,
+    and nothing is written.
+    """
+    path = Path(path)
+    expected = _block_arrays(job)
+    arrays = {}
+    for name, (shape, dtype, _) in expected.items():
+        try:
+            doc = json.loads((path / "blocks" / name / "zarr.json").read_text())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(doc, dict) or doc.get("node_type") != "array" or tuple(doc.get("shape", ())) != shape \
+                or doc.get("data_type") != np.dtype(dtype).name:
+            return False
+        try:
+            arrays[name] = zarr.open_array(str(path / "blocks" / name), mode="r")
+        except Exception:  # noqa: BLE001 - metadata zarr cannot read
+            return False
+    shapes = _shapes(job.problem)
+    for start in range(0, job.problem.n_blocks, _READ_BLOCKS):
+        flags = _read_safely(arrays["done"], slice(start, start + _READ_BLOCKS))
+        for b in ([] if flags is None else np.flatnonzero(flags)):
+            values = {n: _read_safely(arrays[n], slice(start + b, start + b + 1)) for n in shapes}
+            if all(v is not None for v in values.values()) and block_seal(
+                    job.identity, start + b, {n: v[0] for n, v in values.items()}, shapes) == int(flags[b]):
+                return True
+    return False
+
+
+def _identity(path: Path, job: Job) -> str | None:
+    """The identity of the store at ``path``: from its root metadata or marker, else this
+    job's where its blocks carry this job's seals (:func:`sealed_by`)."""
+    ident = (root_attrs(path) or {}).get("yieldmc_identity")
+    if ident is None and sealed_by(path, job):
+        return job.identity
+    return ident
+
+
 def _hold(path: Path, job: Job):
     """Take ``path``'s use lock shared, for as long as this job uses the store.
 
@@ -437,15 +482,15 @@ def _hold(path: Path, job: Job):
         return False
     if fd is None:
         return None
-    if (_lock(fd, fcntl.LOCK_SH) and _same_file(fd, path / _USE_LOCK)
-            and (root_attrs(path) or {}).get("yieldmc_identity") == job.identity):
+    if _lock(fd, fcntl.LOCK_SH) and _same_file(fd, path / _USE_LOCK) and _identity(path, job) == job.identity:
         return fd
     os.close(fd)
     return False
 
 
 def _repair_root(path: Path, job: Job) -> None:
-    """Rewrite a damaged root ``zarr.json`` of this job's store (recognised by its marker).
+    """Rewrite a damaged root ``zarr.json`` of this job's store (recognised by its marker or
+    by its blocks' seals).
 
     The result's status and digest went with it, so the store becomes ``running``: the
     command then verifies every block and writes the result again.
