@@ -51,8 +51,8 @@ DTYPES = schema.choices("engine.dtype")
 #: Largest number of modules one device handles per call: keeps int32 partial sums exact.
 MAX_MODULES_PER_CALL = 2**21
 #: Most blocks one run may have. The store keeps one chunk file per block and statistic
-#: (seven or more files per block) and the command keeps a done flag per block in memory:
-#: 2^20 blocks are about 7 million files; beyond that a larger ``engine.block_size`` (up to
+#: (ten per block with the default sampler) and the command keeps a done flag per block in
+#: memory: 2^20 blocks are about ten million files; beyond that a larger ``engine.block_size`` (up to
 #: :data:`MAX_MODULES_PER_CALL`, i.e. 2^41 ≈ 2.2e12 modules in all) is the way to more modules.
 MAX_BLOCKS = 2**20
 
