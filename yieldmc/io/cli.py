@@ -17,6 +17,7 @@ from yieldmc.io.config import CONF_DIR, compose, local_search_path, to_container
 from yieldmc.job import Job, parse_job
 from yieldmc.engine.problem import Problem
 from yieldmc.io.progress import Progress
+from yieldmc.io.signals import stop_at_block_boundary
 
 EXIT_BAD_INPUT = 2
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
@@ -76,6 +77,13 @@ def _prevalidate(argv) -> None:
     overrides, multirun, skip = _split_argv(argv)
     if skip:
         return
+    launcher = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("hydra/launcher=")), "")
+    if multirun and "slurm" in launcher:
+        import shutil
+
+        if shutil.which("sbatch") is None:
+            raise ValueError(f"hydra/launcher={launcher}: SLURM was not found (no sbatch on PATH); run on a "
+                             "SLURM login node, or use hydra/launcher=submitit_local for this machine")
     from yieldmc.io.store import check_replaceable, must_replace
 
     base = Path.cwd()  # Hydra's runtime cwd: where yieldmc started
@@ -275,7 +283,10 @@ def execute(cfg: DictConfig, base: Path) -> int:
 
         progress = Progress(int(block_counts(problem, mine).sum()), job.progress)
         try:
-            zstore.run_blocks(root, problem, mine, progress=progress)
+            with stop_at_block_boundary() as stop:  # SIGTERM: stop after a block, keep it
+                zstore.run_blocks(root, problem, mine, progress=progress, stop=stop)
+            if stop.signum is not None:
+                stop.exit(f"{int(zstore.done_blocks(root).sum())} of {problem.n_blocks} blocks of {path} are done")
             ds, note = _finish(root, path, job)
         except OSError as exc:
             _fail(f"output: cannot write {path}: {exc.strerror or exc}")
