@@ -109,6 +109,8 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 ReturnToService=2
 JobRequeue=1
+# A requeued job waits cred_expire seconds before it starts again (default 120).
+AuthInfo=cred_expire=10
 KillWait=30
 GresTypes=gpu
 AccountingStorageType=accounting_storage/slurmdbd
