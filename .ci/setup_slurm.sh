@@ -30,6 +30,10 @@ NODE=$(hostname -s)
 
 log() { echo "setup_slurm: $*" >&2; }
 
+# One setup at a time (test workers may call this at once); the daemons do not inherit the lock.
+exec 9>/run/yieldmc-setup-slurm.lock
+flock -w 900 9 || { log "error: another setup_slurm.sh holds /run/yieldmc-setup-slurm.lock"; exit 1; }
+
 fail() {
     log "error: $*"
     for f in "$LOGS"/slurmctld.log "$LOGS"/slurmd.log "$LOGS"/slurmdbd.log /var/log/munge/munged.log; do
@@ -64,7 +68,7 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
     mkdir -p /run/munge /var/log/munge /var/lib/munge
     chown munge:munge /run/munge /var/log/munge /var/lib/munge
-    runuser -u munge -- /usr/sbin/munged --force || fail "munged did not start"
+    runuser -u munge -- /usr/sbin/munged --force 9>&- || fail "munged did not start"
     for _ in $(seq 20); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.5; done
     munge -n | unmunge >/dev/null || fail "munge does not answer"
 fi
@@ -72,7 +76,7 @@ fi
 # --- MariaDB (slurmdbd's storage) --------------------------------------------------------
 if ! mysqladmin ping --silent >/dev/null 2>&1; then
     mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
-    setsid mysqld_safe --user=mysql >/dev/null 2>&1 < /dev/null &
+    setsid mysqld_safe --user=mysql >/dev/null 2>&1 </dev/null 9>&- &
     for _ in $(seq 60); do mysqladmin ping --silent >/dev/null 2>&1 && break; sleep 0.5; done
     mysqladmin ping --silent >/dev/null 2>&1 || fail "MariaDB did not start"
 fi
@@ -105,6 +109,8 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none
 SchedulerType=sched/backfill
+# Look at pending jobs every 5 s (default 60): a requeued job starts again soon after cred_expire.
+SchedulerParameters=sched_interval=5
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 ReturnToService=2
@@ -159,13 +165,13 @@ for d in slurmd slurmctld slurmdbd; do
     fi
 done
 
-slurmdbd || fail "slurmdbd did not start"
+slurmdbd 9>&- || fail "slurmdbd did not start"
 for _ in $(seq 60); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 0.5; done
 sacctmgr -n list cluster >/dev/null 2>&1 || fail "slurmdbd does not answer"
 sacctmgr -n -P list cluster format=cluster | grep -qx yieldmc \
     || sacctmgr -i add cluster yieldmc >/dev/null || fail "cannot register the cluster"
-slurmctld || fail "slurmctld did not start"
-slurmd || fail "slurmd did not start"
+slurmctld 9>&- || fail "slurmctld did not start"
+slurmd 9>&- || fail "slurmd did not start"
 
 for _ in $(seq 90); do up && break; sleep 1; done
 up || fail "the node did not become idle, or sacct does not answer"

@@ -285,8 +285,9 @@ def execute(cfg: DictConfig, base: Path) -> int:
         try:
             with stop_at_block_boundary() as stop:  # SIGTERM: stop after a block, keep it
                 zstore.run_blocks(root, problem, mine, progress=progress, stop=stop)
-            if stop.signum is not None:
-                stop.exit(f"{int(zstore.done_blocks(root).sum())} of {problem.n_blocks} blocks of {path} are done")
+            done = zstore.done_blocks(root)
+            if stop.signum is not None and not done[mine].all():  # stopped with blocks left
+                stop.exit(f"{int(done.sum())} of {done.size} blocks of {path} are done")
             ds, note = _finish(root, path, job)
         except OSError as exc:
             _fail(f"output: cannot write {path}: {exc.strerror or exc}")

@@ -18,8 +18,9 @@ written chunk of blocks, whose statistics and done flags are then complete, and 
 A second signal of the same kind while the first is pending is passed on at once (a
 user's second Ctrl-C interrupts a long compilation).
 
-Fault injection for the tests: ``YIELDMC_FAULT_BLOCK_SECONDS=<s>`` sleeps ``s`` seconds at
-every block boundary, so that a small run lasts long enough to be signalled mid-way.
+Fault injection for the tests: ``YIELDMC_FAULT_BLOCK_SECONDS=<s>`` pauses ``s`` seconds after
+the first call of blocks of a run (in a SLURM job, only in its first start: not once it is
+requeued), so that a small run lasts long enough to be stopped there.
 
 References:
   SLURM, ``scancel(1)``, ``sbatch(1)`` (``--signal``), ``slurm.conf(5)`` (``KillWait``,
@@ -56,11 +57,13 @@ class BlockBoundaryStop:
         self.signum = None
         self._signums = [s for s in signums if s is not None]
         self._previous = {}
-        self._delay_s = float(os.environ.get("YIELDMC_FAULT_BLOCK_SECONDS", "0") or 0)
+        first_start = os.environ.get("SLURM_RESTART_COUNT", "0") in ("", "0")
+        self._pause_s = float(os.environ.get("YIELDMC_FAULT_BLOCK_SECONDS", "0") or 0) if first_start else 0.0
 
     def __call__(self) -> bool:
-        if self._delay_s > 0 and self.signum is None:
-            time.sleep(self._delay_s)  # a signal arriving here ends the sleep's use: checked below
+        if self._pause_s > 0 and self.signum is None:
+            time.sleep(self._pause_s)  # the test hook; a signal during the pause is seen below
+            self._pause_s = 0.0
         return self.signum is not None
 
     def _handler(self, signum, frame):
@@ -96,7 +99,8 @@ class BlockBoundaryStop:
         previous = self._previous.get(self.signum)
         if self.signum == _submitit_signal() and callable(previous):
             print(f"yieldmc: stopped by {name} (SLURM's warning before the time limit) at a block "
-                  f"boundary; {what}; submitit requeues the job, which resumes", file=sys.stderr, flush=True)
+                  f"boundary; {what}; submitit requeues the job (up to hydra.launcher.max_num_timeout "
+                  "times) and it resumes", file=sys.stderr, flush=True)
             previous(self.signum, None)  # checkpoint and requeue, then exit (submitit)
         print(f"yieldmc: stopped by {name} at a block boundary; {what}; rerun the same command "
               "(or let SLURM requeue the job) to resume", file=sys.stderr, flush=True)
