@@ -190,7 +190,7 @@ def test_time_limit_stops_at_a_block_boundary_and_the_requeued_job_resumes(slurm
     boundary, submitit requeues it, and the requeued job computes only what is left."""
     out = tmp_path / "yield"
     args = slurm_args(shards=2, out=out, extra=["hydra.launcher.timeout_min=1",
-                                                "hydra.launcher.signal_delay_s=15"])
+                                                "hydra.launcher.signal_delay_s=30"])
     env = environment(cache, YIELDMC_FAULT_BLOCK_SECONDS="60")
     first_seen = {}
     with open(tmp_path / "multirun.log", "w") as log:
