@@ -17,7 +17,7 @@ from yieldmc.io.config import CONF_DIR, compose, local_search_path, to_container
 from yieldmc.job import Job, parse_job
 from yieldmc.engine.problem import Problem
 from yieldmc.io.progress import Progress
-from yieldmc.io.signals import stop_at_block_boundary
+from yieldmc.io.signals import EXIT_STOPPED_SIGTERM, stop_at_block_boundary
 
 EXIT_BAD_INPUT = 2
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
@@ -416,7 +416,8 @@ def _help_text() -> str:
         "  --hydra-help        Hydra's own help (--info, --config-dir, launchers, shell completion)",
         "",
         f"Exit status: 0 done; 2 bad input (one line on stderr naming the key); "
-        f"{_EXIT_CLOSED_PIPE} output pipe closed.",
+        f"{_EXIT_CLOSED_PIPE} output pipe closed; {EXIT_STOPPED_SIGTERM} stopped by SIGTERM "
+        "at a block boundary (rerun to resume).",
         "Documentation: README.md and docs/ in the yieldmc repository.",
     ]
     return "\n".join(lines)
