@@ -86,7 +86,8 @@ GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';
 SQL
 
 # --- configuration -------------------------------------------------------------------
-# This host as `slurmd -C` sees it (CPUs, sockets, cores, memory), keeping some memory back.
+# This host as `slurmd -C` sees it (CPUs, sockets, cores, memory), keeping some memory back;
+# the daemons talk over 127.0.0.1, whether or not the host name resolves.
 node_line=$(slurmd -C | head -n 1)
 mem=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$node_line")
 node_line=$(sed "s/RealMemory=[0-9]*/RealMemory=$((mem * 9 / 10))/" <<<"$node_line")
@@ -95,7 +96,7 @@ new_conf=$(mktemp)
 cat >"$new_conf" <<EOF
 # Written by .ci/setup_slurm.sh: one node, for tests (see docs/cluster.md).
 ClusterName=yieldmc
-SlurmctldHost=$NODE
+SlurmctldHost=$NODE(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -123,7 +124,7 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
-$node_line Gres=gpu:2 State=UNKNOWN
+$node_line NodeAddr=127.0.0.1 Gres=gpu:2 State=UNKNOWN
 PartitionName=gpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
 # SLURM drops GPUs without device files; /dev/null and /dev/zero stand in for two GPUs (no
