@@ -99,17 +99,33 @@ def wait_for(what: str, predicate, timeout_s: float, every_s: float = 0.2):
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("jax_cache")
+def shared(tmp_path_factory):
+    """A directory of this session shared by its xdist workers (computed once, under a lock)."""
+    base = tmp_path_factory.getbasetemp()
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "slurm_shared"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, cache):
+def cache(shared):
+    return shared / "jax_cache"
+
+
+@pytest.fixture(scope="module")
+def reference(shared, cache):
     """One uninterrupted local run (one process, no shards): the store every run must equal."""
-    cwd = tmp_path_factory.mktemp("reference")
-    proc = yieldmc([f"samples={SAMPLES}", *SIZES, "output.dir=out", "output.plots=false"], cwd=cwd,
-                   env=environment(cache))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    import fcntl
+
+    cwd = shared / "reference"
+    with open(shared / "reference.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cwd / "ok").exists():
+            cwd.mkdir(exist_ok=True)
+            proc = yieldmc([f"samples={SAMPLES}", *SIZES, "output.dir=out", "output.plots=false"],
+                           cwd=cwd, env=environment(cache))
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            (cwd / "ok").touch()
     return the_store(cwd / "out")
 
 
