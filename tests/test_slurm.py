@@ -160,7 +160,7 @@ def test_slurm_command_after_scancel_and_preemption_is_bit_identical(slurm, refe
     the requeued shard resumes by itself, the cancelled one with the rerun of the command."""
     out = tmp_path / "yield"
     args = slurm_args(shards=4, out=out)
-    env = environment(cache, YIELDMC_FAULT_BLOCK_SECONDS="5")  # a pause after each shard's first 8 blocks
+    env = environment(cache, YIELDMC_FAULT_BLOCK_SECONDS="8")  # a pause after each shard's first 8 blocks
     with open(tmp_path / "first.log", "w") as log:
         first = subprocess.Popen([sys.executable, "-m", "yieldmc", *args], cwd=tmp_path, env=env,
                                  stdout=log, stderr=subprocess.STDOUT)
@@ -236,7 +236,7 @@ def test_time_limit_stops_at_a_block_boundary_and_the_requeued_job_resumes(slurm
 def test_sigterm_stops_after_a_block_and_the_rerun_resumes(reference, cache, tmp_path):
     """SIGTERM (what SLURM sends at a time limit, preemption or scancel) to a plain run: one
     line, exit status 143, every written block kept; the same command then finishes."""
-    env = environment(cache, YIELDMC_FAULT_BLOCK_SECONDS="5")
+    env = environment(cache, YIELDMC_FAULT_BLOCK_SECONDS="8")
     run = [f"samples={SAMPLES}", *SIZES, "output.dir=out", "output.plots=false"]
     proc = subprocess.Popen([sys.executable, "-m", "yieldmc", *run], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
