@@ -17,6 +17,7 @@ from yieldmc.io.config import CONF_DIR, compose, local_search_path, to_container
 from yieldmc.job import Job, parse_job, store_path
 from yieldmc.engine.problem import Problem
 from yieldmc.io.progress import Progress
+from yieldmc.io.signals import EXIT_STOPPED_SIGTERM, stop_at_block_boundary
 
 EXIT_BAD_INPUT = 2
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
@@ -76,6 +77,13 @@ def _prevalidate(argv) -> None:
     overrides, multirun, skip = _split_argv(argv)
     if skip:
         return
+    launcher = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("hydra/launcher=")), "")
+    if multirun and "slurm" in launcher:
+        import shutil
+
+        if shutil.which("sbatch") is None:
+            raise ValueError(f"hydra/launcher={launcher}: SLURM was not found (no sbatch on PATH); run on a "
+                             "SLURM login node, or use hydra/launcher=submitit_local for this machine")
     from yieldmc.io.store import check_replaceable, must_replace
 
     base = Path.cwd()  # Hydra's runtime cwd: where yieldmc started
@@ -263,7 +271,11 @@ def execute(cfg: DictConfig, base: Path) -> int:
 
         progress = Progress(int(block_counts(problem, mine).sum()), job.progress)
         try:
-            zstore.run_blocks(root, problem, mine, progress=progress)
+            with stop_at_block_boundary() as stop:  # SIGTERM: stop after a block, keep it
+                zstore.run_blocks(root, problem, mine, progress=progress, stop=stop)
+            done = zstore.done_blocks(root)
+            if stop.signum is not None and not done[mine].all():  # stopped with blocks left
+                stop.exit(f"{int(done.sum())} of {done.size} blocks of {path} are done")
             ds, note = _finish(root, path, job)
         except OSError as exc:
             _fail(f"output: cannot write {path}: {exc.strerror or exc}")
@@ -392,7 +404,8 @@ def _help_text() -> str:
         "  --hydra-help        Hydra's own help (--info, --config-dir, launchers, shell completion)",
         "",
         f"Exit status: 0 done; 2 bad input (one line on stderr naming the key); "
-        f"{_EXIT_CLOSED_PIPE} output pipe closed.",
+        f"{_EXIT_CLOSED_PIPE} output pipe closed; {EXIT_STOPPED_SIGTERM} stopped by SIGTERM "
+        "at a block boundary (rerun to resume).",
         "Documentation: README.md and docs/ in the yieldmc repository.",
     ]
     return "\n".join(lines)

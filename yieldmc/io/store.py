@@ -581,8 +581,13 @@ def block_seal(ident: str, block: int, values: dict, shapes: dict) -> int:
     return crc or 1
 
 
-def run_blocks(root: zarr.Group, problem: Problem, blocks, *, n_devices=None, progress=None) -> None:
-    """Compute the given blocks and write each one's statistics, then its done flag (its seal)."""
+def run_blocks(root: zarr.Group, problem: Problem, blocks, *, n_devices=None, progress=None,
+               stop=None) -> None:
+    """Compute the given blocks and write each one's statistics, then its done flag (its seal).
+
+    ``stop`` (a callable, :mod:`yieldmc.io.signals`) is asked after each written chunk of
+    blocks; when it answers true the loop returns early, every written block sealed.
+    """
     shapes = _shapes(problem)
     arrays = {name: root[f"blocks/{name}"] for name in shapes}
     done = root["blocks/done"]
@@ -598,6 +603,8 @@ def run_blocks(root: zarr.Group, problem: Problem, blocks, *, n_devices=None, pr
             done[int(b)] = seal
         if progress is not None:
             progress(int(block_counts(problem, chunk).sum()))
+        if stop is not None and stop():
+            return
 
 
 # --------------------------------------------------------------------------- locking
