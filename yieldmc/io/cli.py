@@ -363,6 +363,7 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
     """``mode=sensitivity`` (ranked table) or ``mode=optimize`` (optimum, re-checked)."""
     from yieldmc.analysis.optimize import optimize
     from yieldmc.analysis.sensitivity import ranked_table, sensitivity
+    from yieldmc.io.results import parameter_units
     from yieldmc.io.store import check_replaceable, write_small_store
 
     mode, path = job.mode, store_path(job, base)
@@ -374,6 +375,7 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
             ds = calibrate(job, base=base)
         else:
             ds = sensitivity(job) if mode == "sensitivity" else optimize(job)
+        ds = parameter_units(ds, job.config_yaml)
         write_small_store(ds, path, overwrite=job.overwrite, identity_=job.identity)
     except ValueError as exc:
         _fail(exc)
