@@ -94,10 +94,9 @@ def _did_you_mean(key: str, candidates) -> str:
 def _unknown_key(key: str) -> str:
     """``<key>: unknown key; did you mean <the closest declared keys>?``."""
     from yieldmc.engine import schema
-
-    tables = schema._tables()  # every concrete declared key and every section
     from yieldmc.io.help import config_groups
 
+    tables = schema._tables()  # every concrete declared key and every section
     groups = {g for g, _, _ in config_groups()}
     return f"{key}: unknown key; {_did_you_mean(key, {*tables.index, *tables.children, *groups} - {''})}"
 
