@@ -105,6 +105,9 @@ def test_declared_keys_groups_and_mapping_entries_pass(overrides):
      "details", ["samples=10", "sweep=process.dx_um.module.sigma:[0.25,0.5]"],
      "sweep: cannot read 'sweep=process.dx_um.module.sigma:[0.25,0.5]' (mismatched input '[' expecting <EOF>); "
      "write the mapping in braces and quote the whole override: 'sweep={...}'"),
+    ("Error parsing override 'foo' missing EQUAL at '<EOF>' See https://hydra.cc/docs/1.2/advanced/override_grammar/"
+     "basic for details", ["samples=10", "foo"],
+     "foo: expected KEY=VALUE or GROUP=OPTION (Error parsing override 'foo' missing EQUAL at '<EOF>')"),
     ("some other failure", ["samples=10"], "some other failure"),
 ])
 def test_hydra_messages_in_yieldmcs_words(message, overrides, expected):

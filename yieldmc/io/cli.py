@@ -172,11 +172,13 @@ def explain_hydra_error(message: str, overrides) -> str:
             parser.parse_override(override)
         except Exception:  # noqa: BLE001 - the override Hydra cannot read
             key = _override_key(override)
-            reason = text.split(" See https://")[0]
+            reason = text.split(" See https://")[0].removeprefix("OverrideParseException: ")
+            if "=" not in override:
+                return f"{override}: expected KEY=VALUE or GROUP=OPTION ({reason})"
             if key in _mapping_keys():
                 return (f"{key}: cannot read {override!r} ({reason}); write the mapping in braces and quote "
                         f"the whole override: '{key}={{...}}'")
-            return f"{key}: cannot read {override!r} ({reason}); quote values with spaces, brackets or braces"
+            return f"{key}: cannot read {override!r} ({reason})"
     return text
 
 
