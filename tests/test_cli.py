@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,13 @@ def test_end_to_end_store_and_summary(reference):
                 "backend", "device_kind", "rng_impl"):
         assert key in ds.attrs, key
     assert ds.attrs["status"] == "complete" and ds.attrs["seed"] == 11
+    # CF attributes: conventions, when and by which command, the package and the spec
+    assert ds.attrs["Conventions"] == "CF-1.10" and ds.attrs["source"].startswith("yieldmc ")
+    created = datetime.fromisoformat(ds.attrs["date_created"].replace("Z", "+00:00"))
+    assert created.utcoffset().total_seconds() == 0 and abs(time.time() - created.timestamp()) < 3600
+    assert ds.attrs["history"] == f"{ds.attrs['date_created']}: yieldmc {' '.join(RUN)} output.dir=out"
+    assert ds.attrs["package"] == "pwg50_12ch"
+    assert ds.attrs["spec_max_loss_db"] == 1.5 and ds.attrs["spec_max_failed_channels"] == 0
     assert "sigma: 1.2" in ds.attrs["config_yaml"]
     assert (cwd / "outputs").is_dir()  # Hydra's usual output directory
     fail_png = store.with_name(store.stem + "_fail.png")
@@ -115,6 +123,11 @@ def test_sweep_map_and_plots(tmp_path):
     store = the_store(tmp_path / "out")
     ds = xr.open_zarr(store)
     assert ds["yield"].dims == ("process.dx_um.module.sigma", "spec.max_loss_db")
+    assert ds["process.dx_um.module.sigma"].attrs == {"long_name": "process.dx_um.module.sigma", "units": "µm"}
+    assert ds["spec.max_loss_db"].attrs == {"long_name": "spec.max_loss_db", "units": "dB"}
+    assert "spec_max_loss_db" not in ds.attrs  # swept: no single value
+    lines = proc.stdout.splitlines()  # the best and the worst point, each with its interval
+    assert lines[1].startswith("  best   ") and lines[2].startswith("  worst  ") and "95 % CI" in lines[2]
     assert ds.loss_db_quantile.dims == ("process.dx_um.module.sigma", "spec.max_loss_db",
                                         "quantile", "layer", "channel")
     yield_png = store.with_name(store.stem + "_yield.png")
@@ -192,18 +205,21 @@ def test_progress_bar_only_on_a_terminal(progress, tmp_path):
 
 def test_sensitivity_mode_ranks_tolerances_and_writes_a_store(tmp_path):
     overrides = ["mode=sensitivity", "process=none", "process.dx_um.module.sigma=1.0",
-                 "process.dy_um.module.sigma=0.3", "samples=8192", "engine.block_size=2048", "output.dir=out"]
+                 "process.dy_um.module.sigma=0.3", "samples=8192", "engine.block_size=2048", "output.dir=out",
+                 "output.name=sens.zarr"]
     proc = yieldmc(*overrides, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "tighten from the top" in proc.stdout
     table = proc.stdout.split("tighten from the top:")[1].split("nominals and spec:")[0]
     assert table.index("process.dx_um.module.sigma") < table.index("process.dy_um.module.sigma")
-    stores = list((tmp_path / "out").glob("sensitivity_*.zarr"))
-    assert len(stores) == 1
-    ds = xr.open_zarr(stores[0])
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["sens.zarr"]  # the name as given
+    ds = xr.open_zarr(tmp_path / "out" / "sens.zarr")
     assert ds.yield_gradient.dims == ("parameter",) and "yield_gradient_se" in ds
     assert "process.dx_um.module.sigma" in [str(p) for p in ds.parameter.values]
-    assert ds.attrs["estimator"] == "pathwise"
+    assert ds.attrs["estimator"] == "pathwise" and ds.attrs["Conventions"] == "CF-1.10"
+    units = dict(zip(ds.parameter.values, ds.units.values))
+    assert units["process.dx_um.module.sigma"] == "µm" and units["spec.max_loss_db"] == "dB"
+    assert units["package.pwg.n_core"] == "1" and units["package.temperature_c"] == "°C"
 
 
 @pytest.mark.parametrize("args, key", [

@@ -6,25 +6,54 @@ model, streaming blocks, statistics), ``analysis/`` (gradients, sensitivity,
 optimisation, calibration), ``io/`` (configuration, command, store, results, plots,
 measured data); ``job.py`` (the
 parsed job), ``api.py`` (``run``), ``plugins.py``, ``validation.py``.
+
+The public names below are imported on first use (PEP 562 module ``__getattr__``), so
+that ``import yieldmc`` alone, and with it ``yieldmc --help`` and ``--version``, does not
+import JAX, xarray or Hydra; ``from yieldmc import run`` works as before.
 """
 
 from yieldmc import _xla
 
 _xla.set_defaults()  # before anything below can start JAX's backend
 
-from yieldmc import physics  # noqa: E402
 from yieldmc._version import __version__  # noqa: E402
-from yieldmc.analysis.calibrate import calibrate  # noqa: E402
-from yieldmc.analysis.optimize import optimize  # noqa: E402
-from yieldmc.analysis.sensitivity import sensitivity  # noqa: E402
-from yieldmc.api import run  # noqa: E402
-from yieldmc.couplers import Coupler, register_coupler  # noqa: E402
-from yieldmc.engine.problem import Problem, Static, build_problem  # noqa: E402
-from yieldmc.io.config import compose  # noqa: E402
-from yieldmc.job import Job, parse_job  # noqa: E402
-from yieldmc.samplers import Sampler, register_sampler  # noqa: E402
 
-__all__ = [
-    "Coupler", "Job", "Problem", "Sampler", "Static", "__version__", "build_problem", "calibrate", "compose",
-    "optimize", "parse_job", "physics", "register_coupler", "register_sampler", "run", "sensitivity",
-]
+#: Public name -> the module that defines it (imported when the name is first used).
+_EXPORTS = {
+    "Coupler": "yieldmc.couplers",
+    "Job": "yieldmc.job",
+    "Problem": "yieldmc.engine.problem",
+    "Sampler": "yieldmc.samplers",
+    "Static": "yieldmc.engine.problem",
+    "build_problem": "yieldmc.engine.problem",
+    "calibrate": "yieldmc.analysis.calibrate",
+    "compose": "yieldmc.io.config",
+    "optimize": "yieldmc.analysis.optimize",
+    "parse_job": "yieldmc.job",
+    "physics": "yieldmc.physics",
+    "register_coupler": "yieldmc.couplers",
+    "register_sampler": "yieldmc.samplers",
+    "run": "yieldmc.api",
+    "sensitivity": "yieldmc.analysis.sensitivity",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name):
+    """The public name ``name``, imported from its module on first use (then cached)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'yieldmc' has no attribute {name!r}")
+    import importlib
+
+    if name == "physics":
+        value = importlib.import_module(module)
+    else:
+        value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})

@@ -348,8 +348,9 @@ def _check_plain_name(key: str, name) -> None:
 
 
 def store_path(job: Job, base: Path) -> Path:
-    """``<output.dir>/<output.name>``; the default name is ``yield_<package>_<identity>.zarr``,
-    and ``mode=sensitivity``/``optimize``/``calibrate`` write ``<mode>_<that name without yield_>``."""
+    """``<output.dir>/<output.name>``: an ``output.name`` the user gave is used as given, in
+    every mode; the default name is ``yield_<package>_<identity>.zarr``, and
+    ``<mode>_<package>_<identity>.zarr`` for ``mode=sensitivity``/``optimize``/``calibrate``."""
     return _store_path(job.output.dir, base, name=job.output.name, mode=job.mode,
                        package_name=job.package_name, ident=job.identity)
 
@@ -358,10 +359,9 @@ def _store_path(directory: str, base: Path | None, *, name, mode, package_name, 
     directory = Path(directory)
     if not directory.is_absolute():
         directory = (base or Path.cwd()) / directory
-    path = directory / (name or f"yield_{package_name}_{ident[:8]}.zarr")
-    if mode != "run":
-        path = path.with_name(f"{mode}_{path.name.removeprefix('yield_')}")
-    return path
+    if name:
+        return directory / name
+    return directory / f"{'yield' if mode == 'run' else mode}_{package_name}_{ident[:8]}.zarr"
 
 
 def _check_output(directory: str, base: Path | None, *, name, mode, package_name, ident) -> None:

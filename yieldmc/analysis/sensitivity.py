@@ -198,24 +198,34 @@ def sensitivity(cfg, *, estimator: str | None = None) -> xr.Dataset:
 
 
 def ranked_table(ds: xr.Dataset, *, top: int = 15) -> str:
-    """Tolerances ranked by |elasticity| ("tighten this first"), then the rest."""
+    """Tolerances ranked by |elasticity| ("tighten this first"), then the rest.
+
+    Elasticities print with their sign and three significant digits; one whose parameter
+    is 0 (θ/Y·∂Y/∂θ is 0 whatever the gradient) prints as ``0 (θ=0)``."""
     names = [str(p) for p in ds.parameter.values]
+    values = ds["value"].values if "value" in ds else np.full(len(names), np.nan)
     rows = []
     for i, name in enumerate(names):
         e = float(ds.elasticity.values[i])
         g = float(ds.yield_gradient.values[i])
         if not np.isfinite(g) or g == 0.0:
             continue
-        rows.append((name, g, float(ds.yield_gradient_se.values[i]), e))
+        rows.append((name, g, float(ds.yield_gradient_se.values[i]), e, float(values[i])))
     tol = [r for r in rows if r[0].endswith((".sigma", ".high", ".low"))]
     rest = [r for r in rows if r not in tol]
     key = lambda r: -abs(r[3]) if np.isfinite(r[3]) else 0.0  # noqa: E731
+
+    def elasticity(e, theta):
+        if theta == 0:
+            return "0 (θ=0)"
+        return f"{e:+.3g}" if np.isfinite(e) else "n/a"
+
     lines = [f"yield {float(ds['yield']):.4f} ({int(ds.n_samples)} modules, {ds.attrs['estimator']} estimator)",
              "tolerances, tighten from the top:",
              f"  {'parameter':<40} {'dY/dθ':>12} {'± se':>10} {'elasticity':>11}"]
-    for name, g, s, e in sorted(tol, key=key)[:top]:
-        lines.append(f"  {name:<40} {g:>12.4g} {s:>10.2g} {e:>11.4g}")
+    for name, g, s, e, theta in sorted(tol, key=key)[:top]:
+        lines.append(f"  {name:<40} {g:>+12.4g} {s:>10.2g} {elasticity(e, theta):>11}")
     lines.append("nominals and spec:")
-    for name, g, s, e in sorted(rest, key=key)[:top]:
-        lines.append(f"  {name:<40} {g:>12.4g} {s:>10.2g} {e:>11.4g}")
+    for name, g, s, e, theta in sorted(rest, key=key)[:top]:
+        lines.append(f"  {name:<40} {g:>+12.4g} {s:>10.2g} {elasticity(e, theta):>11}")
     return "\n".join(lines)

@@ -3,21 +3,28 @@
 Bad input (an unknown key, a wrong type, an invalid value, an unwritable output, a
 foreign store) ends with one line on stderr naming the problem and exit code 2, before
 anything is compiled or written.
+
+``--help`` and ``--version`` import neither JAX nor Hydra (Hydra, the engine and the
+stores are imported inside the functions that use them): the help text is the one
+``yieldmc/data/help.json`` holds while the files it is generated from are unchanged
+(:mod:`yieldmc.io.help`).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import hydra
-from omegaconf import DictConfig
-
-from yieldmc.io.config import CONF_DIR, compose, local_search_path, to_container
-from yieldmc.job import Job, parse_job, store_path
-from yieldmc.engine.problem import Problem
+from yieldmc.io.config import CONF_DIR, local_search_path
 from yieldmc.io.progress import Progress
 from yieldmc.io.signals import EXIT_STOPPED_SIGTERM, stop_at_block_boundary
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from yieldmc.engine.problem import Problem
+    from yieldmc.job import Job
 
 EXIT_BAD_INPUT = 2
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
@@ -59,6 +66,123 @@ def _expand(overrides, multirun):
     return [list(batch) for batches in BasicSweeper.split_arguments(parsed, None) for batch in batches]
 
 
+def _override_key(override: str) -> str:
+    """The key an override sets (``+``/``++``/``~`` and a ``@package`` dropped)."""
+    return override.split("=", 1)[0].lstrip("+~").split("@", 1)[0]
+
+
+def _mapping_keys() -> set:
+    """The keys whose value is a mapping written in braces (``sweep={key:[...]}``)."""
+    from yieldmc.engine import schema
+
+    return {k.path for k in schema.all_keys() if k.type == "mapping" and k.path != "hydra"}
+
+
+def _did_you_mean(key: str, candidates) -> str:
+    """``did you mean a, b or c?`` for the closest ``candidates`` (difflib), or a pointer to the
+    key table when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(candidates), n=3, cutoff=0.6)
+    if close:  # the best and those as close as it (samplez: samples or sampler)
+        ratio = {c: difflib.SequenceMatcher(None, key, c).ratio() for c in close}
+        close = [c for c in close if ratio[c] >= ratio[close[0]] - 0.01]
+    if not close:
+        return "yieldmc --help lists every key"
+    return "did you mean " + (close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}") + "?"
+
+
+def _unknown_key(key: str) -> str:
+    """``<key>: unknown key; did you mean <the closest declared keys>?``."""
+    from yieldmc.engine import schema
+    from yieldmc.io.help import config_groups
+
+    tables = schema._tables()  # every concrete declared key and every section
+    groups = {g for g, _, _ in config_groups()}
+    return f"{key}: unknown key; {_did_you_mean(key, {*tables.index, *tables.children, *groups} - {''})}"
+
+
+def check_override_keys(overrides) -> None:
+    """Refuse what Hydra would answer for in its own words, before it composes anything.
+
+    * A mapping override (``sweep=``, ``conditions=``, ...) given as several words: the
+      shell expanded its braces (``sweep={k:[0.25,0.5]}`` unquoted arrives as
+      ``sweep=k:[0.25`` and ``sweep=0.5]``): quote it.
+    * A key that :mod:`yieldmc.engine.schema` does not declare (not a config group either):
+      the closest declared keys (``did you mean ...?``), rather than Hydra's "To append to
+      your config use +key=...". Keys inside a mapping (``sweep.<key>``), Hydra's own and
+      group selections (``package/coupler=butt``) are left to the later checks.
+
+    Raises:
+      ValueError: one line naming the key.
+    """
+    from yieldmc.engine import schema
+    from yieldmc.plugins import load_plugins
+
+    load_plugins()  # a plugin's coupler declares keys
+    mappings = _mapping_keys()
+    words: dict = {}
+    for override in overrides:
+        if "=" in override and not override.startswith("~"):
+            words.setdefault(_override_key(override), []).append(override.split("=", 1)[1])
+    for key, values in words.items():
+        if key in mappings and len(values) > 1:
+            raise ValueError(f"{key}: the shell split this mapping into {len(values)} words (it expanded "
+                             f"the braces); quote the whole override: '{key}={{{','.join(values)}}}'")
+    for key in words:
+        if ("/" in key or key == "hydra" or key.startswith("hydra.")
+                or any(key.startswith(m + ".") for m in mappings)):
+            continue
+        if not schema.declared(key):
+            raise ValueError(_unknown_key(key))
+
+
+def explain_hydra_error(message: str, overrides) -> str:
+    """Hydra's message about ``overrides`` in yieldmc's words, when there are better ones.
+
+    * "Could not override 'k'. To append to your config use +k=...": ``k`` is a key of
+      another coupler kind (say which), else unknown (did you mean ...?).
+    * A grammar error ("mismatched input '['", "no viable alternative"): name the override
+      Hydra could not read; a mapping (``sweep``, ``conditions``...) must be written in
+      braces and quoted, ``'sweep={...}'``.
+    """
+    import re
+
+    text = " ".join(str(message).split())
+    found = re.search(r"Could not override '([^']+)'", text)
+    if found:
+        key = found.group(1)
+        from yieldmc.engine import schema
+
+        if not schema.declared(key):
+            return _unknown_key(key)
+        rows = schema._tables().index.get(key, ())
+        whens = sorted({f"{r.when[0]}={r.when[1]}" for r in rows if r.when})
+        if rows and len(whens) == len(rows):
+            return (f"{key}: a key of {' or '.join(whens)} only; select that first, e.g. "
+                    f"package/coupler={rows[0].when[1]}")
+        return text
+    if not re.search(r"mismatched input|no viable alternative|extraneous input|token recognition error|"
+                     r"missing .* at", text):
+        return text
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_override(override)
+        except Exception:  # noqa: BLE001 - the override Hydra cannot read
+            key = _override_key(override)
+            reason = text.split(" See https://")[0].removeprefix("OverrideParseException: ")
+            if "=" not in override:
+                return f"{override}: expected KEY=VALUE or GROUP=OPTION ({reason})"
+            if key in _mapping_keys():
+                return (f"{key}: cannot read {override!r} ({reason}); write the mapping in braces and quote "
+                        f"the whole override: '{key}={{...}}'")
+            return f"{key}: cannot read {override!r} ({reason})"
+    return text
+
+
 def check_config(config, base: Path | None = None) -> Problem:
     """Validate everything the command needs, for every mode, before anything is computed.
 
@@ -70,6 +194,8 @@ def check_config(config, base: Path | None = None) -> Problem:
     Raises:
       ValueError: one line, ``<key>: <what is wrong>, got <value>``.
     """
+    from yieldmc.job import parse_job
+
     return parse_job(config, base=base).problem
 
 
@@ -84,11 +210,18 @@ def _prevalidate(argv) -> None:
         if shutil.which("sbatch") is None:
             raise ValueError(f"hydra/launcher={launcher}: SLURM was not found (no sbatch on PATH); run on a "
                              "SLURM login node, or use hydra/launcher=submitit_local for this machine")
+    from yieldmc.io.config import compose, to_container
     from yieldmc.io.store import check_replaceable, must_replace
+    from yieldmc.job import parse_job
 
+    check_override_keys(overrides)
     base = Path.cwd()  # Hydra's runtime cwd: where yieldmc started
     for combo in _expand(overrides, multirun):
-        job = parse_job(to_container(compose(combo)), base=base)
+        try:
+            config = to_container(compose(combo))
+        except ValueError as exc:
+            raise ValueError(explain_hydra_error(str(exc), combo)) from None
+        job = parse_job(config, base=base)
         path = store_path(job, base)  # refused stores too, before Hydra writes outputs/
         if job.mode == "run":
             must_replace(path, job, overwrite=job.overwrite, replace=job.num_shards == 1)
@@ -96,39 +229,106 @@ def _prevalidate(argv) -> None:
             check_replaceable(path, overwrite=job.overwrite)
 
 
+def store_path(job: Job, base: Path) -> Path:
+    """The store of ``job`` (:func:`yieldmc.job.store_path`; imported here lazily)."""
+    from yieldmc.job import store_path as path_of
+
+    return path_of(job, base)
+
+
+def _decimals(low: float, high: float, *, least: int = 4, most: int = 12) -> int:
+    """Decimal places that show two significant digits of the interval's width (at least
+    ``least``), so that its ends print differently."""
+    import math
+
+    width = high - low
+    if not (math.isfinite(width) and width > 0):
+        return least
+    return int(min(most, max(least, 1 - math.floor(math.log10(width)))))
+
+
+def _fraction(x: float, decimals: int) -> str:
+    """A fraction in [0, 1] with ``decimals`` places; one that is not 1 (not 0) but would
+    print as 1 (as 0) prints as ``≥ 0.99999`` (``≤ 0.00001``)."""
+    import math
+
+    if not math.isfinite(x):
+        return str(x)
+    text = f"{x:.{decimals}f}"
+    if x < 1 and float(text) >= 1:
+        return f"≥ {1 - 10.0 ** -decimals:.{decimals}f}"
+    if x > 0 and float(text) <= 0:
+        return f"≤ {10.0 ** -decimals:.{decimals}f}"
+    return text
+
+
+def _significant(x: float, digits: int = 3) -> str:
+    """``x`` with ``digits`` significant digits in fixed notation (0 as ``0``); scientific
+    below 1e-9."""
+    import math
+
+    if x == 0 or not math.isfinite(x):
+        return "0" if x == 0 else str(x)
+    decimals = digits - 1 - math.floor(math.log10(abs(x)))
+    if decimals > 12:
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{max(0, decimals)}f}"
+
+
+def _yield_with_interval(ds, point: dict | None = None) -> str:
+    """``0.6638 (95 % CI 0.6565 – 0.6710)`` at a sweep point, with as many digits as the
+    interval needs."""
+    point = point or {}
+    y, low, high = (float(ds[v].isel(point)) for v in ("yield", "yield_ci_low", "yield_ci_high"))
+    d = _decimals(low, high)
+    return f"{_fraction(y, d)} (95 % CI {_fraction(low, d)} – {_fraction(high, d)})"
+
+
 def summary(ds, path: Path, plots) -> str:
-    """A short human summary: yield with interval, worst channel, where things are."""
+    """A short human summary: the yield with its interval (a map: its best and worst points),
+    the conditions' breakdown, the worst channel, where things are.
+
+    Every fraction prints with the digits its interval needs; a sweep's condition breakdown
+    and worst channel are those of its worst point, which it names."""
     import numpy as np
 
     lines = []
     dims = [d for d in ds["yield"].dims]
     n = int(ds.n_samples.max())
     sampler = ds.attrs.get("sampler", "mc")
+    worst: dict = {}
     if not dims:
-        lines.append(f"yield {float(ds['yield']):.4f}  (95 % CI {float(ds.yield_ci_low):.4f} – "
-                     f"{float(ds.yield_ci_high):.4f}, {n} modules, sampler {sampler})")
-        fail = ds.channel_fail_fraction
+        lines.append(f"yield {_yield_with_interval(ds)}, {n} modules, sampler {sampler}")
+        where = ""
     else:
-        y = ds["yield"]
-        i = np.unravel_index(int(np.argmin(y.values)), y.shape)
-        j = np.unravel_index(int(np.argmax(y.values)), y.shape)
+        y = ds["yield"].values
+        finite = np.where(np.isnan(y), np.inf, y)
+        i = np.unravel_index(int(np.argmin(finite)), y.shape)
+        j = np.unravel_index(int(np.argmax(np.where(np.isnan(y), -np.inf, y))), y.shape)
         at = lambda k: ", ".join(f"{d}={ds[d].values[x]:g}" for d, x in zip(dims, k))  # noqa: E731
-        lines.append(f"yield map over {', '.join(dims)} ({n} modules per point, sampler {sampler})")
-        lines.append(f"  lowest  {float(y.values[i]):.4f} at {at(i)}")
-        lines.append(f"  highest {float(y.values[j]):.4f} at {at(j)}")
-        fail = ds.channel_fail_fraction.isel(dict(zip(dims, i)))
+        worst = dict(zip(dims, (int(x) for x in i)))
+        best = dict(zip(dims, (int(x) for x in j)))
+        lines.append(f"yield map over {', '.join(dims)} ({y.size} points, {n} modules per point, sampler {sampler})")
+        lines.append(f"  best   {_yield_with_interval(ds, best)} at {at(j)}")
+        lines.append(f"  worst  {_yield_with_interval(ds, worst)} at {at(i)}")
+        where = f" (at the worst point, {at(i)})"
+    point = ds.isel(worst)
     if "condition" in ds.dims:
-        point = {} if not dims else dict(zip(dims, i))
-        lines += _condition_lines(ds.isel(point), "" if not dims else f" (at {at(i)})")
+        lines += _condition_lines(point, where)
+    fail = point.channel_fail_fraction
     if np.isnan(fail.values).all():  # subset simulation estimates no per-channel figure
         lines.append("worst channel: not estimated by this sampler")
+    elif float(np.nanmax(fail.values)) == 0:
+        lines.append(f"worst channel: none; no channel fails in any module{where}")
     elif "condition" in ds.dims:
-        k, lyr, ch = np.unravel_index(int(np.argmax(fail.values)), fail.shape)
-        lines.append(f"worst channel: layer {lyr}, channel {ch} fails in {float(fail.values[k, lyr, ch]):.4%} "
-                     f"of modules under {ds.condition.values[k]}")
+        k, lyr, ch = np.unravel_index(int(np.nanargmax(fail.values)), fail.shape)
+        lines.append(f"worst channel: layer {lyr}, channel {ch} fails in "
+                     f"{_significant(100 * float(fail.values[k, lyr, ch]))} % of modules under "
+                     f"{ds.condition.values[k]}{where}")
     else:
-        lyr, ch = np.unravel_index(int(np.argmax(fail.values)), fail.shape)
-        lines.append(f"worst channel: layer {lyr}, channel {ch} fails in {float(fail.values[lyr, ch]):.4%} of modules")
+        lyr, ch = np.unravel_index(int(np.nanargmax(fail.values)), fail.shape)
+        lines.append(f"worst channel: layer {lyr}, channel {ch} fails in "
+                     f"{_significant(100 * float(fail.values[lyr, ch]))} % of modules{where}")
     lines.append(f"store: {path}")
     for p in plots:
         lines.append(f"plot:  {p}")
@@ -137,21 +337,25 @@ def summary(ds, path: Path, plots) -> str:
 
 def _condition_lines(ds, where: str) -> list:
     """The envelope part of the summary: each condition's yield, what it alone costs, and
-    the condition that costs most (the envelope yield gained without it)."""
+    the condition that costs most (the envelope yield gained without it). One condition is
+    named with its yield alone."""
     names = [str(c) for c in ds.condition.values]
     envelope = float(ds["yield"])
-    lines = [f"envelope of {len(names)} conditions{where}: yield {envelope:.4f} passes every one"]
+    d = _decimals(float(ds.yield_ci_low), float(ds.yield_ci_high))
+    if len(names) == 1:
+        return [f"condition {names[0]}{where}: yield {_fraction(envelope, d)} (the only condition)"]
+    lines = [f"envelope of {len(names)} conditions{where}: yield {_fraction(envelope, d)} passes every one"]
     if all(v != v for v in ds.condition_yield.values.ravel()):  # NaN: not estimated
         return lines + ["  per-condition yields: not estimated by this sampler"]
     width = max(len(n) for n in names)
     for k, name in enumerate(names):
-        lines.append(f"  {name:<{width}}  yield {float(ds.condition_yield[k]):.4f}   fails only here "
-                     f"{float(ds.condition_fail_only[k]):.4f}   envelope without it "
-                     f"{float(ds.yield_without_condition[k]):.4f}")
+        lines.append(f"  {name:<{width}}  yield {_fraction(float(ds.condition_yield[k]), d)}   fails only here "
+                     f"{_significant(float(ds.condition_fail_only[k])):<8}   envelope without it "
+                     f"{_fraction(float(ds.yield_without_condition[k]), d)}")
     gain = ds.yield_without_condition.values - envelope
     k = int(gain.argmax())
     if gain[k] > 0:
-        lines.append(f"costs most: {names[k]} (dropping it raises the envelope yield by {gain[k]:.4f})")
+        lines.append(f"costs most: {names[k]} (dropping it raises the envelope yield by {_significant(float(gain[k]))})")
     else:
         lines.append("costs most: no single condition (dropping any one leaves the envelope yield unchanged: "
                      "the failing modules fail under several)")
@@ -162,6 +366,7 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
     """``mode=sensitivity`` (ranked table) or ``mode=optimize`` (optimum, re-checked)."""
     from yieldmc.analysis.optimize import optimize
     from yieldmc.analysis.sensitivity import ranked_table, sensitivity
+    from yieldmc.io.results import parameter_units
     from yieldmc.io.store import check_replaceable, write_small_store
 
     mode, path = job.mode, store_path(job, base)
@@ -173,6 +378,7 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
             ds = calibrate(job, base=base)
         else:
             ds = sensitivity(job) if mode == "sensitivity" else optimize(job)
+        ds = parameter_units(ds, job.config_yaml)
         write_small_store(ds, path, overwrite=job.overwrite, identity_=job.identity)
     except ValueError as exc:
         _fail(exc)
@@ -192,9 +398,8 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
             lines.append(f"  {name} = {value:.6g}")
         if ds.attrs["kind"] == "tolerance":
             lines.append(f"  cost Σ c/σ = {float(ds.cost):.6g}")
-        lines.append(f"re-check on fresh draws: yield {float(ds['yield']):.4f} (95 % CI "
-                     f"{float(ds.yield_ci_low):.4f} – {float(ds.yield_ci_high):.4f}, "
-                     f"{int(ds.n_samples)} modules), target {ds.attrs['target_yield']:g}")
+        lines.append(f"re-check on fresh draws: yield {_yield_with_interval(ds)}, "
+                     f"{int(ds.n_samples)} modules, target {ds.attrs['target_yield']:g}")
         print("\n".join(lines))
     print(f"store: {path}")
     return 0
@@ -247,6 +452,8 @@ def execute(cfg: DictConfig, base: Path) -> int:
         load_plugins()  # a cluster job is a fresh process
     except ValueError as exc:
         _fail(exc)
+    from yieldmc.job import parse_job
+
     try:
         job = parse_job(cfg, base=base)
     except ValueError as exc:
@@ -293,123 +500,24 @@ def execute(cfg: DictConfig, base: Path) -> int:
     return 0
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def _app(cfg: DictConfig) -> int:
+def _task(cfg: DictConfig) -> int:
+    """Hydra's task function: one job (each job of a multirun, here or on a cluster)."""
     from hydra.core.hydra_config import HydraConfig
 
     return execute(cfg, Path(HydraConfig.get().runtime.cwd))
+
+
+def _app() -> None:
+    """Hydra's main over ``conf/`` (Hydra imported here, not when this module is)."""
+    import hydra
+
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
 
 
 #: Exit status when stdout (or stderr) is a pipe whose reader has gone, e.g. ``yieldmc | head -1``:
 #: 141 = 128 + SIGPIPE, what a shell reports for a tool ended by a closed pipe, so
 #: ``set -o pipefail`` scripts see yieldmc like ``cat``; nothing is printed.
 _EXIT_CLOSED_PIPE = 141
-
-# From README.md, "Using it".
-_HELP_EXAMPLES = (
-    ("yieldmc package=pwg18_32ch process.dx_um.module.sigma=0.5 samples=10000000",
-     "32 channels at 18 µm pitch, placement sigma 0.5 µm, 10^7 modules"),
-    ("yieldmc process=none process.dx_um.channel.sigma=0.3", "one variation only"),
-    ("yieldmc 'sweep={process.dx_um.module.sigma:[0.25,0.5,1.0],"
-     "process.dy_um.module.sigma:[0.1,0.2]}'", "a 3 x 2 yield map"),
-    ("yieldmc package/coupler=butt package.coupler.gap_um=5", "butt coupling instead"),
-    ("yieldmc mode=sensitivity", "ranked table: tighten this first"),
-    ("yieldmc --cfg job package=pwg18_4x32ch", "print the resolved configuration"),
-)
-
-
-def _yaml_defaults(path: Path) -> dict:
-    """``{group: option}`` of the ``defaults`` list of one YAML file of ``conf/``."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    found = {}
-    for item in (data.get("defaults") or []) if isinstance(data, dict) else []:
-        if isinstance(item, dict):
-            for key, value in item.items():
-                found[str(key).removeprefix("override ").strip().lstrip("/")] = value
-    return found
-
-
-def _config_groups() -> list:
-    """``[(group, options, default)]`` for every config group under ``conf/`` but hydra/."""
-    top = _yaml_defaults(CONF_DIR / "config.yaml")
-
-    def default(group):
-        if group in top:
-            return top[group]
-        parent, _, child = group.rpartition("/")
-        chosen = default(parent) if parent else None
-        return _yaml_defaults(CONF_DIR / parent / f"{chosen}.yaml").get(child) if chosen else None
-
-    groups = []
-    for directory in sorted(p for p in CONF_DIR.rglob("*") if p.is_dir()):
-        group = directory.relative_to(CONF_DIR).as_posix()
-        options = sorted(f.stem for f in directory.glob("*.yaml"))
-        if options and group.split("/")[0] != "hydra":
-            groups.append((group, options, default(group)))
-    return groups
-
-
-def _help_text() -> str:
-    """``yieldmc --help``: what it does, groups, main keys with defaults, examples."""
-    from yieldmc.engine import schema
-    from yieldmc._version import __version__
-
-    try:
-        defaults = to_container(compose([]))
-    except Exception:  # noqa: BLE001 - a broken conf/ must not break --help
-        defaults = {}
-    lines = [
-        f"yieldmc {__version__}: Monte-Carlo yield analysis for polymer-waveguide co-packaged optics",
-        "",
-        "usage: yieldmc [GROUP=OPTION ...] [KEY=VALUE ...]",
-        "       yieldmc --multirun KEY=V1,V2 ...  (one job per combination, Hydra launchers)",
-        "",
-        "Builds many virtual modules (a PWG package under process variations), computes every",
-        "channel's coupling loss and reports the yield (fraction of modules meeting the loss",
-        "spec) with its 95 % interval, per-channel fail fractions and loss quantiles. Writes an",
-        "xarray/zarr store (resumable: rerun a killed command unchanged) with plots beside it and",
-        "prints a summary. mode=sensitivity ranks the tolerances, mode=optimize sizes them.",
-        "Configuration is Hydra over conf/: any key can be set as KEY=VALUE.",
-        "",
-        "Config groups (GROUP=OPTION; * marks the default):",
-    ]
-    groups = _config_groups()
-    width = max([len(g) for g, _, _ in groups] + [8]) + 2
-    for group, options, chosen in groups:
-        names = "  ".join(o + ("*" if o == chosen else "") for o in options)
-        note = f"  (* with the default {group.rpartition('/')[0]})" if "/" in group and chosen else ""
-        lines.append(f"  {group:<{width}}{names}{note}")
-    lines += ["", "Configuration keys (KEY=VALUE; default shown; generated from yieldmc/engine/schema.py,",
-              "the same table as docs/configuration.md):",
-              schema.key_table(markdown=False, defaults=defaults)]
-    lines += [
-        "  process.<quantity>.<level>.<param>=VALUE: a variation, e.g. process.dx_um.module.sigma=0.5",
-        "",
-        "Examples:",
-    ]
-    for cmd, note in _HELP_EXAMPLES:
-        lines += ([f"  # {note}"] if note else []) + [f"  {cmd}"]
-    lines += [
-        "",
-        "Options:",
-        "  -h, --help          this help",
-        "  --version           print the version",
-        "  --cfg job           print the composed configuration (with the overrides) and exit",
-        "  -m, --multirun      run every combination of comma-separated override values",
-        "  --hydra-help        Hydra's own help (--info, --config-dir, launchers, shell completion)",
-        "",
-        f"Exit status: 0 done; 2 bad input (one line on stderr naming the key); "
-        f"{_EXIT_CLOSED_PIPE} output pipe closed; {EXIT_STOPPED_SIGTERM} stopped by SIGTERM "
-        "at a block boundary (rerun to resume).",
-        "Documentation: README.md and docs/ in the yieldmc repository.",
-    ]
-    return "\n".join(lines)
-
 
 class _ClosedPipe(BaseException):
     """A write to a pipe whose reader has gone (``fd`` is the stream's descriptor).
@@ -475,24 +583,65 @@ def _run_command(argv) -> None:
         print(f"yieldmc {__version__}")
         return
     if ("--help" in argv or "-h" in argv) and "--hydra-help" not in argv:
-        print(_help_text())
+        from yieldmc.io.help import help_text
+
+        print(help_text())
         return
     try:
         _prevalidate(argv)
     except ValueError as exc:
         _fail(exc)
-    except Exception as exc:  # noqa: BLE001 - Hydra's own parse errors
-        _fail(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - Hydra's own parse errors (a multirun's sweep)
+        _fail(explain_hydra_error(f"{type(exc).__name__}: {exc}", _split_argv(argv)[0]))
     sys.argv.extend(local_search_path(argv))  # the same search path for Hydra's own composition
     _app()
+
+
+def _is_closed(fd: int) -> bool:
+    """Whether file descriptor ``fd`` is closed (``yieldmc ... >&-``)."""
+    import os
+
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
+
+
+def _hold_closed_streams() -> tuple[bool, bool]:
+    """(stdout closed, stderr closed). A closed descriptor 1 or 2 is pointed at /dev/null
+    first: otherwise the next file opened (a zarr chunk, a plot) would get that number, and
+    whatever is written to stdout/stderr (Python's, or XLA's C++ logging) would land in it.
+    A closed stderr becomes a Python stream on /dev/null, so that messages are dropped
+    rather than printed to stdout (``print(file=None)`` writes to stdout)."""
+    import os
+
+    closed = _is_closed(1), _is_closed(2)
+    for fd, gone in zip((1, 2), closed):
+        if gone:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+    if closed[1]:
+        sys.stderr = open(2, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115
+    if closed[0]:
+        sys.stdout = open(1, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115
+    return closed
 
 
 def main() -> None:
     """Entry point of the ``yieldmc`` console script and ``python -m yieldmc``.
 
     ``--help``/``-h`` and ``--version`` are answered here (Hydra's own help: ``--hydra-help``).
-    A closed output pipe (``yieldmc ... | head -1``) ends quietly with exit status 141.
+    A closed output pipe (``yieldmc ... | head -1``) ends quietly with exit status 141. A
+    closed stdout (``yieldmc ... >&-``) is refused before anything is computed: one line on
+    stderr, exit status 2 (redirect to /dev/null to discard the summary); with a closed
+    stderr the command runs and its messages are dropped (the exit status still tells).
     """
+    stdout_closed, _ = _hold_closed_streams()
+    if stdout_closed:
+        _fail("stdout is closed, so the summary would be lost; to discard it, redirect it: >/dev/null")
     streams = sys.stdout, sys.stderr
     if streams[0] is not None and streams[1] is not None:
         sys.stdout, sys.stderr = _GuardedStream(streams[0]), _GuardedStream(streams[1])
@@ -500,7 +649,8 @@ def main() -> None:
         try:
             _run_command(sys.argv[1:])
         finally:
-            sys.stdout.flush()  # here, not at exit, so that a closed pipe is seen here
+            if sys.stdout is not None:
+                sys.stdout.flush()  # here, not at exit, so that a closed pipe is seen here
     except _ClosedPipe as exc:
         sys.stdout, sys.stderr = streams
         _end_quietly(exc.fd)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig, OmegaConf
+if TYPE_CHECKING:  # imported where used: ``yieldmc --help`` needs CONF_DIR alone
+    from omegaconf import DictConfig
 
-from yieldmc.engine.problem import Problem, build_problem
-from yieldmc.engine.schema import integral_floats, integral_ints, plain
+    from yieldmc.engine.problem import Problem
 
 #: The configuration directory shipped with the project.
 CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
@@ -86,7 +87,10 @@ def to_container(cfg) -> dict:
     Raises:
       ValueError: ``cfg`` is not a mapping, or an interpolation does not resolve.
     """
+    from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
+
+    from yieldmc.engine.schema import integral_floats, integral_ints, plain
 
     if isinstance(cfg, DictConfig):
         try:
@@ -167,4 +171,6 @@ def _file_system_type(path: Path) -> str | None:
 
 def problem_from_config(cfg) -> Problem:
     """Validate a configuration and build the engine's :class:`Problem` (no compilation)."""
+    from yieldmc.engine.problem import build_problem
+
     return build_problem(to_container(cfg))

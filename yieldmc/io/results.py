@@ -9,11 +9,13 @@ Nothing here depends on which sampler it is.
 from __future__ import annotations
 
 import platform
+import sys
 
 import jax
 import jaxlib
 import numpy as np
 import xarray as xr
+import yaml
 
 from yieldmc._version import __version__
 from yieldmc.engine.blocks import LOSS_CLIP_DB, SPEC_STEPS, Stats
@@ -23,12 +25,103 @@ from yieldmc.samplers import Estimate, sampler_of
 from yieldmc.engine.stats import quantiles_from_histogram, wilson_interval
 
 
+#: The CF conventions the results follow (global ``Conventions`` attribute).
+CF_CONVENTIONS = "CF-1.10"
+
+
+def command_line() -> str:
+    """The command that is computing this result: ``yieldmc`` with the job's overrides
+    under Hydra (each job of a multirun or a cluster array its own), else this process's
+    ``argv`` (a script calling the Python API)."""
+    import shlex
+    from pathlib import Path
+
+    if "hydra" in sys.modules:  # never imported here just to ask
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            return shlex.join(["yieldmc", *HydraConfig.get().overrides.task])
+    return shlex.join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python", *sys.argv[1:]])
+
+
+def key_units(config: dict, path: str) -> str | None:
+    """The unit of the value at config key ``path`` (``"1"`` when dimensionless), from the
+    key's declaration (:func:`yieldmc.engine.schema.lookup`); a variation parameter has
+    its quantity's unit (:data:`yieldmc.engine.quantities.BY_NAME`), and so has a
+    condition's setting (``conditions.<name>.<quantity>``, ``…readout.<quantity>``);
+    its ``process``/``spec`` entries have those of ``process.…``/``spec.…``. None for a
+    key that is not declared.
+    """
+    from yieldmc.engine import schema
+    from yieldmc.engine.quantities import BY_NAME
+
+    parts = path.split(".")
+    if parts[0] == "conditions" and len(parts) >= 3:
+        rest = parts[2:]
+        if rest[0] == "readout" and len(rest) == 2:
+            rest = rest[1:]
+        if len(rest) == 1 and rest[0] in BY_NAME:
+            unit = BY_NAME[rest[0]].unit
+            return unit or "1"
+        parts = rest
+    key = schema.lookup(config, ".".join(parts))
+    if key is None:
+        return None
+    unit = key.unit
+    if unit == "quantity" and len(parts) > 1 and parts[1] in BY_NAME:
+        unit = BY_NAME[parts[1]].unit
+    return unit or "1"
+
+
+def key_attrs(config: dict, path: str) -> dict:
+    """``long_name`` (the key) and ``units`` of a coordinate labelled by config key ``path``."""
+    units = key_units(config, path)
+    return {"long_name": path, **({"units": units} if units is not None else {})}
+
+
+def parameter_units(ds: xr.Dataset, config_yaml: str) -> xr.Dataset:
+    """``ds`` with a ``units`` coordinate along its ``parameter`` dimension (whose labels are
+    config keys: sensitivity, optimisation, calibration): each key's unit
+    (:func:`key_units`; ``""`` where the key is not declared), and a ``long_name`` on
+    ``parameter``. A Dataset without that dimension is returned as it is."""
+    if "parameter" not in ds.dims or "parameter" not in ds.coords:
+        return ds
+    config = yaml.safe_load(config_yaml) or {}
+    units = [key_units(config, str(k)) or "" for k in ds.parameter.values]
+    ds = ds.assign_coords(units=("parameter", np.asarray(units, dtype=str),
+                                 {"long_name": "unit of each parameter's value and of dY/dθ's θ"}))
+    ds["parameter"].attrs.setdefault("long_name", "configuration key")
+    return ds
+
+
+def _spec_attrs(config: dict, swept) -> dict:
+    """The loss spec as top-level attributes ``spec_<key>`` (set, unswept numbers and names)."""
+    out = {}
+    for key, value in (config.get("spec") or {}).items():
+        if f"spec.{key}" in swept or value is None or isinstance(value, (bool, dict, list)):
+            continue
+        out[f"spec_{key}"] = value
+    return out
+
+
 def provenance(problem: Problem, config_yaml: str) -> dict:
-    """Global attributes: resolved config as YAML (:attr:`yieldmc.job.Job.config_yaml`), seed,
+    """Global attributes: CF ``Conventions``, ``history`` (the command and when), ``date_created``
+    (ISO 8601, UTC), ``source``, the ``package`` name and the loss spec (``spec_max_loss_db``…,
+    unless swept), the resolved config as YAML (:attr:`yieldmc.job.Job.config_yaml`), seed,
     versions, backend, device, RNG."""
+    from datetime import datetime, timezone
+
     dev = jax.local_devices()[0]
+    config = yaml.safe_load(config_yaml) or {}
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "title": "yieldmc Monte-Carlo yield map",
+        "Conventions": CF_CONVENTIONS,
+        "history": f"{now}: {command_line()}",
+        "date_created": now,
+        "source": f"yieldmc {__version__}",
+        "package": str((config.get("package") or {}).get("name", "")),
+        **_spec_attrs(config, set(problem.sweep_keys)),
         "config_yaml": config_yaml,
         "seed": problem.seed,
         "yieldmc_version": __version__,
@@ -68,7 +161,8 @@ def dataset(estimate: Estimate, config_yaml: str) -> xr.Dataset:
     problem = estimate.problem
     data = {} if estimate.stats is None else count_variables(problem, estimate.stats)
     data.update(estimate.variables)
-    coords = {key: (key, np.asarray(vals, dtype=np.float64), {"long_name": key})
+    config = yaml.safe_load(config_yaml) or {}
+    coords = {key: (key, np.asarray(vals, dtype=np.float64), key_attrs(config, key))
               for key, vals in zip(problem.sweep_keys, problem.sweep_values)}
     coords.update(_channel_coords(problem))
     coords.update(condition_coords(problem.static))
