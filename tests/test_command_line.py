@@ -81,7 +81,7 @@ def test_plain_lines_with_a_short_interval():
 
 def test_plain_lines_every_interval_and_a_last_one():
     stream = io.StringIO()
-    progress = Progress(4000, True, stream=stream, interval=10.0,
+    progress = Progress(4000, True, stream=stream, interval=10.0, min_gap=float("inf"),  # interval alone
                         clock=clock(0.0, 4.0, 11.0, 12.0, 13.0, 14.0))
     for _ in range(4):
         progress(1000)

@@ -116,6 +116,8 @@ KEYS: tuple[Key, ...] = (
         nullable=True),
     Key("output.plots", "bool", "", "", "write PNG plots beside the store"),
     Key("output.target_yield", "float", "", "(0, 1)", "contour / reference line in the yield-map plot"),
+    Key("output.progress_interval_s", "float", "s", _POS,
+        "most seconds between two progress lines in a log (one also comes every 10 %)"),
     # --- samplers, gradients, optimisation, alignment ---
     Key("is.method", "str", "", "", "mixture (design-point mixture; subset simulation when none is found) "
         "| subset (subset simulation alone)", choices=("mixture", "subset")),

@@ -16,9 +16,11 @@ from omegaconf import DictConfig
 from yieldmc.io.config import CONF_DIR, compose, local_search_path, to_container
 from yieldmc.job import Job, parse_job
 from yieldmc.engine.problem import Problem
-from yieldmc.io.progress import Progress
+from yieldmc.io.progress import Progress, start_line
 
 EXIT_BAD_INPUT = 2
+#: mode=optimize: the target yield is not reached (the verdict says why; the store is written).
+EXIT_TARGET_MISSED = 3
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
                "--resolve", "--shell-completion", "-sc", "--package", "-p"}
 _CONFIG_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
@@ -169,14 +171,21 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
     from yieldmc.io.store import check_replaceable, write_small_store
 
     mode, path = job.mode, store_path(job, base)
+
+    def progress(total, unit):
+        what = f"{total} {unit} on {job.problem.samples} samples"
+        return Progress(total, job.progress, interval=job.output.progress_interval_s, unit=unit,
+                        start_line=start_line(job, what=what) if job.progress else None)
+
     try:
         check_replaceable(path, overwrite=job.overwrite)  # before the computation, not after
         if mode == "calibrate":
             from yieldmc.analysis.calibrate import calibrate
 
-            ds = calibrate(job, base=base)
+            ds = calibrate(job, base=base, progress=progress)
         else:
-            ds = sensitivity(job) if mode == "sensitivity" else optimize(job)
+            ds = (sensitivity(job, progress=progress) if mode == "sensitivity"
+                  else optimize(job, progress=progress))
         write_small_store(ds, path, overwrite=job.overwrite, identity_=job.identity)
     except ValueError as exc:
         _fail(exc)
@@ -199,8 +208,12 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
         lines.append(f"re-check on fresh draws: yield {float(ds['yield']):.4f} (95 % CI "
                      f"{float(ds.yield_ci_low):.4f} – {float(ds.yield_ci_high):.4f}, "
                      f"{int(ds.n_samples)} modules), target {ds.attrs['target_yield']:g}")
+        lines.append(f"verdict: {ds.attrs['verdict_text']}")
         print("\n".join(lines))
     print(f"store: {path}")
+    if mode == "optimize" and ds.attrs["verdict"] != "reached":
+        sys.stdout.flush()
+        sys.exit(EXIT_TARGET_MISSED)
     return 0
 
 
@@ -273,7 +286,9 @@ def execute(cfg: DictConfig, base: Path) -> int:
         mine = [b for b in range(problem.n_blocks) if b % num == shard and not done[b]]
         from yieldmc.engine.blocks import block_counts
 
-        progress = Progress(int(block_counts(problem, mine).sum()), job.progress)
+        total = int(block_counts(problem, mine).sum())
+        progress = Progress(total, job.progress, interval=job.output.progress_interval_s,
+                            start_line=start_line(job, samples=total) if job.progress else None)
         try:
             zstore.run_blocks(root, problem, mine, progress=progress)
             ds, note = _finish(root, path, job)
