@@ -200,8 +200,11 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
             raise ValueError("calibrate.data: give the measured losses (a CSV with columns module, layer, "
                              "channel, loss_db)")
         s = problem.static
-        read_measurements(data, layers=s.layers, channels=s.channels,
-                          conditions=tuple(x.name for x in s.conditions), base=base)
+        table = read_measurements(data, layers=s.layers, channels=s.channels,
+                                  conditions=tuple(x.name for x in s.conditions), base=base)
+        from yieldmc.analysis.calibrate import check_enough_modules
+
+        check_enough_modules(int(table.loss_db.shape[0]), names)
     return CalibrateSettings(data=data, parameters=tuple(names), name=name, samples=c["samples"],
                              steps=c["steps"], bootstrap=c["bootstrap"], learning_rate=float(lr))
 

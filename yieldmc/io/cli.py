@@ -182,7 +182,7 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
         if mode == "calibrate":
             from yieldmc.analysis.calibrate import calibrate
 
-            ds = calibrate(job, base=base, progress=progress)
+            ds = calibrate(job, base=base, write_process=True, progress=progress)
         else:
             ds = (sensitivity(job, progress=progress) if mode == "sensitivity"
                   else optimize(job, progress=progress))

@@ -187,7 +187,8 @@ class Progress:
         """The plain progress line for the current state."""
         rate = self.rate(now)
         left = max(self.total - self.done, 0)
-        eta = f"{math.ceil(left / rate)}" if rate > 0 else "?"
+        # one report: its time holds the compilation, so no estimate yet unless it is done
+        eta = f"{math.ceil(left / rate)}" if rate > 0 and (self._reports > 1 or not left) else "?"
         pct = self.done / self.total if self.total > 0 else 1.0
         return (f"progress: {self.done}/{self.total} {self.unit} ({pct:.1%}), {self._rate_text(rate)}/s, "
                 f"ETA {eta} s")
