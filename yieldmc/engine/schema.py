@@ -92,7 +92,7 @@ KEYS: tuple[Key, ...] = (
     Key("shard", "int", "", "[0, inf)", "this job's shard: computes blocks b with b % num_shards == shard"),
     Key("num_shards", "int", "", "[1, inf)", "number of cluster jobs sharing one store"),
     Key("overwrite", "bool", "", "", "replace a store made from a different configuration"),
-    Key("progress", "bool", "", "", "progress bar on stderr (only when it is a terminal)"),
+    Key("progress", "bool", "", "", "progress on stderr: a bar on a terminal, plain lines in a log"),
     Key("hydra", "mapping", "", "", "Hydra's own settings (not read by yieldmc)", nullable=True),
     # --- spec ---
     Key("spec.max_loss_db", "float", "dB", _ANY, "a channel fails above this loss"),

@@ -173,7 +173,7 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
     mode, path = job.mode, store_path(job, base)
 
     def progress(total, unit):
-        what = f"{total} {unit} on {job.problem.samples} samples"
+        what = f"{total} {unit} ({job.problem.samples} modules)"
         return Progress(total, job.progress, interval=job.output.progress_interval_s, unit=unit,
                         start_line=start_line(job, what=what) if job.progress else None)
 
