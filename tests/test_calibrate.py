@@ -1,6 +1,6 @@
-"""Calibration from measured modules (issue 16): recovery within the reported errors over
-seeds, misfit and non-identifiability flagged, the fitted process usable as process=<name>,
-bad input refused naming the column or key."""
+"""Calibration from measured modules: recovery within the reported errors over seeds, misfit
+and non-identifiability flagged, too few modules refused, the fitted process usable as
+process=<name> (written only when asked), bad input refused naming the column or key."""
 
 from __future__ import annotations
 
@@ -76,18 +76,21 @@ def test_a_parameter_the_losses_do_not_depend_on_is_flagged():
 
 
 def test_the_fitted_process_is_usable_as_a_process(tmp_path, monkeypatch):
-    """yieldmc.calibrate writes conf/process/<name>.yaml in the starting directory;
-    process=<name> composes it there, with the fitted values; a file yieldmc did not write
-    is never replaced."""
+    """yieldmc.calibrate(..., write_process=True) writes conf/process/<name>.yaml in the
+    starting directory (by default it writes nothing); process=<name> composes it there,
+    with the fitted values; a file yieldmc did not write is never replaced."""
     data = measured(seed=3)
     cfg = yieldmc.compose(BASE + START + FIT + ["calibrate.name=line_a", "calibrate.bootstrap=2",
                                                  "calibrate.steps=120"])
+    monkeypatch.chdir(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        ds = yieldmc.calibrate(cfg, data, base=tmp_path)
+        quiet = yieldmc.calibrate(cfg, data)
+        assert not list(tmp_path.iterdir()) and "process_file" not in quiet.attrs
+        assert quiet.attrs["process_yaml"].startswith("# written by yieldmc")
+        ds = yieldmc.calibrate(cfg, data, base=tmp_path, write_process=True)
     target = tmp_path / "conf" / "process" / "line_a.yaml"
     assert ds.attrs["process_file"] == str(target) and target.read_text().startswith("# written by yieldmc")
-    monkeypatch.chdir(tmp_path)
     composed = yieldmc.compose([o for o in BASE if not o.startswith("process.")] + ["process=line_a"])
     for key, value in zip(ds.parameter.values, ds.value.values):
         _, q, lv, what = key.split(".")
@@ -146,13 +149,32 @@ def test_bad_input_is_refused_naming_the_column_or_key(tmp_path, text, extra, ke
     assert str(info.value).startswith(key) and "\n" not in str(info.value)
 
 
-def test_the_command_refuses_a_bad_table_with_exit_2(tmp_path):
-    path = _csv(tmp_path, "module,layer,channel,loss\nM1,0,0,1.0\n")
+def test_too_few_modules_are_refused_and_a_few_warned():
+    """One module (or four) cannot identify a spread: refused before anything is compiled,
+    in the API and in the job's checks; 8 modules fit, with a warning."""
+    from yieldmc.analysis.calibrate import GOF_MIN_MODULES, MIN_MODULES, check_enough_modules
+
+    cfg = yieldmc.compose(BASE + START + FIT)
+    for modules in (1, MIN_MODULES - 1):
+        with pytest.raises(ValueError, match=r"^calibrate\.data: \d+ measured modules? cannot identify"):
+            yieldmc.calibrate(cfg, measured(modules=modules))
+    check_enough_modules(MIN_MODULES, ["x"])  # enough: no error
+    ds, notes = fit(measured(modules=8), ["calibrate.bootstrap=2", "calibrate.steps=120"])  # compiled once
+    assert 8 < GOF_MIN_MODULES and any("only 8 measured modules" in n for n in notes)
+    assert "only 8 measured modules" in ds.attrs["warnings"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("module,layer,channel,loss\nM1,0,0,1.0\n", "missing column 'loss_db'"),
+    ("module,layer,channel,loss_db\n" + GOOD_ROWS, "calibrate.data: 1 measured module cannot identify"),
+], ids=["bad-table", "one-module"])
+def test_the_command_refuses_with_exit_2(tmp_path, text, message):
+    path = _csv(tmp_path, text)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-m", "yieldmc", "mode=calibrate", f"calibrate.data={path}",
                            "calibrate.parameters=[process.dx_um.module.sigma]"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "missing column 'loss_db'" in lines[0]
+    assert len(lines) == 1 and message in lines[0], lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]

@@ -66,14 +66,64 @@ def test_recheck_uses_fresh_draws_and_meets_target(allocation):
     assert np.all(np.isfinite(ds.history_cost)) and ds.history_tau_db.values[0] > 0
 
 
-def test_design_centring_finds_the_best_offset():
+@pytest.mark.parametrize("high", [2.0, 0.6], ids=["inside", "start-on-the-bound"])
+def test_design_centring_finds_the_best_offset(high):
     """A known nominal offset of the chip mode is undone: with dx = d0 + N(0, σ²) the yield
-    is maximal at d0 = 0, and centring moves the nominal there from 0.6 µm."""
+    is maximal at d0 = 0, and centring moves the nominal there from 0.6 µm, also when 0.6
+    is the upper bound of the box; its closed-form yield there exceeds the target 0.9."""
     overrides = list(validation.module_offset(sigma_um=0.5).overrides) + [
         "package.channels=1", "process.dx_um.module.mean=0.6", "samples=16384", "engine.block_size=8192",
         "mode=optimize", "optimize.kind=centring", "optimize.steps=40", "optimize.outer=2",
-        "optimize.parameters={process.dx_um.module.mean:[-2.0,2.0]}", "optimize.learning_rate=0.1",
+        f"optimize.parameters={{process.dx_um.module.mean:[-2.0,{high}]}}", "optimize.learning_rate=0.1",
     ]
     ds = optimize(yieldmc.compose(overrides))
     assert abs(float(ds.optimum.values[0])) < 0.08
     assert ds.history_yield.values[-1] > ds.history_yield.values[0] + 0.05
+    best = validation.module_offset(sigma_um=0.5).expected_yield  # the yield at d0 = 0
+    assert best > 0.9 + 0.015  # the default target 0.9 is within reach (15 standard errors)
+    assert ds.attrs["verdict"] == "reached" and ds.attrs["verdict_text"].startswith("reached: ")
+
+
+def test_allocation_verdict_reached_with_its_ceiling(allocation):
+    """Both offsets free: at 0 every module passes (the nominal design meets the spec)."""
+    ds = allocation
+    assert ds.attrs["verdict"] == "reached" and ds.attrs["verdict_text"].startswith("reached: ")
+    # the closed form tends to 1 as both sigmas shrink (at 0.05 µm already to double precision)
+    assert ds.attrs["ceiling_yield"] == 1.0 and yield_two_offsets(0.05, 0.05) == pytest.approx(1.0, abs=1e-12)
+    assert ds.attrs["best_yield"] == float(ds["yield"])
+
+
+def unreachable_overrides(tmp_path=None):
+    """dx free, dy fixed at σ = 0.8 µm: no dx tolerance reaches 0.9."""
+    return list(validation.module_offset(sigma_um=0.3).overrides) + [
+        "package.channels=1", "process.dy_um.module.sigma=0.8", "samples=16384", "engine.block_size=8192",
+        "mode=optimize", "optimize.target_yield=0.9", "optimize.costs={process.dx_um.module.sigma:1.0}",
+    ] + ([f"output.dir={tmp_path}", "output.plots=false"] if tmp_path else [])
+
+
+def test_an_unreachable_target_ends_with_a_verdict_naming_the_limit(tmp_path, capsys):
+    """The ceiling (dx at 0) is the closed-form yield of dy alone, erf(r_y/(σ_y√2)); the
+    limit named is the dy variation; the command exits with 3 after writing the store."""
+    from yieldmc.io.cli import EXIT_TARGET_MISSED, execute_gradient_mode
+    from yieldmc.job import parse_job
+
+    w_x, w_y = validation.pwg_mode_radii_um()
+    r = w_y * math.sqrt(SPEC / validation.DB_PER_NEPER_POWER)
+    exact = math.erf(r / (0.8 * math.sqrt(2.0)))
+    assert exact < 0.8
+    ds = optimize(yieldmc.compose(unreachable_overrides()))
+    n = int(ds.n_samples)
+    assert ds.attrs["verdict"] == "unreachable" and ds.attrs["limit"] == "process.dy_um.module"
+    assert abs(ds.attrs["best_yield"] - exact) < 4.5 * math.sqrt(exact * (1 - exact) / n), (ds.attrs, exact)
+    text = ds.attrs["verdict_text"]
+    assert "\n" not in text and "process.dy_um.module" in text and "target 0.9" in text
+    assert float(ds.optimum.values[0]) == 0.0 and ds.sizes["step"] == 2
+
+    job = parse_job(yieldmc.compose(unreachable_overrides(tmp_path / "out")), base=tmp_path)
+    with pytest.raises(SystemExit) as info:
+        execute_gradient_mode(job, tmp_path)
+    assert info.value.code == EXIT_TARGET_MISSED == 3
+    out, err = capsys.readouterr()
+    assert "verdict: unreachable" in out and "store:" in out
+    assert err.splitlines()[0].startswith("yieldmc: optimize of ") and "ceiling:" in err
+    assert len(list((tmp_path / "out").glob("optimize_*.zarr"))) == 1

@@ -35,6 +35,7 @@ class Output:
     name: str | None
     plots: bool
     target_yield: float
+    progress_interval_s: float = 30.0  # most seconds between two progress lines in a log
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,8 +200,11 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
             raise ValueError("calibrate.data: give the measured losses (a CSV with columns module, layer, "
                              "channel, loss_db)")
         s = problem.static
-        read_measurements(data, layers=s.layers, channels=s.channels,
-                          conditions=tuple(x.name for x in s.conditions), base=base)
+        table = read_measurements(data, layers=s.layers, channels=s.channels,
+                                  conditions=tuple(x.name for x in s.conditions), base=base)
+        from yieldmc.analysis.calibrate import check_enough_modules
+
+        check_enough_modules(int(table.loss_db.shape[0]), names)
     return CalibrateSettings(data=data, parameters=tuple(names), name=name, samples=c["samples"],
                              steps=c["steps"], bootstrap=c["bootstrap"], learning_rate=float(lr))
 
@@ -247,8 +251,9 @@ def optimize_settings(config: dict, problem: Problem) -> OptimizeSettings:
                 raise ValueError(f"optimize.parameters.{key}: not a float parameter")
             if not (isinstance(b, (list, tuple)) and len(b) == 2 and b[0] < b[1]):
                 raise ValueError(f"optimize.parameters.{key}: expected [low, high] with low < high")
-            if not b[0] < float(problem.params[key][0]) < b[1]:
-                raise ValueError(f"optimize.parameters.{key}: the starting value must lie inside {list(b)}")
+            if not b[0] <= float(problem.params[key][0]) <= b[1]:  # on a bound: started just inside
+                raise ValueError(f"optimize.parameters.{key}: the starting value must lie within {list(b)}, "
+                                 f"got {float(problem.params[key][0])!r}")
     return OptimizeSettings(
         kind=o["kind"], target_yield=float(o["target_yield"]),
         costs=types.MappingProxyType({k: float(c) for k, c in o["costs"].items()}),
@@ -329,7 +334,8 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
         calibration = calibrate_settings(config, problem, base=base, need_data=check_output)
     return Job(
         problem=problem, mode=mode, gradient=gradient, optimize=settings, calibrate=calibration,
-        output=Output(dir=out["dir"], name=name, plots=out.get("plots", True) is True, target_yield=float(ty)),
+        output=Output(dir=out["dir"], name=name, plots=out.get("plots", True) is True, target_yield=float(ty),
+                      progress_interval_s=float(out.get("progress_interval_s", 30.0))),
         shard=shard, num_shards=num, overwrite=config.get("overwrite") is True,
         progress=config.get("progress", True) is True,
         package_name=package_name,

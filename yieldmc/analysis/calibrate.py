@@ -1,4 +1,4 @@
-"""Calibration: the process parameters that explain measured module losses (issue 16).
+"""Calibration: the process parameters that explain measured module losses.
 
 ``calibrate(cfg, data)`` fits the configuration keys named in ``calibrate.parameters``
 (means and sigmas of any variation at any level, package nominals such as an excess
@@ -28,6 +28,13 @@ parameter whose column is ~0 does not change the losses; a smallest singular val
 1 % of the largest means a combination of parameters the data cannot resolve (the
 parameters weighted most in its singular vector are named). A relative bootstrap error
 over 50 % is flagged too. Warnings go into the ``warnings`` attribute (and are raised).
+
+**Too few modules.** The spread of the module-level quantities is seen only across
+modules, and the bootstrap's errors come from resampling them: fewer than
+:data:`MIN_MODULES` measured modules cannot identify the parameters (one module gives a
+"confident" error of zero), so such a fit is refused (:func:`check_enough_modules`). Below
+:data:`GOF_MIN_MODULES` the fit runs with a warning: its errors are rough and the
+goodness-of-fit test has little power.
 
 **Goodness of fit.** At the estimate, on fresh draws: two-sample Kolmogorov–Smirnov tests
 between measured and simulated per-module statistics (independent across modules, unlike
@@ -64,6 +71,28 @@ STATISTICS = ("channel_loss", "module_mean", "within_layer_spread", "between_lay
 PER_MODULE = STATISTICS[1:]
 #: A goodness-of-fit flag below this KS p-value; identifiability thresholds.
 GOF_P, RANK_RATIO, MAX_RELATIVE_SE = 0.01, 0.01, 0.5
+#: Fewer measured modules are refused: a bootstrap over n modules has at most
+#: C(2n-1, n) distinct resamples (1 for one module, 10 for three: no error estimate), and
+#: a module-level spread estimated from n modules has a relative standard error of about
+#: 1/sqrt(2(n-1)), over 35 % below 5 modules.
+MIN_MODULES = 5
+#: Fewer measured modules (but at least MIN_MODULES) fit with a warning: a two-sample KS
+#: test on under 20 modules detects only gross misfits (its 1 % critical distance exceeds
+#: 0.36), and the bootstrap error itself is uncertain by over 15 %.
+GOF_MIN_MODULES = 20
+
+
+def check_enough_modules(n_modules: int, names) -> None:
+    """Refuse a fit whose data cannot identify the parameters (before anything is compiled).
+
+    Raises:
+      ValueError: one line, ``calibrate.data: ...``, when fewer than :data:`MIN_MODULES`
+        modules were measured.
+    """
+    if n_modules < MIN_MODULES:
+        raise ValueError(f"calibrate.data: {n_modules} measured module{'s' if n_modules != 1 else ''} cannot "
+                         f"identify {', '.join(names)}: the module-to-module spread and the bootstrap errors "
+                         f"need at least {MIN_MODULES} modules (20 or more for a meaningful goodness of fit)")
 
 
 def statistics(loss) -> dict:
@@ -199,7 +228,8 @@ class CalibrationResult:
 
 
 def fit_parameters(problem: Problem, measured_mklc: np.ndarray, names, *, samples: int, steps: int,
-                   bootstrap: int, learning_rate: float, seed: int | None = None) -> CalibrationResult:
+                   bootstrap: int, learning_rate: float, seed: int | None = None,
+                   progress=None) -> CalibrationResult:
     """Fit the named parameters of a single-point problem to measured losses (M, K, L, C).
 
     Args:
@@ -211,6 +241,9 @@ def fit_parameters(problem: Problem, measured_mklc: np.ndarray, names, *, sample
       bootstrap: bootstrap refits (≥ 2).
       learning_rate: Adam's step size in normalised units.
       seed: random seed (default ``problem.seed``).
+      progress: None or a callable given the Adam steps of each finished fit, with a
+        ``note(text)`` method (:class:`yieldmc.io.progress.Progress`; the whole work is
+        ``steps + bootstrap·max(steps // 3, 1)`` steps).
 
     Returns:
       :class:`CalibrationResult`.
@@ -238,6 +271,10 @@ def fit_parameters(problem: Problem, measured_mklc: np.ndarray, names, *, sample
     theta0 = jnp.asarray(transform.theta0(), dtype)
     theta, history, obj = fit(theta0, u0, base, target)
     objective_initial = float(history[0])
+    if progress is not None:
+        progress(int(steps))
+        progress.note(f"fit: objective {objective_initial:.4g} -> {float(obj):.4g}; bootstrap of {int(bootstrap)} "
+                      "refits follows")
     rng = np.random.default_rng([seed, 0xCA1])
     m = measured.shape[-1]
     boot = []
@@ -245,10 +282,15 @@ def fit_parameters(problem: Problem, measured_mklc: np.ndarray, names, *, sample
         pick = rng.integers(0, m, m)
         tb, _, _ = refit(theta, draws(b + 1), base, device_target(targets(measured[..., pick])))
         boot.append(transform.numpy_values(tb))
+        if progress is not None:
+            progress(max(int(steps) // 3, 1))
     boot = np.asarray(boot)
     value = transform.numpy_values(theta)
     se = boot.std(axis=0, ddof=1) if len(boot) > 1 else np.full(len(names), np.nan)
     notes = []
+    if m < GOF_MIN_MODULES:
+        notes.append(f"calibrate: only {m} measured modules: the errors are rough and the goodness-of-fit test "
+                     f"detects only gross misfits (measure {GOF_MIN_MODULES} or more)")
     jac = np.asarray(jacobian(theta, u0, base, target), np.float64)  # (R, P)
     sv = np.linalg.svd(jac, compute_uv=False) if jac.size else np.zeros(0)
     column = np.linalg.norm(jac, axis=0)
@@ -332,7 +374,7 @@ def process_yaml(config: dict, result: CalibrationResult, *, name: str, source: 
             target = target.setdefault(p, {})
         target[path[-1]] = float(value)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"{CALIBRATION_MARKER} ({when}) from {source}: a calibration (issue 16).",
+    lines = [f"{CALIBRATION_MARKER} ({when}) from {source}: a calibration.",
              "# Fitted (bootstrap standard error):"]
     lines += [f"#   {k} = {v:.6g} +- {s:.2g}" for k, v, s in zip(result.names, result.value, result.value_se)]
     lines += [f"# {w}" for w in result.warnings]
@@ -347,7 +389,7 @@ def warn_all(result: CalibrationResult) -> None:
         warnings.warn(note, RuntimeWarning, stacklevel=3)
 
 
-def calibrate(cfg, data=None, *, write_process: bool = True, base=None) -> xr.Dataset:
+def calibrate(cfg, data=None, *, write_process: bool = False, base=None, progress=None) -> xr.Dataset:
     """Fit process parameters to measured module losses (module docstring).
 
     Args:
@@ -356,9 +398,13 @@ def calibrate(cfg, data=None, *, write_process: bool = True, base=None) -> xr.Da
       data: the measured losses — a path (CSV with columns ``module, layer, channel,
         loss_db`` [+ ``condition``], netCDF, zarr), a pandas DataFrame or an xarray
         Dataset; default ``calibrate.data``.
-      write_process: write the fitted process to ``conf/process/<calibrate.name>.yaml``
-        under ``base`` (default: the current directory), usable as ``process=<name>``.
+      write_process: also write the fitted process to ``conf/process/<calibrate.name>.yaml``
+        under ``base`` (default: the current directory), usable as ``process=<name>``
+        (default False: the Python API writes no file unless asked; ``mode=calibrate``
+        writes it). Its text is always in the attribute ``process_yaml``.
       base: the directory relative paths are relative to.
+      progress: None (silent) or a factory ``progress(total, unit) -> Progress``
+        (:class:`yieldmc.io.progress.Progress`), called once with the Adam steps.
 
     Returns:
       Dataset with ``value``, ``value_se`` (and ``initial``, ``bootstrap_value``) over
@@ -366,7 +412,8 @@ def calibrate(cfg, data=None, *, write_process: bool = True, base=None) -> xr.Da
       ``warnings`` and ``process_yaml``.
 
     Raises:
-      ValueError: one line naming the key or the data's column.
+      ValueError: one line naming the key or the data's column; too few modules to identify
+        the parameters (:func:`check_enough_modules`).
     """
     from pathlib import Path
 
@@ -384,9 +431,17 @@ def calibrate(cfg, data=None, *, write_process: bool = True, base=None) -> xr.Da
     s = job.problem.static
     measured = read_measurements(source, layers=s.layers, channels=s.channels,
                                  conditions=tuple(c.name for c in s.conditions), base=base)
-    result = fit_parameters(job.problem, measured.loss_db, settings.parameters, samples=settings.samples,
-                            steps=settings.steps, bootstrap=settings.bootstrap,
-                            learning_rate=settings.learning_rate)
+    check_enough_modules(int(measured.loss_db.shape[0]), settings.parameters)
+    bar = None
+    if progress is not None:
+        bar = progress(settings.steps + settings.bootstrap * max(settings.steps // 3, 1), "Adam steps")
+    try:
+        result = fit_parameters(job.problem, measured.loss_db, settings.parameters, samples=settings.samples,
+                                steps=settings.steps, bootstrap=settings.bootstrap,
+                                learning_rate=settings.learning_rate, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     config = yaml.safe_load(job.config_yaml)
     text = process_yaml(config, result, name=settings.name, source=measured.source)
     ds = calibration_dataset(result, problem=job.problem, config_yaml=job.config_yaml, source=measured.source,

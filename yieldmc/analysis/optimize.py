@@ -70,8 +70,87 @@ def _recheck(problem: Problem, values: dict, settings: OptimizeSettings):
     return float(stats.n_pass[0] / stats.n_samples), float(lo), float(hi), stats.n_samples
 
 
-def allocate_tolerances(problem: Problem, settings: OptimizeSettings, tau_db: float):
-    """Minimise Σ c/σ subject to Y_τ ≥ target; returns (values, history)."""
+#: Modules of each diagnosis pass (the reachable ceiling and what limits it): enough to
+#: tell a yield from a target 0.01 away (binomial standard error <= 0.002).
+DIAGNOSIS_SAMPLES = 65536
+
+
+def _variants(problem: Problem, settings: OptimizeSettings, variants: list) -> tuple:
+    """Hard yields of several variants of the parameters, all on the same fresh draws
+    (common random numbers: the variants become the points of one sweep).
+
+    Args:
+      variants: a list of ``{config key: value}``, each applied over the problem's values.
+
+    Returns:
+      ``(yields, lows, highs, n)``: arrays over the variants (95 % Wilson) and the modules.
+    """
+    params = {}
+    for k, v in problem.params.items():
+        params[k] = np.repeat(np.asarray(v[:1]), len(variants))
+    for i, changes in enumerate(variants):
+        for k, v in changes.items():
+            params[k][i] = v
+    samples = min(int(settings.recheck_samples or problem.samples), DIAGNOSIS_SAMPLES)
+    fresh = dataclasses.replace(problem, params=params, samples=samples, sweep_keys=("variant",),
+                                sweep_values=(tuple(float(i) for i in range(len(variants))),),
+                                seed=problem.seed + int(settings.recheck_seed_offset))
+    stats = accumulate(fresh, range(fresh.n_blocks))
+    lo, hi = wilson_interval(stats.n_pass, stats.n_samples)
+    return stats.n_pass / stats.n_samples, np.asarray(lo), np.asarray(hi), int(stats.n_samples)
+
+
+def switched_off(problem: Problem, q: str, lv: str, dist: str) -> dict:
+    """The parameter values that turn one variation into its mean (no spread): sigma 0,
+    or a uniform's bounds at their midpoint; {} for an empirical table (it cannot be)."""
+    base = f"process.{q}.{lv}"
+    if dist in ("normal", "lognormal", "truncnormal"):
+        return {f"{base}.sigma": 0.0}
+    if dist == "uniform":
+        mid = 0.5 * (float(problem.params[f"{base}.low"][0]) + float(problem.params[f"{base}.high"][0]))
+        return {f"{base}.low": mid, f"{base}.high": mid}
+    return {}
+
+
+def limiting_factor(problem: Problem, settings: OptimizeSettings, best: dict, free) -> dict:
+    """What keeps the yield below the target with ``free`` parameters at ``best``.
+
+    Every other variation is switched off in turn (:func:`switched_off`), and all of them
+    together (the nominal design, each quantity at its mean), on the same fresh draws.
+
+    Returns:
+      ``{"limit": key or "nominal design" or "", "text": one clause, "nominal_yield": float,
+      "without": {variation: yield}}``.
+    """
+    others = []
+    for q, lv, dist in problem.static.active:
+        off = switched_off(problem, q, lv, dist)
+        if off and not set(off) & set(free):
+            others.append((f"process.{q}.{lv}", off))
+    everything = dict(best)
+    for _, off in others:
+        everything.update(off)
+    variants = [dict(best, **off) for _, off in others] + [everything]
+    ys, _, _, _ = _variants(problem, settings, variants)
+    nominal = float(ys[-1])
+    without = {name: float(y) for (name, _), y in zip(others, ys[:-1])}
+    target = settings.target_yield
+    if nominal < target:
+        return {"limit": "nominal design", "nominal_yield": nominal, "without": without,
+                "text": f"the nominal design's own margin: with every variation at its mean the yield is "
+                        f"{nominal:.3f} (the nominal module misses the spec: change the design or the spec)"}
+    if not without:
+        return {"limit": "", "nominal_yield": nominal, "without": without, "text": "no other variation is active"}
+    name = max(without, key=without.get)
+    clause = (f"the other variations: switching off {name} (the largest single gain) gives "
+              f"{without[name]:.3f}")
+    if without[name] < target:
+        clause += f", every other variation off gives {nominal:.3f}: several together limit it"
+    return {"limit": name, "nominal_yield": nominal, "without": without, "text": clause}
+
+
+def allocate_tolerances(problem: Problem, settings: OptimizeSettings, tau_db: float, progress=None):
+    """Minimise Σ c/σ subject to Y_τ ≥ target; returns (values, history, cost)."""
     names = list(settings.costs)
     c = np.array([float(settings.costs[k]) for k in names])
     f = SmoothedYield(problem, names, tau_db)
@@ -79,7 +158,7 @@ def allocate_tolerances(problem: Problem, settings: OptimizeSettings, tau_db: fl
     cost0 = float(np.sum(c * np.exp(-u)))
     target, rho, lam = settings.target_yield, float(settings.penalty), 0.0
     history = []
-    for _ in range(settings.outer):
+    for outer in range(settings.outer):
         opt = optax.adam(settings.learning_rate)
         state = opt.init(jnp.asarray(u))
         for _ in range(settings.steps):
@@ -93,56 +172,162 @@ def allocate_tolerances(problem: Problem, settings: OptimizeSettings, tau_db: fl
             history.append((y, cost, sigma.copy(), tau_db))
             upd, state = opt.update(jnp.asarray(grad_u), state)
             u = u + np.asarray(upd)
+            if progress is not None:
+                progress(1)
         y, _ = f(np.exp(u))
         lam = max(0.0, lam + rho * (target - y))
+        if progress is not None:
+            progress.note(f"outer step {outer + 1}/{settings.outer}: smoothed yield {y:.4f} (target {target:g}), "
+                          f"cost {float(np.sum(c / np.exp(u))):.4g}, multiplier {lam:.3g}")
     return dict(zip(names, np.exp(u))), history, float(np.sum(c / np.exp(u)))
 
 
-def centre_design(problem: Problem, settings: OptimizeSettings, tau_db: float):
-    """Maximise Y_τ over bounded nominal parameters; returns (values, history)."""
+def start_inside(x0, lo, hi, *, fraction: float = 0.01):
+    """A start on (or outside) a bound of [lo, hi], moved ``fraction`` of the width inside:
+    the sigmoid map of :func:`centre_design` reaches the bounds only in the limit."""
+    width = hi - lo
+    return np.clip(x0, lo + fraction * width, hi - fraction * width)
+
+
+def centre_design(problem: Problem, settings: OptimizeSettings, tau_db: float, progress=None):
+    """Maximise Y_τ over bounded nominal parameters; returns (values, history, nan)."""
     names = list(settings.parameters)
     lo = np.array([float(settings.parameters[k][0]) for k in names])
     hi = np.array([float(settings.parameters[k][1]) for k in names])
-    x0 = np.array([float(problem.params[k][0]) for k in names])
+    x0 = start_inside(np.array([float(problem.params[k][0]) for k in names]), lo, hi)
     v = np.log((x0 - lo) / (hi - x0))  # inverse sigmoid
     f = SmoothedYield(problem, names, tau_db)
     opt = optax.adam(settings.learning_rate)
     state = opt.init(jnp.asarray(v))
     history = []
-    for _ in range(settings.steps * settings.outer):
+    for i in range(settings.steps * settings.outer):
         s = 1.0 / (1.0 + np.exp(-v))
         x = lo + (hi - lo) * s
         y, dy_dx = f(x)
         history.append((y, math.nan, x.copy(), tau_db))
         upd, state = opt.update(jnp.asarray(-dy_dx * (hi - lo) * s * (1 - s)), state)
         v = v + np.asarray(upd)
+        if progress is not None:
+            progress(1)
+            if (i + 1) % settings.steps == 0:
+                progress.note(f"step {i + 1}/{settings.steps * settings.outer}: smoothed yield {y:.4f}, "
+                              + ", ".join(f"{k} = {xv:.5g}" for k, xv in zip(names, x)))
     x = lo + (hi - lo) / (1.0 + np.exp(-v))
     return dict(zip(names, x)), history, math.nan
 
 
-def optimize(cfg) -> xr.Dataset:
+def _at_bounds(settings: OptimizeSettings, values: dict, *, fraction: float = 0.02) -> list:
+    """The centring parameters that ended within ``fraction`` of the width of a bound."""
+    out = []
+    for k, (lo, hi) in settings.parameters.items():
+        if values[k] <= lo + fraction * (hi - lo):
+            out.append(f"{k} at its lower bound {lo:g}")
+        elif values[k] >= hi - fraction * (hi - lo):
+            out.append(f"{k} at its upper bound {hi:g}")
+    return out
+
+
+def optimize(cfg, *, progress=None) -> xr.Dataset:
     """Tolerance allocation or design centring (``optimize.kind``) of a configuration.
 
+    The answer comes with a verdict against ``optimize.target_yield``. Tolerance
+    allocation first computes the ceiling: the hard yield with every tolerance of
+    ``optimize.costs`` at 0 (no tightening can do better); a target above it is unreachable
+    and no optimisation runs. A target missed (the ceiling, or the centred design's
+    re-checked yield, has a 95 % interval wholly below it) is diagnosed: the yield with
+    each other variation switched off in turn, and with all of them off (the nominal
+    design's own margin), names what limits it.
+
+    Args:
+      cfg: a configuration or a parsed job (``mode=optimize`` sections).
+      progress: None (silent) or a factory ``progress(total, unit) -> Progress``
+        (:class:`yieldmc.io.progress.Progress`), called once: a line per outer step.
+
     Returns:
-      Dataset with the history over ``step`` (``history_yield`` smoothed, ``history_cost``,
+      Dataset with the history over ``step`` (``history_yield``, ``history_cost``,
       ``history_value`` over ``parameter``, ``history_tau_db``), the ``optimum`` per
       parameter, and the re-check on fresh random numbers: ``yield`` (hard indicator),
-      ``yield_ci_low``, ``yield_ci_high``, ``n_samples``, ``cost``.
+      ``yield_ci_low``, ``yield_ci_high``, ``n_samples``, ``cost``. Attributes ``verdict``
+      (``reached`` | ``unreachable`` | ``not_reached``: reachable, but the optimiser's
+      point misses on the re-check), ``verdict_text`` (one line), ``best_yield`` (the
+      re-checked yield, or the ceiling where unreachable), ``limit`` (the limiting
+      variation's key, ``nominal design``, a bound, or "").
     """
     job = as_job(cfg, mode="optimize")
     problem, settings, tau = job.problem, job.optimize, job.gradient.tau_db
-    run = allocate_tolerances if settings.kind == "tolerance" else centre_design
-    values, history, cost = run(problem, settings, tau)
-    y, lo, hi, n = _recheck(problem, values, settings)
+    tolerance = settings.kind == "tolerance"
+    bar = None
+    if progress is not None:
+        bar = progress(settings.steps * settings.outer, "steps")
+    try:
+        return _optimize(job, problem, settings, tau, tolerance, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _optimize(job, problem, settings, tau, tolerance, bar):
+    target = settings.target_yield
+    history_note = "smoothed yield on the fixed draws"
+    verdict, text, limit = "reached", "", ""
+    ceiling = None
+    if tolerance:
+        free = list(settings.costs)
+        start = {k: float(problem.params[k][0]) for k in free}
+        zero = {k: 0.0 for k in free}
+        ys, los, his, n = _variants(problem, settings, [start, zero])
+        ceiling = (float(ys[1]), float(los[1]), float(his[1]), n)
+        if bar is not None:
+            bar.note(f"ceiling: with {', '.join(free)} at 0 the yield is {ys[1]:.4f} "
+                     f"(95 % CI {los[1]:.4f} - {his[1]:.4f}, {n} modules), target {target:g}")
+    if ceiling is not None and ceiling[2] < target:
+        # no tightening of the free tolerances reaches the target: say why, skip the optimiser
+        found = limiting_factor(problem, settings, zero, free)
+        values, cost = zero, math.inf
+        y, lo, hi, n = ceiling
+        history = [(float(ys[0]), float(sum(settings.costs[k] / start[k] for k in free)),
+                    np.array([start[k] for k in free]), tau),
+                   (y, math.inf, np.zeros(len(free)), tau)]
+        history_note = ("hard yield on fresh draws at the configuration's values, then with the free "
+                        "tolerances at 0 (the target is unreachable: no optimisation ran)")
+        verdict, limit = "unreachable", found["limit"]
+        text = (f"unreachable: with {', '.join(free)} at 0 the yield is at most {y:.4f} (95 % CI {lo:.4f} - "
+                f"{hi:.4f}) < target {target:g}; the limit is {found['text']}")
+    else:
+        run = allocate_tolerances if tolerance else centre_design
+        values, history, cost = run(problem, settings, tau, progress=bar)
+        y, lo, hi, n = _recheck(problem, values, settings)
+        if hi < target:
+            bounds = [] if tolerance else _at_bounds(settings, values)
+            if tolerance:
+                verdict = "not_reached"
+                text = (f"not reached: the allocation re-checks at {y:.4f} (95 % CI {lo:.4f} - {hi:.4f}) < target "
+                        f"{target:g}, though the ceiling is {ceiling[0]:.4f}: more optimize.outer or steps")
+            else:
+                found = limiting_factor(problem, settings, values, list(values))
+                verdict = "unreachable"
+                limit = "; ".join(bounds) if bounds else found["limit"]
+                text = (f"unreachable: the best yield found with {', '.join(values)} free is {y:.4f} (95 % CI "
+                        f"{lo:.4f} - {hi:.4f}) < target {target:g}; the limit is "
+                        + (f"the bounds ({'; '.join(bounds)}: widen them), then " if bounds else "")
+                        + found["text"])
+        else:
+            text = (f"reached: re-checked yield {y:.4f} (95 % CI {lo:.4f} - {hi:.4f}) on fresh draws, target "
+                    f"{target:g}")
+    if bar is not None:
+        bar.note(f"verdict: {text}")
     names = list(values)
     from yieldmc.io.results import provenance
 
     attrs = provenance(problem, job.config_yaml)
-    attrs.update({"kind": settings.kind, "target_yield": float(settings.target_yield)})
+    attrs.update({"kind": settings.kind, "target_yield": float(target), "verdict": verdict,
+                  "verdict_text": text, "best_yield": float(y), "limit": limit})
+    if ceiling is not None:
+        attrs["ceiling_yield"] = ceiling[0]
     return xr.Dataset(
         {
             "history_yield": ("step", np.array([h[0] for h in history]),
-                              {"units": "1", "long_name": "smoothed yield on the fixed draws"}),
+                              {"units": "1", "long_name": history_note}),
             "history_cost": ("step", np.array([h[1] for h in history]),
                              {"units": "cost units", "long_name": "sum of cost/sigma"}),
             "history_value": (("step", "parameter"), np.stack([h[2] for h in history]),

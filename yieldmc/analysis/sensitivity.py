@@ -39,13 +39,28 @@ def _point_params(problem: Problem):
     return {k: v[0] for k, v in device_params(problem).items()}
 
 
-def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=None, richardson: bool = False):
+def _in_groups(fn, args, counts, size: int, progress):
+    """``[fn(*a) for a in args]`` fetched to the host in groups of ``size`` blocks: the
+    device keeps a group queued while the host waits, and each group's modules are
+    reported to ``progress``."""
+    out = []
+    for i in range(0, len(args), size):
+        out += jax.device_get([fn(*a) for a in args[i:i + size]])
+        if progress is not None:
+            progress(int(np.sum(counts[i:i + size])))
+    return out
+
+
+def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=None, richardson: bool = False,
+                      progress=None):
     """Yield and gradient estimates over all blocks of a single-point problem.
 
     Args:
       richardson: pathwise only — also evaluate the gradient at τ/2 on the same draws and
         estimate the smoothing bias of the τ gradient by Richardson extrapolation (twice
         the cost).
+      progress: None or a callable given the modules of each finished group of blocks
+        (:class:`yieldmc.io.progress.Progress`; a Richardson pass counts its modules again).
 
     Returns:
       dict with ``yield`` (hard), ``yield_smoothed`` (pathwise only), ``gradient`` and
@@ -70,16 +85,16 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
     seed = np.uint32(problem.seed)
     if estimator == "pathwise":
         fn = compiled_pathwise(static, float(tau_db), max_failed)
-        outs = jax.device_get([fn(seed, np.uint32(b), np.int32(n), params, tables)
-                               for b, n in zip(blocks, counts)])  # one transfer at the end
+        args = [(seed, np.uint32(b), np.int32(n), params, tables) for b, n in zip(blocks, counts)]
+        group = max(int(problem.blocks_per_call), 1)
+        outs = _in_groups(fn, args, counts, group, progress)
         for failed, soft, grad in outs:
             failed_total += float(failed)
             soft_total += float(soft)
             per_block.append(np.array([grad[k] for k in names], dtype=np.float64))
         if richardson:  # the same draws at τ/2, for the smoothing bias
             half = compiled_pathwise(static, 0.5 * float(tau_db), max_failed)
-            outs = jax.device_get([half(seed, np.uint32(b), np.int32(n), params, tables)
-                                   for b, n in zip(blocks, counts)])
+            outs = _in_groups(half, args, counts, group, progress)
             half_block = [np.array([grad[k] for k in names], dtype=np.float64) for _, _, grad in outs]
     else:
         fn = compiled_score(static)
@@ -96,6 +111,8 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
             if not weighted:
                 baseline = 1.0 - failed_total / seen
             grad = jax.device_get(grad)
+            if progress is not None:
+                progress(int(n))
             per_block.append(np.array([grad[k] if k in covered else np.nan for k in names], dtype=np.float64))
     g = np.stack(per_block)  # (K, n_params): per-block sums
     n = float(counts.sum())
@@ -130,7 +147,7 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
     return out
 
 
-def sensitivity(cfg, *, estimator: str | None = None) -> xr.Dataset:
+def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Dataset:
     """∂Yield/∂θ for every nominal and distribution parameter, with standard errors.
 
     Args:
@@ -138,6 +155,8 @@ def sensitivity(cfg, *, estimator: str | None = None) -> xr.Dataset:
         :class:`yieldmc.job.Job`); ``gradient.estimator`` and
         ``gradient.tau_db`` choose the estimator and the pathwise smoothing.
       estimator: ``"pathwise"`` or ``"score"``, overriding the configuration.
+      progress: None (silent) or a factory ``progress(total, unit) -> Progress``
+        (:class:`yieldmc.io.progress.Progress`), called once with the modules to evaluate.
 
     Returns:
       Dataset over ``parameter`` (config keys) with ``yield_gradient``,
@@ -150,8 +169,14 @@ def sensitivity(cfg, *, estimator: str | None = None) -> xr.Dataset:
     if estimator not in ESTIMATORS:
         raise ValueError(f"gradient.estimator: expected one of {ESTIMATORS}, got {estimator!r}")
     problem = job.problem
-    est = estimate_gradient(problem, estimator=estimator, tau_db=settings.tau_db,
-                            richardson=estimator == "pathwise")
+    richardson = estimator == "pathwise"
+    bar = None if progress is None else progress(problem.samples * (2 if richardson else 1), "samples")
+    try:
+        est = estimate_gradient(problem, estimator=estimator, tau_db=settings.tau_db, richardson=richardson,
+                                progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     names = list(est["gradient"])
     grad = np.array([est["gradient"][k] for k in names])
     se = np.array([est["gradient_se"][k] for k in names])

@@ -92,7 +92,7 @@ KEYS: tuple[Key, ...] = (
     Key("shard", "int", "", "[0, inf)", "this job's shard: computes blocks b with b % num_shards == shard"),
     Key("num_shards", "int", "", "[1, inf)", "number of cluster jobs sharing one store"),
     Key("overwrite", "bool", "", "", "replace a store made from a different configuration"),
-    Key("progress", "bool", "", "", "progress bar on stderr (only when it is a terminal)"),
+    Key("progress", "bool", "", "", "progress on stderr: a bar on a terminal, plain lines in a log"),
     Key("hydra", "mapping", "", "", "Hydra's own settings (not read by yieldmc)", nullable=True),
     # --- spec ---
     Key("spec.max_loss_db", "float", "dB", _ANY, "a channel fails above this loss"),
@@ -116,6 +116,8 @@ KEYS: tuple[Key, ...] = (
         nullable=True),
     Key("output.plots", "bool", "", "", "write PNG plots beside the store"),
     Key("output.target_yield", "float", "", "(0, 1)", "contour / reference line in the yield-map plot"),
+    Key("output.progress_interval_s", "float", "s", _POS,
+        "most seconds between two progress lines in a log (one also comes every 10 %)"),
     # --- samplers, gradients, optimisation, alignment ---
     Key("is.method", "str", "", "", "mixture (design-point mixture; subset simulation when none is found) "
         "| subset (subset simulation alone)", choices=("mixture", "subset")),

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from yieldmc.io.config import CONF_DIR, local_search_path
-from yieldmc.io.progress import Progress
+from yieldmc.io.progress import Progress, start_line
 from yieldmc.io.signals import EXIT_STOPPED_SIGTERM, stop_at_block_boundary
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from yieldmc.job import Job
 
 EXIT_BAD_INPUT = 2
+#: mode=optimize: the target yield is not reached (the verdict says why; the store is written).
+EXIT_TARGET_MISSED = 3
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i",
                "--resolve", "--shell-completion", "-sc", "--package", "-p"}
 _CONFIG_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
@@ -370,14 +372,21 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
     from yieldmc.io.store import check_replaceable, write_small_store
 
     mode, path = job.mode, store_path(job, base)
+
+    def progress(total, unit):
+        what = f"{total} {unit} ({job.problem.samples} modules)"
+        return Progress(total, job.progress, interval=job.output.progress_interval_s, unit=unit,
+                        start_line=start_line(job, what=what) if job.progress else None)
+
     try:
         check_replaceable(path, overwrite=job.overwrite)  # before the computation, not after
         if mode == "calibrate":
             from yieldmc.analysis.calibrate import calibrate
 
-            ds = calibrate(job, base=base)
+            ds = calibrate(job, base=base, write_process=True, progress=progress)
         else:
-            ds = sensitivity(job) if mode == "sensitivity" else optimize(job)
+            ds = (sensitivity(job, progress=progress) if mode == "sensitivity"
+                  else optimize(job, progress=progress))
         ds = parameter_units(ds, job.config_yaml)
         write_small_store(ds, path, overwrite=job.overwrite, identity_=job.identity)
     except ValueError as exc:
@@ -400,8 +409,12 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
             lines.append(f"  cost Σ c/σ = {float(ds.cost):.6g}")
         lines.append(f"re-check on fresh draws: yield {_yield_with_interval(ds)}, "
                      f"{int(ds.n_samples)} modules, target {ds.attrs['target_yield']:g}")
+        lines.append(f"verdict: {ds.attrs['verdict_text']}")
         print("\n".join(lines))
     print(f"store: {path}")
+    if mode == "optimize" and ds.attrs["verdict"] != "reached":
+        sys.stdout.flush()
+        sys.exit(EXIT_TARGET_MISSED)
     return 0
 
 
@@ -476,7 +489,9 @@ def execute(cfg: DictConfig, base: Path) -> int:
         mine = [b for b in range(problem.n_blocks) if b % num == shard and not done[b]]
         from yieldmc.engine.blocks import block_counts
 
-        progress = Progress(int(block_counts(problem, mine).sum()), job.progress)
+        total = int(block_counts(problem, mine).sum())
+        progress = Progress(total, job.progress, interval=job.output.progress_interval_s,
+                            start_line=start_line(job, samples=total) if job.progress else None)
         try:
             with stop_at_block_boundary() as stop:  # SIGTERM: stop after a block, keep it
                 zstore.run_blocks(root, problem, mine, progress=progress, stop=stop)
