@@ -412,7 +412,7 @@ def test_optimize_history_and_verdict(verdict):
     fig = plots.optimize_figure(ds)
     ax = fig.axes[0]
     assert np.allclose(ax.lines[0].get_ydata(), ds.history_yield.values)
-    shown = [t for t in _texts(fig) if t.startswith("verdict")]
+    shown = [t for t in _texts(fig) + [ax.get_title(loc="left")] if t.startswith("verdict")]
     if verdict is None:
         assert shown == [] and "verdict" not in fig._suptitle.get_text()
     else:

@@ -425,7 +425,8 @@ def spec_figure(ds: xr.Dataset, *, target_yield: float | None = None):
         y = ds.yield_vs_spec.values[keep]
         lo, hi = ds.yield_vs_spec_ci_low.values[keep], ds.yield_vs_spec_ci_high.values[keep]
         ax.fill_between(x, lo, hi, color="k", alpha=0.2, label="95 % interval")
-        ax.plot(x, y, "k-", lw=2, label="envelope (every condition)" if "condition_yield_vs_spec" in ds else "yield")
+        ax.plot(x, y, "k-", lw=2, zorder=3,
+                label="envelope (every condition)" if "condition_yield_vs_spec" in ds else "yield")
         if "condition_yield_vs_spec" in ds:
             for k, name in enumerate(ds.condition.values):
                 ax.plot(x, ds.condition_yield_vs_spec.isel(condition=k).values[keep], lw=1, label=str(name))
@@ -695,12 +696,12 @@ def optimize_figure(ds: xr.Dataset):
     ax.errorbar([steps[-1]], [y], yerr=[[y - lo], [hi - y]], fmt="s", color="k", capsize=3,
                 label=f"re-check, fresh draws: {format_yield(y, lo, hi)}")
     ax.set_ylabel("yield (fraction)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
     verdict, verdict_text = ds.attrs.get("verdict"), ds.attrs.get("verdict_text")
     if verdict or verdict_text:
         colour = {"reached": "#e5f5e0", "unreachable": "#fde0dd"}.get(str(verdict), "#f0f0f0")
-        ax.text(0.01, 0.04, f"verdict: {verdict_text or verdict}", transform=ax.transAxes, fontsize=8, va="bottom",
-                wrap=True, bbox={"facecolor": colour, "edgecolor": "grey"})
+        ax.set_title(f"verdict: {verdict_text or verdict}", fontsize=8, loc="left",
+                     bbox={"facecolor": colour, "edgecolor": "grey"})
     if panels == 3:
         axes[1].plot(steps, cost, color="tab:purple")
         axes[1].set_ylabel("cost Σ c/σ (cost units)")
