@@ -847,8 +847,8 @@ def _refuse(path: Path, what: str = "plot") -> None:
 
 
 def figure_bytes(fig, fmt: str = "png") -> bytes:
-    """The figure as PNG (150 dpi) or SVG bytes, with the marker, title and caption in its
-    metadata."""
+    """The figure as PNG (150 dpi, 256-colour palette) or SVG bytes, with the marker, title
+    and caption in its metadata."""
     import io
 
     title = getattr(fig, "yieldmc_title", "").replace("\n", " — ")
@@ -857,10 +857,21 @@ def figure_bytes(fig, fmt: str = "png") -> bytes:
     if fmt == "svg":
         meta = {"Creator": marker(), "Title": title, "Description": caption, "Date": None}
         fig.savefig(buf, format="svg", metadata=meta)
-    else:
-        meta = {"Software": marker(), "Title": title, "Description": caption}
-        fig.savefig(buf, format="png", dpi=DPI, metadata=meta)
-    return buf.getvalue()
+        return buf.getvalue()
+    from PIL import Image, PngImagePlugin
+
+    # a plot has few colours: a 256-colour palette (no dithering) keeps it sharp at a third
+    # of the size of the RGBA image
+    fig.savefig(buf, format="png", dpi=DPI)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        pal = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    info = PngImagePlugin.PngInfo()
+    for key, value in (("Software", marker()), ("Title", title), ("Description", caption)):
+        info.add_text(key, value)
+    out = io.BytesIO()
+    pal.save(out, format="PNG", pnginfo=info, dpi=(DPI, DPI), optimize=True)
+    return out.getvalue()
 
 
 def _write_atomic(data: bytes, path: Path, *, what: str = "plot") -> Path | None:
