@@ -1,7 +1,9 @@
 """Make docs/gallery/: run the commands of docs/gallery.md and check the PNGs it shows.
 
 The commands are the docs' own (README.md, docs/*.md) with a small-run override
-(``samples=…``, ``output.dir=docs/gallery``, ``output.name=…``), each in a ```bash block of
+(``samples=…``, ``output.dir=docs/gallery``, ``output.name=…``; ``overwrite=true`` where a
+mode refuses to replace its earlier store; a calibration also ``calibrate.steps=…``,
+``calibrate.bootstrap=…``), each in a ```bash block of
 docs/gallery.md right above the images it makes. This script
 
 1. checks that each ``yieldmc`` command, with those override words removed, is a command
@@ -27,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GALLERY = ROOT / "docs" / "gallery.md"
-OVERRIDES = ("samples=", "output.dir=", "output.name=")
+OVERRIDES = ("samples=", "output.dir=", "output.name=", "overwrite=", "calibrate.steps=", "calibrate.bootstrap=")
 MAX_KB = 100
 
 

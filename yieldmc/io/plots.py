@@ -416,8 +416,9 @@ def spec_figure(ds: xr.Dataset, *, target_yield: float | None = None):
             sub = ds.isel({dims[0]: i})
             y = sub.yield_vs_spec.values[keep]
             s = spec_at_yield(x, y, target)
-            label = _point(ds, dims[0], float(ds[dims[0]][i]))
-            line, = ax.plot(x, y, lw=1.5, label=label + (f": {s:.2f} dB" if s is not None else ": not reached"))
+            value = float(ds[dims[0]][i])
+            label = _point(ds, dims[0], value)
+            line, = ax.plot(x, y, lw=1.5, label=f"{value:g}: " + (f"{s:.2f} dB" if s is not None else "not reached"))
             if s is not None:
                 ax.plot([s], [target], "o", color=line.get_color(), ms=5)
                 found.append(f"{label}: {s:.2f} dB")
@@ -447,8 +448,11 @@ def spec_figure(ds: xr.Dataset, *, target_yield: float | None = None):
     ax.set_xlabel("loss spec spec.max_loss_db [dB]")
     ax.set_ylabel("yield (fraction of modules passing)")
     ax.set_ylim(-0.02, 1.02)
-    n_items = len(ax.get_legend_handles_labels()[0])
-    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="outside lower center", ncols=min(3, n_items))
+    handles, labels = ax.get_legend_handles_labels()
+    title = f"{axis_label(ds, dims[0])}: spec at yield {target:g}" if dims else None
+    ncols = 1 if max(map(len, labels)) > 48 else 2 if max(map(len, labels)) > 30 else 3
+    fig.legend(handles, labels, fontsize=8, title=title, title_fontsize=8, loc="outside lower center",
+               ncols=min(ncols, len(labels)))
     where = "; ".join(found) if found else "not reached on the grid"
     _set_title(fig, title_text(ds, f"yield versus loss spec (yield {target:g} at {where.split(' (')[0]})"
                                if len(found) <= 1 else "yield versus loss spec"),
@@ -1075,7 +1079,7 @@ def main(argv=None) -> int:
     for store, ds in data:
         for p in plot_all(ds, store, target_yield=args.target_yield, svg=args.svg):
             print(p)
-            if args.svg and p.with_suffix(".svg").exists():
+            if args.svg and is_yieldmc_svg(p.with_suffix(".svg")):
                 print(p.with_suffix(".svg"))
     return 0
 
