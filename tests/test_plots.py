@@ -372,23 +372,24 @@ def make_sensitivity():
         coords={"parameter": names}, attrs={"estimator": "pathwise", "config_yaml": yaml.safe_dump(cfg)})
 
 
-def test_tornado_sorts_by_magnitude_with_the_interval():
+def test_tornado_sorts_tolerances_and_nominals_by_magnitude_with_the_interval():
     ds = make_sensitivity()
     fig = plots.sensitivity_figure(ds)
-    ax = fig.axes[0]
-    bars = [c for c in ax.containers if isinstance(c, matplotlib.container.BarContainer)][0]
-    widths = [b.get_width() for b in bars]
-    e = ds.elasticity.values
-    order = [i for i in np.argsort(-np.abs(e)) if ds.yield_gradient.values[i] != 0][::-1]  # top = largest
-    assert np.allclose(widths, e[order])
-    labels = [t.get_text().replace(" (tolerance)", "") for t in ax.get_yticklabels()]
-    assert labels == [str(ds.parameter.values[i]) for i in order]
-    assert "package.n_gap" not in labels  # zero gradient: left out, counted in the caption
+    e, g, names = ds.elasticity.values, ds.yield_gradient.values, [str(p) for p in ds.parameter.values]
+    tol = lambda i: names[i].endswith((".sigma", ".low", ".high"))  # noqa: E731
+    ranked = [i for i in np.argsort(-np.abs(e)) if g[i] != 0]
+    want = [[i for i in ranked if tol(i)][::-1], [i for i in ranked if not tol(i)][::-1]]  # top = largest
+    axes = fig.axes
+    assert [ax.get_title(loc="left") for ax in axes] == ["tolerances: tighten from the top", "nominals and spec"]
+    for ax, order in zip(axes, want):
+        bars = [c for c in ax.containers if isinstance(c, matplotlib.container.BarContainer)][0]
+        assert np.allclose([b.get_width() for b in bars], e[order])
+        assert [t.get_text() for t in ax.get_yticklabels()] == [names[i] for i in order]
+        err = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)][0]
+        half = [(s[1][0] - s[0][0]) / 2 for s in err.lines[2][0].get_segments()]  # ± 1.96 se·|θ/Y|
+        assert np.allclose(half, 1.96 * 0.01 * np.abs(ds.value.values[order] / 0.8))
+    assert "package.n_gap" not in [t.get_text() for ax in axes for t in ax.get_yticklabels()]
     assert "1 parameters with a zero or undefined gradient" in fig.yieldmc_caption
-    err = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)][0].lines[2][0]
-    err = err.get_segments()  # the error bars: ± 1.96 se·|θ/Y|
-    half = [(s[1][0] - s[0][0]) / 2 for s in err]
-    assert np.allclose(half, 1.96 * 0.01 * np.abs(ds.value.values[order] / 0.8))
 
 
 def make_optimize(verdict=None):

@@ -617,7 +617,8 @@ def _fail_heat(ds, v: np.ndarray, conds, where: str):
         ax.set_yticks(range(nl))
         if name is not None:
             ax.set_title(f"condition {name}", fontsize=9)
-    cbar = fig.colorbar(im, ax=list(axes), extend="min" if has_zero else "neither", shrink=0.9,
+    rows = math.ceil(len(conds) / ncols)
+    cbar = fig.colorbar(im, ax=list(axes), extend="min" if has_zero else "neither", shrink=0.9 if rows == 1 else 0.6,
                         label="fail fraction (of modules)" + (", logarithmic" if log else ""))
     handles = ([_nan_patch()] if has_nan else []) + (
         [Patch(facecolor=ZERO_COLOUR, label="exactly 0")] if has_zero else [])
@@ -635,10 +636,15 @@ def _fail_heat(ds, v: np.ndarray, conds, where: str):
 
 
 # --------------------------------------------------------------------------- sensitivity, optimize
-def sensitivity_figure(ds: xr.Dataset, *, top: int = 15):
+TOLERANCE_SUFFIXES = (".sigma", ".low", ".high")
+
+
+def sensitivity_figure(ds: xr.Dataset, *, top: int = 12):
     """Tornado chart of ``mode=sensitivity``: the elasticity θ/Y·∂Y/∂θ of each parameter
     (a 1 % rise of θ changes the yield by that many %), largest |elasticity| at the top,
-    with its 95 % interval (1.96 × the Monte-Carlo standard error scaled like the gradient).
+    with its 95 % interval (1.96 × the Monte-Carlo standard error scaled like the gradient);
+    the tolerances (``…sigma``, ``…low``, ``…high``: tighten from the top) in one panel, the
+    nominals and the spec in another, each with its own scale and at most ``top`` bars.
     Parameters whose gradient is 0 or not finite are left out and counted in the caption."""
     names = [str(p) for p in ds.parameter.values]
     e = np.asarray(ds.elasticity.values, dtype=float)
@@ -651,32 +657,43 @@ def sensitivity_figure(ds: xr.Dataset, *, top: int = 15):
     keep = [i for i in range(len(names)) if np.isfinite(e[i]) and np.isfinite(g[i]) and g[i] != 0.0]
     keep.sort(key=lambda i: -abs(e[i]))
     dropped = len(names) - len(keep)
-    shown = keep[:top][::-1]  # largest at the top
-    fig, ax = plt.subplots(figsize=(8.0, 1.4 + 0.32 * max(len(shown), 3)), layout="constrained")
-    colours = ["tab:red" if e[i] < 0 else "tab:blue" for i in shown]
-    ax.barh(range(len(shown)), [e[i] for i in shown], color=colours,
-            xerr=[1.96 * e_se[i] if np.isfinite(e_se[i]) else 0 for i in shown], ecolor="k", capsize=2)
-    labels = [names[i] + (" (tolerance)" if names[i].endswith((".sigma", ".low", ".high")) else "") for i in shown]
-    ax.set_yticks(range(len(shown)), labels, fontsize=8)
-    ax.axvline(0, color="k", lw=0.8)
-    for pos, i in enumerate(shown):
-        ax.annotate(f"{e[i]:+.3g}", (e[i], pos), textcoords="offset points", xytext=(4 if e[i] >= 0 else -4, 0),
-                    ha="left" if e[i] >= 0 else "right", va="center", fontsize=7)
-    lim = max([abs(e[i]) + 1.96 * (e_se[i] if np.isfinite(e_se[i]) else 0) for i in shown] or [1.0])
-    ax.set_xlim(-1.3 * lim, 1.3 * lim)
-    ax.set_xlabel("elasticity: % yield change per % parameter change")
-    ax.legend(handles=[Patch(color="tab:red", label="raising it lowers the yield"),
-                       Patch(color="tab:blue", label="raising it raises the yield")], fontsize=7,
-              loc="lower right")
+    groups = [("tolerances: tighten from the top", [i for i in keep if names[i].endswith(TOLERANCE_SUFFIXES)]),
+              ("nominals and spec", [i for i in keep if not names[i].endswith(TOLERANCE_SUFFIXES)])]
+    groups = [(label, idx[:top][::-1]) for label, idx in groups if idx]  # largest at the top
+    if not groups:
+        groups = [("no parameter with a non-zero gradient", [])]
+    heights = [max(len(idx), 1) + 1.2 for _, idx in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(8.0, 1.3 + 0.3 * sum(heights)), layout="constrained",
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, (label, shown) in zip(axes[:, 0], groups):
+        colours = ["tab:red" if e[i] < 0 else "tab:blue" for i in shown]
+        ax.barh(range(len(shown)), [e[i] for i in shown], color=colours,
+                xerr=[1.96 * e_se[i] if np.isfinite(e_se[i]) else 0 for i in shown], ecolor="k", capsize=2)
+        ax.set_yticks(range(len(shown)), [names[i] for i in shown], fontsize=8)
+        ax.axvline(0, color="k", lw=0.8)
+        for pos, i in enumerate(shown):
+            ax.annotate(f"{e[i]:+.3g}", (e[i], pos), textcoords="offset points",
+                        xytext=(4 if e[i] >= 0 else -4, 0), ha="left" if e[i] >= 0 else "right", va="center",
+                        fontsize=7)
+        lim = max([abs(e[i]) + 1.96 * (e_se[i] if np.isfinite(e_se[i]) else 0) for i in shown] or [1.0])
+        ax.set_xlim(-1.3 * lim, 1.3 * lim)
+        ax.set_ylim(-0.7, max(len(shown), 1) - 0.3)
+        ax.set_title(label, fontsize=9, loc="left")
+        ax.set_xlabel("elasticity: % yield change per % parameter change", fontsize=9)
+    axes[0, 0].legend(handles=[Patch(color="tab:red", label="raising it lowers the yield"),
+                               Patch(color="tab:blue", label="raising it raises the yield")], fontsize=7,
+                      loc="lower right")
     package = value_at(_config(ds), "package.name") or "?"
     n = int(ds.n_samples)
     estimator = ds.attrs.get("estimator", "?")
+    shown_all = [i for _, idx in groups for i in idx]
     _set_title(fig, f"yield sensitivity (tornado) · package {package}\n"
-                    f"yield {y:.4f} · N = {n:,} modules · {estimator} estimator · top {len(shown)} of {len(keep)}",
+                    f"yield {y:.4f} · N = {n:,} modules · {estimator} estimator · {len(keep)} parameters",
                f"Tornado chart of mode=sensitivity, package {package}: elasticity θ/Y·∂Y/∂θ per parameter "
-               f"(config key), sorted by magnitude, bars ± 1.96 standard errors; yield {y:.4f} from {n:,} modules "
-               f"({estimator} estimator). {dropped} parameters with a zero or undefined gradient are not drawn."
-               + ("" if np.isfinite(e_se[shown]).all() else " Standard errors not available for every "
+               f"(config key), the tolerances and the nominals each sorted by magnitude (at most {top} each), "
+               f"bars ± 1.96 standard errors; yield {y:.4f} from {n:,} modules ({estimator} estimator). "
+               f"{dropped} parameters with a zero or undefined gradient are not drawn."
+               + ("" if np.isfinite(e_se[shown_all]).all() else " Standard errors not available for every "
                   "parameter (no bar where missing)."))
     return fig
 
