@@ -475,6 +475,11 @@ def _fail_point(ds: xr.Dataset):
     return sub, "At the lowest-yield point: " + ", ".join(_point(sub, d, float(sub[d])) for d in dims) + "."
 
 
+def _fail_what(conds, where: str) -> str:
+    return ("channel fail fraction" + (" per condition" if conds[0] is not None else "")
+            + (" at the lowest-yield point" if where else ""))
+
+
 def _wilson(f: np.ndarray, n: float) -> tuple[np.ndarray, np.ndarray]:
     """95 % Wilson interval of binomial fractions ``f`` of ``n`` (Wilson 1927)."""
     z = 1.959963984540054
@@ -575,7 +580,7 @@ def _fail_lines(ds, v: np.ndarray, conds, n: float, sampler: str, where: str):
         scale += ", each panel its own (read the levels off the axes)"
     interval = (f"95 % Wilson interval of {int(n):,} modules" if counted else
                 f"no per-channel interval from this sampler ({sampler})")
-    _set_title(fig, title_text(ds, "channel fail fraction" + (" per condition" if conds[0] is not None else "")),
+    _set_title(fig, title_text(ds, _fail_what(conds, where)),
                caption_text(ds, "Channel fail fraction per channel",
                             f"{where} Scale: {scale}. Band and bars: {interval}."
                             + (" Green ▼: exactly 0." if has_zero_log else "")
@@ -626,7 +631,7 @@ def _fail_heat(ds, v: np.ndarray, conds, where: str):
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
     del cbar
     scale = (f"logarithmic {norm.vmin:.2g}–{norm.vmax:.2g}" if log else f"linear {norm.vmin:.3g}–{norm.vmax:.3g}")
-    _set_title(fig, title_text(ds, "channel fail fraction" + (" per condition" if conds[0] is not None else "")),
+    _set_title(fig, title_text(ds, _fail_what(conds, where)),
                caption_text(ds, "Channel fail fraction, layer × channel",
                             f"{where} Colour scale fitted to the values ({scale}), shared by all panels"
                             + ("; numbers: the fraction in each cell" if text else "")
