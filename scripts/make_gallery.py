@@ -2,8 +2,8 @@
 
 The commands are the docs' own (README.md, docs/*.md) with a small-run override
 (``samples=…``, ``output.dir=docs/gallery``, ``output.name=…``; ``overwrite=true`` where a
-mode refuses to replace its earlier store; a calibration also ``calibrate.steps=…``,
-``calibrate.bootstrap=…``), each in a ```bash block of
+mode refuses to replace its earlier store; fewer steps: ``optimize.steps=…``,
+``calibrate.steps=…``, ``calibrate.bootstrap=…``), each in a ```bash block of
 docs/gallery.md right above the images it makes. This script
 
 1. checks that each ``yieldmc`` command, with those override words removed, is a command
@@ -29,7 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GALLERY = ROOT / "docs" / "gallery.md"
-OVERRIDES = ("samples=", "output.dir=", "output.name=", "overwrite=", "calibrate.steps=", "calibrate.bootstrap=")
+OVERRIDES = ("samples=", "output.dir=", "output.name=", "overwrite=", "calibrate.steps=", "calibrate.bootstrap=",
+             "optimize.steps=")
 MAX_KB = 100
 
 
