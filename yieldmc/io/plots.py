@@ -969,11 +969,12 @@ def _write_plot(make, path: Path, *, svg: bool = False) -> Path | None:
     """Draw ``make()`` and write it unless a path yieldmc may not replace is in the way
     (checked before drawing); None when nothing is drawn or written."""
     path = Path(path)
-    for p in [path] + ([path.with_suffix(".svg")] if svg else []):
-        if os.path.lexists(p) and not _replaceable(p):
-            _refuse(p)
-            if p == path:
-                return None
+    if os.path.lexists(path) and not _replaceable(path):
+        _refuse(path)
+        return None
+    if svg and os.path.lexists(path.with_suffix(".svg")) and not _replaceable(path.with_suffix(".svg")):
+        _refuse(path.with_suffix(".svg"))
+        svg = False
     fig = make()
     return None if fig is None else _save(fig, path, svg=svg)
 

@@ -209,6 +209,10 @@ def report_html(ds: xr.Dataset, store_path) -> str:
 
 def write_report(ds: xr.Dataset, store_path) -> Path | None:
     """Write :func:`report_path` (atomically; only over a yieldmc report); None if not written."""
+    path = report_path(store_path)
+    if not plots._replaceable(path):  # checked before drawing, and again when written
+        plots._refuse(path, "report")
+        return None
     return plots._write_atomic(report_html(ds, store_path).encode("utf-8"), report_path(store_path),
                                what="report")
 
