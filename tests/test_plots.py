@@ -553,3 +553,23 @@ def test_an_unwritable_directory_is_reported_not_raised(tmp_path, capsys):
     missing = tmp_path / "gone" / "s.zarr"  # the directory does not exist
     assert plots.plot_all(make_ds(), missing) == []
     assert capsys.readouterr().err.startswith(f"plot: cannot write {tmp_path / 'gone' / 's_fail.png'}: ")
+
+
+def test_the_gallery_shows_every_plot_kind():
+    """docs/gallery.md: every figure kind, as yieldmc PNGs (made by scripts/make_gallery.py)."""
+    import re
+    from pathlib import Path
+
+    from PIL import Image
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    shown = re.findall(r"!\[[^\]]*\]\((gallery/[^)]+\.png)\)", (docs / "gallery.md").read_text(encoding="utf-8"))
+    kinds = {p.rsplit("_", 1)[1].removesuffix(".png") for p in shown}
+    assert kinds >= {"yield", "fail", "spec", "tornado", "history", "fit"}
+    for rel in shown:
+        path = docs / rel
+        assert plots.is_yieldmc_png(path) and path.stat().st_size < 100_000, rel
+        with Image.open(path) as im:
+            assert im.info["dpi"] == pytest.approx((150, 150), abs=0.02) and im.text["Description"]
+            if rel == "gallery/subset_fail.png":  # a sampler without per-channel estimates
+                assert "not estimated" in im.text["Description"]
