@@ -242,7 +242,8 @@ def _every_kind():
              "package.temperature_c": [85.0, 25.0, -40.0]}
     figs = [plots.fail_figure(make_ds(sweep)), plots.yield_figure(make_ds(sweep)),
             plots.yield_figure(make_ds({"process.dx_um.module.sigma": [0.5, 1.0]})),
-            plots.fail_figure(make_ds(layers=1)), plots.spec_figure(with_spec(make_ds(), lambda s: np.clip(s / 3, 0, 1))),
+            plots.fail_figure(make_ds(layers=1)),
+            plots.spec_figure(with_spec(make_ds(), lambda s: np.clip(s / 3, 0, 1))),
             plots.sensitivity_figure(make_sensitivity()), plots.optimize_figure(make_optimize())]
     return figs
 
@@ -345,8 +346,9 @@ def test_plot_all_writes_pngs_at_150_dpi_with_the_caption(tmp_path):
 def test_svg_on_request_is_marked_and_a_foreign_svg_is_left_untouched(tmp_path, capsys):
     (tmp_path / "s_fail.svg").write_text("<svg>mine</svg>")
     assert [p.name for p in plots.plot_all(make_ds(), tmp_path / "s.zarr", svg=True)] == ["s_fail.png"]
-    assert (tmp_path / "s_fail.svg").read_text() == "<svg>mine</svg>" and not plots.is_yieldmc_svg(tmp_path / "s_fail.svg")
-    assert capsys.readouterr().err == f"plot: {tmp_path / 's_fail.svg'} exists and was not written by yieldmc; left untouched\n"
+    mine = tmp_path / "s_fail.svg"
+    assert mine.read_text() == "<svg>mine</svg>" and not plots.is_yieldmc_svg(mine)
+    assert capsys.readouterr().err == f"plot: {mine} exists and was not written by yieldmc; left untouched\n"
     assert [p.name for p in plots.plot_all(make_ds(), tmp_path / "t.zarr", svg=True)] == ["t_fail.png"]
     assert plots.is_yieldmc_svg(tmp_path / "t_fail.svg") and plots._replaceable(tmp_path / "t_fail.svg")
 

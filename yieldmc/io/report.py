@@ -150,7 +150,8 @@ def _optimize_section(ds: xr.Dataset) -> str:
     verdict, text = ds.attrs.get("verdict"), ds.attrs.get("verdict_text")
     out = "<h2>Optimisation</h2>"
     if verdict or text:
-        out += f'<p id="verdict" class="verdict {_e(verdict or "")}">verdict: <b>{_e(verdict or "")}</b> {_e(text or "")}</p>'
+        v = _e(verdict or "")
+        out += f'<p id="verdict" class="verdict {v}">verdict: <b>{v}</b> {_e(text or "")}</p>'
     rows = [[f"<td>{_e(p)}</td>", _num(v, ".6g")] for p, v in zip(ds.parameter.values, ds.optimum.values)]
     return out + _table(["parameter", "optimum"], rows, "optimum-table")
 
