@@ -157,6 +157,15 @@ def test_stack_heat_map_scale_follows_the_values_and_prints_them():
     assert np.allclose(printed, np.round(np.sort(cf.ravel()), 3))
 
 
+@pytest.mark.parametrize("fail", [0.0, 1.0])
+def test_single_layer_all_pass_and_all_fail(fail):
+    ax = _panels(plots.fail_figure(make_ds(fail=fail, layers=1)))[0]
+    line = [ln for ln in ax.lines if ln.get_marker() == "o"][0]
+    assert np.array_equal(line.get_ydata(), np.full(6, fail))
+    lo, hi = ax.get_ylim()
+    assert lo < fail < hi
+
+
 def test_all_pass_and_all_fail_maps_are_told_apart_by_their_numbers():
     a, b = plots.fail_figure(make_ds(fail=0.0, layers=2)), plots.fail_figure(make_ds(fail=1.0, layers=2))
     assert set(_texts(a)) >= {"0"} and set(_texts(b)) >= {"1.000"}

@@ -534,6 +534,7 @@ def _fail_lines(ds, v: np.ndarray, conds, n: float, sampler: str, where: str):
     nc = v.shape[1]
     counted = sampler in ("mc", "qmc") and n > 0
     lo, hi = _wilson(np.nan_to_num(v), n) if counted else (v, v)
+    lo, hi = np.fmin(lo, v), np.fmax(hi, v)  # rounding at f = 0 or 1 must not put f outside
     finite = v[np.isfinite(v)]
     pos = finite[finite > 0]
     log = pos.size > 0 and pos.max() / pos.min() > LOG_RATIO
