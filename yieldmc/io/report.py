@@ -84,7 +84,12 @@ def summary_text(ds: xr.Dataset, store_path) -> str:
         return "\n".join(lines)
     from yieldmc.io.cli import summary
 
-    return summary(ds, Path(store_path), [])
+    try:
+        return summary(ds, Path(store_path), [])
+    except (AttributeError, KeyError, IndexError, ValueError):  # a store the command line cannot summarise
+        y, lo, hi = (float(np.nanmin(np.asarray(ds[v].values, dtype=float)))
+                     for v in ("yield", "yield_ci_low", "yield_ci_high"))
+        return f"yield {y:.4f} (95 % CI {lo:.4f} – {hi:.4f}; the lowest point of a map)"
 
 
 def _yield_section(ds: xr.Dataset) -> str:
