@@ -87,9 +87,9 @@ def summary_text(ds: xr.Dataset, store_path) -> str:
     try:
         return summary(ds, Path(store_path), [])
     except (AttributeError, KeyError, IndexError, ValueError):  # a store the command line cannot summarise
-        y, lo, hi = (float(np.nanmin(np.asarray(ds[v].values, dtype=float)))
-                     for v in ("yield", "yield_ci_low", "yield_ci_high"))
-        return f"yield {y:.4f} (95 % CI {lo:.4f} – {hi:.4f}; the lowest point of a map)"
+        y, lo, hi = (np.asarray(ds[v].values, dtype=float).ravel() for v in ("yield", "yield_ci_low", "yield_ci_high"))
+        i = int(np.nanargmin(y)) if np.isfinite(y).any() else 0
+        return f"yield {y[i]:.4f} (95 % CI {lo[i]:.4f} – {hi[i]:.4f}; a map: its lowest point)"
 
 
 def _yield_section(ds: xr.Dataset) -> str:
