@@ -393,12 +393,6 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
         _fail(exc)
     if mode == "calibrate":
         print(_calibration_summary(ds))
-        if job.output.plots:
-            from yieldmc.io.plots import plot_calibration
-
-            written = plot_calibration(ds, path)
-            if written is not None:
-                print(f"plot:  {written}")
     elif mode == "sensitivity":
         print(ranked_table(ds))
     else:
@@ -412,6 +406,11 @@ def execute_gradient_mode(job: Job, base: Path) -> int:
         lines.append(f"verdict: {ds.attrs['verdict_text']}")
         print("\n".join(lines))
     print(f"store: {path}")
+    if job.output.plots:  # the fit, the tornado or the history beside the store
+        from yieldmc.io.plots import plot_all
+
+        for written in plot_all(ds, path):
+            print(f"plot:  {written}")
     if mode == "optimize" and ds.attrs["verdict"] != "reached":
         sys.stdout.flush()
         sys.exit(EXIT_TARGET_MISSED)
