@@ -29,13 +29,11 @@ import docs_harness as h  # noqa: E402
 
 def regenerate(path: Path, *, cache_dir: Path) -> int:
     """Rewrite the generated blocks of ``path``; return how many commands ran."""
-    blocks = h.parse_blocks(path)
-    chains = h.generated_chains(blocks)
+    chains = h.generated_chains(h.parse_blocks(path))
     if not chains:
         return 0
-    lines = path.read_text().splitlines()
     env = h.environment(cache_dir)
-    bodies = {}
+    bodies = []
     ran = 0
     for chain in chains:
         with tempfile.TemporaryDirectory(prefix="yieldmc-docs-") as tmp:
@@ -53,11 +51,21 @@ def regenerate(path: Path, *, cache_dir: Path) -> int:
                     if out:
                         out.append("")
                     out += step.display + h.clean_output(result.stdout, cwd)
-                bodies[block.line] = out
-    for block in sorted((b for c in chains for b in c), key=lambda b: -b.line):
-        lines[block.line:block.end - 1] = bodies[block.line]  # between the fences
+                bodies.append((_commands(block), out))
+    # the document as it is now (it may have been edited meanwhile): same generated blocks
+    now = [b for c in h.generated_chains(h.parse_blocks(path)) for b in c]
+    if [_commands(b) for b in now] != [c for c, _ in bodies]:
+        sys.stderr.write(f"make_docs: the generated blocks of {path} changed while it ran; rerun it\n")
+        raise SystemExit(1)
+    lines = path.read_text().splitlines()
+    for block, (_, out) in sorted(zip(now, bodies), key=lambda pair: -pair[0].line):
+        lines[block.line:block.end - 1] = out  # between the fences
     path.write_text("\n".join(lines) + "\n")
     return ran
+
+
+def _commands(block: h.Block) -> list[str]:
+    return [s.command for s in h.transcript(block)]
 
 
 def main(argv=None) -> int:

@@ -27,8 +27,9 @@ output blocks). The rules, as the README's "Documentation tests" paragraph state
   override and compares: the text with its numbers masked must be the same, fractions
   of modules (4 decimals, or a percentage) must agree within 4.5 combined binomial
   standard errors, ``value ± se`` within 4.5 combined errors, sample counts must be
-  the commands' ``samples``, p-values, timings and the worst channel's indices are not
-  compared, and every other number must be equal.
+  the commands' ``samples``, p-values, timings, the worst channel's indices and the
+  ``plot:`` lines (the test runs without plots) are not compared, and every other number
+  must be equal.
 * ```text blocks without a marker and unlabelled fences are output or records, not run.
 """
 
@@ -372,10 +373,16 @@ def _binomial_tolerance(a: float, n_a: int, b: float, n_b: int) -> float:
     return Z_TOLERANCE * math.sqrt(var) + 1e-4
 
 
+def _compared(lines: list[str]) -> list[str]:
+    """The lines compared: not the ``plot:`` lines (the test runs without plots)."""
+    return [line for line in lines if not line.startswith("plot:")]
+
+
 def compare_output(doc: list[str], rerun: list[str], *, n_doc: int | None, n_rerun: int | None) -> list[str]:
     """Where ``rerun`` (the command at the small size) disagrees with ``doc`` (the pasted
     output); empty when they agree within their intervals."""
     problems = []
+    doc, rerun = _compared(doc), _compared(rerun)
     if len(doc) != len(rerun):
         return [f"{len(doc)} lines documented, {len(rerun)} printed now:\n  doc: " + "\n  doc: ".join(doc)
                 + "\n  now: " + "\n  now: ".join(rerun)]

@@ -49,8 +49,8 @@ def _items():
         if key not in seen:
             seen.add(key)
             items.append((b.where, b.lang, b))
-    items += [(chain[0].where, "generated", chain) for chain in chains]
-    return items
+    # the generated chains first: they hold the longest runs, and xdist hands items out in order
+    return [(chain[0].where, "generated", chain) for chain in chains] + items
 
 
 ITEMS = _items()
@@ -178,3 +178,21 @@ def test_transcript_steps():
     assert [s.output for s in steps] == [["out 1"], ["out 2"]]
     assert re.search("scripts", h.resolve_scripts("python scripts/package_report.py")) and \
         str(h.ROOT) in h.resolve_scripts("python scripts/package_report.py")
+
+
+def test_yieldmc_examples_copies_and_never_replaces_other_files(tmp_path, capsys):
+    from yieldmc import examples
+
+    target = tmp_path / "ex"
+    assert examples.main([str(target)]) == 0
+    for name in examples.NAMES:
+        assert (target / name).read_bytes() == (h.ROOT / "yieldmc" / "examples" / name).read_bytes()
+    assert capsys.readouterr().out.split() == [str(target / n) for n in examples.NAMES]
+    assert examples.main([str(target)]) == 0  # the same files again: nothing to do
+    (target / examples.NAMES[0]).write_text("module,layer,channel,loss_db\nmine,0,0,1.0\n")
+    assert examples.main([str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and examples.NAMES[0] in err
+    assert (target / examples.NAMES[0]).read_text().startswith("module,layer,channel,loss_db\nmine")
+    with pytest.raises(ValueError, match="no example file"):
+        examples.path("nothing.csv")
