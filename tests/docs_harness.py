@@ -224,7 +224,7 @@ def small(command: str) -> str:
         if n is None:
             command += f" samples={SMALL_SAMPLES}"
         elif n > SMALL_SAMPLES:
-            command = re.sub(r"samples=\d+", f"samples={SMALL_SAMPLES}", command)
+            command = re.sub(r"(^|\s)('?)samples=\d+", rf"\g<1>\g<2>samples={SMALL_SAMPLES}", command)
         if "output.plots=" not in command:
             command += " output.plots=false"
     elif words[0] == "python" and "--samples" in command:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -59,7 +60,11 @@ ITEMS = _items()
 @pytest.fixture(scope="session")
 def jax_cache(tmp_path_factory):
     """A persistent JAX compilation cache for the documented commands of this session,
-    shared by the xdist workers (their base directories have one parent)."""
+    shared by the xdist workers (their base directories have one parent); a
+    ``JAX_COMPILATION_CACHE_DIR`` set in the environment is used instead (a cache kept
+    between runs: entries are keyed by the compiled program, so old ones do no harm)."""
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
     base = tmp_path_factory.getbasetemp()
     root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     path = root / "docs-jax-cache"
@@ -138,6 +143,8 @@ def test_small_override():
     assert h.small("yieldmc") == f"yieldmc samples={h.SMALL_SAMPLES} output.plots=false"
     assert h.small("yieldmc samples=10000000 output.plots=true") == f"yieldmc samples={h.SMALL_SAMPLES} output.plots=true"
     assert h.small("yieldmc samples=4096") == "yieldmc samples=4096 output.plots=false"
+    assert h.small("yieldmc calibrate.samples=99999 samples=99999") == \
+        f"yieldmc calibrate.samples=99999 samples={h.SMALL_SAMPLES} output.plots=false"
     assert h.small("python scripts/x.py --samples 100000") == f"python scripts/x.py --samples {h.SMALL_SAMPLES}"
     assert h.small("yieldmc-plot results/") == "yieldmc-plot results/"
 
