@@ -17,7 +17,8 @@ output blocks). The rules, as the README's "Documentation tests" paragraph state
   ``--samples N`` of a script likewise.
 * ``<!-- docs-test: PATH -->`` before a block (PATH relative to the checkout, e.g.
   ``tests/test_cluster.py``): that file runs the block; the harness checks that it
-  contains every command (or the snippet) verbatim, whitespace runs counted as one.
+  contains every command (or the snippet) verbatim, whitespace runs counted as one
+  (a command line with its ``pip install`` parts left out will do).
   ``<!-- docs-test: lead -->``: a block awaiting a change the lead merges (not run).
 * ``<!-- generated -->`` before a ```text block: a transcript. Its ``$ command`` lines
   are run in order in one scratch directory and the output below each is what
@@ -151,7 +152,7 @@ def _strip_comment(line: str) -> str:
     return line.rstrip()
 
 
-def _split_and(command: str) -> list[str]:
+def split_and(command: str) -> list[str]:
     """``a && b`` → [a, b], ``&&`` inside quotes kept."""
     parts, quote, start, k = [], None, 0, 0
     while k < len(command):
@@ -189,10 +190,28 @@ def bash_commands(block: Block) -> list[str]:
     """The commands a ```bash block runs (``pip install`` parts left out)."""
     commands = []
     for line in join_lines(block.body):
-        kept = [p for p in _split_and(line) if not p.startswith("pip install")]
+        kept = [p for p in split_and(line) if not p.startswith("pip install")]
         if kept:
             commands.append(" && ".join(kept))
     return commands
+
+
+def delegated_problems(block: Block) -> list[str]:
+    """What the test named by ``<!-- docs-test: PATH -->`` lacks of ``block``'s commands."""
+    target = ROOT / block.docs_test
+    if not target.is_file():
+        return [f"{block.where}: 'docs-test: {block.docs_test}' names no file of the checkout"]
+    text = " ".join(target.read_text().split())
+    if block.lang == "python":
+        snippet = " ".join(block.body.split())
+        return [] if snippet in text else [f"{block.where}: {block.docs_test} does not contain the snippet"]
+    problems = []
+    for line in join_lines(block.body):
+        # the whole line, or the line without its `pip install` parts (which no test runs)
+        short = " && ".join(p for p in split_and(line) if not p.startswith("pip install"))
+        if line not in text and short and short not in text:
+            problems.append(f"{block.where}: {block.docs_test} does not contain {line!r}")
+    return problems
 
 
 def _samples_in(command: str) -> int | None:
@@ -236,8 +255,8 @@ def small(command: str) -> str:
 
 def resolve_scripts(command: str) -> str:
     """``python scripts/x.py`` → ``python <checkout>/scripts/x.py`` (scripts are not installed)."""
-    return re.sub(r"(^|\s)python (scripts/\S+\.py)", lambda m: f"{m.group(1)}python {shlex.quote(str(ROOT / m.group(2)))}",
-                  command)
+    return re.sub(r"(^|\s)python (scripts/\S+\.py)",
+                  lambda m: f"{m.group(1)}python {shlex.quote(str(ROOT / m.group(2)))}", command)
 
 
 def environment(cache_dir: Path | None) -> dict:

@@ -87,12 +87,8 @@ def test_documented(kind, payload, tmp_path, jax_cache):
     cwd = _scratch(tmp_path)
     env = h.environment(jax_cache)
     if kind == "delegated":
-        target = h.ROOT / payload.docs_test
-        assert target.is_file(), f"{payload.where}: 'docs-test: {payload.docs_test}' names no file of the checkout"
-        text = " ".join(target.read_text().split())
-        wanted = h.join_lines(payload.body) if payload.lang == "bash" else [" ".join(payload.body.split())]
-        for command in wanted:
-            assert command in text, f"{payload.where}: {payload.docs_test} does not contain {command!r}"
+        problems = h.delegated_problems(payload)
+        assert not problems, "\n".join(problems)
     elif kind == "bash":
         for command in h.bash_commands(payload):
             result = h.run_command(h.small(command), cwd=cwd, env=env)
@@ -141,7 +137,8 @@ def test_bash_commands_join_continuations_and_drop_comments_and_pip():
 
 def test_small_override():
     assert h.small("yieldmc") == f"yieldmc samples={h.SMALL_SAMPLES} output.plots=false"
-    assert h.small("yieldmc samples=10000000 output.plots=true") == f"yieldmc samples={h.SMALL_SAMPLES} output.plots=true"
+    assert h.small("yieldmc samples=10000000 output.plots=true") == \
+        f"yieldmc samples={h.SMALL_SAMPLES} output.plots=true"
     assert h.small("yieldmc samples=4096") == "yieldmc samples=4096 output.plots=false"
     assert h.small("yieldmc calibrate.samples=99999 samples=99999") == \
         f"yieldmc calibrate.samples=99999 samples={h.SMALL_SAMPLES} output.plots=false"
@@ -173,9 +170,21 @@ def test_compare_output_uses_binomial_intervals():
 
 def test_compare_output_value_with_standard_error():
     doc = ["  process.dx_um.module.sigma = 0.8931 ± 0.16   (start 0.7)"]
-    assert h.compare_output(doc, ["  process.dx_um.module.sigma = 1.5 ± 0.2   (start 0.7)"], n_doc=None, n_rerun=None) == []
-    assert h.compare_output(doc, ["  process.dx_um.module.sigma = 2.5 ± 0.2   (start 0.7)"], n_doc=None, n_rerun=None)
-    assert h.compare_output(doc, ["  process.dx_um.module.sigma = 0.8931 ± 0.16   (start 0.8)"], n_doc=None, n_rerun=None)
+    def compare(line):
+        return h.compare_output(doc, [line], n_doc=None, n_rerun=None)
+
+    assert compare("  process.dx_um.module.sigma = 1.5 ± 0.2   (start 0.7)") == []  # 0.61 < 4.5·0.26
+    assert compare("  process.dx_um.module.sigma = 2.5 ± 0.2   (start 0.7)")
+    assert compare("  process.dx_um.module.sigma = 0.8931 ± 0.16   (start 0.8)")
+
+
+def test_delegated_block_must_be_in_the_named_file():
+    ci = h.Block("x.md", 1, 3, "bash", "pip install -e '.[test]' && pytest   # the suite", "docs-test: .ci/run")
+    assert h.delegated_problems(ci) == []
+    other = h.Block("x.md", 1, 3, "bash", "yieldmc --multirun samples=7", "docs-test: .ci/run")
+    assert h.delegated_problems(other) and "does not contain" in h.delegated_problems(other)[0]
+    missing = h.Block("x.md", 1, 3, "bash", "pytest", "docs-test: tests/no_such_test.py")
+    assert "names no file" in h.delegated_problems(missing)[0]
 
 
 def test_transcript_steps():
