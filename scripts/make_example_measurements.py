@@ -1,4 +1,4 @@
-"""Write examples/measured_modules.csv: a small measured-looking table for the README.
+"""Write yieldmc/examples/measured_modules.csv: a small measured-looking table for the README.
 
     python scripts/make_example_measurements.py [--modules 150] [--seed 2026]
 
@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 TRUTH = {"process.dx_um.module.sigma": 0.9, "process.dx_um.channel.sigma": 0.3}
-TARGET = Path(__file__).resolve().parent.parent / "examples" / "measured_modules.csv"
+TARGET = Path(__file__).resolve().parent.parent / "yieldmc" / "examples" / "measured_modules.csv"
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Write examples/placement_dx_um.csv: a small measured-looking placement metrology file.
+"""Write yieldmc/examples/placement_dx_um.csv: a small measured-looking placement metrology file.
 
 400 lateral placement offsets dx (µm) of a PWG flex on the chip, as a line with two
 bonders would measure them: 85 % from bonder A (bias +0.10 µm, σ 0.40 µm), 15 % from
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-TARGET = Path(__file__).resolve().parent.parent / "examples" / "placement_dx_um.csv"
+TARGET = Path(__file__).resolve().parent.parent / "yieldmc" / "examples" / "placement_dx_um.csv"
 
 
 def placement_dx_um(n: int = 400, seed: int = 20241216) -> np.ndarray:
