@@ -34,11 +34,13 @@ OVERRIDES = ("samples=", "output.dir=", "output.name=", "overwrite=", "calibrate
 MAX_KB = 100
 
 
-def commands(text: str) -> list[str]:
-    """Every non-comment line of every ```bash block, in order."""
+def commands(text: str) -> list[tuple[str, int]]:
+    """``(command, expected exit code)`` of every non-comment line of every ```bash block, in
+    order; a block after ``<!-- docs-test: exit=N -->`` is expected to exit with N."""
     out = []
-    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
-        out += [line.strip() for line in block.splitlines() if line.strip() and not line.strip().startswith("#")]
+    for marker, block in re.findall(r"(?:<!-- docs-test: exit=(\d+) -->\n)?```bash\n(.*?)```", text, re.S):
+        out += [(line.strip(), int(marker or 0)) for line in block.splitlines()
+                if line.strip() and not line.strip().startswith("#")]
     return out
 
 
@@ -77,17 +79,17 @@ def main(argv=None) -> int:
     text = GALLERY.read_text(encoding="utf-8")
     docs = documented_commands()
     cmds = commands(text)
-    bad = [c for c in cmds if c.split()[0] == "yieldmc" and normalised(c) not in docs]
+    bad = [c for c, _ in cmds if c.split()[0] == "yieldmc" and normalised(c) not in docs]
     for c in bad:
         print(f"not a documented command (without {', '.join(OVERRIDES)}): {c}", file=sys.stderr)
     if bad:
         return 1
     if not args.check:
-        for c in cmds:
+        for c, expected in cmds:
             t0 = time.perf_counter()
             print(f"$ {c}", flush=True)
             r = subprocess.run(c, shell=True, cwd=ROOT, executable="/bin/bash")
-            if r.returncode:
+            if r.returncode != expected:
                 print(f"failed (exit {r.returncode}): {c}", file=sys.stderr)
                 return 1
             print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)

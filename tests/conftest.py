@@ -1,8 +1,18 @@
-"""Test-wide setup: float64 available for the reference tests (engine tests pick their dtype)."""
+"""Test-wide setup: float64 available for the reference tests (engine tests pick their dtype),
+and one persistent JAX compilation cache for the whole run.
+
+The suite is compile-bound: both pytest-xdist workers and every ``yieldmc`` subprocess compile
+the same block programs. A compiled program is keyed by its HLO, options and backend, so a
+shared on-disk cache changes no result, only who pays the compilation. An environment
+``JAX_COMPILATION_CACHE_DIR`` is used as it is.
+"""
 
 import os
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"yieldmc-tests-jax-cache-{os.getuid()}"))
 
 import jax  # noqa: E402
 

@@ -212,7 +212,8 @@ def test_sensitivity_mode_ranks_tolerances_and_writes_a_store(tmp_path):
     assert "tighten from the top" in proc.stdout
     table = proc.stdout.split("tighten from the top:")[1].split("nominals and spec:")[0]
     assert table.index("process.dx_um.module.sigma") < table.index("process.dy_um.module.sigma")
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["sens.zarr"]  # the name as given
+    # the name as given, and the tornado chart beside it
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sens.zarr", "sens_tornado.png"]
     ds = xr.open_zarr(tmp_path / "out" / "sens.zarr")
     assert ds.yield_gradient.dims == ("parameter",) and "yield_gradient_se" in ds
     assert "process.dx_um.module.sigma" in [str(p) for p in ds.parameter.values]

@@ -32,14 +32,20 @@ VARS = ("yield", "yield_ci_low", "yield_ci_high", "n_pass", "n_samples",
         "channel_fail_fraction", "loss_db_mean", "loss_db_quantile")
 
 
+#: The command of docs/cluster.md and the README, as documented (the docs test finds it here).
+DOCUMENTED = "yieldmc --multirun hydra/launcher=yieldmc_slurm hydra.launcher.partition=gpu shard='range(8)' num_shards=8 samples=1000000000 output.dir=/scratch/$USER/yield"  # noqa: E501
+
+
 def documented_command() -> str:
-    """The ``yieldmc`` line of the bash block that follows the docs-test marker."""
+    """The ``yieldmc`` line of the bash block that follows the docs-test marker (the one
+    :data:`DOCUMENTED` spells)."""
     text = DOC.read_text()
     assert MARKER in text, f"{DOC} lost its docs-test marker"
     block = text.split(MARKER, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     lines = [line.strip() for line in block.replace("\\\n", " ").splitlines()]
     assert "pip install -e '.[cluster]'" in lines
-    (line,) = [line for line in lines if line.startswith("yieldmc ")]
+    (line,) = [" ".join(line.split()) for line in lines if line.startswith("yieldmc ")]
+    assert line == DOCUMENTED, f"{DOC} documents {line!r}; tests/test_slurm.py knows {DOCUMENTED!r}"
     return line
 
 
