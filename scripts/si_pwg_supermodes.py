@@ -1,9 +1,16 @@
 """Local supermodes of the Si-taper → PWG adiabatic coupler cross-section (groundwork data).
 
-    python scripts/si_pwg_supermodes.py [--plan nominal,wavelength,gap,offset,convergence,
-        temperature] [--cache PATH] [--out-json yieldmc/data/si_pwg_supermodes.json]
+    python scripts/si_pwg_supermodes.py [--plan nominal,convergence,gap,offset,temperature,
+        wavelength] [--cache PATH] [--out-json yieldmc/data/si_pwg_supermodes.json]
+    python scripts/si_pwg_supermodes.py --report   # headline tables of the JSON, no solves
 
-Needs the ``modes`` extra (``pip install -e .[modes]``: scikit-fem; femwell's formulation).
+Needs the ``modes`` extra (``pip install -e .[modes]``: scikit-fem) besides jax and pyyaml;
+femwell (GPL-3.0, not a dependency) is used, where installed, only to cross-check the
+power projections. Plans: ``nominal`` (λ 1.31 µm, nominal gap, no offset: phase-matching
+scan and the taper widths), ``convergence`` (mesh and window at the nominal phase
+matching), ``gap`` (1.3, 0.5 µm; ``gap2``: 0.2 µm), ``offset`` (2 µm; ``offset1``: 1 µm),
+``temperature`` (first-order shifts against solves at −40 and 125 °C; ``temperature_scan``:
+phase matching at those temperatures), ``wavelength`` (1.26 µm; ``wavelength2``: 1.36 µm).
 
 Cross-section (one polarisation class at a time): a 220 nm Si strip (width w) on a
 semi-infinite SiO₂ BOX, the PWG cladding polymer above and at its sides, and the
@@ -406,9 +413,8 @@ def _cmt(prob, n, modes, guesses, floor, projection):
         if not ms:
             res["cmt_note"] = f"isolated {name} mode not guided"
             if projection and modes and "pwg" in iso:
-                pwg = (iso["pwg"]["v"], iso["pwg"]["n_eff"])
-                res["full_pwg_projection1"] = power_projection(
-                    prob, pwg, (modes[0]["v"], modes[0]["n_eff"]))
+                res.update(_full_projection(prob, (iso["pwg"]["v"], iso["pwg"]["n_eff"]),
+                                            modes[0]))
             return res
         iso[name] = ms[0]
         res[f"n_iso_{name}"] = ms[0]["n_eff"]
@@ -433,13 +439,59 @@ def _cmt(prob, n, modes, guesses, floor, projection):
     if projection:
         res["cmt_pwg_projection1"] = power_projection(prob, pwg, s_cmt)
     if projection and modes:
-        res["full_pwg_projection1"] = power_projection(prob, pwg, (modes[0]["v"], modes[0]["n_eff"]))
+        res.update(_full_projection(prob, pwg, modes[0]))
     return res
 
 
+def _full_projection(prob, pwg, mode):
+    """Supermode 1 on the isolated PWG mode; femwell's value too where it is installed."""
+    res = {"full_pwg_projection1": power_projection(prob, pwg, (mode["v"], mode["n_eff"]))}
+    try:
+        res["full_pwg_projection1_femwell"] = power_projection_femwell(
+            prob, pwg, (mode["v"], mode["n_eff"]))
+    except ImportError:
+        pass
+    return res
+
+
+def _power_form():
+    from skfem import Functional
+
+    # ωμ0·H_t = ẑ × F with F = β E_t + (k0²/β)∇e_z (e_z: the solver's scaled E_z), so
+    # ωμ0·(E_a × H_b)·ẑ = E_a,t·F_b; femwell's calculate_hfield gives the same H.
+    @Functional
+    def cross_power(w):
+        ea, eza = w.ea
+        eb, ezb = w.eb
+        fb0 = w.beta_b * eb[0] + w.k0**2 / w.beta_b * ezb.grad[0]
+        fb1 = w.beta_b * eb[1] + w.k0**2 / w.beta_b * ezb.grad[1]
+        return ea[0] * fb0 + ea[1] * fb1
+
+    return cross_power
+
+
 def power_projection(prob, mode_a, mode_b):
-    """|∫(E_a × H_b)·z|² / (∫(E_a × H_a)·z · ∫(E_b × H_b)·z) of two modes (v, n_eff) on the
-    same mesh: H from femwell's ``calculate_hfield``, E_z = ez·k0²/(iβ) as in femwell."""
+    """|P_ab|²/(P_aa·P_bb), P_ab = ½∫(E_a × H_b + E_b × H_a)·ẑ dA, of two modes (v, n_eff)
+    on the same mesh (real fields of lossless modes)."""
+    basis = prob.basis
+    form = _power_form()
+    fields = []
+    for v, neff in (mode_a, mode_b):
+        e = np.zeros(basis.N)
+        e[prob.free] = v
+        fields.append((basis.interpolate(e), neff * prob.k0))
+
+    def p(i, j):
+        return float(form.assemble(basis, ea=fields[i][0], eb=fields[j][0], beta_b=fields[j][1],
+                                   k0=prob.k0))
+
+    pab = 0.5 * (p(0, 1) + p(1, 0))
+    return pab**2 / (p(0, 0) * p(1, 1))
+
+
+def power_projection_femwell(prob, mode_a, mode_b):
+    """The same projection with femwell's calculate_hfield / calculate_overlap (optional
+    cross-check; femwell is GPL-3.0 and not a dependency of this script)."""
     from femwell.maxwell.waveguide import calculate_hfield, calculate_overlap
 
     basis = prob.basis
@@ -463,15 +515,20 @@ def power_projection(prob, mode_a, mode_b):
 #: Guess of n_PWG − n_clad (sets the shift and window only).
 PWG_EXCESS_GUESS = 0.0042
 #: Full-solve widths around the estimated phase matching, nm (the quadratic fit of Δβ²).
-SCAN_OFFSETS_NM = (-7.0, -2.5, 2.5, 7.0)
+SCAN_OFFSETS_NM = (-6.0, 0.0, 6.0)
 #: Extra widths of the nominal rows (taper from 300 nm to the 80 nm tip), µm.
-NOMINAL_WIDTHS_UM = (0.08, 0.10, 0.12, 0.20, 0.30)
-FINE_MESH = {"h_si_edge": 0.003, "h_si_in": 0.015, "ratio": 1.3, "h_core": 0.075, "h_far": 0.3}
+NOMINAL_WIDTHS_UM = (0.08, 0.20, 0.30)
+#: Refined mesh of the convergence rows: every spacing × 0.6 (≈ 2.8× the unknowns).
+FINE_MESH = {"h_si_edge": 0.0036, "h_si_in": 0.018, "ratio": 1.3, "h_core": 0.09, "h_far": 0.36}
 PLANS = {
     "nominal": [("te", 1.31, GAP_UM, 0.0), ("tm", 1.31, GAP_UM, 0.0)],
-    "gap": [(p, 1.31, g, 0.0) for g in (0.2, 0.5, 1.3) for p in ("te", "tm")],
-    "offset": [(p, 1.31, GAP_UM, d) for d in (2.0, 1.0) for p in ("te", "tm")],
-    "wavelength": [(p, lam, GAP_UM, 0.0) for lam in (1.26, 1.36) for p in ("te", "tm")],
+    "gap": [(p, 1.31, g, 0.0) for g in (1.3, 0.5) for p in ("te", "tm")],
+    "gap2": [(p, 1.31, g, 0.0) for g in (0.2,) for p in ("te", "tm")],
+    "offset": [(p, 1.31, GAP_UM, d) for d in (2.0,) for p in ("te", "tm")],
+    "offset1": [(p, 1.31, GAP_UM, d) for d in (1.0,) for p in ("te", "tm")],
+    "wavelength": [(p, lam, GAP_UM, 0.0) for lam in (1.26,) for p in ("te", "tm")],
+    "wavelength2": [(p, lam, GAP_UM, 0.0) for lam in (1.36,) for p in ("te", "tm")],
+    "temperature_scan": [(p, 1.31, GAP_UM, 0.0, t) for t in (-40.0, 125.0) for p in ("te", "tm")],
 }
 CHECK_TEMPERATURES_C = (-40.0, 125.0)
 
@@ -542,40 +599,70 @@ def solve_cached(cache, *, pol, lam, w, gap, offset, tag, temperature_c=TEMPERAT
 
 
 def fit_crossing(rows, lam):
-    """Quadratic least-squares fit of Δβ² = a(w − w*)² + c over the rows: κ = √c/2."""
+    """Phase matching from the full solves: the parabola through the three widths with the
+    smallest Δβ² = (k0(n1 − n2))² (δ(w) is far from linear over a wider span: the strip mode
+    is near its cutoff), w* at its vertex, κ = ½·sqrt(min Δβ²), dδ/dw = sqrt(curvature)."""
     k0 = 2 * math.pi / lam
-    w = np.array([r["width_um"] for r in rows])
-    d2 = np.array([(k0 * (r["n1"] - r["n2"])) ** 2 for r in rows])
-    p, res, *_ = np.polyfit(w, d2, 2, full=True)
-    a, b, c = p
+    rows = sorted(rows, key=lambda r: (k0 * (r["n1"] - r["n2"])) ** 2)
+    use = sorted(rows[:3], key=lambda r: r["width_um"])
+    w = np.array([r["width_um"] for r in use])
+    d2 = np.array([(k0 * (r["n1"] - r["n2"])) ** 2 for r in use])
+    a, b, c = np.polyfit(w, d2, 2)
     w_star = -b / (2 * a)
     min_d2 = c - b * b / (4 * a)
-    fit = np.polyval(p, w)
     return {"w_star_um": float(w_star), "kappa_per_um": float(math.sqrt(max(min_d2, 0.0)) / 2),
             "ddelta_dw_per_um2": float(math.sqrt(max(a, 0.0))),
-            "fit_rel_residual": float(np.max(np.abs(fit - d2)) / min_d2),
-            "widths_um": [float(x) for x in w]}
+            "bracketed": bool(min(q["width_um"] for q in rows) < rows[0]["width_um"]
+                              < max(q["width_um"] for q in rows)),
+            "min_sampled_splitting_per_um": float(math.sqrt(d2.min())),
+            "fit_widths_um": [float(x) for x in w],
+            "widths_um": sorted(float(r["width_um"]) for r in rows)}
 
 
-def scan(cache, strip, pol, lam, gap, offset, tag):
+def scan(cache, strip, pol, lam, gap, offset, tag, temperature_c=TEMPERATURE_C):
     """CMT node at the table's phase-matching guess, then full solves around the estimate."""
-    n = material_indices(lam)
+    n = material_indices(lam, temperature_c)
     w_g = round(strip.width_at(pol, lam, n["clad"] + PWG_EXCESS_GUESS), 4)
-    node = solve_cached(cache, pol=pol, lam=lam, w=w_g, gap=gap, offset=offset, tag=tag,
-                        cmt=True, strip=strip)
+    kw = {"tag": tag, "strip": strip, "temperature_c": temperature_c}
+    node = solve_cached(cache, pol=pol, lam=lam, w=w_g, gap=gap, offset=offset, cmt=True, **kw)
     k0 = 2 * math.pi / lam
     w_c = w_g
     if "cmt_delta_per_um" in node:
         w_c = w_g - node["cmt_delta_per_um"] / (k0 * strip.slope(pol, lam, w_g))
-    rows = [node] if "n2" in node else []
+    rows = [r for r in cache.data.values() if "n2" in r and r["tag"] == tag
+            and r["polarization"] == pol and r["wavelength_um"] == lam and r["gap_um"] == gap
+            and r["offset_um"] == offset and r["temperature_c"] == temperature_c
+            and r["mesh"] == MESH and r["window_scale"] == 1.0
+            and abs(r["width_um"] - w_c) < 0.015]
+    if "n2" in node and node not in rows:
+        rows.append(node)
     for d in SCAN_OFFSETS_NM:
+        if any(abs(r["width_um"] - (w_c + 1e-3 * d)) < 2e-3 for r in rows):
+            continue  # a solve within 2 nm is already there
         r = solve_cached(cache, pol=pol, lam=lam, w=round(w_c + 1e-3 * d, 4), gap=gap,
-                         offset=offset, tag=tag, strip=strip)
+                         offset=offset, **kw)
         if "n2" in r:
             rows.append(r)
-    rows = [r for r in rows if abs(r["width_um"] - w_c) < 0.012]
+    fit = fit_crossing(rows, lam)
+    for _ in range(3):  # extend the scan until the smallest splitting is bracketed
+        if fit["bracketed"] or len(rows) < 3:
+            break
+        ws = sorted(r["width_um"] for r in rows)
+        w_min = min(rows, key=lambda q: (q["n1"] - q["n2"]))["width_um"]
+        w_new = ws[0] - 5e-3 if w_min <= ws[0] else ws[-1] + 5e-3
+        r = solve_cached(cache, pol=pol, lam=lam, w=round(w_new, 4), gap=gap, offset=offset,
+                         **kw)
+        if "n2" not in r:
+            break
+        rows.append(r)
+        fit = fit_crossing(rows, lam)
+    if fit["bracketed"]:  # one more solve at the vertex, then the final fit
+        r = solve_cached(cache, pol=pol, lam=lam, w=round(fit["w_star_um"], 4), gap=gap,
+                         offset=offset, **kw)
+        if "n2" in r and all(abs(r["width_um"] - q["width_um"]) > 2e-4 for q in rows):
+            rows.append(r)
     out = {"polarization": pol, "wavelength_um": lam, "gap_um": gap, "offset_um": offset,
-           "cmt_node_width_um": w_g, "w_estimate_um": float(w_c)}
+           "temperature_c": temperature_c, "cmt_node_width_um": w_g, "w_estimate_um": float(w_c)}
     out.update(fit_crossing(rows, lam))
     for k in ("cmt_kappa_per_um", "cmt_delta_per_um", "n_iso_si", "n_iso_pwg", "cmt_n1",
               "cmt_n2", "n1", "n2"):
@@ -590,15 +677,16 @@ def scan(cache, strip, pol, lam, gap, offset, tag):
     return out
 
 
-def run_plan(args):
+def run_plan(args, write=None):
     strip = Strip()
     cache = Cache(args.cache)
     crossings, convergence, temperature = [], [], []
     plans = args.plan.split(",")
     for plan in plans:
         if plan in PLANS:
-            for pol, lam, gap, offset in PLANS[plan]:
-                c = scan(cache, strip, pol, lam, gap, offset, tag=plan)
+            for pol, lam, gap, offset, *temp in PLANS[plan]:
+                c = scan(cache, strip, pol, lam, gap, offset, tag=plan,
+                         temperature_c=temp[0] if temp else TEMPERATURE_C)
                 crossings.append(c)
                 print(f"crossing {pol} {lam} g={gap} d={offset}: w*={c['w_star_um']:.4f} "
                       f"κ={c['kappa_per_um']:.5f} κ_cmt/κ={c.get('kappa_cmt_over_full', 0):.3f}",
@@ -606,13 +694,13 @@ def run_plan(args):
         if plan == "nominal":
             for pol in ("te", "tm"):
                 for w in NOMINAL_WIDTHS_UM:
+                    tip = w == min(NOMINAL_WIDTHS_UM)
                     solve_cached(cache, pol=pol, lam=1.31, w=w, gap=GAP_UM, offset=0.0,
-                                 tag="nominal", cmt=True, projection=(w == min(NOMINAL_WIDTHS_UM)),
-                                 strip=strip)
+                                 tag="nominal", cmt=tip, projection=tip, strip=strip)
         if plan == "convergence":
             for c in [c for c in crossings if c["gap_um"] == GAP_UM and c["offset_um"] == 0.0
-                      and c["wavelength_um"] == 1.31]:
-                w = round(c["w_star_um"], 4)
+                      and c["wavelength_um"] == 1.31 and c["temperature_c"] == TEMPERATURE_C]:
+                w = round(c["w_star_um"], 3)
                 row = {"polarization": c["polarization"], "width_um": w}
                 for name, kw in (("base", {}), ("fine_mesh", {"mesh": FINE_MESH}),
                                  ("window_x1.5", {"window_scale": 1.5})):
@@ -622,23 +710,27 @@ def run_plan(args):
                                  "window_um": r["window_um"], "seconds": r["seconds"],
                                  "kappa_at_w_per_um": math.pi / 1.31 * (r["n1"] - r["n2"])}
                 convergence.append(row)
-        if plan == "temperature":
-            for c in [c for c in crossings if c["gap_um"] == GAP_UM and c["offset_um"] == 0.0
-                      and c["wavelength_um"] == 1.31]:
-                w = round(c["w_star_um"], 4)
-                base = solve_cached(cache, pol=c["polarization"], lam=1.31, w=w, gap=GAP_UM,
-                                    offset=0.0, tag="convergence", strip=strip)
-                for t in CHECK_TEMPERATURES_C:
-                    r = solve_cached(cache, pol=c["polarization"], lam=1.31, w=w, gap=GAP_UM,
-                                     offset=0.0, tag="temperature", temperature_c=t, strip=strip)
-                    n0, n1 = base["n_mat"], r["n_mat"]
-                    row = {"polarization": c["polarization"], "width_um": w, "temperature_c": t}
-                    for i in (1, 2):
-                        pred = base[f"n{i}"] + sum(base[f"dn{i}_dn{k}"] * (n1[k] - n0[k])
-                                                   for k in REGIONS)
-                        row[f"n{i}_solve"] = r[f"n{i}"]
-                        row[f"n{i}_first_order"] = pred
-                    temperature.append(row)
+        if plan == "temperature":  # first order vs solves where the supermodes are unmixed
+            for pol in ("te", "tm"):
+                for w in (min(NOMINAL_WIDTHS_UM), max(NOMINAL_WIDTHS_UM)):
+                    tip = w == min(NOMINAL_WIDTHS_UM)
+                    base = solve_cached(cache, pol=pol, lam=1.31, w=w, gap=GAP_UM, offset=0.0,
+                                        tag="nominal", cmt=tip, projection=tip, strip=strip)
+                    for t in CHECK_TEMPERATURES_C:
+                        r = solve_cached(cache, pol=pol, lam=1.31, w=w, gap=GAP_UM, offset=0.0,
+                                         tag="temperature", temperature_c=t, strip=strip)
+                        n0, n1 = base["n_mat"], r["n_mat"]
+                        row = {"polarization": pol, "width_um": w, "temperature_c": t}
+                        for i in (1, 2):
+                            if f"n{i}" not in base or f"n{i}" not in r:
+                                continue
+                            row[f"n{i}_base"] = base[f"n{i}"]
+                            row[f"n{i}_solve"] = r[f"n{i}"]
+                            row[f"n{i}_first_order"] = base[f"n{i}"] + sum(
+                                base[f"dn{i}_dn{k}"] * (n1[k] - n0[k]) for k in REGIONS)
+                        temperature.append(row)
+        if write is not None:
+            write(cache, crossings, convergence, temperature)
     return cache, crossings, convergence, temperature
 
 
@@ -648,7 +740,8 @@ ROW_KEYS = ("tag", "polarization", "wavelength_um", "width_um", "gap_um", "offse
             *[f"dn{i}_dn{r}" for i in (1, 2) for r in REGIONS],
             *[f"gamma{i}_{r}" for i in (1, 2) for r in REGIONS],
             "n_iso_si", "n_iso_pwg", "cmt_n1", "cmt_n2", "cmt_delta_per_um", "cmt_kappa_per_um",
-            "cmt_pwg_projection1", "full_pwg_projection1", "window_um", "dofs", "seconds")
+            "cmt_pwg_projection1", "full_pwg_projection1", "full_pwg_projection1_femwell",
+            "window_um", "dofs", "seconds")
 
 
 def summarize(cache, crossings, convergence, temperature, args, runtime):
@@ -723,7 +816,9 @@ def summarize(cache, crossings, convergence, temperature, args, runtime):
         "solver": {
             "name": "finite elements (scikit-fem): 2nd-order Nédélec (E_t) × 2nd-order Lagrange "
                     "(E_z), femwell's formulation (doi:10.1080/02726340290084012); power "
-                    "projections with femwell's calculate_hfield / calculate_overlap",
+                    "projections from E and H = curl E/(iωμ0) evaluated on the elements "
+                    "(cross-checked against femwell's calculate_hfield/calculate_overlap "
+                    "where femwell is installed: full_pwg_projection1_femwell)",
             "scikit_fem_version": getattr(skfem, "__version__", "?"),
             "femwell_version": femwell_version,
             "scipy_version": scipy.__version__, "numpy_version": np.__version__,
@@ -766,19 +861,89 @@ def summarize(cache, crossings, convergence, temperature, args, runtime):
     }
 
 
+def report(path):
+    """Markdown tables of the headline numbers of a written JSON (no solves)."""
+    d = json.loads(Path(path).read_text())
+    print("| pol | λ µm | gap µm | offset µm | T °C | w* nm | κ full /µm | κ overlap /µm | ratio | "
+          "w* − w_iso nm | dδ/dw /µm² |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for c in d["crossings"]:
+        print(f"| {c['polarization']} | {c['wavelength_um']} | {c['gap_um']} | {c['offset_um']} | "
+              f"{c['temperature_c']:.0f} | "
+              f"{1e3 * c['w_star_um']:.1f} | {c['kappa_per_um']:.4f} | "
+              f"{c.get('node_cmt_kappa_per_um', float('nan')):.4f} | "
+              f"{c.get('kappa_cmt_over_full', float('nan')):.3f} | "
+              f"{c.get('w_star_minus_w_iso_nm', float('nan')):.1f} | "
+              f"{c['ddelta_dw_per_um2']:.2f} |")
+    import yaml
+
+    cp = yaml.safe_load((ROOT / "conf/package/coupler/adiabatic.yaml").read_text())
+    dwdz = 1e-3 * (cp["start_width_nm"] - cp["tip_width_nm"]) / cp["taper_length_um"]
+    print(f"\nLandau–Zener transfer loss at phase matching for the configured linear taper "
+          f"(|dw/dz| = {dwdz:.3e}): P = exp(−2πκ²/(dδ/dw·|dw/dz|))")
+    for c in d["crossings"]:
+        p_lz = math.exp(-2 * math.pi * c["kappa_per_um"] ** 2 / (c["ddelta_dw_per_um2"] * dwdz))
+        print(f"  {c['polarization']} λ={c['wavelength_um']} gap={c['gap_um']} "
+              f"offset={c['offset_um']} T={c['temperature_c']:.0f}: P = {p_lz:.3g} "
+              f"({-10 * math.log10(max(1 - p_lz, 1e-12)):.2f} dB)")
+    print()
+    print("| pol | w nm | mesh | n1 | n2 | κ(w) = π(n1 − n2)/λ /µm | dofs | window µm |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in d["convergence"]:
+        for name in ("base", "fine_mesh", "window_x1.5"):
+            if name in r:
+                q = r[name]
+                print(f"| {r['polarization']} | {1e3 * r['width_um']:.1f} | {name} | "
+                      f"{q['n1']:.6f} | {q['n2']:.6f} | {q['kappa_at_w_per_um']:.5f} | "
+                      f"{q['dofs']} | {q['window_um']:.1f} |")
+    print()
+    print("| pol | w nm | T °C | n1 solve | n1 first order | n2 solve | n2 first order |")
+    print("|---|---|---|---|---|---|---|")
+    for r in d["temperature_check"]:
+        nan = float("nan")
+        print(f"| {r['polarization']} | {1e3 * r['width_um']:.1f} | {r['temperature_c']:.0f} | "
+              f"{r['n1_solve']:.6f} | {r['n1_first_order']:.6f} | {r.get('n2_solve', nan):.6f} | "
+              f"{r.get('n2_first_order', nan):.6f} |")
+    print()
+    print("| pol | w nm | n1 | n2 | Γ1 si/box/core/clad | full proj. on PWG | femwell |")
+    print("|---|---|---|---|---|---|---|")
+    for r in d["rows"]:
+        if r["tag"] == "nominal" and "full_pwg_projection1" in r:
+            g = "/".join(f"{r[f'gamma1_{k}']:.3f}" for k in REGIONS)
+            print(f"| {r['polarization']} | {1e3 * r['width_um']:.0f} | {r['n1']:.6f} | "
+                  f"{r.get('n2', float('nan')):.6f} | {g} | {r['full_pwg_projection1']:.4f} | "
+                  f"{r.get('full_pwg_projection1_femwell', float('nan')):.4f} |")
+    a = d["agreement"]
+    print(f"\noverlap route vs full solves at the same nodes: max |Δn1| = {a['max_abs_dn1']:.2e}, "
+          f"max |Δn2| = {a['max_abs_dn2']:.2e}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--plan", default="nominal,convergence,gap,offset,wavelength,temperature")
+    ap.add_argument("--plan", default="nominal,convergence,gap,offset,temperature,wavelength,"
+                    "gap2,wavelength2,offset1")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/si_pwg_supermodes.jsonl"))
     ap.add_argument("--out-json", type=Path, default=ROOT / "yieldmc/data/si_pwg_supermodes.json")
+    ap.add_argument("--report", action="store_true",
+                    help="print the headline tables of --out-json (no solves) and exit")
     args = ap.parse_args(argv)
+    if args.report:
+        report(args.out_json)
+        return 0
     args.argv = sys.argv[1:] if argv is None else list(argv)
     t0 = time.perf_counter()
-    cache, crossings, convergence, temperature = run_plan(args)
-    table = summarize(cache, crossings, convergence, temperature, args, time.perf_counter() - t0)
-    args.out_json.parent.mkdir(parents=True, exist_ok=True)
-    args.out_json.write_text(json.dumps(table, indent=1, ensure_ascii=False) + "\n")
-    print(f"wrote {args.out_json}: {len(table['rows'])} rows, {len(crossings)} crossings", flush=True)
+
+    def write(cache, crossings, convergence, temperature):
+        table = summarize(cache, crossings, convergence, temperature, args,
+                          time.perf_counter() - t0)
+        args.out_json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out_json.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(table, indent=1, ensure_ascii=False) + "\n")
+        tmp.replace(args.out_json)
+        print(f"wrote {args.out_json}: {len(table['rows'])} rows, {len(crossings)} crossings",
+              flush=True)
+
+    run_plan(args, write=write)
     return 0
 
 
