@@ -285,7 +285,7 @@ class Problem:
         self.chi = {k: basis0.interpolate(v.astype(float)) for k, v in regions.items()}
         self.one = basis0.interpolate(np.ones(m.t.shape[1]))
         if half:
-            walls = ["left", "right", "top", "bottom"] if pol == "te" else ["right", "top", "bottom"]
+            walls = ["right", "top", "bottom"] + (["left"] if pol == "te" else [])
         else:
             walls = ["left", "right", "top", "bottom"]
         fixed = basis.get_dofs(walls).all()
@@ -351,8 +351,8 @@ class Problem:
         """∂n_eff/∂n_i (exact discrete-eigenvalue derivative) per region."""
         u, v = md["u"], md["v"]
         ubv = u @ (self.b @ v)
-        return {k: float(2 * n[k] * (u @ (self.a_chi[k] @ v)) / ubv / (2 * self.k0**2 * md["n_eff"]))
-                for k in REGIONS}
+        scale = 2 * self.k0**2 * md["n_eff"]
+        return {k: float(2 * n[k] * (u @ (self.a_chi[k] @ v)) / ubv / scale) for k in REGIONS}
 
     def confinement(self, md, n):
         """Electric-energy fractions ∫_i ε|E|²/∫ε|E|² (E_z = ez·k0²/β, as femwell)."""
@@ -540,7 +540,8 @@ class Strip:
         self.rows = json.loads((ROOT / "yieldmc/data/si_strip_modes.json").read_text())["rows"]
 
     def table(self, pol, lam):
-        r = [x for x in self.rows if x["polarization"] == pol and abs(x["wavelength_um"] - lam) < 1e-9]
+        r = [x for x in self.rows
+             if x["polarization"] == pol and abs(x["wavelength_um"] - lam) < 1e-9]
         return np.array([x["width_um"] for x in r]), np.array([x["n_eff"] for x in r])
 
     def n(self, pol, lam, w, n_clad):
@@ -599,12 +600,16 @@ def solve_cached(cache, *, pol, lam, w, gap, offset, tag, temperature_c=TEMPERAT
 
 
 def fit_crossing(rows, lam):
-    """Phase matching from the full solves: the parabola through the three widths with the
-    smallest Δβ² = (k0(n1 − n2))² (δ(w) is far from linear over a wider span: the strip mode
-    is near its cutoff), w* at its vertex, κ = ½·sqrt(min Δβ²), dδ/dw = sqrt(curvature)."""
+    """Phase matching from the full solves: the parabola of Δβ² = (k0(n1 − n2))² through the
+    width with the smallest splitting and its two neighbours (δ(w) is far from linear over a
+    wider span: the strip mode is near its cutoff), w* at its vertex, κ = ½·sqrt(min Δβ²),
+    dδ/dw = sqrt(curvature). ``scan`` adds solves at the vertex until one lies within 0.5 nm."""
     k0 = 2 * math.pi / lam
-    rows = sorted(rows, key=lambda r: (k0 * (r["n1"] - r["n2"])) ** 2)
-    use = sorted(rows[:3], key=lambda r: r["width_um"])
+    rows = sorted(rows, key=lambda r: r["width_um"])
+    i = int(np.argmin([r["n1"] - r["n2"] for r in rows]))
+    j = min(max(i - 1, 0), len(rows) - 3)
+    use = rows[j:j + 3]  # the smallest splitting and its neighbours in width
+    rows = [rows[i]] + rows[:i] + rows[i + 1:]
     w = np.array([r["width_um"] for r in use])
     d2 = np.array([(k0 * (r["n1"] - r["n2"])) ** 2 for r in use])
     a, b, c = np.polyfit(w, d2, 2)
@@ -656,11 +661,16 @@ def scan(cache, strip, pol, lam, gap, offset, tag, temperature_c=TEMPERATURE_C):
             break
         rows.append(r)
         fit = fit_crossing(rows, lam)
-    if fit["bracketed"]:  # one more solve at the vertex, then the final fit
+    for _ in range(3):  # solves at the vertex until one lies within 0.5 nm of it
+        if not fit["bracketed"] or any(abs(q["width_um"] - fit["w_star_um"]) < 5e-4
+                                       for q in rows):
+            break
         r = solve_cached(cache, pol=pol, lam=lam, w=round(fit["w_star_um"], 4), gap=gap,
                          offset=offset, **kw)
-        if "n2" in r and all(abs(r["width_um"] - q["width_um"]) > 2e-4 for q in rows):
-            rows.append(r)
+        if "n2" not in r or any(abs(r["width_um"] - q["width_um"]) < 1e-5 for q in rows):
+            break
+        rows.append(r)
+        fit = fit_crossing(rows, lam)
     out = {"polarization": pol, "wavelength_um": lam, "gap_um": gap, "offset_um": offset,
            "temperature_c": temperature_c, "cmt_node_width_um": w_g, "w_estimate_um": float(w_c)}
     out.update(fit_crossing(rows, lam))
@@ -751,6 +761,16 @@ def summarize(cache, crossings, convergence, temperature, args, runtime):
             if r.get("mesh") == MESH and r.get("window_scale") == 1.0]
     rows.sort(key=lambda r: (r["tag"], r["polarization"], r["wavelength_um"], r["gap_um"],
                              r["offset_um"], r["temperature_c"], r["width_um"]))
+    out_rows = []
+    for r in rows:
+        o = {k: r[k] for k in ROW_KEYS if k in r}
+        c = [c for c in crossings if all(c[k] == r[k] for k in (
+            "polarization", "wavelength_um", "gap_um", "offset_um", "temperature_c"))]
+        if c:
+            kap, slope = c[0]["kappa_per_um"], c[0]["ddelta_dw_per_um2"]
+            dw = r["width_um"] - c[0]["w_star_um"]
+            o["c12_per_um_width"] = -kap * slope / ((slope * dw) ** 2 + 4 * kap**2)
+        out_rows.append(o)
     agree = [r for r in rows if "cmt_n1" in r and "n2" in r]
     lams = sorted({r["wavelength_um"] for r in rows})
     try:
@@ -790,9 +810,10 @@ def summarize(cache, crossings, convergence, temperature, args, runtime):
                          "dδ/dw; node_cmt_*: overlap route at cmt_node_width_um; w_iso_um: "
                          "width where the isolated strip index (si_strip_modes.json) equals the "
                          "isolated PWG index",
-            "local_mode_coupling": "C12(w) = −κ·(dδ/dw)/((dδ/dw)²(w − w*)² + 4κ²) per µm of "
-                                   "width (two-mode model, mixing angle ½·atan(2κ/δ)); along "
-                                   "a taper multiply by dw/dz",
+            "c12_per_um_width": "local-mode coupling C12(w) = dθ/dw = −κ·(dδ/dw)/((dδ/dw)²"
+                                "(w − w*)² + 4κ²), 1/µm per µm of width, from the row's "
+                                "crossing (two-mode model, mixing angle θ = ½·atan(2κ/δ)); "
+                                "along a taper multiply by dw/dz",
         },
         "geometry": {
             "si_thickness_um": THICKNESS_UM, "core_width_um": CORE_UM,
@@ -857,7 +878,7 @@ def summarize(cache, crossings, convergence, temperature, args, runtime):
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared, nice 19)",
             "script": "scripts/si_pwg_supermodes.py",
         },
-        "rows": [{k: r[k] for k in ROW_KEYS if k in r} for r in rows],
+        "rows": out_rows,
     }
 
 
@@ -894,7 +915,7 @@ def report(path):
             if name in r:
                 q = r[name]
                 print(f"| {r['polarization']} | {1e3 * r['width_um']:.1f} | {name} | "
-                      f"{q['n1']:.6f} | {q['n2']:.6f} | {q['kappa_at_w_per_um']:.5f} | "
+                      f"{q['n1']:.7f} | {q['n2']:.7f} | {q['kappa_at_w_per_um']:.6f} | "
                       f"{q['dofs']} | {q['window_um']:.1f} |")
     print()
     print("| pol | w nm | T °C | n1 solve | n1 first order | n2 solve | n2 first order |")
