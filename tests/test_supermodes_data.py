@@ -11,7 +11,8 @@ computed in independent ways; these tests check the relations that must hold bet
   (min–max principle);
 * the overlap route (2 × 2 coupled local modes from the isolated modes) against the full
   supermode solves: the splitting at the same node and κ = ½·min(β1 − β2);
-* first-order temperature shifts Σ ∂n_eff/∂n_r·Δn_r against full solves at −40 and 125 °C;
+* first-order temperature shifts Σ ∂n_eff/∂n_r·Δn_r against full solves at −40 and 125 °C
+  (remainder small and second order);
 * the supermode's projection on the PWG mode from this script's E × H against femwell's.
 """
 
@@ -33,9 +34,10 @@ OVERLAP_ROUTE_REL = 0.15
 #: holds for the discrete Galerkin solution as well (the committed data: ≈ 1e-12), so
 #: any larger spread means wrong regions, E_z scaling or eigenvector pairing.
 ROBINSON_REL = 1e-8
-#: First-order temperature shift: remainder at most this fraction of the shift (the
-#: second-order term of a ≈ 0.03 index change).
-FIRST_ORDER_REL = 0.05
+#: First-order temperature shifts over −40…125 °C (polymer index −0.034…+0.022): the
+#: accuracy stated in docs/supermodes.md, in n_eff (the remainder is second order in the
+#: index changes, largest for the Si-like modes).
+FIRST_ORDER_ABS = 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -117,13 +119,20 @@ def test_kappa_from_minimum_splitting(data):
 def test_first_order_temperature_shift(data):
     rows = data["temperature_check"]
     assert len(rows) >= 4
+    remainder = {}
     for r in rows:
         for i in (1, 2):
             if f"n{i}_solve" not in r:
                 continue
-            shift = r[f"n{i}_solve"] - r[f"n{i}_base"]
             err = r[f"n{i}_solve"] - r[f"n{i}_first_order"]
-            assert abs(err) <= FIRST_ORDER_REL * abs(shift), (r, i)
+            assert abs(err) <= FIRST_ORDER_ABS, (r, i)
+            remainder.setdefault((r["polarization"], r["width_um"], i), {})[
+                r["temperature_c"]] = err
+    # what is left is second order in ΔT: the same sign on both sides of 25 °C
+    for key, errs in remainder.items():
+        e = list(errs.values())
+        if len(e) == 2 and min(abs(x) for x in e) > 1e-5:
+            assert e[0] * e[1] > 0, (key, errs)
 
 
 def test_projection_matches_femwell(data):
