@@ -603,7 +603,8 @@ def fit_crossing(rows, lam):
     """Phase matching from the full solves: the parabola of Δβ² = (k0(n1 − n2))² through the
     width with the smallest splitting and its two neighbours (δ(w) is far from linear over a
     wider span: the strip mode is near its cutoff), w* at its vertex, κ = ½·sqrt(min Δβ²),
-    dδ/dw = sqrt(curvature). ``scan`` adds solves at the vertex until one lies within 0.5 nm."""
+    dδ/dw = sqrt(curvature). ``scan`` adds solves at the vertex until one lies within 0.5 nm,
+    and 1 nm either side of it where the three widths span more than 3.2 nm."""
     k0 = 2 * math.pi / lam
     rows = sorted(rows, key=lambda r: r["width_um"])
     i = int(np.argmin([r["n1"] - r["n2"] for r in rows]))
@@ -670,6 +671,15 @@ def scan(cache, strip, pol, lam, gap, offset, tag, temperature_c=TEMPERATURE_C):
         if "n2" not in r or any(abs(r["width_um"] - q["width_um"]) < 1e-5 for q in rows):
             break
         rows.append(r)
+        fit = fit_crossing(rows, lam)
+    if fit["bracketed"] and fit["fit_widths_um"][2] - fit["fit_widths_um"][0] > 3.2e-3:
+        # a wide triple: δ(w) is not linear over it; add solves 1 nm either side of w*
+        for dw in (-1e-3, 1e-3):
+            w_new = round(fit["w_star_um"] + dw, 4)
+            if all(abs(q["width_um"] - w_new) > 4e-4 for q in rows):
+                r = solve_cached(cache, pol=pol, lam=lam, w=w_new, gap=gap, offset=offset, **kw)
+                if "n2" in r:
+                    rows.append(r)
         fit = fit_crossing(rows, lam)
     out = {"polarization": pol, "wavelength_um": lam, "gap_um": gap, "offset_um": offset,
            "temperature_c": temperature_c, "cmt_node_width_um": w_g, "w_estimate_um": float(w_c)}
@@ -937,6 +947,14 @@ def report(path):
     a = d["agreement"]
     print(f"\noverlap route vs full solves at the same nodes: max |Δn1| = {a['max_abs_dn1']:.2e}, "
           f"max |Δn2| = {a['max_abs_dn2']:.2e}")
+    ratio = [(r["cmt_n1"] - r["cmt_n2"]) / (r["n1"] - r["n2"]) for r in d["rows"]
+             if "cmt_n1" in r and "n2" in r]
+    print(f"splitting overlap/full at the same nodes: {min(ratio):.3f} … {max(ratio):.3f} "
+          f"({len(ratio)} nodes)")
+    kr = [c["kappa_cmt_over_full"] for c in d["crossings"] if "kappa_cmt_over_full" in c]
+    print(f"κ overlap/full: {min(kr):.3f} … {max(kr):.3f} ({len(kr)} crossings)")
+    samp = max(c["min_sampled_splitting_per_um"] / (2 * c["kappa_per_um"]) for c in d["crossings"])
+    print(f"largest sampled minimum splitting / 2κ: {samp:.4f}")
 
 
 def main(argv=None):
