@@ -955,6 +955,8 @@ def report(path):
     print(f"κ overlap/full: {min(kr):.3f} … {max(kr):.3f} ({len(kr)} crossings)")
     samp = max(c["min_sampled_splitting_per_um"] / (2 * c["kappa_per_um"]) for c in d["crossings"])
     print(f"largest sampled minimum splitting / 2κ: {samp:.4f}")
+    pv = d["provenance"]
+    print(f"{len(d['rows'])} rows; solve time {pv['solve_seconds']:.0f} s in all ({pv['machine']})")
 
 
 def main(argv=None):
