@@ -374,7 +374,7 @@ def _check_output(directory: str, base: Path | None, *, name, mode, package_name
     """``output.dir`` can be written, or holds this job's complete result (which is only read,
     so a read-only mount serves it), and lies inside no store (stores never nest)."""
     from yieldmc.io.config import check_output_dir
-    from yieldmc.io.store import enclosing_store, root_attrs
+    from yieldmc.io.marks import enclosing_store, root_attrs
 
     if base is None:
         from yieldmc.engine.empirical import start_directory
