@@ -382,6 +382,21 @@ def _value(token: str) -> float:
     return float(token.replace("−", "-").rstrip("%"))
 
 
+_UNIT_AFTER = re.compile(r"\s*(dB|µm|um|nm|mrad|rad|ppm|°C|K|/)")
+
+
+def _is_fraction(doc: str, now: str, after: str) -> bool:
+    """Whether a number is a fraction of modules as the summaries print it: a yield or a
+    fraction (``0.1383``, ``0.0000305``, ``0`` where the other run printed a decimal), or a
+    percentage (``62.7 %``, ``62.7106%``). A number with a unit after it is not one."""
+    if after.startswith(" %") or doc.endswith("%"):
+        return True
+    if _UNIT_AFTER.match(after):
+        return False
+    shape = r"[01]|\d\.\d{3,}"
+    return bool(re.fullmatch(shape, doc) and re.fullmatch(shape, now) and ("." in doc or "." in now))
+
+
 def _binomial_tolerance(a: float, n_a: int, b: float, n_b: int) -> float:
     """4.5 combined standard errors of two fractions of n_a and n_b modules (Agresti–Coull
     centre, so a fraction of 0 still has an error), plus the rounding of 4 decimals."""
@@ -428,9 +443,9 @@ def compare_output(doc: list[str], rerun: list[str], *, n_doc: int | None, n_rer
                 continue
             if n_doc is not None and n_rerun is not None and tok == str(n_doc) and r_tok[k][2] == str(n_rerun):
                 continue  # the sample count of each run
-            fraction = re.fullmatch(r"\d\.\d{4}", tok) or re.fullmatch(r"\d+\.\d{4}%", tok)
-            if fraction and n_doc and n_rerun:
-                pa, pb = (a / 100, b / 100) if tok.endswith("%") else (a, b)
+            if _is_fraction(tok, r_tok[k][2], after) and n_doc and n_rerun:
+                percent = tok.endswith("%") or after.startswith(" %")
+                pa, pb = (a / 100, b / 100) if percent else (a, b)
                 if 0.0 <= pa <= 1.0 and abs(pa - pb) <= _binomial_tolerance(pa, n_doc, pb, n_rerun):
                     continue
                 problems.append(f"{tok} documented ({n_doc} modules), {r_tok[k][2]} now ({n_rerun} modules), "

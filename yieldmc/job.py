@@ -202,7 +202,7 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
         s = problem.static
         table = read_measurements(data, layers=s.layers, channels=s.channels,
                                   conditions=tuple(x.name for x in s.conditions), base=base)
-        from yieldmc.analysis.calibrate import check_enough_modules
+        from yieldmc.io.measurements import check_enough_modules
 
         check_enough_modules(int(table.loss_db.shape[0]), names)
     return CalibrateSettings(data=data, parameters=tuple(names), name=name, samples=c["samples"],

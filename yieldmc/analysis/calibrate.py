@@ -62,6 +62,7 @@ import yaml
 
 from yieldmc.engine.blocks import condition_parts, split_draws, standard_normals
 from yieldmc.engine.problem import Problem, Static
+from yieldmc.io.measurements import MIN_MODULES, check_enough_modules  # noqa: F401
 from yieldmc.job import CALIBRATION_MARKER, PROCESS_DIR, as_job, is_calibration_file
 
 #: Probability levels of the matched quantile functions.
@@ -71,28 +72,10 @@ STATISTICS = ("channel_loss", "module_mean", "within_layer_spread", "between_lay
 PER_MODULE = STATISTICS[1:]
 #: A goodness-of-fit flag below this KS p-value; identifiability thresholds.
 GOF_P, RANK_RATIO, MAX_RELATIVE_SE = 0.01, 0.01, 0.5
-#: Fewer measured modules are refused: a bootstrap over n modules has at most
-#: C(2n-1, n) distinct resamples (1 for one module, 10 for three: no error estimate), and
-#: a module-level spread estimated from n modules has a relative standard error of about
-#: 1/sqrt(2(n-1)), over 35 % below 5 modules.
-MIN_MODULES = 5
 #: Fewer measured modules (but at least MIN_MODULES) fit with a warning: a two-sample KS
 #: test on under 20 modules detects only gross misfits (its 1 % critical distance exceeds
 #: 0.36), and the bootstrap error itself is uncertain by over 15 %.
 GOF_MIN_MODULES = 20
-
-
-def check_enough_modules(n_modules: int, names) -> None:
-    """Refuse a fit whose data cannot identify the parameters (before anything is compiled).
-
-    Raises:
-      ValueError: one line, ``calibrate.data: ...``, when fewer than :data:`MIN_MODULES`
-        modules were measured.
-    """
-    if n_modules < MIN_MODULES:
-        raise ValueError(f"calibrate.data: {n_modules} measured module{'s' if n_modules != 1 else ''} cannot "
-                         f"identify {', '.join(names)}: the module-to-module spread and the bootstrap errors "
-                         f"need at least {MIN_MODULES} modules (20 or more for a meaningful goodness of fit)")
 
 
 def statistics(loss) -> dict:

@@ -15,6 +15,27 @@ from pathlib import Path
 
 import numpy as np
 
+
+#: Fewer measured modules are refused: a bootstrap over n modules has at most
+#: C(2n-1, n) distinct resamples (1 for one module, 10 for three: no error estimate), and
+#: a module-level spread estimated from n modules has a relative standard error of about
+#: 1/sqrt(2(n-1)), over 35 % below 5 modules.
+MIN_MODULES = 5
+
+
+def check_enough_modules(n_modules: int, names) -> None:
+    """Refuse a fit whose data cannot identify the parameters (before anything is compiled).
+
+    Raises:
+      ValueError: one line, ``calibrate.data: ...``, when fewer than :data:`MIN_MODULES`
+        modules were measured.
+    """
+    if n_modules < MIN_MODULES:
+        raise ValueError(f"calibrate.data: {n_modules} measured module{'s' if n_modules != 1 else ''} cannot "
+                         f"identify {', '.join(names)}: the module-to-module spread and the bootstrap errors "
+                         f"need at least {MIN_MODULES} modules (20 or more for a meaningful goodness of fit)")
+
+
 #: Columns a measurement table must have (``condition`` is optional).
 COLUMNS = ("module", "layer", "channel", "loss_db")
 
