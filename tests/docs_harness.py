@@ -393,7 +393,7 @@ def _is_fraction(doc: str, now: str, after: str) -> bool:
         return True
     if _UNIT_AFTER.match(after):
         return False
-    shape = r"[01]|\d\.\d{3,}"
+    shape = r"[01]|0\.\d{3,}|1\.0{3,}"  # in [0, 1]: a loss of 1.042 dB in a table is no fraction
     return bool(re.fullmatch(shape, doc) and re.fullmatch(shape, now) and ("." in doc or "." in now))
 
 

@@ -168,6 +168,21 @@ def test_compare_output_uses_binomial_intervals():
     assert h.compare_output(doc, close, n_doc=131072, n_rerun=131072)  # 16384 is not the count
 
 
+def test_fractions_as_the_summaries_print_them():
+    doc = ["  cold  yield 0.7792   fails only here 0.0000305",
+           "worst channel: layer 0, channel 11 fails in 62.7 % of modules under hot",
+           "| 25 | 1.163 | 0.6696 |"]
+    close = ["  cold  yield 0.7800   fails only here 0",
+             "worst channel: layer 0, channel 0 fails in 62.0 % of modules under hot",
+             "| 25 | 1.163 | 0.6700 |"]
+    assert h.compare_output(doc, close, n_doc=131072, n_rerun=16384) == []
+    # a loss in dB (1.163) is compared exactly, never as a fraction of modules
+    other = close[:2] + ["| 25 | 1.164 | 0.6700 |"]
+    assert h.compare_output(doc, other, n_doc=131072, n_rerun=16384)
+    far = close[:1] + ["worst channel: layer 0, channel 0 fails in 58.0 % of modules under hot"] + close[2:]
+    assert h.compare_output(doc, far, n_doc=131072, n_rerun=16384)  # 4.7 % is ~12 standard errors
+
+
 def test_compare_output_value_with_standard_error():
     doc = ["  process.dx_um.module.sigma = 0.8931 ± 0.16   (start 0.7)"]
     def compare(line):
