@@ -809,6 +809,15 @@ def _open_regular(path):
     return f
 
 
+def _head(path, size: int) -> bytes | None:
+    """The first ``size`` bytes of a regular file (not a symlink), or None."""
+    f = _open_regular(path)
+    if f is None:
+        return None
+    with f:
+        return f.read(size)
+
+
 def is_yieldmc_png(path) -> bool:
     """Whether ``path`` is a regular file (not a symlink) holding a PNG with yieldmc's
     ``Software`` marker (any version) in a ``tEXt`` chunk before the image data."""
@@ -836,12 +845,8 @@ def is_yieldmc_png(path) -> bool:
 def is_yieldmc_svg(path) -> bool:
     """Whether ``path`` is a regular file (not a symlink) holding an SVG whose metadata
     names yieldmc (any version) as its creator, within its first 64 kB."""
-    f = _open_regular(path)
-    if f is None:
-        return False
-    with f:
-        head = f.read(1 << 16)
-    return head.lstrip().startswith(b"<?xml") and b"<svg" in head and _SVG_MARK.search(head) is not None
+    head = _head(path, 1 << 16)
+    return head is not None and head.lstrip().startswith(b"<?xml") and b"<svg" in head and _SVG_MARK.search(head) is not None
 
 
 _HTML_MARK = re.compile(rb'<meta name="generator" content="' + re.escape(MARKER_PREFIX.encode()))
@@ -850,12 +855,8 @@ _HTML_MARK = re.compile(rb'<meta name="generator" content="' + re.escape(MARKER_
 def is_yieldmc_html(path) -> bool:
     """Whether ``path`` is a regular file (not a symlink) holding an HTML page whose head
     names yieldmc (any version) as its generator, within its first 4 kB."""
-    f = _open_regular(path)
-    if f is None:
-        return False
-    with f:
-        head = f.read(4096)
-    return head.lstrip().lower().startswith(b"<!doctype html") and _HTML_MARK.search(head) is not None
+    head = _head(path, 4096)
+    return head is not None and head.lstrip().lower().startswith(b"<!doctype html") and _HTML_MARK.search(head) is not None
 
 
 def _replaceable(path: Path) -> bool:
