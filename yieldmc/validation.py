@@ -203,8 +203,9 @@ def union_failure_probability(*, channels: int, sigma_module_um: float, sigma_ch
 
 def union_offset(*, channels: int = 12, sigma_module_um: float = 0.2, sigma_channel_um: float = 0.5,
                  failure_probability: float = 1e-4) -> ValidationProblem:
-    """A rare failure of a union of 2C channel events (issue 15): shared module offsets
-    dx, dy ~ N(0, σ_m²) and a per-channel lateral offset dx_c ~ N(0, σ_c²); a module fails
+    """A rare failure of a union of 2C channel events (the union case of ``sampler=is``,
+    scripts/is_coverage.py): shared module offsets dx, dy ~ N(0, σ_m²) and a per-channel
+    lateral offset dx_c ~ N(0, σ_c²); a module fails
     when any channel, on either side, exceeds the spec. ``spec.max_loss_db`` is set so
     that P_f (:func:`union_failure_probability`) equals ``failure_probability``.
     """
@@ -238,7 +239,7 @@ def binomial_standard_error(p: float, n: int) -> float:
 
 def synthetic_measurements(overrides, *, modules: int, seed: int):
     """Measured-looking losses of ``modules`` modules built under the composed
-    configuration ``overrides`` (the calibration's known-answer data, issue 16): the
+    configuration ``overrides`` (the calibration's known-answer data): the
     engine's own model on draws of ``jax.random.key(seed)`` — independent of any run's
     block layout. Returns a pandas DataFrame with columns ``module, layer, channel,
     loss_db`` (+ ``condition`` under conditions), one row per channel."""

@@ -357,7 +357,8 @@ def process_yaml(config: dict, result: CalibrationResult, *, name: str, source: 
             target = target.setdefault(p, {})
         target[path[-1]] = float(value)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"{CALIBRATION_MARKER} ({when}) from {source}: a calibration.",
+    lines = [f"{CALIBRATION_MARKER} ({when}) from {source}: process parameters fitted",
+             f"# to measured module losses; select this process with process={name}.",
              "# Fitted (bootstrap standard error):"]
     lines += [f"#   {k} = {v:.6g} +- {s:.2g}" for k, v, s in zip(result.names, result.value, result.value_se)]
     lines += [f"# {w}" for w in result.warnings]

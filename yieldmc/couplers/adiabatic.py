@@ -1,4 +1,5 @@
-"""Adiabatic (evanescent) Si-taper → PWG coupler (DESIGN §2.3, issue 13).
+"""Adiabatic (evanescent) Si-taper → PWG coupler (docs/physics.md, "2.3a The Si-taper coupler
+from geometry" and "2.3 The linear-sweep adiabatic coupler").
 
 Coupled-mode theory of the transfer from the Si strip's mode to the PWG mode along the
 taper (model ``cmt``: exact piecewise-constant transfer matrices; ``landau_zener``: the

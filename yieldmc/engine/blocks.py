@@ -146,7 +146,7 @@ def _polar_pairs(k0, k1, half):
     through a two-trip loop whose body rewrites one element with its own value (``i < 0``
     never holds): the hash stays in top-level kernels, split over the cores (in a loop
     body it would run on one), and the concatenation only evaluates sin/cos.
-    docs/benchmarks.md, issue 17."""
+    Measured in docs/benchmarks.md."""
     c = jax.lax.iota(jnp.uint32, half)
     bits0, bits1 = threefry2x32(k0, k1, c, c + np.uint32(half))
     u1 = ((bits0 >> 8).astype(jnp.float32) + 1.0) * np.float32(2.0**-24)

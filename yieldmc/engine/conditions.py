@@ -1,4 +1,4 @@
-"""The qualification and operating envelope (DESIGN §8, issue 14): conditions.
+"""The qualification and operating envelope: conditions (docs/physics.md, "Conditions").
 
 A *condition* is a named environment the same built module meets — e.g. −40 °C, 125 °C,
 85 °C / 85 %RH, a bent flex — plus, optionally, variations of its own (drift after a

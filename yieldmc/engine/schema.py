@@ -8,7 +8,7 @@ derived from it, so a key that is not declared here is refused with
 ``tests/test_input.py::test_every_shipped_key_is_declared`` composes every shipped option
 and fails on an undeclared one.
 
-Each row is data (a later issue generates ``--help`` from it):
+Each row is data (``yieldmc --help`` and docs/configuration.md are generated from it):
 
 * ``path`` — dotted key; ``{quantity}`` and ``{level}`` stand for every entry of
   :data:`yieldmc.engine.variation.QUANTITIES` and :data:`~yieldmc.engine.variation.LEVELS`.

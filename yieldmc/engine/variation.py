@@ -4,7 +4,7 @@ Every random draw starts as a standard normal ``z`` (so that a Gaussian copula, 
 random numbers and, later, other point sets all act on one source) and is mapped to the
 configured distribution by its quantile transform of ``u = Φ(z)``.
 
-``empirical`` (issue 16) maps ``u`` through the piecewise-linear quantile function of a
+``empirical`` (docs/physics.md, "Empirical distributions") maps ``u`` through the piecewise-linear quantile function of a
 measured sample (:func:`empirical_quantile`); its table travels as the distribution
 itself, an :class:`EmpiricalDistribution` (a ``str`` equal to ``"empirical"`` that carries
 the sorted values), so that it is part of the engine's static, hashable settings.

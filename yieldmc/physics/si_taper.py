@@ -1,4 +1,5 @@
-"""Per-sample evaluation of the Si strip's index along an adiabatic taper (issue 13).
+"""Per-sample evaluation of the Si strip's index along an adiabatic taper (the
+``taper: si_strip`` coupler of :mod:`yieldmc.couplers.adiabatic`).
 
 The coupler evaluates n_eff,Si(w) at every cmt segment of every channel of every module
 (64 × 2 polarisations per channel), so :func:`yieldmc.physics.silicon.si_strip_effective_index`

@@ -9,7 +9,7 @@
    e = (condition, layer, channel), and the events are enumerated from the problem's
    structure: each gets its own search on g_e(u) = S − L_e(u), from two opposite starts
    (the two sides of an offset) — random starts alone found only part of the 2C points of
-   a C-channel module and biased the estimate low (issue 15). Random starts on g are kept
+   a C-channel module and biased the estimate low (scripts/is_coverage.py). Random starts on g are kept
    as well. Distinct points within 2 of the smallest reliability index β = |u*| are kept.
 2. **Sampling**: u = z + u*_k with z ~ N(0, I) and k drawn with probability
    α_k ∝ Φ(−β_k) (the FORM probability of each point's half-space), i.e. from the mixture
