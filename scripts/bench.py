@@ -24,7 +24,7 @@ jax or numba start their thread pools; numba at one thread) that alternates the 
 the single-thread cost in ns per channel evaluation.
 
 A baseline that cannot run a case says so and the others carry on: the NumPy baseline has no
-Si-strip taper (the adiabatic cases since issue 13), the fused kernel only butt and the
+Si-strip taper (which the adiabatic cases use), the fused kernel only butt and the
 Si-strip landau_zener, and without numba: "fused kernel: not measured (numba not installed)".
 """
 

@@ -1,4 +1,4 @@
-"""Cost of conditions (issue 14): K conditions against one, in one process.
+"""Cost of conditions (docs/benchmarks.md): K conditions against one, in one process.
 
 Each configuration's one-block program is compiled first, then the timed runs alternate
 between the configurations (rounds × configurations), so that the shared machine's load

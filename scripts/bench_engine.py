@@ -1,4 +1,4 @@
-"""Engine benchmark (issue: streaming engine): wall time and peak memory of `yieldmc`.
+"""Engine benchmark (the streaming engine): wall time and peak memory of `yieldmc`.
 
 Each measurement runs the real command (`python -m yieldmc …`, store and plots included)
 in a fresh process, so the wall time includes start-up and JIT compilation; the peak

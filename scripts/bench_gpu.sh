@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU benchmark run (issue 17): installs the CUDA wheels, prints the device, and
+# One prepared GPU benchmark run (docs/benchmarks.md, "GPU"): installs the CUDA wheels, prints the device, and
 # runs scripts/bench.py (butt, cmt, landau_zener), scripts/bench_scaling.py, scripts/roofline.py
 # (butt and cmt) and a 10^9-module wall-time run of the default job, each step under its own
 # `timeout`, so that a slow step cannot eat the whole budget (~10 minutes of device time).

@@ -3,7 +3,7 @@
     python scripts/fused_kernel.py [--samples 1048576] [--cases butt adiabatic_landau_zener]
                                    [--threads N] [--seed 1] [--json fused.json]
 
-A second, stronger speed baseline for the JAX engine (issue 17), beside the plain NumPy one
+A second, stronger speed baseline for the JAX engine (docs/benchmarks.md), beside the plain NumPy one
 (``scripts/numpy_baseline.py``): everything a module needs happens in one pass over a tile
 of :data:`TILE` modules whose arrays stay in L1/L2 — counter-based normals, the variation
 model, the coupler physics and the statistics — with ``prange`` over chunks of tiles, one

@@ -1,4 +1,4 @@
-"""Coverage of `sampler=is` (issue 15): bias, actual vs reported spread, 95 % coverage.
+"""Coverage of `sampler=is` (docs/benchmarks.md): bias, actual vs reported spread, 95 % coverage.
 
 For each case — a shared module offset (two design points), and the union of 2C channel
 events of `yieldmc.validation.union_offset` with 12 and 128 channels at P_f 1e-4 and 1e-6 —

@@ -210,11 +210,11 @@ def gaussian_fit_radius_um(*, thickness_um, v):
 def pwg_modes(*, width_um, thickness_um, n_core, n_clad, wavelength_um):
     """(w_x, w_y, n_eff) of the rectangular PWG core.
 
-    Since issue 13 the engine's PWG modes are a correction fitted to a full-vector
+    The engine's PWG modes are a correction fitted to a full-vector
     mode-solver table (yieldmc.physics.slab, tested against that table on its own); the
     baseline takes them from there — shared, not re-implemented — so that it stays a
     second implementation of everything downstream (draws, geometry, couplers,
-    statistics). The first round's effective-index method is :func:`eim_pwg_modes`.
+    statistics). The plain effective-index method is :func:`eim_pwg_modes`.
     """
     from yieldmc.physics import slab
 

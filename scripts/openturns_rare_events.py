@@ -1,4 +1,4 @@
-"""Side by side with OpenTURNS (issue 15): subset simulation and NAIS against yieldmc's IS
+"""Side by side with OpenTURNS: subset simulation and NAIS against yieldmc's IS
 on the union problems of `yieldmc.validation.union_offset` (an optional extra:
 `pip install openturns`; the package never imports it).
 

@@ -5,9 +5,9 @@ process's yield from −40 to 125 °C.
     python scripts/package_report.py                 # all packages, 100 000 modules per point
     python scripts/package_report.py --samples 20000 --package pwg50_12ch
 
-The figures go into docs/physics.md ("Calibration of the packages") and the closing note
-of issue 13. The nominal numbers come from :mod:`yieldmc.analysis.nominal` (no sampling);
-the yields from a temperature sweep of ``yieldmc.run`` with common random numbers.
+The figures go into docs/physics.md ("Calibration of the packages"). The nominal numbers
+come from :mod:`yieldmc.analysis.nominal` (no sampling); the yields from a temperature
+sweep of ``yieldmc.run`` with common random numbers.
 """
 
 from __future__ import annotations

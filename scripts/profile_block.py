@@ -6,7 +6,7 @@
 Prints the median wall time of the draw program and of the statistics program on one block
 (``engine.block_size`` modules, after compilation), and ns per channel evaluation; with
 ``--hlo`` also the statistics program's kernels over full (L, C, B) arrays (XLA fusions),
-a count of the passes a block makes over its data. Used for docs/benchmarks.md (issue 17).
+a count of the passes a block makes over its data. Used for docs/benchmarks.md.
 """
 
 from __future__ import annotations
