@@ -1,14 +1,15 @@
 """The engine vs an independent second implementation (scripts/numpy_baseline.py).
 
-The NumPy baseline was written from DESIGN.md and docs/physics.md alone, with its own
-random numbers; the two must agree statistically (4.5 combined binomial standard errors
-on the yield) on the configurations below, which between them exercise both couplers,
-stacked layers, roll, stack accumulation, the copula and the thermal index shift.
+The NumPy baseline was written from the specification of the physics (docs/physics.md)
+alone, with its own random numbers; the two must agree statistically (4.5 combined
+binomial standard errors on the yield) on the configurations below, which between them
+exercise both couplers, stacked layers, roll, stack accumulation, the copula and the
+thermal index shift.
 
-Since issue 13 the baseline implements the first round's couplers (butt, and the linear-sweep
-adiabatic one, ``package/coupler=adiabatic_linear``) and takes the PWG modes from the
-package (a fitted model tested against the mode-solver table on its own); the Si-strip
-coupler is checked against an ODE solve and closed forms in tests/test_si_taper.py.
+The baseline implements the butt coupler and the linear-sweep adiabatic one
+(``package/coupler=adiabatic_linear``) and takes the PWG modes from the package (a fitted
+model tested against the mode-solver table on its own); the Si-strip coupler is checked
+against an ODE solve and closed forms in tests/test_si_taper.py.
 """
 
 from __future__ import annotations

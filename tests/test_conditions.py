@@ -1,6 +1,7 @@
-"""Conditions — the qualification envelope (issue 14): closed forms for the envelope, the
-per-condition and the leave-one-out yields, a drift condition, common draws, gradients,
-composition with sweeps, samplers and shards, and the bad-input messages.
+"""Conditions — the qualification envelope (docs/physics.md, "Conditions"): closed forms
+for the envelope, the per-condition and the leave-one-out yields, a drift condition,
+common draws, gradients, composition with sweeps, samplers and shards, and the bad-input
+messages.
 
 Closed forms: a butt-coupled package whose only variation is a shared (module-level)
 lateral offset dx ~ N(0, σ²). Channel c at temperature T sits at dx + r_c(T) with the

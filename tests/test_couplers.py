@@ -1,5 +1,5 @@
-"""Couplers behind one interface (issue 12, point 3): the registry, the schema rows that
-come from it, and a coupler registered from outside the package.
+"""Couplers behind one interface (docs/architecture.md, "Extending"): the registry, the
+schema rows that come from it, and a coupler registered from outside the package.
 
 In process: the shipped couplers are registered and declared; an unknown kind is refused
 naming ``package.coupler.kind``; a coupler registered later (here by a fixture) is

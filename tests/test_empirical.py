@@ -1,4 +1,4 @@
-"""Empirical distributions (issue 16, deliverable 2): ``distribution: empirical`` with
+"""Empirical distributions (docs/physics.md): ``distribution: empirical`` with
 ``values`` or ``values_file``, sampled by the Hazen quantile of Φ(z) inside the engine.
 
 * the quantile transform against numpy's ``quantile(method="hazen")`` in float64;

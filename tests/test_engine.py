@@ -262,11 +262,11 @@ def test_threefry2x32_is_jax_threefry_bit_for_bit():
         want = np.concatenate([r * np.cos(theta), r * np.sin(theta)])[:size].reshape(shape)
         np.testing.assert_allclose(np.asarray(jax.jit(lambda k: threefry_normals(k, shape))(key)), want,
                                    rtol=0, atol=2e-6)
-    # the stream of the first round's implementation (jax's hash, the same float32 steps in
-    # one kernel), bit for bit: the speed work of issue 17 changed no draw
+    # the stream of a plain implementation (jax's hash, the same float32 steps in one
+    # kernel), bit for bit: the engine's faster kernels change no draw
     from yieldmc.physics._fastmath import sincos
 
-    def first_round(k, shape):
+    def plain_stream(k, shape):
         n = int(np.prod(shape))
         bits = threefry_2x32(jax.random.key_data(k), jax.lax.iota(jnp.uint32, n))
         u1 = ((bits[: n // 2] >> 8).astype(jnp.float32) + 1.0) * np.float32(2.0**-24)
@@ -278,7 +278,7 @@ def test_threefry2x32_is_jax_threefry_bit_for_bit():
     for seed in (0, 5):
         key = jax.random.key(seed)
         np.testing.assert_array_equal(np.asarray(jax.jit(lambda k: threefry_normals(k, (69, 4096)))(key)),
-                                      np.asarray(jax.jit(lambda k: first_round(k, (69, 4096)))(key)))
+                                      np.asarray(jax.jit(lambda k: plain_stream(k, (69, 4096)))(key)))
 
 
 def test_threefry_normals_are_independent_standard_normals():

@@ -1,5 +1,5 @@
-"""The environment terms of the loss model (issue 13): humidity, bending, wavelength and
-WDM lanes, crosstalk, polarisation — each against a closed form or an independent
+"""The environment terms of the loss model (docs/physics.md, "Environment"): humidity,
+bending, wavelength and WDM lanes, crosstalk, polarisation — each against a closed form or an independent
 evaluation, in float64, through :func:`yieldmc.analysis.nominal.nominal_losses` (the
 model of the engine at the nominal module) and one short engine run.
 

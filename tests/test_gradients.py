@@ -123,7 +123,7 @@ def test_soft_module_pass_tends_to_hard_and_respects_max_failed():
 
 
 def test_richardson_estimate_of_the_smoothing_bias():
-    """At a coarse τ the pathwise gradient is biased beyond its SE (issue 15: −1.9 % at
+    """At a coarse τ the pathwise gradient is biased beyond its SE (−1.9 % at
     0.02 dB); the Richardson estimate from τ and τ/2 on the same draws finds that bias, and
     the debiased gradient holds the exact dY/dσ = −sqrt(2/π)·(r/σ²)·exp(−r²/(2σ²))·σ… of a
     shared offset (σ = 1: −sqrt(2/π)·r·exp(−r²/2)) within its errors."""

@@ -1,4 +1,4 @@
-"""Bad input is refused with one line naming the key (issue 11, points 2 and 6).
+"""Bad input is refused with one line naming the key, exit code 2, nothing written.
 
 In process: ``build_problem`` (what the Python API runs) and ``cli.check_config`` (what
 the command runs for every mode, before Hydra's main and before anything is compiled or

@@ -1,13 +1,8 @@
 """Regression pins: results of fixed configurations and seeds must stay bit-identical.
 
-Recorded at 8a10d53 (before the restructuring of issue 12); re-recorded with issue 13,
-whose physics changes them on purpose (solver-grade PWG modes, the Si-strip coupler with
-TE/TM as the default adiabatic coupler, the Si tip-width variation in the nominal process).
-The default and qmc pins were re-recorded once more when the resampled Si-strip table
-became a cubic Hermite in the spline's own abscissa (issue 14 session): the default pin
-now equals the run with the exact spline in place of the table (43848). The is pin was
-re-recorded when the IS proposal became the Φ(−β)-weighted mixture over enumerated channel
-events (issue 15).
+The default pin equals the run with the exact Si-strip spline in place of the resampled
+table (43848). A pin is re-recorded only by a change that alters results on purpose (new
+physics, a new proposal of ``sampler=is``); the git log says which and why.
 
 These are not references for correctness (the engine tests compare with closed forms);
 they catch any refactoring that changes a single draw, a reduction order or a default.

@@ -289,11 +289,12 @@ def test_importance_sampling_of_a_union_of_channel_events(channels):
 
 
 def test_importance_sampling_error_bars_cover_the_truth_over_seeds():
-    """A small version of scripts/is_coverage.py (issue 15): the 12-channel union at
+    """A small version of scripts/is_coverage.py: the 12-channel union at
     P_f 1e-4 over 10 seeds — each seed its own design points and draws. With honest error
     bars each 95 % interval holds the exact P_f with probability 0.95 (at least 8 of 10
     with probability 0.99), and the mean error is within 4.5 of its own standard errors
-    (the random-start search of the first round was −33 % with coverage 2/43 here)."""
+    (a random-start design-point search alone, without the enumerated channel events, gives
+    −33 % with coverage 2/43 here: docs/benchmarks.md)."""
     p = validation.union_offset(channels=12, failure_probability=1e-4)
     pf = 1.0 - p.expected_yield
     est, se = [], []

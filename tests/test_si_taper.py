@@ -1,6 +1,7 @@
-"""The Si-strip adiabatic coupler (issue 13): the resampled index table, the transfer
-models against an adaptive ODE solve and closed forms, the phase-matching solve, contact,
-polarisation and gradients. float64 (conftest enables x64)."""
+"""The Si-strip adiabatic coupler (docs/physics.md, "2.3a The Si-taper coupler from
+geometry"): the resampled index table, the transfer models against an adaptive ODE solve
+and closed forms, the phase-matching solve, contact, polarisation and gradients. float64
+(conftest enables x64)."""
 
 from __future__ import annotations
 

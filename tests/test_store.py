@@ -1,4 +1,4 @@
-"""The store never loses or misreports data (issue 11): faults are injected, not hoped away.
+"""The store never loses or misreports data (docs/store.md): faults are injected, not hoped away.
 
 Most cases run the command's ``execute`` in this process (one compiled program for the
 module); kills and simultaneous shards need real processes.

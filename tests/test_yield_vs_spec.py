@@ -1,4 +1,4 @@
-"""yield_vs_spec (issue 16): the yield at every loss spec of a grid from one run.
+"""yield_vs_spec: the yield at every loss spec of a grid from one run.
 
 Closed forms from yieldmc.validation: a shared module offset passes at spec S iff
 |dx| ≤ r(S) = w_x·sqrt(S/(10/ln 10)) (every channel sees the same offset), and
