@@ -17,8 +17,8 @@ at its boundary value and the base carries the trend (the ln b correction also d
 V_hi, :data:`B_DECAY`). With ``P[C](a, b) = Σ C_ij T_i(a) T_j(b)`` (total degree ≤ the
 block's degree), w_s(V) the rational approximation :func:`slab_w` of the symmetric slab's
 TE0 decay parameter sqrt(V² − u²) (within 0.13 % for V ≥ 0.5, exact limits; no eigenvalue
-solve per sample), b_s = (w_s/V)², and s(V) = 0.6450 + 1.0439/V + 0.5458/V³ the DESIGN
-slab fit of w/(d/2):
+solve per sample), b_s = (w_s/V)², and s(V) = 0.6450 + 1.0439/V + 0.5458/V³ the
+slab fit of w/(d/2) (docs/physics.md, "2.2 Mode size and effective index"):
 
 * ``ln b = ln b_s(V_x) + ln b_s(V_y) + D·(P[B](t_x, t_y) + ε·P[BE](t_x, t_y))``, B
   symmetric, b = (n_eff² − n_clad²)/NA², D = (min(V_x, V_hi)/V_x · min(V_y, V_hi)/V_y)^1.25
@@ -162,7 +162,7 @@ def slab_b_exact(v):
 
 
 def slab_fit(v):
-    """The DESIGN §2.2 slab fit, w/(d/2) = 0.6450 + 1.0439/V + 0.5458/V³."""
+    """The slab fit, w/(d/2) = 0.6450 + 1.0439/V + 0.5458/V³."""
     return 0.6450 + 1.0439 / v + 0.5458 / v**3
 
 

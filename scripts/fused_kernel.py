@@ -22,7 +22,7 @@ as gathers, the table being a compile-time constant of the coupler's function).
   ``yieldmc.engine.blocks.split_draws`` lays them out; module, layer and channel draws
   summed on the nominal; layer thicknesses accumulated upward.
 * **Physics**: ``yieldmc.engine.model.channel_loss_parts`` with the butt coupler
-  (``yieldmc.couplers.butt``, DESIGN §2.1) or the adiabatic Si-strip taper with
+  (``yieldmc.couplers.butt``) or the adiabatic Si-strip taper with
   ``landau_zener`` (``yieldmc.couplers.adiabatic``, TE and TM, the worse one counts). The PWG
   mode fits take their Chebyshev coefficients from ``yieldmc.physics.slab`` and the Si-strip
   index its cubic-Hermite table from ``yieldmc.physics.si_taper`` (combined on the host for

@@ -5,8 +5,8 @@ It serves two purposes:
 * a **speed baseline** for the JAX engine (a straightforward, vectorised NumPy code
   path on the CPU, processed in chunks of modules so that memory stays bounded), and
 * a **second implementation** to cross-check the engine statistically: the formulas
-  below were written from the specification (DESIGN.md §2–§3, docs/physics.md and the
-  YAML files in ``conf/``), not taken from ``yieldmc``. The random numbers differ from
+  below were written from the specification (docs/physics.md and the YAML files in
+  ``conf/``), not taken from ``yieldmc``. The random numbers differ from
   the engine's (NumPy's PCG64 instead of JAX's threefry), so only statistics are
   compared.
 
@@ -61,7 +61,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 # ----------------------------------------------------------------------------------------
-# Variation model (DESIGN §3, docs/physics.md table)
+# Variation model (docs/physics.md, "3. Variation model")
 # ----------------------------------------------------------------------------------------
 
 #: Quantity order (also the order in which this baseline draws its normals per chunk).
@@ -152,7 +152,7 @@ def _copula_cholesky(process: dict) -> tuple[list[str], np.ndarray | None]:
 
 
 # ----------------------------------------------------------------------------------------
-# Physics (DESIGN §2), written independently
+# Physics (docs/physics.md), written independently
 # ----------------------------------------------------------------------------------------
 
 def slab_te0_u(v: np.ndarray) -> np.ndarray:
@@ -203,7 +203,7 @@ def slab_solution(*, thickness_um, n_core, n_clad, wavelength_um):
 
 
 def gaussian_fit_radius_um(*, thickness_um, v):
-    """DESIGN §2.2 best-fit Gaussian radius of the TE0 slab mode."""
+    """Best-fit Gaussian radius of the TE0 slab mode (the slab fit of docs/physics.md)."""
     return 0.5 * thickness_um * (0.6450 + 1.0439 / v + 0.5458 / v**3)
 
 
@@ -246,7 +246,7 @@ def fresnel(n1: float, n2: float) -> float:
 
 
 def butt_axis_efficiency(*, w1, w2, d, gap, theta, k):
-    """One axis of DESIGN §2.1, evaluated in real arithmetic.
+    """One axis of the Gaussian overlap (docs/physics.md, "2.1 Gaussian butt coupling"), in real arithmetic.
 
     a = 1/(w1²(1 + i·gap/z_R)), b = 1/w2², z_R = k w1²/2,
     η = 2 sqrt(Re a · b)/|a + b| · exp(2 Re[(2bd − ikθ)²/(4(a + b))] − 2bd²).

@@ -5,7 +5,7 @@ Nothing here imports ``yieldmc``: every function is derived from first principle
 the tests in ``test_physics.py`` compare the JAX implementation against something that
 does not share its formulas.  Everything works in float64 numpy.
 
-Conventions (DESIGN.md §1–2): lengths in µm, angles in rad, time dependence exp(-iωt),
+Conventions (docs/physics.md, "Conventions"): lengths in µm, angles in rad, time dependence exp(-iωt),
 forward propagation exp(+ikz), Gaussian radius ``w`` = 1/e field radius.
 """
 
@@ -255,13 +255,13 @@ def slab_best_fit_radius(v: float) -> tuple[float, float]:
 
 
 def slab_fit_radius(v):
-    """The DESIGN §2.2 fit, w/(d/2) = 0.6450 + 1.0439/V + 0.5458/V³ (closed form)."""
+    """The slab fit, w/(d/2) = 0.6450 + 1.0439/V + 0.5458/V³ (closed form)."""
     v = np.asarray(v, dtype=float)
     return 0.6450 + 1.0439 / v + 0.5458 / v**3
 
 
 def pwg_neff_eim(*, core_width_um, core_thickness_um, n_core, n_clad, wavelength_um):
-    """Effective-index method for a rectangular core (DESIGN §2.2).
+    """Effective-index method for a rectangular core.
 
     Thickness slab (n_core / n_clad) → n1; width slab with core index n1 and cladding
     n_clad → n_eff.  Returns ``(n1, n_eff)``.

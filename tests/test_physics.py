@@ -1,4 +1,4 @@
-"""Tests of ``yieldmc.physics`` (DESIGN §2) against independent references.
+"""Tests of ``yieldmc.physics`` (docs/physics.md) against independent references.
 
 Every accuracy test compares the JAX implementation with ``reference_physics.py`` — brute
 force numerics (2-D FFT beam propagation and overlap integrals, Brent root finding of the
@@ -155,7 +155,7 @@ def test_gaussian_defaults():
 
 
 def test_gaussian_gap0_closed_form():
-    """Gap = 0, no tilt: η_axis = 2w1w2/(w1²+w2²)·exp(-2d²/(w1²+w2²)) (DESIGN §2.1)."""
+    """Gap = 0, no tilt: η_axis = 2w1w2/(w1²+w2²)·exp(-2d²/(w1²+w2²))."""
     rng = np.random.default_rng(1)
     n = 40
     w = rng.uniform(1.5, 6.0, size=(4, n))
@@ -331,8 +331,8 @@ def test_slab_mode_radius_is_the_design_fit():
 
 #: Measured max |w_fit/w_best - 1| over 1 ≤ V ≤ 3 (401-point grid): 0.2578 % at V = 3.0
 #: (interior extrema +0.21 % at V = 1.0, -0.15 % at V ≈ 1.2, +0.13 % at V ≈ 2.0).
-#: DESIGN §2.2 states 0.25 %; the claim is exceeded by 0.008 percentage points at the
-#: upper end, so the bound asserted is the measured one plus a small margin.
+#: A 0.25 % bound would be exceeded by 0.008 percentage points at the upper end, so the
+#: bound asserted is the measured one plus a small margin.
 SLAB_FIT_BOUND = 0.0026
 
 

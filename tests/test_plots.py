@@ -1,4 +1,4 @@
-"""Plots (yieldmc.io.plots) on small synthetic DESIGN §5 Datasets and small stores: no engine run."""
+"""Plots (yieldmc.io.plots) on small synthetic result Datasets and small stores: no engine run."""
 
 import matplotlib
 

@@ -1,4 +1,4 @@
-"""Configuration validation before compilation (DESIGN §3–§4).
+"""Configuration validation before compilation (docs/configuration.md).
 
 Every bad input — whether Hydra rejects it while composing (``yieldmc.compose``) or
 ``yieldmc.build_problem`` rejects the resolved values — must raise ``ValueError`` whose

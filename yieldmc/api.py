@@ -19,8 +19,8 @@ def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
       n_devices: local devices to shard the blocks over (default: all).
 
     Returns:
-      The DESIGN §5 Dataset: ``yield``, its 95 % interval, ``n_pass``, ``n_samples``,
-      ``channel_fail_fraction``, ``loss_db_mean``, ``loss_db_quantile``.
+      The result Dataset (README.md, "Results"): ``yield``, its 95 % interval, ``n_pass``,
+      ``n_samples``, ``channel_fail_fraction``, ``loss_db_mean``, ``loss_db_quantile``.
 
     Raises:
       ValueError: one line naming the offending key (an unknown key, a wrong type, a value

@@ -2,8 +2,8 @@
 
 Each problem is a butt-coupled package whose every constant loss is switched off
 (no gap, no propagation loss, no Fresnel step, no thermal run-out) and whose chip mode
-equals the PWG mode, so that a channel's loss is exactly the offset term of DESIGN §2.1
-at gap 0:
+equals the PWG mode, so that a channel's loss is exactly the offset term of the Gaussian
+overlap (docs/physics.md, "2.1 Gaussian butt coupling") at gap 0:
 
     loss = (10/ln 10)·(dx²/w_x² + dy²/w_y²)        (identical modes: 2d²/(w1²+w2²) = d²/w²)
 

@@ -1,4 +1,5 @@
-"""Couplers: the chip-to-PWG interface of each channel, behind one interface (DESIGN §2.1, §2.3).
+"""Couplers: the chip-to-PWG interface of each channel, behind one interface
+(docs/architecture.md, "Extending").
 
 A coupler is an instance of a :class:`Coupler` subclass, registered under its ``kind``
 (the value of ``package.coupler.kind``). It states

@@ -1,6 +1,7 @@
-"""Butt coupling of the PWG mode to a chip mode across a facet gap (DESIGN §2.1).
+"""Butt coupling of the PWG mode to a chip mode across a facet gap
+(docs/physics.md, "2.1 Gaussian butt coupling").
 
-The PWG mode (radii from the sampled core, DESIGN §2.2) is the source; the chip's
+The PWG mode (radii from the sampled core) is the source; the chip's
 spot-size-converter mode (``package.coupler.mode_radius_x_um``/``_y_um``) the receiver,
 across an adhesive gap of index ``n_gap``. Overlap of two misaligned, tilted Gaussian
 beams: Joyce & DeLoach, Appl. Opt. 23:4187 (1984); Nemoto & Makimoto, Opt. Quantum

@@ -1,4 +1,4 @@
-"""Streaming Monte-Carlo engine (DESIGN §6). Pure JAX + numpy: no xarray, zarr or Hydra.
+"""Streaming Monte-Carlo engine (docs/architecture.md). Pure JAX + numpy: no xarray, zarr or Hydra.
 
 Modules are processed in fixed-size blocks, one compiled program per block, dealt
 round-robin over the local devices. Block ``b``'s random numbers come from

@@ -185,7 +185,7 @@ def float_paths(parsed: dict) -> list[str]:
 
 
 def condition_variables(static, sweep_dims: list, reshape, fractions) -> dict:
-    """The per-condition result variables (DESIGN §8) from per-condition fractions.
+    """The per-condition result variables from per-condition fractions.
 
     Args:
       static: :class:`yieldmc.engine.problem.Static` with conditions.

@@ -1,4 +1,5 @@
-"""From one module's sampled quantities to the loss of each of its channels (DESIGN §2.4).
+"""From one module's sampled quantities to the loss of each of its channels
+(docs/physics.md, "2.4 Array geometry").
 
 Pure JAX. ``values`` maps each quantity of :data:`yieldmc.engine.variation.QUANTITIES` to its
 value (nominal + level draws) broadcastable to ``(layers, channels, modules)``; ``params``
@@ -166,7 +167,8 @@ def _as_loss_db(eta):
 
 
 def channel_loss_parts(values, params, static, *, polarizations=None) -> dict:
-    """Loss, polarisation-dependent loss and crosstalk of every channel (DESIGN §2.4, §8).
+    """Loss, polarisation-dependent loss and crosstalk of every channel
+    (docs/physics.md, "2.4 Array geometry" and "Environment").
 
     The shared part — waveguide offsets from the array geometry, the PWG indices and mode
     radii at the sampled core, wavelength, temperature and humidity, propagation and bend

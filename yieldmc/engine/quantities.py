@@ -1,4 +1,4 @@
-"""The catalogue of varied quantities (DESIGN §3, §8): one entry per quantity.
+"""The catalogue of varied quantities: one entry per quantity.
 
 Each entry states the quantity's unit, whether it describes the build (``process``) or
 the conditions the module meets (``environment``), where its nominal value comes from,

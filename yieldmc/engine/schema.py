@@ -1,4 +1,4 @@
-"""The configuration keys, declared once (DESIGN §3–§4): path → type, unit, bounds, description.
+"""The configuration keys, declared once: path → type, unit, bounds, description.
 
 :data:`KEYS` is the single declaration of every key a configuration may hold; the
 allowed key set of every section (``package``, ``package.coupler``, ``output``, …) is

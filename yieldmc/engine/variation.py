@@ -1,4 +1,5 @@
-"""Variation model: quantities, levels, distributions (DESIGN §3). Pure JAX/numpy.
+"""Variation model: quantities, levels, distributions (docs/physics.md, "3. Variation
+model"). Pure JAX/numpy.
 
 Every random draw starts as a standard normal ``z`` (so that a Gaussian copula, common
 random numbers and, later, other point sets all act on one source) and is mapped to the

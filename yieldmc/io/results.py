@@ -1,4 +1,4 @@
-"""The result Dataset of DESIGN §5, built from a sampler's estimate (edge: xarray).
+"""The result Dataset (README.md, "Results"), built from a sampler's estimate (edge: xarray).
 
 :func:`dataset` turns a :class:`yieldmc.samplers.Estimate` into the Dataset: the count
 variables from its integer statistics (with the sampler's interval), then the variables
@@ -153,7 +153,7 @@ def _channel_coords(problem: Problem) -> dict:
 
 
 def dataset(estimate: Estimate, config_yaml: str) -> xr.Dataset:
-    """The DESIGN §5 Dataset of a sampler's estimate.
+    """The result Dataset of a sampler's estimate.
 
     Dimensions: one per swept key (named after the key, coordinate = its values),
     ``quantile``, ``layer``, ``channel`` (and any the sampler's variables add).
@@ -179,7 +179,7 @@ def to_dataset(problem: Problem, stats: Stats, config_yaml: str) -> xr.Dataset:
 
 
 def count_variables(problem: Problem, stats: Stats) -> dict:
-    """The DESIGN §5 variables from summed counts, the interval the sampler's
+    """The result variables from summed counts, the interval the sampler's
     (:meth:`yieldmc.samplers.Sampler.interval`): name → (dims, values, attrs)."""
     s = problem.static
     sweep_dims = list(problem.sweep_keys)

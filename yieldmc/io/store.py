@@ -10,7 +10,7 @@ Layout of ``<name>.zarr``:
   ``loss_lo``, ``hist`` (int32 statistics of that block alone) and ``done`` (uint8).
   A block's flag is written after its data, so a killed run resumes from the flags;
   jobs that share the blocks (``shard``/``num_shards``) write disjoint chunks;
-* the DESIGN §5 variables at the root, moved in once every block is done, after which
+* the result variables at the root, moved in once every block is done, after which
   ``status`` becomes ``complete``. ``xarray.open_zarr`` reads them alone.
 
 What keeps the data safe (docs/store.md says it in full):

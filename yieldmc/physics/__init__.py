@@ -1,4 +1,4 @@
-"""Differentiable coupling-loss physics (DESIGN §2).
+"""Differentiable coupling-loss physics (docs/physics.md).
 
 Every function here is pure JAX: keyword-only, broadcasting over array arguments,
 usable under ``jit``, ``vmap`` and ``grad``, in float32 and float64. Inside ``jit`` a

@@ -1,4 +1,5 @@
-"""Adiabatic (evanescent) Si-taper → PWG coupler and its misalignment mapping (DESIGN §2.3)."""
+"""Adiabatic (evanescent) Si-taper → PWG coupler and its misalignment mapping
+(docs/physics.md, "2.3 The linear-sweep adiabatic coupler")."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def _cmt(kappa, db_start, db_end, length, segments):
 
 def adiabatic_transfer_profile(*, kappa_per_um, delta_beta_per_um, taper_length_um, focus_um,
                                focus_width_um, segments=DEFAULT_SEGMENTS):
-    """Power transfer η of the coupled-mode equations (DESIGN §2.3) for any Δβ(z) profile.
+    """Power transfer η of the coupled-mode equations for any Δβ(z) profile.
 
     The taper [0, L] is cut into ``segments`` pieces dense around the phase-matching point
     z_f = ``focus_um``: the edges are z(s) = z_f + H·sinh(A + (B − A)·s), s = j/S,
@@ -243,7 +244,7 @@ def evanescent_decay_per_um(*, n_eff, n_gap, wavelength_um):
 
 
 def vertical_kappa_per_um(*, kappa0_per_um, gap_um, gap0_um, decay_per_um):
-    """Coupling at vertical gap g: ``κ = κ0·exp(−γ·(g − g0))`` (DESIGN §2.3).
+    """Coupling at vertical gap g: ``κ = κ0·exp(−γ·(g − g0))``.
 
     Args:
       kappa0_per_um: κ at the nominal gap g0, 1/µm.
@@ -257,7 +258,7 @@ def vertical_kappa_per_um(*, kappa0_per_um, gap_um, gap0_um, decay_per_um):
 
 
 def lateral_kappa_per_um(*, kappa_per_um, dx_um, mode_radius_x_um):
-    """Coupling reduced by a lateral offset: ``κ·exp(−dx²/w_x²)`` (DESIGN §2.3).
+    """Coupling reduced by a lateral offset: ``κ·exp(−dx²/w_x²)``.
 
     Args:
       kappa_per_um: coupling at zero lateral offset, 1/µm.
@@ -280,7 +281,7 @@ def phase_matching_point_um(*, delta_beta_start_per_um, delta_beta_end_per_um, t
 
 
 def yaw_offset_um(*, dx_um, yaw_rad, z_um, pivot_um):
-    """Lateral offset with yaw walk-off: ``dx + φ·(z − z_pivot)`` (DESIGN §2.3).
+    """Lateral offset with yaw walk-off: ``dx + φ·(z − z_pivot)``.
 
     Args:
       dx_um: lateral offset at the pivot, µm.
@@ -294,7 +295,7 @@ def yaw_offset_um(*, dx_um, yaw_rad, z_um, pivot_um):
 def delta_beta_shift_per_um(*, delta_n_eff, wavelength_um):
     """Shift of Δβ = β_Si − β_PWG caused by a change Δn_eff of the PWG index, 1/µm.
 
-    ``−(2π/λ)·Δn_eff``: a higher PWG index lowers Δβ and moves the phase-matching point
-    (DESIGN §2.3). Add it to both ends of the sweep.
+    ``−(2π/λ)·Δn_eff``: a higher PWG index lowers Δβ and moves the phase-matching point.
+    Add it to both ends of the sweep.
     """
     return -(2.0 * jnp.pi / jnp.asarray(wavelength_um)) * jnp.asarray(delta_n_eff)

@@ -1,4 +1,5 @@
-"""Butt coupling of two Gaussian modes, Fresnel transmission, dB conversion (DESIGN §2.1)."""
+"""Butt coupling of two Gaussian modes, Fresnel transmission, dB conversion
+(docs/physics.md, "2.1 Gaussian butt coupling")."""
 
 from __future__ import annotations
 

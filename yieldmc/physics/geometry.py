@@ -1,4 +1,4 @@
-"""Array-geometry helpers (DESIGN §2.4)."""
+"""Array-geometry helpers (docs/physics.md, "2.4 Array geometry")."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def thermal_runout_um(*, x_um, cte_mismatch_ppm_per_k, temperature_c, lock_tempe
 
     The PWG and the chip were locked together (cured/bonded) at ``lock_temperature_c``;
     at ``temperature_c`` the CTE mismatch stretches the array about its centre:
-    ``dx = x · Δα · 1e-6 · (T − T_lock)`` (DESIGN §2.4).
+    ``dx = x · Δα · 1e-6 · (T − T_lock)``.
 
     Args:
       x_um: channel position from the array centre, µm.

@@ -1,4 +1,5 @@
-"""Mode size and effective index of slab and rectangular PWG cores (DESIGN §2.2)."""
+"""Mode size and effective index of slab and rectangular PWG cores
+(docs/physics.md, "2.2 Mode size and effective index")."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def slab_mode_radius_um(*, thickness_um, n_core, n_clad, wavelength_um):
     """Best-fit Gaussian radius w (1/e field) of the TE0 mode of a symmetric slab.
 
     ``w/(d/2) ≈ 0.6450 + 1.0439/V + 0.5458/V³`` with ``V = k0·(d/2)·sqrt(n_core² −
-    n_clad²)`` (DESIGN §2.2; the slab analogue of Marcuse's fibre fit, Bell Syst. Tech.
+    n_clad²)`` (the slab analogue of Marcuse's fibre fit, Bell Syst. Tech.
     J. 56:703 (1977)). Accurate over 1 ≤ V ≤ 3 (see ``docs/physics.md`` for the measured
     error against the exact mode).
 
@@ -361,7 +362,7 @@ def pwg_vertical_decay_per_um(*, core_width_um, core_thickness_um, n_core, n_cla
 
 
 def _eim_effective_index(*, core_width_um, core_thickness_um, n_core, n_clad, wavelength_um):
-    """Effective-index method (DESIGN §2.2; kept for comparison, not used by the model).
+    """Effective-index method (kept for comparison, not used by the model).
 
     The thickness slab (``n_core``/``n_clad``) is solved first; its index ``n1`` becomes
     the core index of the width slab, whose TE0 index is returned.
@@ -375,7 +376,7 @@ def _eim_effective_index(*, core_width_um, core_thickness_um, n_core, n_clad, wa
 
 
 def _eim_mode_radii_um(*, core_width_um, core_thickness_um, n_core, n_clad, wavelength_um):
-    """Effective-index-method Gaussian radii (DESIGN §2.2; kept for comparison).
+    """Effective-index-method Gaussian radii (kept for comparison).
 
     ``w_y`` is the slab fit of the thickness slab; ``w_x`` that of the width slab whose
     core index is the thickness slab's effective index.

@@ -303,7 +303,7 @@ def _in_block_order(blocks) -> dict:
 
 
 def importance_variables(problem: Problem, est: ImportanceEstimate) -> dict:
-    """The DESIGN §5 (and §8 rare-event) variables of an IS estimate: name → (dims, values, attrs)."""
+    """The result variables (with the rare-event ones) of an IS estimate: name → (dims, values, attrs)."""
     s = problem.static
     pf, se = est.failure_probability, est.failure_probability_se
     conditioned = bool(s.conditions)
