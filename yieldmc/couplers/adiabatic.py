@@ -15,7 +15,7 @@ infinite-sweep limit). Two descriptions of the phase mismatch Δβ(z) = β_Si �
   of the sampled core (:func:`yieldmc.physics.pwg_effective_index`). Phase matching sits
   where n_eff,Si(w_c) = n_eff,PWG: a tip too wide for it (lithography, temperature, a
   high-index PWG) moves it off the taper and the transfer collapses.
-* ``taper: linear``: the first round's model, Δβ linear from ``delta_beta_start_per_um``
+* ``taper: linear``: Δβ specified directly, linear from ``delta_beta_start_per_um``
   to ``delta_beta_end_per_um``, shifted by (2π/λ)·Δn_eff,PWG.
 
 Misalignment enters through κ: the vertical gap g = max(gap + dy, 0) (the PWG cannot
@@ -180,7 +180,7 @@ class AdiabaticCoupler(Coupler):
             decay = p("decay_per_um")
         elif static.taper == "si_strip":
             decay = physics.pwg_vertical_decay_per_um(**core)
-        else:  # the first round's γ, from the nominal PWG (never NaN at high temperature)
+        else:  # the effective-index γ of the nominal PWG (never NaN at high temperature)
             decay = physics.evanescent_decay_per_um(n_eff=n_eff0, n_gap=p("n_gap"), wavelength_um=wl)
         kappa0 = p("kappa_tm_per_um") if (polarization == "tm" and static.tm_kappa) else p("kappa_per_um")
         gap = jnp.maximum(values["gap_um"] + dy_um, 0.0)  # contact: the PWG rests on the chip

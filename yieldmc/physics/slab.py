@@ -252,7 +252,7 @@ def pwg_effective_index(*, core_width_um, core_thickness_um, n_core, n_clad, wav
     ``_slab_w``, a rational approximation of its decay parameter), B symmetric and
     D = (min(V_x, V_hi)/V_x · min(V_y, V_hi)/V_y)^1.25 (1 in the fitted range; above it the
     correction fades like the solver's): a fit to full-vector finite-difference modes (see
-    the comment above ``_PWG_V_RANGE``; ``scripts/fit_pwg_modes.py``). It replaces the
+    the comment above ``_PWG_V_RANGE``; ``scripts/fit_pwg_modes.py``). It is used instead of the
     effective-index method (``_eim_effective_index``), which is 1.2e-4 too high at the
     nominal 5.5 × 5.5 µm², Δn = 0.0086 core at 1.31 µm.
 
