@@ -38,8 +38,6 @@ from pathlib import Path
 from yieldmc.engine.schema import max_magnitude
 from yieldmc.engine.variation import EmpiricalDistribution
 
-#: Keys of a variation that carry its table (not traced parameters; not sweepable).
-TABLE_KEYS = ("values", "values_file")
 #: Fewest values of a table (a quantile function needs two points).
 MIN_VALUES = 2
 #: Most values of a table (it is a constant of the compiled program; subsample a larger one).

@@ -361,10 +361,6 @@ def _alignment(config: dict) -> dict:
             "alignment_steps": steps if mode == "active" else 0}
 
 
-#: The sampler names (a live view of the registry, yieldmc.samplers: plugins included).
-SAMPLERS = schema.choices("sampler")
-
-
 def _sampler(config: dict, samples: int, block_size: int) -> dict:
     """The sampler's fields of :class:`Static`: its name and its own settings
     (:meth:`yieldmc.samplers.Sampler.configure` reads its section and checks them)."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from yieldmc.io.config import CONF_DIR, local_search_path
 from yieldmc.io.progress import Progress, start_line
-from yieldmc.io.signals import EXIT_STOPPED_SIGTERM, stop_at_block_boundary
+from yieldmc.io.signals import stop_at_block_boundary
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig

@@ -981,20 +981,9 @@ def _write_plot(make, path: Path, *, svg: bool = False) -> Path | None:
     return None if fig is None else _save(fig, path, svg=svg)
 
 
-def plot_yield_map(ds: xr.Dataset, path: Path, *, target_yield: float | None = None,
-                   svg: bool = False) -> Path | None:
-    """Write the yield map; None when nothing is swept or not written."""
-    return _write_plot(lambda: yield_figure(ds, target_yield=target_yield), path, svg=svg)
-
-
 def plot_fail_map(ds: xr.Dataset, path: Path, *, svg: bool = False) -> Path | None:
     """Write the fail-fraction figure; None when not written."""
     return _write_plot(lambda: fail_figure(ds), path, svg=svg)
-
-
-def plot_calibration(ds: xr.Dataset, store_path, *, svg: bool = False) -> Path | None:
-    """Write ``<store>_fit.png`` (:func:`calibration_figure`) beside a calibration store."""
-    return _write_plot(lambda: calibration_figure(ds), Path(f"{Path(store_path).with_suffix('')}_fit.png"), svg=svg)
 
 
 def store_kind(ds: xr.Dataset) -> str:

@@ -173,11 +173,6 @@ def dataset(estimate: Estimate, config_yaml: str) -> xr.Dataset:
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
-def to_dataset(problem: Problem, stats: Stats, config_yaml: str) -> xr.Dataset:
-    """The yield map Dataset from summed integer statistics (a count-based estimate)."""
-    return dataset(Estimate(problem, stats), config_yaml)
-
-
 def count_variables(problem: Problem, stats: Stats) -> dict:
     """The result variables from summed counts, the interval the sampler's
     (:meth:`yieldmc.samplers.Sampler.interval`): name → (dims, values, attrs)."""

@@ -35,9 +35,6 @@ import signal
 import sys
 import time
 
-#: Exit status of a run stopped by SIGTERM at a block boundary (128 + 15).
-EXIT_STOPPED_SIGTERM = 128 + signal.SIGTERM
-
 
 def _submitit_signal():
     """The warning signal submitit asks SLURM for, when this process is a submitit SLURM job."""

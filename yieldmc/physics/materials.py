@@ -25,8 +25,6 @@ import jax.numpy as jnp
 SI_EPSILON_INF = 11.65188
 #: A of the Si dispersion, µm² (same fit as :data:`SI_EPSILON_INF`).
 SI_A_UM2 = 1.02972
-#: Validity of the Si fit, µm (the range of Li's values it was fitted to).
-SI_WAVELENGTH_RANGE_UM = (1.20, 2.00)
 #: Temperature of the Si dispersion (Li's table: 293 K).
 SI_TEMPERATURE_REF_C = 20.0
 #: Si thermo-optic coefficient, 1/K: G. Cocorullo and I. Rendina, "Thermo-optical

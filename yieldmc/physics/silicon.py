@@ -252,19 +252,6 @@ def si_strip_effective_index(*, width_um, wavelength_um, polarization, delta_n_s
     return f[0] + f[1] * deltas[0] + f[2] * deltas[1] + f[3] * deltas[2]
 
 
-def si_strip_sensitivities(*, width_um, wavelength_um, polarization):
-    """Interpolated (∂n_eff/∂n_si, ∂n_eff/∂n_box, ∂n_eff/∂n_top) of the Si-strip table.
-
-    Args:
-      width_um, wavelength_um, polarization: as :func:`si_strip_effective_index`.
-
-    Returns:
-      Tuple of three arrays.
-    """
-    f = _interp_fields(width_um, wavelength_um, polarization)
-    return f[1], f[2], f[3]
-
-
 def validate_si_strip(*, width_um, wavelength_um, polarization=None) -> None:
     """Raise ``ValueError`` naming the argument outside the Si-strip table's range.
 

@@ -69,7 +69,7 @@ class Estimate:
       problem: the problem the numbers belong to (after a fallback, the fallback's: its
         sampler names the provenance and the interval).
       stats: the summed integer counts (count-based estimates), from which
-        :func:`yieldmc.io.results.to_dataset` builds the result variables with
+        :func:`yieldmc.io.results.dataset` builds the result variables with
         :meth:`Sampler.interval`; None when the sampler gives every variable itself.
       variables: data variables, name → (dims, values, attrs); they are added to (and
         replace) those built from ``stats``.
