@@ -11,6 +11,7 @@ from yieldmc import validation
 ENGINE = ["samples=8192", "engine.block_size=4096"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["worst", "sum_log"])
 def test_shared_offset_is_removed_exactly(objective):
     problem = validation.module_offset(sigma_um=1.0)
@@ -22,6 +23,7 @@ def test_shared_offset_is_removed_exactly(objective):
     np.testing.assert_allclose(active.loss_db_mean.values, 0.0, atol=2e-4)
 
 
+@pytest.mark.slow
 def test_active_beats_passive_with_pitch_error():
     overrides = list(validation.module_offset(sigma_um=0.5).overrides) + ENGINE + [
         "process.pitch_ppm.module.sigma=3000"]

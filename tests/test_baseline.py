@@ -40,6 +40,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_engine_agrees_with_numpy_baseline(name):
     overrides = CASES[name]

@@ -37,6 +37,7 @@ def fit(data, overrides=(), **kw):
     return ds, [str(w.message) for w in caught]
 
 
+@pytest.mark.slow
 def test_recovers_known_parameters_within_the_reported_errors_over_seeds():
     """Synthetic data from known sigmas (each seed its own modules and draws), fitted from
     a wrong start: 10 (seed, parameter) pairs, each 95 % interval value ± 1.96·SE should
@@ -56,6 +57,7 @@ def test_recovers_known_parameters_within_the_reported_errors_over_seeds():
     assert flagged <= 1
 
 
+@pytest.mark.slow
 def test_a_wrong_distribution_family_is_flagged():
     """Modules placed uniformly on ±1.21 µm (the same sigma 0.7), fitted as normal: the
     module-mean loss has no tail; the KS goodness of fit flags it."""
@@ -68,6 +70,7 @@ def test_a_wrong_distribution_family_is_flagged():
     assert "goodness of fit" in ds.attrs["warnings"]
 
 
+@pytest.mark.slow
 def test_a_parameter_the_losses_do_not_depend_on_is_flagged():
     """A straight flex: the bent angle changes no loss; the Jacobian's column is 0."""
     ds, notes = fit(measured(), ["calibrate.parameters=[process.dx_um.module.sigma,package.pwg.bent_angle_deg]",
@@ -75,6 +78,7 @@ def test_a_parameter_the_losses_do_not_depend_on_is_flagged():
     assert any("do not depend on package.pwg.bent_angle_deg" in n for n in notes)
 
 
+@pytest.mark.slow
 def test_the_fitted_process_is_usable_as_a_process(tmp_path, monkeypatch):
     """yieldmc.calibrate(..., write_process=True) writes conf/process/<name>.yaml in the
     starting directory (by default it writes nothing); process=<name> composes it there,
@@ -102,6 +106,7 @@ def test_the_fitted_process_is_usable_as_a_process(tmp_path, monkeypatch):
                   base=tmp_path, check_output=False)
 
 
+@pytest.mark.slow
 def test_data_as_a_dataset_or_a_csv_give_the_same_table(tmp_path):
     from yieldmc.io.measurements import read_measurements
 
@@ -149,6 +154,7 @@ def test_bad_input_is_refused_naming_the_column_or_key(tmp_path, text, extra, ke
     assert str(info.value).startswith(key) and "\n" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_too_few_modules_are_refused_and_a_few_warned():
     """One module (or four) cannot identify a spread: refused before anything is compiled,
     in the API and in the job's checks; 8 modules fit, with a warning."""
@@ -164,6 +170,7 @@ def test_too_few_modules_are_refused_and_a_few_warned():
     assert "only 8 measured modules" in ds.attrs["warnings"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text, message", [
     ("module,layer,channel,loss\nM1,0,0,1.0\n", "missing column 'loss_db'"),
     ("module,layer,channel,loss_db\n" + GOOD_ROWS, "calibrate.data: 1 measured module cannot identify"),

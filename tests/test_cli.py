@@ -47,6 +47,7 @@ def reference(tmp_path_factory):
     return cwd, proc, the_store(cwd / "out")
 
 
+@pytest.mark.slow
 def test_end_to_end_store_and_summary(reference):
     cwd, proc, store = reference
     assert "yield" in proc.stdout and "worst channel" in proc.stdout and str(store) in proc.stdout
@@ -73,6 +74,7 @@ def test_end_to_end_store_and_summary(reference):
     assert fail_png.stat().st_size > 5000
 
 
+@pytest.mark.slow
 def test_rerun_of_a_complete_store_recomputes_nothing(reference):
     cwd, _, store = reference
     meta = store / "zarr.json"  # rewritten by any attribute or result write
@@ -82,6 +84,7 @@ def test_rerun_of_a_complete_store_recomputes_nothing(reference):
     assert meta.stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_kill_and_resume_is_bit_identical(reference, tmp_path):
     _, _, ref = reference
     env = dict(os.environ, JAX_PLATFORMS="cpu")
@@ -108,6 +111,7 @@ def test_kill_and_resume_is_bit_identical(reference, tmp_path):
     assert_same_result(xr.open_zarr(the_store(tmp_path / "out")), xr.open_zarr(ref))
 
 
+@pytest.mark.slow
 def test_two_submitit_shards_equal_one_job(reference, tmp_path):
     _, _, ref = reference
     proc = yieldmc("--multirun", "hydra/launcher=submitit_local", "shard=0,1", "num_shards=2",
@@ -116,6 +120,7 @@ def test_two_submitit_shards_equal_one_job(reference, tmp_path):
     assert_same_result(xr.open_zarr(the_store(tmp_path / "out")), xr.open_zarr(ref))
 
 
+@pytest.mark.slow
 def test_sweep_map_and_plots(tmp_path):
     sweep = "sweep={process.dx_um.module.sigma:[0.5,1.5],spec.max_loss_db:[0.5,1.0,1.5]}"
     proc = yieldmc("samples=4096", "engine.block_size=4096", sweep, "output.dir=out", cwd=tmp_path)
@@ -138,6 +143,7 @@ def test_sweep_map_and_plots(tmp_path):
     assert redraw.returncode == 0 and yield_png.stat().st_size > 5000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, key", [
     (["process.dx_um.module.sigmaa=1"], "process.dx_um.module.sigmaa"),
     (["samples=many"], "samples"),
@@ -157,6 +163,7 @@ def test_bad_input_exits_2_with_one_line(args, key, tmp_path):
     assert not list(tmp_path.glob("out/*.zarr"))
 
 
+@pytest.mark.slow
 def test_foreign_store_is_refused_then_overwritten(reference, tmp_path):
     _, _, ref = reference
     out = tmp_path / "out"
@@ -177,6 +184,7 @@ def test_help_and_cfg_job(tmp_path):
     assert not list(tmp_path.rglob("*.zarr"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("progress", [True, False])
 def test_progress_bar_only_on_a_terminal(progress, tmp_path):
     import pty
@@ -203,6 +211,7 @@ def test_progress_bar_only_on_a_terminal(progress, tmp_path):
     assert ("ETA" in err and "samples" in err) == progress, err[-500:]
 
 
+@pytest.mark.slow
 def test_sensitivity_mode_ranks_tolerances_and_writes_a_store(tmp_path):
     overrides = ["mode=sensitivity", "process=none", "process.dx_um.module.sigma=1.0",
                  "process.dy_um.module.sigma=0.3", "samples=8192", "engine.block_size=2048", "output.dir=out",
@@ -223,6 +232,7 @@ def test_sensitivity_mode_ranks_tolerances_and_writes_a_store(tmp_path):
     assert units["package.pwg.n_core"] == "1" and units["package.temperature_c"] == "°C"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, key", [
     (["mode=bogus"], "mode"),
     (["mode=optimize"], "optimize.costs"),
@@ -237,6 +247,7 @@ def test_gradient_modes_bad_input(args, key, tmp_path):
     assert not list(tmp_path.glob("out/*.zarr"))
 
 
+@pytest.mark.slow
 def test_rare_event_samplers_through_the_command(tmp_path):
     proc = yieldmc("sampler=is", "package/coupler=butt", "samples=16384", "engine.block_size=8192", "output.dir=out",
                    cwd=tmp_path)

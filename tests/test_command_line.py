@@ -45,6 +45,7 @@ def test_version(tmp_path):
     assert proc.stdout.strip() == f"yieldmc {__version__}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ["--help"],
     ["samples=4096", "engine.block_size=4096", "output.dir=out", "output.plots=false"],

@@ -79,6 +79,7 @@ def two_conditions():
     return yieldmc.run(yieldmc.compose([*BASE, TWO]))
 
 
+@pytest.mark.slow
 def test_envelope_is_the_intersection_of_the_conditions_intervals(two_conditions):
     ds = two_conditions
     (lo_c, hi_c), (lo_h, hi_h) = _intervals(BASE, (COLD, HOT))
@@ -107,6 +108,7 @@ def test_envelope_is_the_intersection_of_the_conditions_intervals(two_conditions
     assert float(ds.yield_without_condition.sel(condition="hot")) == got["cold"]
 
 
+@pytest.mark.slow
 def test_envelope_never_exceeds_a_condition_and_common_draws_are_exact(two_conditions):
     ds = two_conditions
     n = int(ds.n_samples)
@@ -124,6 +126,7 @@ def test_envelope_never_exceeds_a_condition_and_common_draws_are_exact(two_condi
                                       ds.channel_fail_fraction.sel(condition=name).values)
 
 
+@pytest.mark.slow
 def test_an_empty_condition_is_the_package_own_environment():
     plain = yieldmc.run(yieldmc.compose(BASE))
     one = yieldmc.run(yieldmc.compose([*BASE, "conditions={own:{}}"]))
@@ -131,6 +134,7 @@ def test_an_empty_condition_is_the_package_own_environment():
     np.testing.assert_array_equal(one.loss_db_mean.sel(condition="own").values, plain.loss_db_mean.values)
 
 
+@pytest.mark.slow
 def test_drift_condition_convolves_two_gaussians():
     """One channel; the module offset N(0, σ_m²) plus, after the stress only, a drift
     N(0, σ_d²) of the channel: it passes with probability 2Φ(h/sqrt(σ_m² + σ_d²)) − 1."""
@@ -147,6 +151,7 @@ def test_drift_condition_convolves_two_gaussians():
     assert env <= min(float(v) for v in ds.condition_yield.values)
 
 
+@pytest.mark.slow
 def test_a_sweep_of_a_condition_value_does_not_recompile():
     from yieldmc.engine.blocks import compile_count
 
@@ -162,6 +167,7 @@ def test_a_sweep_of_a_condition_value_does_not_recompile():
     assert cold[0] == cold[1]
 
 
+@pytest.mark.slow
 def test_score_gradient_of_the_envelope_matches_the_closed_form():
     """dY/dσ of the envelope yield Y = Φ(hi/σ) − Φ(lo/σ): −(hi·φ(hi/σ) − lo·φ(lo/σ))/σ²."""
     (lo_c, hi_c), (lo_h, hi_h) = _intervals(BASE, (COLD, HOT))
@@ -177,6 +183,7 @@ def test_score_gradient_of_the_envelope_matches_the_closed_form():
         assert abs(grad - exact) <= 4.5 * se + bias, (estimator, grad, exact, se)
 
 
+@pytest.mark.slow
 def test_qmc_and_is_see_the_same_envelope(two_conditions):
     (lo_c, hi_c), (lo_h, hi_h) = _intervals(BASE, (COLD, HOT))
     exact = _p(max(lo_c, lo_h), min(hi_c, hi_h))
@@ -209,6 +216,7 @@ def test_bad_conditions_name_the_key(override, key):
     assert str(err.value).startswith(key + ":") or str(err.value).startswith(key + " "), str(err.value)
 
 
+@pytest.mark.slow
 def test_sensitivity_to_a_condition_setting_matches_the_closed_form():
     """∂(envelope yield)/∂(conditions.cold.temperature_c): the pathwise estimate against a
     central difference of the closed form Φ(hi/σ) − Φ(lo/σ) (ends from the float64 model),
@@ -233,6 +241,7 @@ def test_sensitivity_to_a_condition_setting_matches_the_closed_form():
     assert abs(g - exact) <= 4.5 * se + 2 * bias + 1e-3 * abs(exact), (g, exact, se, bias)
 
 
+@pytest.mark.slow
 def test_conditions_with_their_own_polarisation_equal_runs_at_that_polarisation():
     """Conditions that evaluate different polarisations (the unrolled path): each equals a
     run without conditions at package.polarization of that condition, on the same draws."""

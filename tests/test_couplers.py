@@ -80,6 +80,7 @@ def test_compose_butt_still_works():
         "package.coupler.n_gap", "package.coupler.n_chip"]
 
 
+@pytest.mark.slow
 def test_float_and_static_keys_of_the_adiabatic_coupler():
     derived = build_problem(config_dict())
     assert derived.static.coupler_static == ("landau_zener", 64, True, "si_strip", True)
@@ -115,6 +116,7 @@ def test_an_unknown_kind_is_refused_on_the_command_line():
         build_problem(config_dict(["package.coupler.kind=grating"]))
 
 
+@pytest.mark.slow
 def test_coupler_checks_name_their_keys():
     cfg = config_dict(["package.coupler.n_gap=1.6"])
     assert refused(cfg).startswith("package.coupler.n_gap: must be in (0, package.pwg.n_clad]")
@@ -223,6 +225,7 @@ def _toy_yield(cfg: dict) -> float:
     return max(0.0, 0.5 * (math.erf(hi / (sigma * math.sqrt(2))) - math.erf(lo / (sigma * math.sqrt(2)))))
 
 
+@pytest.mark.slow
 def test_toy_coupler_from_a_plugin_runs_through_the_command(tmp_path):
     from yieldmc.io.store import open_result
 

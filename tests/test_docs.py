@@ -16,6 +16,8 @@ import pytest
 
 import docs_harness as h
 
+pytestmark = pytest.mark.slow  # the quick tier (pytest -m "not slow") leaves these out
+
 BLOCKS = [b for path in h.doc_files() for b in h.parse_blocks(path)]
 
 

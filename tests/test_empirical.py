@@ -90,6 +90,7 @@ def test_quantile_is_numpys_hazen_in_float64():
     np.testing.assert_array_equal(np.asarray(via), got)
 
 
+@pytest.mark.slow
 def test_quantile_ends_mean_float32_and_slope():
     values = np.array([-1.0, 0.0, 0.5, 2.0])
     table = EmpiricalDistribution(values).values
@@ -139,6 +140,7 @@ def test_table_is_static_and_hashable():
 # Runs against closed forms
 # ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_channel_level_normal_quantiles_give_the_closed_form(tmp_path, monkeypatch):
     """A file of n normal quantiles σ·Φ⁻¹((i − ½)/n) (a 'perfect' normal sample, so the
     table adds no sampling error of its own) at the channel level: the yield is the
@@ -162,6 +164,7 @@ def test_channel_level_normal_quantiles_give_the_closed_form(tmp_path, monkeypat
     assert abs(float(ds["yield"]) - problem.expected_yield) <= 4.5 * se
 
 
+@pytest.mark.slow
 def test_module_level_equally_spaced_table_gives_the_exact_yield():
     """Values −a, …, a equally spaced (n = 5) at the module level. The Hazen quantile
     function is linear from (p_1, −a) to (p_n, a), p_1 = 1/(2n), p_n = 1 − 1/(2n), and flat
@@ -264,6 +267,7 @@ def test_a_file_value_obeys_the_rule_of_the_same_value_in_the_config(tmp_path, v
                 f"process.dx_um.channel.{key}:")
 
 
+@pytest.mark.slow
 def test_bad_tables_and_keys_are_refused_naming_the_key(tmp_path):
     (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x81garbage")
     good = tmp_path / "good.csv"
@@ -302,6 +306,7 @@ def test_bad_tables_and_keys_are_refused_naming_the_key(tmp_path):
         compose(["process=none", "process.dx_um.module.distribution=empirical", "process.dx_um.module.values=[1,inf]"])
 
 
+@pytest.mark.slow
 def test_command_refuses_bad_tables_with_exit_code_2(tmp_path):
     """The command: exit 2, one line naming the key, nothing created (before compiling)."""
     (tmp_path / "bad.csv").write_text("dx_um\n0.1\nnope\n")

@@ -26,6 +26,7 @@ def run(overrides, samples, seed=0):
     return yieldmc.run(yieldmc.compose(list(overrides) + ENGINE + [f"samples={samples}", f"seed={seed}"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem", validation.all_problems(), ids=lambda p: p.name)
 def test_closed_form_yield(problem):
     n = 30_000
@@ -36,6 +37,7 @@ def test_closed_form_yield(problem):
     assert float(ds.yield_ci_low) <= float(ds["yield"]) <= float(ds.yield_ci_high)
 
 
+@pytest.mark.slow
 def test_error_shrinks_as_inverse_sqrt_n():
     """RMS error over seeds, in units of sqrt(p(1-p)/N), stays O(1) as N grows 16x.
 
@@ -65,6 +67,7 @@ def _all_stats(ds):
     return {k: ds[k].values for k in ("n_pass", "channel_fail_fraction", "loss_db_mean", "loss_db_quantile")}
 
 
+@pytest.mark.slow
 def test_bit_identical_across_blocks_per_call():
     overrides = ["samples=20000", "seed=3", "engine.block_size=2048"]
     a = _all_stats(yieldmc.run(yieldmc.compose(overrides + ["engine.blocks_per_call=1"])))
@@ -73,6 +76,7 @@ def test_bit_identical_across_blocks_per_call():
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+@pytest.mark.slow
 def test_bit_identical_one_vs_four_devices():
     script = textwrap.dedent("""
         import json, yieldmc
@@ -160,6 +164,7 @@ def test_roll_fails_upper_layers_and_outer_channels():
     assert np.all(fail[:, 0] > fail[:, 5]) and np.all(fail[:, -1] > fail[:, 6])  # dy = x_c·roll
 
 
+@pytest.mark.slow
 def test_layer_thickness_accumulates_upward():
     fail = fail_map(["package.layers=4", "process.layer_thickness_um.layer.sigma=0.6"])
     # layer 0 never moves; layer l moves by a sum of l draws (variance grows with l)
@@ -194,6 +199,7 @@ def test_correlated_module_offsets_follow_the_copula():
     assert abs(float(ds["yield"]) - expected) < 4.5 * se
 
 
+@pytest.mark.slow
 def test_adiabatic_nominal_loss_matches_physics():
     """process=none, no run-out: every channel has the nominal coupler + propagation loss."""
     from yieldmc import physics
@@ -223,6 +229,7 @@ def test_dataset_contract():
     assert cfg["package"]["name"] == "pwg50_12ch"
 
 
+@pytest.mark.slow
 def test_threefry2x32_is_jax_threefry_bit_for_bit():
     """The engine's written-out Threefry-2x32 against ``jax.extend.random.threefry_2x32`` (a
     second implementation) and the Random123 known-answer vectors (Salmon et al. 2011,

@@ -33,6 +33,7 @@ def butt(*extra):
     return yieldmc.compose(overrides=_base(C, 0.3, 0) + list(extra))
 
 
+@pytest.mark.slow
 def test_hygroscopic_runout_and_gap_swelling_are_the_closed_form():
     w_x, w_y = pwg_mode_radii_um()
     chm, swell, d_rh = 25.0, 2e-3, 35.0  # ppm/%RH, µm/%RH, %RH above the bonding humidity
@@ -74,6 +75,7 @@ def test_pwg_indices_follow_cauchy_thermo_optic_and_humidity_terms():
     assert float(n_core) == pytest.approx(1.5586 + 1e-4 + common, abs=1e-14)
 
 
+@pytest.mark.slow
 def test_wdm_lanes_take_the_worst_lane():
     lanes = [1.27, 1.31, 1.35]
     base = ("package/coupler=butt", "process=none", "package.coupler.gap_um=20.0")
@@ -125,6 +127,7 @@ def test_crosstalk_spec_adds_the_neighbours_and_fails_only_above_the_limit():
     assert np.all(parts["loss"] == 0.0)  # the loss itself is untouched
 
 
+@pytest.mark.slow
 def test_model_gradients_of_the_environment_terms_match_finite_differences():
     cfg = butt("package.pwg.bend_radius_mm=4.0", "package.pwg.water_loss_db_per_cm_per_rh=2e-4",
                "package.chm_mismatch_ppm_per_rh=20", "package.pitch_um=18", "spec.max_crosstalk_db=-20")

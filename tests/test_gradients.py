@@ -38,6 +38,7 @@ def estimates(problem):
     return {est: sensitivity(cfg, estimator=est) for est in ("pathwise", "score")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", ["pathwise", "score"])
 def test_estimator_matches_exact_derivative(estimates, estimator):
     ds = estimates[estimator]
@@ -48,6 +49,7 @@ def test_estimator_matches_exact_derivative(estimates, estimator):
     assert abs(g - exact) < 4.5 * se, (g, se, exact)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", ["pathwise", "score"])
 def test_estimator_matches_crn_finite_difference(problem, estimates, estimator):
     """Central difference of the hard yield with the same draws (common random numbers):
@@ -86,6 +88,7 @@ def test_pathwise_reports_every_nominal_and_elasticity(estimates):
     assert gw * w == pytest.approx(-0.5 * g * SIGMA, rel=0.05)
 
 
+@pytest.mark.slow
 def test_smoothing_bias_shrinks_with_tau():
     """On one set of draws the smoothed yield tends to the hard yield as τ → 0, and the
     pathwise gradient tends to the exact one (the bias falls faster than the SE grows)."""
@@ -122,6 +125,7 @@ def test_soft_module_pass_tends_to_hard_and_respects_max_failed():
     assert np.all(np.asarray(soft_module_pass(loss, max_loss_db=1.0, max_failed=10, tau_db=0.1)) == 1)
 
 
+@pytest.mark.slow
 def test_richardson_estimate_of_the_smoothing_bias():
     """At a coarse τ the pathwise gradient is biased beyond its SE (−1.9 % at
     0.02 dB); the Richardson estimate from τ and τ/2 on the same draws finds that bias, and
@@ -142,6 +146,7 @@ def test_richardson_estimate_of_the_smoothing_bias():
     assert abs((g - bias) - exact) <= 4.5 * (se + bias_se)
 
 
+@pytest.mark.slow
 def test_rare_yield_sensitivity_through_the_importance_weights():
     """sampler=is: dY/dσ of a shared offset at P_f = 2Φ(−r/σ) = 1e-6, exact
     −2φ(r/σ)·r/σ², from the score estimator weighted by the mixture's p/q (with the

@@ -69,6 +69,7 @@ def test_a_boolean_must_be_true_or_false(key, value):
     assert "true or false" in message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", BOOL_KEYS)
 def test_real_booleans_are_accepted(key):
     for value in ("true", "false"):
@@ -122,6 +123,7 @@ def test_an_integral_float_is_taken_as_its_int():
     assert build_problem(dict(config_dict(), samples=2.0e3)).samples == 2000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override, key", [
     ("package.pitch_um=wide", "package.pitch_um"),
     ("package.pwg.n_core=true", "package.pwg.n_core"),
@@ -174,6 +176,7 @@ def test_an_unknown_key_is_refused_with_the_expected_ones(overrides, key):
     assert "unknown key; expected one of [" in message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path, key", [
     (("package",), "pich_um"),
     (("package", "pwg"), "n_cor"),
@@ -223,6 +226,7 @@ def test_free_mappings_and_nullable_keys_are_not_key_checked_here():
     assert static.coupler_static.derive_decay is False
 
 
+@pytest.mark.slow
 def test_every_shipped_key_is_declared():
     """Every option of every config group composes to a configuration the schema knows."""
     groups = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml"))
@@ -304,6 +308,7 @@ def test_numpy_values_are_still_checked():
         yieldmc.run(cfg)
 
 
+@pytest.mark.slow
 def test_api_run_with_numpy_scalars():
     cfg = config_dict(["process=none", "process.dx_um.module.sigma=1.0", "engine.block_size=1024"])
     cfg["samples"] = np.int64(2048)
@@ -507,6 +512,7 @@ def test_creatable_output_dir_is_accepted_and_not_created(tmp_path):
 # The command: exit 2, one line naming the key, nothing created
 # ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, key", [
     (["overwrite=no"], "overwrite"),
     (["+package.pitch=5"], "package.pitch"),
@@ -602,6 +608,7 @@ def test_an_int_too_large_for_a_float_is_left_to_the_checks():
         build_problem(plain)
 
 
+@pytest.mark.slow
 def test_the_spelling_of_a_number_does_not_change_the_results():
     common = ["samples=4096", "engine.block_size=4096"]
     a = yieldmc.run(compose(common + ["sweep={spec.max_loss_db:[1,2]}", "process.dx_um.module.sigma=1"]))

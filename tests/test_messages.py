@@ -52,6 +52,7 @@ def test_the_stored_help_is_the_generated_one():
 
 
 # --------------------------------------------------------------------------- Hydra's errors, ours
+@pytest.mark.slow
 def test_a_misspelt_key_gets_did_you_mean_through_the_command(tmp_path):
     proc = yieldmc("proces.dx_um.module.sigma=0.5", "output.dir=out", cwd=tmp_path)
     assert proc.returncode == 2
@@ -60,6 +61,7 @@ def test_a_misspelt_key_gets_did_you_mean_through_the_command(tmp_path):
     assert not list(tmp_path.iterdir())  # nothing written, not even Hydra's outputs/
 
 
+@pytest.mark.slow
 def test_a_brace_expanded_sweep_gets_a_quoting_hint_through_the_command(tmp_path):
     # what bash passes for the unquoted  yieldmc sweep={process.dx_um.module.sigma:[0.25,0.5]}
     words = subprocess.run(["bash", "-c", "printf '%s\\n' sweep={process.dx_um.module.sigma:[0.25,0.5]}"],
@@ -268,6 +270,7 @@ def test_a_closed_stdout_is_refused_in_one_line(tmp_path):
     assert not list(tmp_path.iterdir())  # refused before anything is computed or written
 
 
+@pytest.mark.slow
 def test_with_stderr_closed_an_error_is_not_printed_on_stdout(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "yieldmc", "samples=-1", "output.dir=out"], cwd=tmp_path,
                           stdout=subprocess.PIPE, text=True, timeout=120, preexec_fn=lambda: os.close(2),

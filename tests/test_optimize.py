@@ -43,6 +43,7 @@ def allocation():
     return optimize(yieldmc.compose(overrides))
 
 
+@pytest.mark.slow
 def test_tolerance_allocation_reaches_the_brute_force_optimum(allocation):
     cost, sx, sy = brute_force_optimum()
     ds = allocation
@@ -66,6 +67,7 @@ def test_recheck_uses_fresh_draws_and_meets_target(allocation):
     assert np.all(np.isfinite(ds.history_cost)) and ds.history_tau_db.values[0] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("high", [2.0, 0.6], ids=["inside", "start-on-the-bound"])
 def test_design_centring_finds_the_best_offset(high):
     """A known nominal offset of the chip mode is undone: with dx = d0 + N(0, σ²) the yield

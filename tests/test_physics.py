@@ -751,6 +751,7 @@ def test_broadcasting_gaussian_coupling():
     np.testing.assert_allclose(np.asarray(out).ravel(), _gauss(cases), rtol=1e-13)
 
 
+@pytest.mark.slow
 def test_broadcasting_adiabatic_and_slab():
     kappa = np.array([0.001, 0.002, 0.004, 0.008])[:, None]
     length = np.array([500.0, 1000.0, 2000.0])

@@ -35,6 +35,7 @@ PINS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PINS))
 def test_results_are_pinned(name):
     overrides, n_pass, failure_probability = PINS[name]

@@ -216,6 +216,7 @@ def test_build_problem_does_not_modify_its_input():
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides, layers, channels, kind",
     [

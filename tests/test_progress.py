@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from yieldmc.io.progress import Progress
 
 
@@ -126,6 +128,7 @@ def test_notes_and_units():
                                               "outer 1/6: yield 0.8"]
 
 
+@pytest.mark.slow
 def test_a_redirected_run_logs_a_start_line_and_progress_lines(tmp_path):
     """The command with stderr to a file: the start line at once, then progress lines (a
     short interval keeps the run short)."""

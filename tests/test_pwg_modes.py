@@ -181,6 +181,7 @@ _GRAD_POINTS = (
 )
 
 
+@pytest.mark.slow
 def test_grad_matches_central_differences():
     """jax.grad of n_eff, w_x, w_y and γ w.r.t. every argument vs a 4th-order central
     difference (step 1e-5·|x|), compared as x·∂f/∂x: rtol 1e-6 (plus 1e-9 of the largest

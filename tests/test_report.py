@@ -19,6 +19,8 @@ from test_plots import N, make_ds, make_optimize, make_sensitivity, with_spec
 from yieldmc.io import plots, report
 from yieldmc.io.store import write_small_store
 
+pytestmark = pytest.mark.slow  # the quick tier (pytest -m "not slow") leaves these out
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars", "--virtual-time-budget=10000"]

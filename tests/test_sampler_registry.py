@@ -21,6 +21,7 @@ TESTS = Path(__file__).resolve().parent
 PACKAGE = TESTS.parent / "yieldmc"
 
 
+@pytest.mark.slow
 def test_toy_sampler_through_the_command(tmp_path):
     """``sampler=antithetic`` from tests/toy_sampler.py, loaded by YIELDMC_PLUGINS, through
     the real command (store, result, summary) against the closed-form yield."""
@@ -44,6 +45,7 @@ def test_toy_sampler_through_the_command(tmp_path):
     assert float(ds.yield_ci_low) <= y <= float(ds.yield_ci_high)
 
 
+@pytest.mark.slow
 def test_toy_sampler_draws_pairs_and_runs_in_process():
     import toy_sampler  # noqa: F401  (registers "antithetic" once per process)
 
@@ -159,6 +161,7 @@ def test_no_import_cycle_through_the_engine_or_the_samplers():
     assert "yieldmc.engine.blocks" not in graph["yieldmc.samplers.base"] | graph["yieldmc.samplers.registry"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first", ["yieldmc.samplers.importance", "yieldmc.engine.blocks"])
 def test_modules_import_first_in_a_fresh_interpreter(first):
     code = (f"import {first}\nfrom yieldmc.samplers import get_sampler\n"

@@ -56,6 +56,7 @@ def test_qmc_interval_is_a_third_of_mc_on_a_smooth_case():
     assert q.attrs["sampler"] == "qmc" and "Student t" in q.attrs["interval_method"]
 
 
+@pytest.mark.slow
 def test_qmc_is_bit_identical_across_blocks_per_call():
     base = ["sampler=qmc", "samples=65536", "engine.block_size=2048", "qmc.randomizations=8"]
     a = yieldmc.run(yieldmc.compose(base + ["engine.blocks_per_call=1"]))
@@ -74,6 +75,7 @@ def rare():
     return problem, 2 * norm.sf(r / sigma)
 
 
+@pytest.mark.slow
 def test_importance_sampling_of_a_one_in_a_million_failure(rare):
     problem, pf = rare
     n = 65536
@@ -89,6 +91,7 @@ def test_importance_sampling_of_a_one_in_a_million_failure(rare):
     assert int(mc.n_pass) == n
 
 
+@pytest.mark.slow
 def test_importance_sampling_is_bit_identical_across_blocks_per_call(rare):
     problem, _ = rare
     base = list(problem.overrides) + ["samples=32768", "engine.block_size=4096", "sampler=is"]
@@ -98,6 +101,7 @@ def test_importance_sampling_is_bit_identical_across_blocks_per_call(rare):
     np.testing.assert_array_equal(a.channel_fail_fraction.values, b.channel_fail_fraction.values)
 
 
+@pytest.mark.slow
 def test_all_samplers_agree_on_the_default_package():
     runs = {s: yieldmc.run(yieldmc.compose(["samples=32768", f"sampler={s}", "engine.block_size=4096",
                                             "qmc.randomizations=8"]))
@@ -110,6 +114,7 @@ def test_all_samplers_agree_on_the_default_package():
     assert runs["is"].attrs["sampler"] == "is" and runs["is"].attrs["is_design_points"] >= 2
 
 
+@pytest.mark.slow
 def test_importance_sampling_falls_back_with_a_warning():
     """No failure region (spec far above any loss): no design point, subset simulation
     instead; it reaches no failure in any level and reports P_f = 0 with the conservative
@@ -147,6 +152,7 @@ def test_importance_sampling_falls_back_through_the_store(tmp_path):
     assert float(ds["yield"]) == 1.0 and float(ds.failure_probability) == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["shared_1e-6", "union12_1e-4", "union128_1e-4", "two_of_12_1e-6"])
 def test_subset_simulation_of_rare_failures(case):
     """``is.method=subset`` (no design points) on a module offset shared by 12 channels
@@ -247,6 +253,7 @@ def test_qmc_with_no_failure_reports_a_conservative_interval():
     assert float(ds.yield_ci_low) == pytest.approx(0.025 ** (1 / n), rel=1e-9)
 
 
+@pytest.mark.slow
 def test_union_reference_matches_a_general_quadrature_and_plain_monte_carlo():
     """validation.union_failure_probability (Gauss–Hermite over the module offsets) against
     scipy's adaptive dblquad, and against plain Monte Carlo where failures are common."""
@@ -271,6 +278,7 @@ def test_union_reference_matches_a_general_quadrature_and_plain_monte_carlo():
     assert abs(float(ds["yield"]) - p.expected_yield) <= 4.5 * validation.binomial_standard_error(pf, n)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("channels", [12, 128])
 def test_importance_sampling_of_a_union_of_channel_events(channels):
     """A union of 2C channel events at P_f = 1e-4: every event gets its own design-point
@@ -288,6 +296,7 @@ def test_importance_sampling_of_a_union_of_channel_events(channels):
     assert ds.attrs["warnings"] == ""
 
 
+@pytest.mark.slow
 def test_importance_sampling_error_bars_cover_the_truth_over_seeds():
     """A small version of scripts/is_coverage.py: the 12-channel union at
     P_f 1e-4 over 10 seeds — each seed its own design points and draws. With honest error

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, JAX_PLATFORMS="cpu")
@@ -24,6 +25,7 @@ def _run(*args):
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_committed_docs_are_the_generated_table_and_help_agrees():
     docs = (ROOT / "docs" / "configuration.md").read_text()
     assert docs == _run("scripts/make_config_docs.py", "--stdout"), \

@@ -31,6 +31,7 @@ def _third_derivative_jump(pol, lam):
     return 2 * np.abs(third).max(axis=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pol", ["te", "tm"])
 @pytest.mark.parametrize("lam", [1.26, 1.31, 1.335, 1.55, 1.58])
 def test_resampled_table_matches_the_spline(pol, lam):
@@ -75,6 +76,7 @@ def test_resampled_table_matches_the_spline(pol, lam):
 
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pol", ["te", "tm"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_one_wavelength_path_equals_the_per_element_path(pol, dtype):
@@ -127,6 +129,7 @@ def _profile(k0=4.8, w0=0.3, w1=0.1, length=1500.0):
     return (lambda z: k0 * (n(w0 + (w1 - w0) * z / length) - 1.5546)), length
 
 
+@pytest.mark.slow
 def test_profile_cmt_converges_to_the_ode_solution():
     db_np, length = _profile()
     db_jax = lambda z: 4.8 * (1.50 + 1.3 * (1 - jnp.exp(-(0.3 - 0.2 * z / length - 0.08) / 0.25)) ** 2 - 1.5546)  # noqa: E731
@@ -162,6 +165,7 @@ def test_landau_zener_with_ends_closed_forms():
     assert float(eta) == pytest.approx(p0 * s_end + (1 - p0) * (1 - s_end), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_landau_zener_model_follows_the_cmt_across_the_tip_width():
     """The cheap default (landau_zener with the ends) against the cmt with 1024 segments: the
     cliff when the tip gets too wide for phase matching is reproduced; the cmt's fast
@@ -175,6 +179,7 @@ def test_landau_zener_model_follows_the_cmt_across_the_tip_width():
     assert np.all(np.diff(lz[2:]) > 0)
 
 
+@pytest.mark.slow
 def test_phase_matching_width_solves_the_index_equation():
     from yieldmc.couplers.adiabatic import _si_strip_profile
 
@@ -193,6 +198,7 @@ def test_phase_matching_width_solves_the_index_equation():
             assert 0.0 < float(prof.z_c_um) < float(params["package.coupler.taper_length_um"])
 
 
+@pytest.mark.slow
 def test_contact_clips_the_gap_and_worst_polarisation_is_the_max():
     cfg = yieldmc.compose(["process=none"])
     g0 = float(cfg.package.coupler.gap_um)
@@ -206,6 +212,7 @@ def test_contact_clips_the_gap_and_worst_polarisation_is_the_max():
     np.testing.assert_allclose(both["pdl"], np.abs(te - tm), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_coupler_gradients_match_finite_differences():
     cfg = yieldmc.compose(["process=none"])
     problem = yieldmc.job.as_job(cfg).problem

@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+pytestmark = pytest.mark.slow  # the quick tier (pytest -m "not slow") leaves these out
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "cluster.md"
 MARKER = "<!-- docs-test: tests/test_slurm.py -->"

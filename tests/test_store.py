@@ -84,6 +84,7 @@ def fresh_copy(blocks_done, tmp_path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_complete_store_is_verified_and_reused(blocks_done, reference, tmp_path, capsys):
     out = fresh_copy(blocks_done, tmp_path)
     code, stdout, _ = command(out, capsys=capsys)
@@ -150,6 +151,7 @@ def test_simultaneous_creation_from_threads(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [NAME]  # no creation leftovers
 
 
+@pytest.mark.slow
 def test_four_shard_processes_started_at_once(reference, tmp_path):
     out = tmp_path / "out"
     # the same JAX flags as this process (conftest enables x64), so the blocks match bit for bit
@@ -166,6 +168,7 @@ def test_four_shard_processes_started_at_once(reference, tmp_path):
 
 
 # ----------------------------------------------------------------------------- kills
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["finalize-aside", "finalize-move", "finalize-status"])
 def test_kill_while_the_result_is_written(point, blocks_done, reference, tmp_path, capsys):
     out = fresh_copy(blocks_done, tmp_path)
@@ -181,6 +184,7 @@ def test_kill_while_the_result_is_written(point, blocks_done, reference, tmp_pat
     assert not list((out / NAME).glob(".result-*"))
 
 
+@pytest.mark.slow
 def test_kill_while_the_store_is_created(reference, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
@@ -192,6 +196,7 @@ def test_kill_while_the_store_is_created(reference, tmp_path, capsys):
     assert_result(out / NAME, reference)
 
 
+@pytest.mark.slow
 def test_a_live_lock_holder_is_named(blocks_done, tmp_path, capsys):
     out = fresh_copy(blocks_done, tmp_path)
     with zstore.FinalizeLock(out / NAME) as held:
@@ -217,6 +222,7 @@ def test_deleted_block_chunk_in_a_half_finished_store_is_recomputed(reference, t
     assert_result(out / NAME, reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["flip-result", "delete-yield"])
 def test_damaged_result_is_refused_then_recomputed(damage, blocks_done, reference, tmp_path, capsys):
     out = fresh_copy(blocks_done, tmp_path)
@@ -321,6 +327,7 @@ def test_damaged_result_metadata_is_recomputed_quietly(blocks_done, reference, t
     assert_result(out / NAME, reference)
 
 
+@pytest.mark.slow
 def test_a_refused_store_leaves_no_hydra_outputs(tmp_path):
     out = tmp_path / "out"
     (out / NAME).mkdir(parents=True)

@@ -27,6 +27,8 @@ from yieldmc.io.cli import execute
 from yieldmc.io.config import compose, to_container
 from yieldmc.job import parse_job
 
+pytestmark = pytest.mark.slow  # the quick tier (pytest -m "not slow") leaves these out
+
 # 4 blocks of 4096 modules; process=none keeps each block cheap.
 RUN = ["samples=16384", "engine.block_size=4096", "engine.blocks_per_call=1", "process=none",
        "process.dx_um.module.sigma=1.2", "process.dy_um.channel.sigma=0.3", "output.plots=false"]

@@ -88,6 +88,7 @@ def test_conditions_each_get_their_curve():
     assert np.all(ds.yield_vs_spec.values <= ds.condition_yield_vs_spec.values.min(axis=0))
 
 
+@pytest.mark.slow
 def test_qmc_and_a_sweep_keep_it_and_a_spec_sweep_drops_it():
     q = yieldmc.run(yieldmc.compose(["sampler=qmc", "samples=16384", "engine.block_size=2048",
                                      "qmc.randomizations=8", "package/coupler=butt"]))
