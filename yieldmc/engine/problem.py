@@ -5,7 +5,8 @@
 is compiled, and splits it into
 
 * :class:`Static` — hashable settings that fix array shapes and code paths (layers,
-  channels, coupler kind, active variations, block size …): the ``jit`` static argument;
+  channels, the coupler bound to its settings, active variations, block size …): the
+  ``jit`` static argument;
 * ``params`` — a flat ``dict`` of float parameters keyed by config path (e.g.
   ``"process.dx_um.module.sigma"``), each an array over the flattened sweep grid: these
   are traced, so a sweep compiles once.
@@ -13,6 +14,9 @@ is compiled, and splits it into
 The allowed keys, their types and simple bounds are declared once in
 :mod:`yieldmc.engine.schema`; this module applies them (to the whole tree, and to every traced
 parameter at every sweep point) and adds the relations between keys.
+
+The coupler is looked up in its registry here, once: :class:`Static` holds the part itself
+(:class:`yieldmc.parts.Part`), and the engine calls it without a registry.
 """
 
 from __future__ import annotations
@@ -63,8 +67,7 @@ class Static:
 
     layers: int
     channels: int
-    coupler_kind: str  # a kind registered in yieldmc.couplers
-    coupler_static: Hashable  # that coupler's Coupler.static(package.coupler)
+    coupler: couplers.Coupler  # package.coupler.kind's coupler, bound to its Coupler.static settings
     active: tuple[tuple[str, str, str], ...]  # (quantity, level, distribution) with randomness;
     # an empirical distribution is an EmpiricalDistribution (== "empirical") carrying its table
     copula: tuple[str, ...]  # module-level quantities tied by the Gaussian copula
@@ -454,7 +457,6 @@ def build_problem(config: dict) -> Problem:
             for p in ("distribution", *PARAMS):
                 if p not in process[q][lv]:
                     raise ValueError(f"process.{q}.{lv}.{p}: missing from the configuration")
-    kind = _get(config, "package.coupler.kind")
     paths = float_param_paths(config)
     samples = _number("samples", config["samples"], integer=True)
     if samples < 1:
@@ -546,13 +548,13 @@ def build_problem(config: dict) -> Problem:
                 active.append((q, lv, dist))
     alignment = _alignment(config)
     sampling = _sampler(config, int(samples), block_size)
-    environment = _environment(config, params, active, len(grid))
     cpl = config["package"]["coupler"]
+    coupler = couplers.get_coupler(cpl["kind"])
+    environment = _environment(config, params, active, len(grid), coupler)
     static = Static(
         layers=int(_number("package.layers", _get(config, "package.layers"), integer=True)),
         channels=int(_number("package.channels", _get(config, "package.channels"), integer=True)),
-        coupler_kind=kind,
-        coupler_static=couplers.get_coupler(kind).static(cpl),
+        coupler=coupler.bind(coupler.static(cpl)),
         active=tuple(active),
         copula=copula,
         block_size=block_size,
@@ -631,10 +633,11 @@ def _condition_statics(config: dict, params: dict, pols_of, n_points: int) -> tu
     return tuple(out)
 
 
-def _environment(config: dict, params: dict, active: list, n_points: int) -> dict:
+def _environment(config: dict, params: dict, active: list, n_points: int, coupler: couplers.Coupler) -> dict:
     """The static fields of the environment terms: polarisations, WDM lanes (their
     wavelengths become the traced params ``package.lanes_um.<i>``), whether the flex can be
-    bent, whether crosstalk is checked, and the conditions."""
+    bent, whether crosstalk is checked, and the conditions (``coupler``: the selected one,
+    which says whether η depends on the polarisation)."""
     pkg = config["package"]
     pol = pkg.get("polarization", "worst")
     if pol not in POLARIZATIONS:
@@ -647,7 +650,7 @@ def _environment(config: dict, params: dict, active: list, n_points: int) -> dic
             if not _finite("package.lanes_um", lane) > 0:
                 raise ValueError(f"package.lanes_um: each wavelength must be > 0, got {lane!r}")
             params[f"package.lanes_um.{i}"] = np.full(n_points, float(lane))
-    dependent = couplers.get_coupler(pkg["coupler"]["kind"]).polarization_dependent(pkg["coupler"])
+    dependent = coupler.polarization_dependent(pkg["coupler"])
 
     def pols_of(name):
         pols = POLARIZATIONS[pol if name is None else name]
