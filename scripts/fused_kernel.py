@@ -700,7 +700,7 @@ def unsupported(problem) -> str | None:
     checks = [
         (problem.n_points != 1, "sweeps"), (s.conditions, "conditions"), (s.lanes, "WDM lanes"),
         (s.bend, "a bent flex"), (s.crosstalk, "spec.max_crosstalk_db"), (s.copula, "the copula"),
-        (s.alignment != "passive", "active alignment"), (s.sampler != "mc", f"sampler={s.sampler}"),
+        (s.alignment != "passive", "active alignment"), (s.sampler.name != "mc", f"sampler={s.sampler.name}"),
     ]
     if s.coupler.name == "adiabatic":
         cs = s.coupler.settings

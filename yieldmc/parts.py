@@ -1,6 +1,6 @@
-"""A registered part (a coupler), bound to what a configuration sets.
+"""What couplers and samplers share: a registered part, bound to what a configuration sets.
 
-A registry holds one instance per name (:mod:`yieldmc.couplers`).
+A registry holds one instance per name (:mod:`yieldmc.couplers`, :mod:`yieldmc.samplers`).
 The parse (:func:`yieldmc.engine.problem.build_problem`) looks the configured name up once
 and binds a copy of that instance to its static settings; :class:`yieldmc.engine.problem.Static`
 holds the copy, and everything below the parse calls it directly. Bound parts compare and
@@ -15,7 +15,7 @@ from collections.abc import Hashable
 
 
 class Part:
-    """Base of the registered parts: :meth:`_bound`, value equality, a readable ``repr``.
+    """Base of couplers and samplers: :meth:`_bound`, value equality, a readable ``repr``.
 
     A part holds no state of its own besides what :meth:`_bound` sets (its name and
     ``settings``); plugin subclasses may add plain attributes, which then take part in the

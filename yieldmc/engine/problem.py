@@ -5,8 +5,8 @@
 is compiled, and splits it into
 
 * :class:`Static` — hashable settings that fix array shapes and code paths (layers,
-  channels, the coupler bound to its settings, active variations, block size …): the
-  ``jit`` static argument;
+  channels, the coupler and the sampler bound to their settings, active variations,
+  block size …): the ``jit`` static argument;
 * ``params`` — a flat ``dict`` of float parameters keyed by config path (e.g.
   ``"process.dx_um.module.sigma"``), each an array over the flattened sweep grid: these
   are traced, so a sweep compiles once.
@@ -15,8 +15,9 @@ The allowed keys, their types and simple bounds are declared once in
 :mod:`yieldmc.engine.schema`; this module applies them (to the whole tree, and to every traced
 parameter at every sweep point) and adds the relations between keys.
 
-The coupler is looked up in its registry here, once: :class:`Static` holds the part itself
-(:class:`yieldmc.parts.Part`), and the engine calls it without a registry.
+The coupler and the sampler are looked up in their registries here, once: :class:`Static`
+holds the parts themselves (:class:`yieldmc.parts.Part`), and the engine, the store and the
+results call them without a registry.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from yieldmc.engine import conditions as _conditions
 from yieldmc.engine import empirical as _empirical
 from yieldmc.engine import quantities as _quantities
 from yieldmc.engine import schema
+from yieldmc.samplers.base import Sampler
 from yieldmc.samplers.registry import get_sampler, sampler_names
 from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate
 
@@ -68,6 +70,7 @@ class Static:
     layers: int
     channels: int
     coupler: couplers.Coupler  # package.coupler.kind's coupler, bound to its Coupler.static settings
+    sampler: Sampler  # the sampler, bound to its name and its Sampler.configure settings
     active: tuple[tuple[str, str, str], ...]  # (quantity, level, distribution) with randomness;
     # an empirical distribution is an EmpiricalDistribution (== "empirical") carrying its table
     copula: tuple[str, ...]  # module-level quantities tied by the Gaussian copula
@@ -80,8 +83,6 @@ class Static:
     alignment: str = "passive"
     alignment_objective: str = "worst"
     alignment_steps: int = 0
-    sampler: str = "mc"  # a name registered in yieldmc.samplers
-    sampling: Hashable = None  # that sampler's settings (Sampler.configure), e.g. qmc's QmcSettings
     polarizations: tuple[str, ...] = ("te",)  # evaluated polarisations; the channel loss is the worst
     lanes: int = 0  # WDM lanes (params package.lanes_um.<i>); 0: package.wavelength_um alone
     bend: bool = False  # the flex can be bent (a bend radius is set or varied)
@@ -111,11 +112,11 @@ class Problem:
     def groups(self) -> int:
         """Independent groups of blocks the sampler's interval compares (qmc: its
         randomisations; 1 for most samplers)."""
-        return get_sampler(self.static.sampler).groups(self.static)
+        return self.static.sampler.groups(self.static)
 
     def group_of(self, blocks):
         """The sampler's group of each block index (int64; all 0 with one group)."""
-        return get_sampler(self.static.sampler).group_of(self.static, blocks)
+        return self.static.sampler.group_of(self.static, blocks)
 
     @property
     def n_points(self) -> int:
@@ -364,8 +365,8 @@ def _alignment(config: dict) -> dict:
             "alignment_steps": steps if mode == "active" else 0}
 
 
-def _sampler(config: dict, samples: int, block_size: int) -> dict:
-    """The sampler's fields of :class:`Static`: its name and its own settings
+def _sampler(config: dict, samples: int, block_size: int) -> Sampler:
+    """The selected sampler bound to its name and its own settings
     (:meth:`yieldmc.samplers.Sampler.configure` reads its section and checks them)."""
     name = config.get("sampler", "mc")
     sampler = get_sampler(name)  # ValueError "sampler: expected one of [...]" if unknown
@@ -373,7 +374,7 @@ def _sampler(config: dict, samples: int, block_size: int) -> dict:
         able = ", ".join(sampler_names(supporting="supports_sweep"))
         raise ValueError(f"sweep: sampler={name} estimates one point; remove the sweep or use a "
                          f"sampler that supports sweeps ({able})")
-    return {"sampler": name, "sampling": sampler.configure(config, samples=samples, block_size=block_size)}
+    return sampler.bind(name, sampler.configure(config, samples=samples, block_size=block_size))
 
 
 def _sweep(config: dict, paths: list[str]):
@@ -547,7 +548,7 @@ def build_problem(config: dict) -> Problem:
             if not degenerate or (lv == "module" and q in copula):
                 active.append((q, lv, dist))
     alignment = _alignment(config)
-    sampling = _sampler(config, int(samples), block_size)
+    sampler = _sampler(config, int(samples), block_size)
     cpl = config["package"]["coupler"]
     coupler = couplers.get_coupler(cpl["kind"])
     environment = _environment(config, params, active, len(grid), coupler)
@@ -555,6 +556,7 @@ def build_problem(config: dict) -> Problem:
         layers=int(_number("package.layers", _get(config, "package.layers"), integer=True)),
         channels=int(_number("package.channels", _get(config, "package.channels"), integer=True)),
         coupler=coupler.bind(coupler.static(cpl)),
+        sampler=sampler,
         active=tuple(active),
         copula=copula,
         block_size=block_size,
@@ -564,7 +566,6 @@ def build_problem(config: dict) -> Problem:
         dtype=engine["dtype"],
         rng_impl=engine["rng_impl"],
         **alignment,
-        **sampling,
         **environment,
     )
     for name in ("layers", "channels"):
