@@ -700,15 +700,15 @@ def unsupported(problem) -> str | None:
     checks = [
         (problem.n_points != 1, "sweeps"), (s.conditions, "conditions"), (s.lanes, "WDM lanes"),
         (s.bend, "a bent flex"), (s.crosstalk, "spec.max_crosstalk_db"), (s.copula, "the copula"),
-        (s.alignment != "passive", "active alignment"), (s.sampler != "mc", f"sampler={s.sampler}"),
+        (s.alignment != "passive", "active alignment"), (s.sampler.name != "mc", f"sampler={s.sampler.name}"),
     ]
-    if s.coupler_kind == "adiabatic":
-        cs = s.coupler_static
+    if s.coupler.name == "adiabatic":
+        cs = s.coupler.settings
         checks += [(cs.taper != "si_strip", f"taper={cs.taper}"), (cs.model != "landau_zener", f"model={cs.model}"),
                    (not cs.derive_decay, "a fixed decay_per_um"),
                    (tuple(s.polarizations) != ("te", "tm"), f"polarization {s.polarizations} (only worst)")]
-    elif s.coupler_kind != "butt":
-        checks.append((True, f"coupler {s.coupler_kind}"))
+    elif s.coupler.name != "butt":
+        checks.append((True, f"coupler {s.coupler.name}"))
     for q, lv, dist in s.active:
         checks += [(dist != "normal", f"{dist} draws ({q}.{lv})"), (q in FIXED, f"a varied {q}")]
     bad = [why for cond, why in checks if cond]
@@ -783,7 +783,7 @@ class FusedModel:
             hist_scale=s.hist_bins / s.hist_max_db,
         )
         tab = np.zeros((8, 2), np.float32)
-        if s.coupler_kind == "butt":
+        if s.coupler.name == "butt":
             n_gap = pk("coupler.n_gap")
             fres = float(coupling.fresnel_transmission(pk("pwg.n_core"), n_gap)
                          * coupling.fresnel_transmission(n_gap, pk("coupler.n_chip")))
@@ -817,7 +817,7 @@ class FusedModel:
                                           v_node[0], m_node[0])
                 w0b = sum(wt * float(silicon._W_LO[ip, j]) for wt, j in zip(wts, band))
                 ta, tb = 1.0 / ((silicon.WIDTH_MAX_UM - w0b) * ds), s0 / ds
-                kappa = pk("coupler.kappa_tm_per_um") if (pol == "tm" and s.coupler_static.tm_kappa) \
+                kappa = pk("coupler.kappa_tm_per_um") if (pol == "tm" and s.coupler.settings.tm_kappa) \
                     else pk("coupler.kappa_per_um")
                 par.update({f"kappa_{pol}": kappa, f"eta_excess_{pol}": 10 ** (-0.1 * pk(f"coupler.excess_loss_{pol}_db")),
                             f"tw0_{pol}": w0b, f"ta_{pol}": ta, f"tb_{pol}": tb})

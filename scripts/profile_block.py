@@ -47,7 +47,7 @@ def main() -> None:
     problem = problem_from_config(yieldmc.compose(args.overrides))
     program = _compiled(problem.static)
     if not hasattr(program, "draw"):
-        raise SystemExit(f"sampler={problem.static.sampler}: not a two-program (counting) sampler")
+        raise SystemExit(f"sampler={problem.static.sampler.name}: not a two-program (counting) sampler")
     params = device_params(problem)
     s = problem.static
     b = s.block_size

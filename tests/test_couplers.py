@@ -74,7 +74,7 @@ def test_schema_rows_come_from_the_registry():
 def test_compose_butt_still_works():
     cfg = to_container(yieldmc.compose(["package/coupler=butt"]))
     problem = build_problem(cfg)
-    assert problem.static.coupler_kind == "butt" and problem.static.coupler_static == ()
+    assert problem.static.coupler.name == "butt" and problem.static.coupler.settings == ()
     assert [p for p in problem.params if p.startswith("package.coupler.")] == [
         "package.coupler.mode_radius_x_um", "package.coupler.mode_radius_y_um", "package.coupler.gap_um",
         "package.coupler.n_gap", "package.coupler.n_chip"]
@@ -83,15 +83,15 @@ def test_compose_butt_still_works():
 @pytest.mark.slow
 def test_float_and_static_keys_of_the_adiabatic_coupler():
     derived = build_problem(config_dict())
-    assert derived.static.coupler_static == ("landau_zener", 64, True, "si_strip", True)
+    assert derived.static.coupler.settings == ("landau_zener", 64, True, "si_strip", True)
     assert derived.static.polarizations == ("te", "tm")
     assert "package.coupler.decay_per_um" not in derived.params  # null: a static choice
     assert "package.coupler.delta_beta_start_per_um" not in derived.params  # si_strip: null
     given = build_problem(config_dict(["package.coupler.decay_per_um=0.2", "package.coupler.segments=32",
                                        "package.coupler.model=cmt", "package.coupler.kappa_tm_per_um=null"]))
-    assert given.static.coupler_static == ("cmt", 32, False, "si_strip", False)
+    assert given.static.coupler.settings == ("cmt", 32, False, "si_strip", False)
     linear = build_problem(config_dict(["package/coupler=adiabatic_linear"]))
-    assert linear.static.coupler_static == ("cmt", 64, True, "linear", False)
+    assert linear.static.coupler.settings == ("cmt", 64, True, "linear", False)
     assert linear.static.polarizations == ("te",)  # polarisation independent: one evaluation
     assert given.params["package.coupler.decay_per_um"].tolist() == [0.2]
     with pytest.raises(ValueError, match=r"^sweep\.package\.coupler\.segments: not sweepable"):
@@ -168,7 +168,7 @@ def test_a_coupler_registered_later_is_accepted(flat):
     cfg = config_dict()
     cfg["package"]["coupler"] = {"kind": "flat_test", "eta_flat": 0.5, "label": "b"}
     problem = build_problem(cfg)
-    assert problem.static.coupler_kind == "flat_test" and problem.static.coupler_static == ("label", "b")
+    assert problem.static.coupler.name == "flat_test" and problem.static.coupler.settings == ("label", "b")
     assert [p for p in problem.params if p.startswith("package.coupler.")] == ["package.coupler.eta_flat"]
     params = {k: v[0] for k, v in problem.params.items()}
     loss = np.asarray(channel_loss_db(nominal_values(params, problem.static), params, problem.static))

@@ -223,7 +223,7 @@ def test_free_mappings_and_nullable_keys_are_not_key_checked_here():
                        "optimize.recheck_samples=null"])
     assert build_problem(cfg).n_points == 2
     static = build_problem(config_dict(["package.coupler.decay_per_um=0.2"])).static
-    assert static.coupler_static.derive_decay is False
+    assert static.coupler.settings.derive_decay is False
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ import xarray as xr
 from yieldmc.engine.blocks import iterate_blocks
 from yieldmc.job import as_job
 from yieldmc.io.results import dataset
-from yieldmc.samplers import sampler_of
 
 
 def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
@@ -29,5 +28,5 @@ def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
     job = as_job(cfg)
     problem = job.problem
     blocks = iterate_blocks(problem, range(problem.n_blocks), n_devices=n_devices)  # lazy
-    estimate = sampler_of(problem).estimate(problem, blocks, n_devices=n_devices)
+    estimate = problem.static.sampler.estimate(problem, blocks, n_devices=n_devices)
     return dataset(estimate, job.config_yaml)

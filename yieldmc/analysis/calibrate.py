@@ -63,6 +63,7 @@ import yaml
 from yieldmc.engine.blocks import condition_parts, split_draws, standard_normals
 from yieldmc.engine.problem import Problem, Static
 from yieldmc.io.measurements import MIN_MODULES, check_enough_modules  # noqa: F401
+from yieldmc.samplers import mc
 from yieldmc.job import CALIBRATION_MARKER, PROCESS_DIR, as_job, is_calibration_file
 
 #: Probability levels of the matched quantile functions.
@@ -140,7 +141,7 @@ class Transform:
 
 
 def _sim_static(static: Static, samples: int) -> Static:
-    return dataclasses.replace(static, block_size=samples, sampler="mc", sampling=None)
+    return dataclasses.replace(static, block_size=samples, sampler=mc.PLAIN)
 
 
 def _simulated(theta, u, base, static: Static, transform: Transform):

@@ -37,7 +37,6 @@ import jax.numpy as jnp
 from yieldmc.engine.blocks import module_losses, split_draws
 from yieldmc.engine.problem import Static
 from yieldmc.engine.variation import transform_normal
-from yieldmc.samplers.registry import sampler_of
 
 #: Distributions whose (mean, sigma) have a score (a differentiable density of x).
 SCORE_DISTRIBUTIONS = ("normal", "lognormal", "truncnormal")
@@ -91,7 +90,7 @@ def _hard_pass(loss, params):
 def weighted_block(seed, block, static: Static, tables=None):
     """One block's draws (D, B) and importance weights (B,) (ones unless the sampler's
     proposal is not p)."""
-    return sampler_of(static).weighted_draws(seed, block, static, tables)
+    return static.sampler.weighted_draws(seed, block, static, tables)
 
 
 def pathwise_from_draws(u, weights, n_valid, params, *, static: Static, tau_db, max_failed: int):

@@ -19,7 +19,7 @@ from yieldmc.analysis.gradients import compiled_pathwise, compiled_score, score_
 from yieldmc.job import ESTIMATORS, as_job
 from yieldmc.engine.conditions import drift_path, setting_path
 from yieldmc.engine.problem import Problem
-from yieldmc.samplers import require_gradients, sampler_of
+from yieldmc.samplers import require_gradients
 from yieldmc.engine.variation import DISTRIBUTIONS
 
 def reported_parameters(problem: Problem) -> list[str]:
@@ -70,7 +70,7 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
     if problem.sweep_keys:
         raise ValueError("sweep: sensitivities are computed at one point; remove the sweep")
     require_gradients(problem, what="a sensitivity", weighted=True)
-    sampler = sampler_of(problem)
+    sampler = problem.static.sampler
     weighted = not sampler.supports_gradients  # draws of a proposal q: weighted by p/q
     tables = sampler.tables(problem) if weighted else None
     names = names or reported_parameters(problem)

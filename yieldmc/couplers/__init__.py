@@ -10,8 +10,9 @@ A coupler is an instance of a :class:`Coupler` subclass, registered under its ``
   is accepted, and the choices of ``package.coupler.kind`` are the registered kinds;
 * which of them are traced floats (sweepable, differentiable):
   :meth:`Coupler.float_keys`, by default every ``float`` key that is not null; the other
-  keys are static and enter through :meth:`Coupler.static`, a hashable value stored in
-  :attr:`yieldmc.engine.problem.Static.coupler_static` (part of the ``jit`` cache key);
+  keys are static and enter through :meth:`Coupler.static`, a hashable value the parse
+  binds to the coupler (:meth:`Coupler.bind`); :attr:`yieldmc.engine.problem.Static.coupler`
+  holds the bound coupler (part of the ``jit`` cache key);
 * the relations its values must satisfy (:meth:`Coupler.validate`, host side, before any
   compilation, each error naming its config key);
 * the nominal value of the quantities it owns (:meth:`Coupler.nominal_values`, e.g. the
@@ -47,6 +48,7 @@ import types
 from collections.abc import Hashable, Mapping
 
 from yieldmc.engine.schema import Key
+from yieldmc.parts import Part
 
 #: Where every coupler key lives in the configuration.
 SECTION = "package.coupler"
@@ -55,13 +57,15 @@ PREFIX = SECTION + "."
 KIND_KEY = PREFIX + "kind"
 
 
-class Coupler(abc.ABC):
+class Coupler(Part, abc.ABC):
     """One coupler kind: its configuration keys, checks, nominal values and efficiency.
 
     Subclasses set :attr:`kind` and :attr:`keys` and implement :meth:`efficiency`; the
     other methods have defaults (no static settings, no extra checks, no owned nominal).
-    Instances are registered with :func:`register_coupler`. Every method but
-    :meth:`efficiency` runs on the host with plain Python values.
+    Instances are registered with :func:`register_coupler`; the parse binds a copy of the
+    selected one to its :meth:`static` settings (:meth:`bind`, kept as
+    :attr:`settings`), which the engine calls. Every method but :meth:`efficiency` runs on
+    the host with plain Python values.
     """
 
     #: The value of ``package.coupler.kind`` that selects this coupler.
@@ -69,6 +73,11 @@ class Coupler(abc.ABC):
     #: The keys under ``package.coupler`` besides ``kind``: ``Key(path=<suffix>, ...)``
     #: (type, unit, bounds, doc, choices, nullable; ``when`` is filled in by the registry).
     keys: tuple[Key, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The coupler's :attr:`kind` (the name every part has)."""
+        return self.kind
 
     def float_keys(self, config: Mapping) -> tuple[str, ...]:
         """Suffixes of the traced float keys (sweepable, differentiable), in :attr:`keys` order.
@@ -89,10 +98,15 @@ class Coupler(abc.ABC):
           config: the ``package.coupler`` section (validated).
 
         Returns:
-          Any hashable value; stored in ``Static.coupler_static`` and handed back to
+          Any hashable value; bound as :attr:`settings` (:meth:`bind`) and handed back to
           :meth:`efficiency`. Default: ``()``.
         """
         return ()
+
+    def bind(self, settings: Hashable = ()) -> Coupler:
+        """This coupler bound to its static settings (:meth:`static`'s value): the copy
+        :attr:`yieldmc.engine.problem.Static.coupler` holds."""
+        return self._bound(settings=settings)
 
     def validate(self, config: Mapping, package: Mapping) -> None:
         """Check the relations between this coupler's values (the types and bounds of the
@@ -145,7 +159,7 @@ class Coupler(abc.ABC):
           wavelength_um: operating wavelength.
           params: config path → scalar (one sweep point).
           values: quantity name → value (nominal + level draws).
-          static: this coupler's :meth:`static` value.
+          static: this coupler's :meth:`static` value (:attr:`settings`).
           polarization: ``"te"`` or ``"tm"`` (static; see :meth:`polarization_dependent`).
 
         Returns:

@@ -47,7 +47,7 @@ _NEWTON_STEPS = 3
 
 
 class AdiabaticStatic(NamedTuple):
-    """The adiabatic coupler's static settings (``Static.coupler_static``)."""
+    """The adiabatic coupler's static settings (its :attr:`~yieldmc.couplers.Coupler.settings`)."""
 
     model: str  # cmt | landau_zener
     segments: int  # cmt segments

@@ -27,7 +27,6 @@ from yieldmc.engine.conditions import stacked as stacked_conditions
 from yieldmc.engine.model import channel_loss_db, channel_loss_parts, nominal_values, pass_figure_db
 from yieldmc.physics._fastmath import sincos
 from yieldmc.engine.problem import Problem, Static, random_dimension
-from yieldmc.samplers.registry import sampler_of
 from yieldmc.engine.variation import transform_normal
 
 #: Loss values are clipped to [0, LOSS_CLIP_DB] before the fixed-point sum.
@@ -184,9 +183,10 @@ def threefry_normals(key, shape):
 
 def draw_block(seed, block, static: Static, tables=None):
     """Standard normals of one block, (D, B), as the problem's sampler draws them
-    (:meth:`yieldmc.samplers.Sampler.draws`; ``tables`` from :func:`sampler_tables`);
-    :func:`split_draws` gives each (quantity, level) its rows."""
-    return sampler_of(static).draws(seed, block, static, tables)
+    (:meth:`yieldmc.samplers.Sampler.draws`; ``tables`` from
+    :meth:`~yieldmc.samplers.Sampler.tables`); :func:`split_draws` gives each
+    (quantity, level) its rows."""
+    return static.sampler.draws(seed, block, static, tables)
 
 
 def split_draws(u, static: Static) -> dict:
@@ -203,11 +203,6 @@ def split_draws(u, static: Static) -> dict:
         out[key] = u[row:row + height].reshape(shapes[lv])
         row += height
     return out
-
-
-def sampler_tables(problem: Problem):
-    """Device-independent host tables the sampler needs (None if it needs none)."""
-    return sampler_of(problem).tables(problem)
 
 
 def assemble_values(z, params, static: Static):
@@ -384,7 +379,7 @@ def block_stats(seed, block, n_valid, params, tables, static: Static):
       n_valid: how many of the block's modules count (the first ``n_valid``; the last
         block of a run is partial, padding blocks count none).
       params: config path → array of shape (P, ...).
-      tables: the sampler's tables (:func:`sampler_tables`), or None.
+      tables: the sampler's tables (:meth:`yieldmc.samplers.Sampler.tables`), or None.
       static: :class:`Static`.
     """
     return block_stats_from_draws(draw_block(seed, block, static, tables), n_valid, params, static)
@@ -438,7 +433,7 @@ def _compiled(static: Static):
     Every block, on every device and whatever the grouping, runs these same programs, so
     its floating-point results (and hence the integer statistics) are bit-identical.
     """
-    return sampler_of(static).program(static)
+    return static.sampler.program(static)
 
 
 def _host_block(out) -> dict:
@@ -484,7 +479,7 @@ def iterate_blocks(problem: Problem, blocks, *, n_devices: int | None = None):
     one_block = _compiled(static)
     params = [device_params(problem, d) for d in devices]
     seeds = [jax.device_put(np.uint32(problem.seed), d) for d in devices]
-    host_tables = sampler_tables(problem)
+    host_tables = static.sampler.tables(problem)  # device-independent: put on every device
     tables = [None if host_tables is None else jax.device_put(host_tables, d) for d in devices]
     blocks = np.asarray(list(blocks), dtype=np.int64)
     per_sync = len(devices) * problem.blocks_per_call
@@ -508,8 +503,8 @@ def accumulate(problem: Problem, blocks, *, n_devices: int | None = None) -> Sta
       blocks: block indices to process, in any order.
       n_devices: local devices to use (default: all).
     """
-    if not sampler_of(problem).counts:
-        raise ValueError(f"sampler: accumulate() sums integer counts; sampler={problem.static.sampler} "
+    if not problem.static.sampler.counts:
+        raise ValueError(f"sampler: accumulate() sums integer counts; sampler={problem.static.sampler.name} "
                          "keeps other per-block statistics (use yieldmc.run)")
     total = Stats.zeros(problem)
     for chunk, per_block in iterate_blocks(problem, blocks, n_devices=n_devices):

@@ -38,9 +38,9 @@ def nominal_values(params, static) -> dict:
 
     Args:
       params: config path → scalar (one sweep point).
-      static: :class:`yieldmc.engine.problem.Static` (selects the coupler).
+      static: :class:`yieldmc.engine.problem.Static` (holds the coupler).
     """
-    coupler = couplers.get_coupler(static.coupler_kind)
+    coupler = static.coupler
     owned = coupler.nominal_values(params)
     unknown = set(owned) - set(quantities.QUANTITIES)
     if unknown:
@@ -172,7 +172,7 @@ def channel_loss_parts(values, params, static, *, polarizations=None) -> dict:
 
     The shared part — waveguide offsets from the array geometry, the PWG indices and mode
     radii at the sampled core, wavelength, temperature and humidity, propagation and bend
-    loss — is computed here; the coupler selected by ``static.coupler_kind``
+    loss — is computed here; the coupler ``static.coupler``
     (:mod:`yieldmc.couplers`) turns it into η per polarisation (Fresnel factors included),
     which becomes a loss in dB (η floored at :data:`ETA_FLOOR`; NaN, a model outside its
     domain, becomes +inf: the channel fails). With several polarisations
@@ -193,7 +193,7 @@ def channel_loss_parts(values, params, static, *, polarizations=None) -> dict:
     layers, channels = static.layers, static.channels
     dx, dy, x = waveguide_offsets(values, params, layers=layers, channels=channels, dtype=dtype)
     yaw = values["yaw_mrad"] * 1e-3
-    coupler = couplers.get_coupler(static.coupler_kind)
+    coupler = static.coupler
     prop = propagation_db(values, params)
     loss = pdl = xt = None
     for wl in wavelengths_um(values, params, static):
@@ -205,7 +205,7 @@ def channel_loss_parts(values, params, static, *, polarizations=None) -> dict:
         per_pol = [
             _as_loss_db(coupler.efficiency(
                 dx_um=dx, dy_um=dy, x_um=x, yaw_rad=yaw, w_x_um=w_x, w_y_um=w_y, core=core,
-                wavelength_um=wl, params=params, values=values, static=static.coupler_static,
+                wavelength_um=wl, params=params, values=values, static=coupler.settings,
                 polarization=pol)) + extra
             for pol in (polarizations or static.polarizations)
         ]

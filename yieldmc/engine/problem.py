@@ -5,7 +5,8 @@
 is compiled, and splits it into
 
 * :class:`Static` — hashable settings that fix array shapes and code paths (layers,
-  channels, coupler kind, active variations, block size …): the ``jit`` static argument;
+  channels, the coupler and the sampler bound to their settings, active variations,
+  block size …): the ``jit`` static argument;
 * ``params`` — a flat ``dict`` of float parameters keyed by config path (e.g.
   ``"process.dx_um.module.sigma"``), each an array over the flattened sweep grid: these
   are traced, so a sweep compiles once.
@@ -13,6 +14,10 @@ is compiled, and splits it into
 The allowed keys, their types and simple bounds are declared once in
 :mod:`yieldmc.engine.schema`; this module applies them (to the whole tree, and to every traced
 parameter at every sweep point) and adds the relations between keys.
+
+The coupler and the sampler are looked up in their registries here, once: :class:`Static`
+holds the parts themselves (:class:`yieldmc.parts.Part`), and the engine, the store and the
+results call them without a registry.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -30,6 +35,7 @@ from yieldmc.engine import conditions as _conditions
 from yieldmc.engine import empirical as _empirical
 from yieldmc.engine import quantities as _quantities
 from yieldmc.engine import schema
+from yieldmc.samplers.base import Sampler
 from yieldmc.samplers.registry import get_sampler, sampler_names
 from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate
 
@@ -63,8 +69,8 @@ class Static:
 
     layers: int
     channels: int
-    coupler_kind: str  # a kind registered in yieldmc.couplers
-    coupler_static: Hashable  # that coupler's Coupler.static(package.coupler)
+    coupler: couplers.Coupler  # package.coupler.kind's coupler, bound to its Coupler.static settings
+    sampler: Sampler  # the sampler, bound to its name and its Sampler.configure settings
     active: tuple[tuple[str, str, str], ...]  # (quantity, level, distribution) with randomness;
     # an empirical distribution is an EmpiricalDistribution (== "empirical") carrying its table
     copula: tuple[str, ...]  # module-level quantities tied by the Gaussian copula
@@ -77,8 +83,6 @@ class Static:
     alignment: str = "passive"
     alignment_objective: str = "worst"
     alignment_steps: int = 0
-    sampler: str = "mc"  # a name registered in yieldmc.samplers
-    sampling: Hashable = None  # that sampler's settings (Sampler.configure), e.g. qmc's QmcSettings
     polarizations: tuple[str, ...] = ("te",)  # evaluated polarisations; the channel loss is the worst
     lanes: int = 0  # WDM lanes (params package.lanes_um.<i>); 0: package.wavelength_um alone
     bend: bool = False  # the flex can be bent (a bend radius is set or varied)
@@ -108,11 +112,11 @@ class Problem:
     def groups(self) -> int:
         """Independent groups of blocks the sampler's interval compares (qmc: its
         randomisations; 1 for most samplers)."""
-        return get_sampler(self.static.sampler).groups(self.static)
+        return self.static.sampler.groups(self.static)
 
     def group_of(self, blocks):
         """The sampler's group of each block index (int64; all 0 with one group)."""
-        return get_sampler(self.static.sampler).group_of(self.static, blocks)
+        return self.static.sampler.group_of(self.static, blocks)
 
     @property
     def n_points(self) -> int:
@@ -361,8 +365,8 @@ def _alignment(config: dict) -> dict:
             "alignment_steps": steps if mode == "active" else 0}
 
 
-def _sampler(config: dict, samples: int, block_size: int) -> dict:
-    """The sampler's fields of :class:`Static`: its name and its own settings
+def _sampler(config: dict, samples: int, block_size: int) -> Sampler:
+    """The selected sampler bound to its name and its own settings
     (:meth:`yieldmc.samplers.Sampler.configure` reads its section and checks them)."""
     name = config.get("sampler", "mc")
     sampler = get_sampler(name)  # ValueError "sampler: expected one of [...]" if unknown
@@ -370,7 +374,7 @@ def _sampler(config: dict, samples: int, block_size: int) -> dict:
         able = ", ".join(sampler_names(supporting="supports_sweep"))
         raise ValueError(f"sweep: sampler={name} estimates one point; remove the sweep or use a "
                          f"sampler that supports sweeps ({able})")
-    return {"sampler": name, "sampling": sampler.configure(config, samples=samples, block_size=block_size)}
+    return sampler.bind(name, sampler.configure(config, samples=samples, block_size=block_size))
 
 
 def _sweep(config: dict, paths: list[str]):
@@ -454,7 +458,6 @@ def build_problem(config: dict) -> Problem:
             for p in ("distribution", *PARAMS):
                 if p not in process[q][lv]:
                     raise ValueError(f"process.{q}.{lv}.{p}: missing from the configuration")
-    kind = _get(config, "package.coupler.kind")
     paths = float_param_paths(config)
     samples = _number("samples", config["samples"], integer=True)
     if samples < 1:
@@ -545,14 +548,15 @@ def build_problem(config: dict) -> Problem:
             if not degenerate or (lv == "module" and q in copula):
                 active.append((q, lv, dist))
     alignment = _alignment(config)
-    sampling = _sampler(config, int(samples), block_size)
-    environment = _environment(config, params, active, len(grid))
+    sampler = _sampler(config, int(samples), block_size)
     cpl = config["package"]["coupler"]
+    coupler = couplers.get_coupler(cpl["kind"])
+    environment = _environment(config, params, active, len(grid), coupler)
     static = Static(
         layers=int(_number("package.layers", _get(config, "package.layers"), integer=True)),
         channels=int(_number("package.channels", _get(config, "package.channels"), integer=True)),
-        coupler_kind=kind,
-        coupler_static=couplers.get_coupler(kind).static(cpl),
+        coupler=coupler.bind(coupler.static(cpl)),
+        sampler=sampler,
         active=tuple(active),
         copula=copula,
         block_size=block_size,
@@ -562,7 +566,6 @@ def build_problem(config: dict) -> Problem:
         dtype=engine["dtype"],
         rng_impl=engine["rng_impl"],
         **alignment,
-        **sampling,
         **environment,
     )
     for name in ("layers", "channels"):
@@ -631,10 +634,11 @@ def _condition_statics(config: dict, params: dict, pols_of, n_points: int) -> tu
     return tuple(out)
 
 
-def _environment(config: dict, params: dict, active: list, n_points: int) -> dict:
+def _environment(config: dict, params: dict, active: list, n_points: int, coupler: couplers.Coupler) -> dict:
     """The static fields of the environment terms: polarisations, WDM lanes (their
     wavelengths become the traced params ``package.lanes_um.<i>``), whether the flex can be
-    bent, whether crosstalk is checked, and the conditions."""
+    bent, whether crosstalk is checked, and the conditions (``coupler``: the selected one,
+    which says whether η depends on the polarisation)."""
     pkg = config["package"]
     pol = pkg.get("polarization", "worst")
     if pol not in POLARIZATIONS:
@@ -647,7 +651,7 @@ def _environment(config: dict, params: dict, active: list, n_points: int) -> dic
             if not _finite("package.lanes_um", lane) > 0:
                 raise ValueError(f"package.lanes_um: each wavelength must be > 0, got {lane!r}")
             params[f"package.lanes_um.{i}"] = np.full(n_points, float(lane))
-    dependent = couplers.get_coupler(pkg["coupler"]["kind"]).polarization_dependent(pkg["coupler"])
+    dependent = coupler.polarization_dependent(pkg["coupler"])
 
     def pols_of(name):
         pols = POLARIZATIONS[pol if name is None else name]

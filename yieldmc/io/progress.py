@@ -227,7 +227,7 @@ def start_line(job, *, samples: int | None = None, what: str | None = None) -> s
     if job.num_shards > 1:
         parts.append(f"shard {job.shard}/{job.num_shards}")
     parts.append("conditions " + (", ".join(c.name for c in static.conditions) or "none"))
-    parts.append(f"sampler {static.sampler}")
+    parts.append(f"sampler {static.sampler.name}")
     if static.alignment != "passive":
         parts.append(f"alignment {static.alignment}")
     device = jax.devices()[0]

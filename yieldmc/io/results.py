@@ -21,7 +21,7 @@ from yieldmc._version import __version__
 from yieldmc.engine.blocks import LOSS_CLIP_DB, SPEC_STEPS, Stats
 from yieldmc.engine.conditions import condition_coords, condition_variables
 from yieldmc.engine.problem import Problem
-from yieldmc.samplers import Estimate, sampler_of
+from yieldmc.samplers import Estimate
 from yieldmc.engine.stats import quantiles_from_histogram, wilson_interval
 
 
@@ -134,8 +134,8 @@ def provenance(problem: Problem, config_yaml: str) -> dict:
         "dtype": problem.static.dtype,
         "block_size": problem.static.block_size,
         "python_version": platform.python_version(),
-        "sampler": problem.static.sampler,
-        "interval_method": sampler_of(problem).interval_method(problem),
+        "sampler": problem.static.sampler.name,
+        "interval_method": problem.static.sampler.interval_method(problem),
         "quantile_method": (
             f"upper edge of the {problem.static.hist_max_db / problem.static.hist_bins:g} dB "
             "histogram bin holding the quantile; +inf beyond the histogram range"
@@ -187,7 +187,7 @@ def count_variables(problem: Problem, stats: Stats) -> dict:
     def grid(a, tail=()):
         return np.asarray(a).reshape(tuple(shape) + tuple(tail))
 
-    interval = sampler_of(problem).interval(problem, stats)
+    interval = s.sampler.interval(problem, stats)
     low, high, method = interval.low, interval.high, interval.label
     hist_width = s.hist_max_db / s.hist_bins
     q = quantiles_from_histogram(stats.hist, problem.quantiles, bin_width_db=hist_width)

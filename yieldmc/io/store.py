@@ -73,7 +73,6 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 from yieldmc.engine.blocks import SPEC_STEPS, block_counts, iterate_blocks
 from yieldmc.engine.problem import Problem
 from yieldmc.io.results import dataset
-from yieldmc.samplers import sampler_of
 
 from yieldmc.io.marks import _MARKER, _marker, _zarr_attrs, enclosing_store, root_attrs  # noqa: E402,F401
 from yieldmc.job import STORE_FORMAT, Job  # noqa: E402 - the layout version, the parsed job
@@ -114,7 +113,7 @@ def _pause(point: str) -> None:
 
 def _shapes(problem: Problem) -> dict:
     """Name → (per-block shape, dtype) of the per-block statistics (the sampler's)."""
-    return sampler_of(problem).block_shapes(problem)
+    return problem.static.sampler.block_shapes(problem)
 
 
 def _sentinel(dtype: str):
@@ -714,8 +713,7 @@ def _stored_blocks(root: zarr.Group, problem: Problem):
 
 def _compute_result(root: zarr.Group, problem: Problem, config_yaml: str) -> xr.Dataset:
     """The sampler's estimate from the stored blocks, as the result Dataset."""
-    sampler = sampler_of(problem)
-    estimate = sampler.estimate(problem, _stored_blocks(root, problem))
+    estimate = problem.static.sampler.estimate(problem, _stored_blocks(root, problem))
     return dataset(estimate, config_yaml)
 
 

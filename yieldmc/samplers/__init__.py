@@ -16,7 +16,7 @@ that :mod:`yieldmc.engine.problem` and :mod:`yieldmc.engine.schema` can use it w
 """
 
 from yieldmc.samplers.base import Estimate, Interval, Sampler
-from yieldmc.samplers.registry import get_sampler, register_sampler, require_gradients, sampler_names, sampler_of
+from yieldmc.samplers.registry import get_sampler, register_sampler, require_gradients, sampler_names
 
 __all__ = ["Estimate", "Interval", "Sampler", "get_sampler", "register_sampler", "require_gradients",
-           "sampler_names", "sampler_of"]
+           "sampler_names"]

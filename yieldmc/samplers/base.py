@@ -1,15 +1,16 @@
 """The sampler interface: how a block's draws are made and how its statistics become an estimate.
 
-A sampler is an object (one instance per registered name, see
-:mod:`yieldmc.samplers.registry`) whose methods the engine, the store, the results and the
-API call without knowing which sampler it is. Its static settings — what it read from the
-configuration — live in :attr:`yieldmc.engine.problem.Static.sampling` (hashable, so they are
-part of the compiled programs' cache key), never in the sampler object.
+A sampler is an object whose methods the engine, the store, the results and the API call
+without knowing which sampler it is. The registry (:mod:`yieldmc.samplers.registry`) holds
+one instance per name; the parse binds a copy of it to its name and its static settings —
+what :meth:`Sampler.configure` read from the configuration — and
+:attr:`yieldmc.engine.problem.Static.sampler` holds that copy (hashable, compared by value,
+so it is part of the compiled programs' cache key; :class:`yieldmc.parts.Part`).
 
 =======================  ==================================================================
 configuration            :meth:`Sampler.configure` (reads ``sampler``'s own section, checks
-                         ``samples``/``engine.block_size``), :attr:`Sampler.supports_sweep`,
-                         :attr:`Sampler.supports_gradients`
+                         ``samples``/``engine.block_size``), :meth:`Sampler.bind`,
+                         :attr:`Sampler.supports_sweep`, :attr:`Sampler.supports_gradients`
 host tables              :meth:`Sampler.tables` (device-independent, put on every device)
 draws of a block         :meth:`Sampler.draws` → (D, B) standard normals from (seed, block);
                          :meth:`Sampler.weighted_draws` adds their weights p/q (B,)
@@ -38,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import jax.numpy as jnp
 import numpy as np
+
+from yieldmc.parts import Part
 
 if TYPE_CHECKING:  # annotations only
     from yieldmc.engine.blocks import Stats
@@ -87,15 +90,20 @@ class Estimate:
 BlockSlices = Iterable[tuple[np.ndarray, dict]]
 
 
-class Sampler(abc.ABC):
+class Sampler(Part, abc.ABC):
     """One way of sampling the modules of a problem (mc, qmc, is, or a plugin's).
 
     Subclasses set the class attributes and implement at least :meth:`draws`,
     :meth:`program`, :meth:`block_shapes`, :meth:`estimate` and :meth:`interval_method`
     (:class:`~yieldmc.samplers.counting.CountingSampler` implements all but
-    :meth:`draws`). Every method is a pure function of its arguments: the sampler object
-    holds no state, its settings are ``static.sampling``.
+    :meth:`draws`). Every method is a pure function of its arguments and of the bound
+    sampler's :attr:`settings` (:meth:`bind`); a sampler holds no other state. The engine
+    calls the methods of ``static.sampler``, the bound copy.
     """
+
+    #: The name it was selected by (``sampler=<name>``), set by :meth:`bind`: what the
+    #: results (``sampler`` attribute), the start line and the messages print.
+    name: str = ""
 
     #: One line for ``--help`` and the docs.
     description: str = ""
@@ -124,12 +132,17 @@ class Sampler(abc.ABC):
           samples, block_size: the validated ``samples`` and ``engine.block_size``.
 
         Returns:
-          Hashable static settings, kept as ``static.sampling`` (None: none).
+          Hashable static settings, bound as :attr:`settings` (None: none).
 
         Raises:
           ValueError: one line naming the offending key.
         """
         return None
+
+    def bind(self, name: str, settings: Hashable = None) -> Sampler:
+        """This sampler bound to its name and its settings (:meth:`configure`'s value):
+        the copy :attr:`yieldmc.engine.problem.Static.sampler` holds."""
+        return self._bound(name=name, settings=settings)
 
     def groups(self, static: Static) -> int:
         """Independent groups whose yields the interval compares (1 unless grouped)."""

@@ -45,6 +45,7 @@ from yieldmc.engine.blocks import block_key, envelope_outcomes, module_losses, s
 from yieldmc.engine.problem import Problem, Static, random_dimension
 from yieldmc.samplers.base import Estimate, Sampler
 from yieldmc.engine.stats import _Z95
+from yieldmc.samplers import mc
 from yieldmc.samplers.subset import replicated_subset_simulation
 
 #: HLRF settings: random starts, iterations, acceptance of a converged point.
@@ -83,7 +84,7 @@ class DesignPoints:
 
 
 def _one_module_static(static: Static) -> Static:
-    return dataclasses.replace(static, block_size=1, sampler="mc", sampling=None)
+    return dataclasses.replace(static, block_size=1, sampler=mc.PLAIN)
 
 
 def limit_state(u, event, params, static1: Static, max_failed: int):
@@ -456,7 +457,7 @@ class ImportanceSampler(Sampler):
         return method
 
     def tables(self, problem: Problem):
-        if problem.static.sampling == "subset":  # no search: the proposal is p itself (the
+        if self.settings == "subset":  # no search: the proposal is p itself (the
             # blocks are not used by the estimate; a sensitivity gets plain draws, weights 1)
             return DesignPoints(np.zeros((0, random_dimension(problem.static))), np.zeros(0)).tables
         return design_points(problem).tables
@@ -475,7 +476,7 @@ class ImportanceSampler(Sampler):
         return block_shapes(problem)
 
     def estimate(self, problem: Problem, blocks, *, n_devices=None) -> Estimate:
-        if problem.static.sampling == "subset":
+        if self.settings == "subset":
             return subset_estimate(problem, fallback=False)
         design = design_points(problem)
         if len(design.beta) == 0:
@@ -503,7 +504,7 @@ class ImportanceSampler(Sampler):
         })
 
     def interval_method(self, problem: Problem) -> str:
-        if problem.static.sampling == "subset":
+        if self.settings == "subset":
             return SUBSET_INTERVAL
         return "normal, 95 %, from the IS standard error"
 

@@ -18,3 +18,8 @@ class MonteCarlo(CountingSampler):
 
 
 SAMPLER = MonteCarlo()
+#: ``sampler=mc`` bound as :attr:`yieldmc.engine.problem.Static.sampler` holds it: the sampler
+#: of the statics that programs with their own draws compile with (design-point search,
+#: subset-simulation chains, a calibration's simulations), so that those programs are
+#: compiled once whatever sampler the run uses.
+PLAIN = SAMPLER.bind("mc")

@@ -85,7 +85,7 @@ def sobol_normals(index, table, shift, *, nbits: int, dtype):
 
 @dataclasses.dataclass(frozen=True)
 class QmcSettings:
-    """``static.sampling`` of ``qmc``."""
+    """The settings of ``qmc`` (:attr:`QuasiMonteCarlo.settings` once bound)."""
 
     randomizations: int  # R: independent randomisations (the interval's groups)
     blocks_per_group: int  # K: blocks per randomisation
@@ -112,19 +112,18 @@ class QuasiMonteCarlo(CountingSampler):
                            nbits=max(1, int(per - 1).bit_length()))
 
     def groups(self, static) -> int:
-        return static.sampling.randomizations
+        return self.settings.randomizations
 
     def group_of(self, static, blocks):
-        return np.asarray(blocks, dtype=np.int64) // static.sampling.blocks_per_group
+        return np.asarray(blocks, dtype=np.int64) // self.settings.blocks_per_group
 
     def tables(self, problem):
         """(scrambled direction numbers (R, D, 32), shifts (R, D)) (:func:`scrambled_tables`)."""
-        s = problem.static
-        return scrambled_tables(random_dimension(s), seed=problem.seed,
-                                randomizations=s.sampling.randomizations)
+        return scrambled_tables(random_dimension(problem.static), seed=problem.seed,
+                                randomizations=self.settings.randomizations)
 
     def draws(self, seed, block, static, tables=None):
-        q = static.sampling
+        q = self.settings
         b = static.block_size
         r = block // q.blocks_per_group
         local = block % q.blocks_per_group
@@ -134,7 +133,7 @@ class QuasiMonteCarlo(CountingSampler):
 
     def interval(self, problem, stats) -> Interval:
         """Student-t over the R randomisation yields; adds ``yield_randomization`` and ``yield_se``."""
-        r = problem.static.sampling.randomizations
+        r = self.settings.randomizations
         sweep_dims, shape = list(problem.sweep_keys), problem.sweep_shape
         per = stats.n_pass_group / (stats.n_samples / r)  # (R, P): yield of each randomisation
         mean = per.mean(axis=0)
@@ -159,7 +158,7 @@ class QuasiMonteCarlo(CountingSampler):
         return Interval(low, high, f"Student-t ({r} randomisations)", variables)
 
     def interval_method(self, problem) -> str:
-        r = problem.static.sampling.randomizations
+        r = self.settings.randomizations
         return (f"Student t (95 %) over {r} independent Sobol' randomisations; with fewer than "
                 f"{FEW_EVENTS} pooled failures (or passes) widened to cover the Clopper-Pearson interval "
                 "of the pooled count")

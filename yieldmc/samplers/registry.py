@@ -80,12 +80,6 @@ def get_sampler(name: str) -> Sampler:
     return sampler
 
 
-def sampler_of(problem_or_static) -> Sampler:
-    """The sampler of a :class:`~yieldmc.engine.problem.Problem` or :class:`~yieldmc.engine.problem.Static`."""
-    static = getattr(problem_or_static, "static", problem_or_static)
-    return get_sampler(static.sampler)
-
-
 class RegisteredNames(Sequence):
     """A live, read-only view of :func:`sampler_names` (the ``sampler`` key's choices in
     :mod:`yieldmc.engine.schema`: a plugin's sampler is accepted once it is registered)."""
@@ -110,9 +104,9 @@ def require_gradients(problem, *, what: str, weighted: bool = False) -> None:
     Raises:
       ValueError: naming ``sampler`` and the samplers that have them.
     """
-    sampler = sampler_of(problem)
+    sampler = problem.static.sampler
     if not (sampler.supports_gradients or (weighted and sampler.weighted_gradients)):
         able = ", ".join(n for n in sampler_names() if get_sampler(n).supports_gradients
                          or (weighted and get_sampler(n).weighted_gradients))
         raise ValueError(f"sampler: {what} needs a sampler with gradient estimators ({able}), "
-                         f"got {problem.static.sampler}")
+                         f"got {sampler.name}")

@@ -40,6 +40,7 @@ import numpy as np
 
 from yieldmc.engine.blocks import module_losses, split_draws
 from yieldmc.engine.problem import Problem, Static, random_dimension
+from yieldmc.samplers import mc
 
 #: Conditional probability per level, the most levels (p0^MAX_LEVELS = 1e-16: below any
 #: failure probability a module yield can resolve), the most samples per level (the
@@ -167,7 +168,7 @@ def subset_simulation(problem: Problem, *, samples_per_level: int | None = None,
     n = min(int(samples_per_level or problem.samples), MAX_PER_LEVEL)
     n_seeds = max(n // chain, 1)
     n = n_seeds * chain
-    static = dataclasses.replace(problem.static, block_size=n_seeds, sampler="mc", sampling=None)
+    static = dataclasses.replace(problem.static, block_size=n_seeds, sampler=mc.PLAIN)
     max_failed = int(problem.params["spec.max_failed_channels"][0])
     p = {k: jnp.asarray(np.asarray(v)[0].astype(static.dtype)) for k, v in problem.params.items()}
     first, advance = _programs(static, max_failed, chain)

@@ -1,0 +1,43 @@
+"""What couplers and samplers share: a registered part, bound to what a configuration sets.
+
+A registry holds one instance per name (:mod:`yieldmc.couplers`, :mod:`yieldmc.samplers`).
+The parse (:func:`yieldmc.engine.problem.build_problem`) looks the configured name up once
+and binds a copy of that instance to its static settings; :class:`yieldmc.engine.problem.Static`
+holds the copy, and everything below the parse calls it directly. Bound parts compare and
+hash by value (their class and attributes), so two builds of one configuration give equal
+``Static`` values: one ``jit`` cache entry, a sweep or a second run compiles nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Hashable
+
+
+class Part:
+    """Base of couplers and samplers: :meth:`_bound`, value equality, a readable ``repr``.
+
+    A part holds no state of its own besides what :meth:`_bound` sets (its name and
+    ``settings``); plugin subclasses may add plain attributes, which then take part in the
+    comparison.
+    """
+
+    #: Static settings read from the configuration (hashable: part of the ``jit`` cache
+    #: key); None on the registered instance itself.
+    settings: Hashable = None
+
+    def _bound(self, **attributes) -> Part:
+        """A copy of this part with ``attributes`` set (the registered instance is unchanged)."""
+        part = copy.copy(self)
+        for key, value in attributes.items():
+            object.__setattr__(part, key, value)
+        return part
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self) -> int:
+        return hash((type(self), getattr(self, "name", ""), self.settings))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={getattr(self, 'name', '')!r}, settings={self.settings!r})"
