@@ -15,7 +15,7 @@ import pytest
 import yieldmc
 from yieldmc import validation
 from yieldmc.io.config import problem_from_config, to_container
-from yieldmc.engine.blocks import accumulate, compile_count
+from yieldmc.engine.blocks import accumulate, compile_count, iterate_blocks, sync_slices
 
 # Small blocks keep the padding of small-N runs cheap; the same Static (and so the same
 # compiled function) is shared by every run of a problem.
@@ -74,6 +74,16 @@ def test_bit_identical_across_blocks_per_call():
     b = _all_stats(yieldmc.run(yieldmc.compose(overrides + ["engine.blocks_per_call=3"])))
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_the_first_two_syncs_take_one_block_each():
+    """A first estimate of the run time comes after two blocks, not two groups of blocks."""
+    assert [(s.start, s.stop) for s in sync_slices(20, 8)] == [(0, 1), (1, 2), (2, 10), (10, 18), (18, 20)]
+    assert [(s.start, s.stop) for s in sync_slices(1, 8)] == [(0, 1)]
+    assert [(s.start, s.stop) for s in sync_slices(5, 2, first=2)] == [(0, 2), (2, 4), (4, 5)]
+    problem = problem_from_config(to_container(yieldmc.compose(["samples=20000", "engine.block_size=2048"])))
+    sizes = [len(chunk) for chunk, _ in iterate_blocks(problem, range(problem.n_blocks), n_devices=1)]
+    assert problem.n_blocks == 10 and problem.blocks_per_call == 8 and sizes == [1, 1, 8]
 
 
 @pytest.mark.slow

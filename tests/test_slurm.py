@@ -28,7 +28,8 @@ DOC = ROOT / "docs" / "cluster.md"
 MARKER = "<!-- docs-test: tests/test_slurm.py -->"
 SAMPLES = 131072
 BLOCK = 2048  # 64 blocks, written 8 at a time (engine.blocks_per_call)
-N_BLOCKS, PER_CALL = 64, 8
+N_BLOCKS = 64
+FIRST_CALL = 1  # the engine fetches a run's first block alone (then 1, then 8 at a time)
 SIZES = [f"engine.block_size={BLOCK}"]
 VARS = ("yield", "yield_ci_low", "yield_ci_high", "n_pass", "n_samples",
         "channel_fail_fraction", "loss_db_mean", "loss_db_quantile")
@@ -164,11 +165,11 @@ def _log(cwd: Path, task: str, kind: str = "err") -> str:
 
 def test_slurm_command_after_scancel_and_preemption_is_bit_identical(slurm, reference, cache, tmp_path):
     """The documented command, 4 shards: shard 0 is cancelled (scancel) and shard 1 preempted
-    (scontrol requeue) after their first 8 blocks; both stop at that block boundary, keeping them;
+    (scontrol requeue) after their first block; both stop at that block boundary, keeping it;
     the requeued shard resumes by itself, the cancelled one with the rerun of the command."""
     out = tmp_path / "yield"
     args = slurm_args(shards=4, out=out)
-    env = environment(cache, YIELDMC_FAULT_BLOCK_SECONDS="8")  # a pause after each shard's first 8 blocks
+    env = environment(cache, YIELDMC_FAULT_BLOCK_SECONDS="8")  # a pause after each shard's first block
     with open(tmp_path / "first.log", "w") as log:
         first = subprocess.Popen([sys.executable, "-m", "yieldmc", *args], cwd=tmp_path, env=env,
                                  stdout=log, stderr=subprocess.STDOUT)
@@ -195,7 +196,7 @@ def test_slurm_command_after_scancel_and_preemption_is_bit_identical(slurm, refe
         stops = re.findall(r"yieldmc: stopped by SIGTERM at a block boundary; (\d+) of 64 blocks", _log(tmp_path, task))
         assert len(stops) == 1, (task, _log(tmp_path, task)[-3000:])
     done = done_blocks(out)
-    second_of_shard_0 = set(range(0, N_BLOCKS, 4)[PER_CALL:])  # its second 8 blocks only
+    second_of_shard_0 = set(range(0, N_BLOCKS, 4)[FIRST_CALL:])  # all but its first block
     assert set(done) == set(range(N_BLOCKS)) - second_of_shard_0, sorted(done)
     assert "Job completed successfully" in _log(tmp_path, f"{job}_1", "out")  # the requeued shard resumed
     assert not (the_store(out) / "yield").exists()  # not complete: no result yet
@@ -210,7 +211,7 @@ def test_slurm_command_after_scancel_and_preemption_is_bit_identical(slurm, refe
 
 def test_time_limit_stops_at_a_block_boundary_and_the_requeued_job_resumes(slurm, reference, cache, tmp_path):
     """The documented command with a one-minute time limit on jobs that need longer (a pause
-    after their first 8 blocks): SLURM's warning before the limit stops each job at that block
+    after their first block): SLURM's warning before the limit stops each job at that block
     boundary, submitit requeues it, and the requeued job computes only what is left."""
     out = tmp_path / "yield"
     args = slurm_args(shards=2, out=out, extra=["hydra.launcher.timeout_min=1",
@@ -234,7 +235,7 @@ def test_time_limit_stops_at_a_block_boundary_and_the_requeued_job_resumes(slurm
     for task in (f"{job}_0", f"{job}_1"):
         stops = re.findall(r"yieldmc: stopped by SIGUSR2 \(SLURM's warning before the time limit\) at a "
                            r"block boundary; (\d+) of 64 blocks", _log(tmp_path, task))
-        assert stops and int(stops[0]) >= PER_CALL, _log(tmp_path, task)[-3000:]
+        assert stops and int(stops[0]) >= FIRST_CALL, _log(tmp_path, task)[-3000:]
     final = done_blocks(out)
     assert all(final[b] == t for b, t in first_seen.items())  # kept, never recomputed
     assert_same_result(the_store(out), reference)
@@ -249,7 +250,7 @@ def test_sigterm_stops_after_a_block_and_the_rerun_resumes(reference, cache, tmp
     proc = subprocess.Popen([sys.executable, "-m", "yieldmc", *run], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for("8 done blocks", lambda: len(done_blocks(tmp_path / "out")) >= PER_CALL or proc.poll() is not None, 300)
+        wait_for("the first block", lambda: len(done_blocks(tmp_path / "out")) >= FIRST_CALL or proc.poll() is not None, 300)
         assert proc.poll() is None, "the run ended before it could be stopped"
         seen = done_blocks(tmp_path / "out")
         proc.send_signal(signal.SIGTERM)
@@ -267,7 +268,7 @@ def test_sigterm_stops_after_a_block_and_the_rerun_resumes(reference, cache, tmp
                         r"\S+ are done; rerun the same command \(or let SLURM requeue the job\) to resume",
                         lines[0]), lines[0]
     # the signal came during the pause after the first call of blocks: it stopped there
-    assert set(kept) == set(seen) and len(kept) == PER_CALL
+    assert set(kept) == set(seen) and len(kept) == FIRST_CALL
     assert not (the_store(tmp_path / "out") / "yield").exists()
     rerun = yieldmc(run, cwd=tmp_path, env=environment(cache))
     assert rerun.returncode == 0, rerun.stderr[-3000:]

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from yieldmc.engine.blocks import block_counts, device_params
+from yieldmc.engine.blocks import block_counts, device_params, sync_slices
 from yieldmc.analysis.gradients import compiled_pathwise, compiled_score, score_variations
 from yieldmc.job import ESTIMATORS, as_job
 from yieldmc.engine.conditions import drift_path, setting_path
@@ -44,10 +44,10 @@ def _in_groups(fn, args, counts, size: int, progress):
     device keeps a group queued while the host waits, and each group's modules are
     reported to ``progress``."""
     out = []
-    for i in range(0, len(args), size):
-        out += jax.device_get([fn(*a) for a in args[i:i + size]])
+    for part in sync_slices(len(args), size):
+        out += jax.device_get([fn(*a) for a in args[part]])
         if progress is not None:
-            progress(int(np.sum(counts[i:i + size])))
+            progress(int(np.sum(counts[part])))
     return out
 
 

@@ -457,7 +457,6 @@ def _finish(root, path: Path, job: Job):
 def execute(cfg: DictConfig, base: Path) -> int:
     """Run (or resume, or finish) the job described by ``cfg``; print the summary."""
     from yieldmc.io import store as zstore
-    from yieldmc.io.plots import plot_all
     from yieldmc.plugins import load_plugins
 
     try:
@@ -508,7 +507,9 @@ def execute(cfg: DictConfig, base: Path) -> int:
             print(f"shard {shard}/{num} finished; {note}")
             return 0
     plots = []
-    if job.output.plots:
+    if job.output.plots:  # matplotlib only when it draws
+        from yieldmc.io.plots import plot_all
+
         plots = plot_all(ds, path, target_yield=job.output.target_yield)
     print(summary(ds, path, plots))
     return 0

@@ -5,7 +5,8 @@ log (SLURM, ``> log 2>&1``):
 
 * a **start line** (``start_line``: what runs, on which device), written at once in both
   forms, before anything is compiled;
-* a **first estimate** after the first blocks: the line written at the second report, whose
+* a **first estimate** after the first blocks: the line written at the second report (the
+  engine fetches its first two blocks one at a time for it), whose
   rate leaves the first report (and the compilation inside it) out, so it is not inflated;
   if it says the job has more than :data:`LONG_JOB_S` seconds left, a **warning** line
   follows (on a terminal as well);

@@ -53,11 +53,15 @@ def _resample():
     s0 = -np.floor(-S_RANGE[0] / ds) * ds
     n = int(np.ceil((S_RANGE[1] - s0) / ds)) + 1
     grid = s0 + ds * np.arange(n)
+    # one compiled program (not one per operation: eager operations compile one by one and
+    # fall below the persistent compilation cache's threshold, seconds in every process)
+    values_and_slopes = jax.jit(lambda x, *args: jax.jvp(lambda y: silicon._hermite(y, *args), (x,),
+                                                          (jnp.ones_like(x),)))
+    s = np.broadcast_to(grid[:, None], (n, len(silicon.WAVELENGTHS_UM)))
     tables = {}
     for ip, pol in enumerate(silicon.POLARIZATIONS):
-        s = jnp.asarray(np.broadcast_to(grid[:, None], (n, len(silicon.WAVELENGTHS_UM))))
-        args = [jnp.asarray(a) for a in (silicon._KNOTS[ip], silicon._VALUES[:, ip], silicon._SLOPES[:, ip])]
-        h, dh = jax.jvp(lambda x: silicon._hermite(x, *args), (s,), (jnp.ones_like(s),))  # (F, n, nodes)
+        args = (silicon._KNOTS[ip], silicon._VALUES[:, ip], silicon._SLOPES[:, ip])
+        h, dh = values_and_slopes(s, *args)  # (F, n, nodes)
         tables[pol] = tuple(np.moveaxis(np.asarray(a, dtype=np.float64), 1, 2) for a in (h, dh))
     return s0, ds, n, tables
 

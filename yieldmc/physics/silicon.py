@@ -142,7 +142,10 @@ def _width_range(polarization, wavelength_um) -> tuple[float, float]:
     """[near-cutoff width at λ, WIDTH_MAX_UM]; the larger of the two polarisations' when
     ``polarization`` is None."""
     pols = POLARIZATIONS if polarization is None else (polarization,)
-    lo = max(float(near_cutoff_width_um(wavelength_um=float(wavelength_um), polarization=p))
+    lam = float(wavelength_um)
+    first = 0 if lam < BAND_SPLIT_UM else 3  # near_cutoff_width_um in plain floats (no device work)
+    weights = _band_lagrange(lam, [float(x) for x in WAVELENGTHS_UM[first:first + 3]])
+    lo = max(sum(wt * float(_W_LO[POLARIZATIONS.index(p), first + j]) for j, wt in enumerate(weights))
              for p in pols)
     return lo, WIDTH_MAX_UM
 
