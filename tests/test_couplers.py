@@ -150,8 +150,8 @@ class FlatCoupler(Coupler):
     def static(self, config):
         return ("label", config["label"])
 
-    def efficiency(self, *, dx_um, params, **_):
-        return params["package.coupler.eta_flat"] + 0.0 * dx_um
+    def efficiency(self, inputs, *, polarization="te"):
+        return inputs.params["package.coupler.eta_flat"] + 0.0 * inputs.dx_um
 
 
 @pytest.fixture

@@ -46,10 +46,10 @@ class ToyCoupler(Coupler):
             raise ValueError(f"{PREFIX}w_toy_um: must be < package.pitch_um "
                              f"({package['pitch_um']!r}), got {config['w_toy_um']!r}")
 
-    def efficiency(self, *, dx_um, dy_um, params, static, **_):
-        w = params["package.coupler.w_toy_um"]
-        r2 = (dx_um * dx_um + dy_um * dy_um) / (w * w)
-        return jnp.exp(-r2) if static == "gaussian" else 1.0 / (1.0 + r2)
+    def efficiency(self, inputs, *, polarization="te"):
+        w = inputs.params["package.coupler.w_toy_um"]
+        r2 = (inputs.dx_um * inputs.dx_um + inputs.dy_um * inputs.dy_um) / (w * w)
+        return jnp.exp(-r2) if self.settings == "gaussian" else 1.0 / (1.0 + r2)
 
 
 register_coupler(ToyCoupler())

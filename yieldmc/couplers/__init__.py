@@ -29,8 +29,8 @@ Adding a coupler is one module and one config group option::
     class Grating(Coupler):
         kind = "grating"
         keys = (Key("angle_deg", "float", "deg", "(-90, 90)", "fibre angle"),)
-        def efficiency(self, *, dx_um, dy_um, params, **_):
-            ...
+        def efficiency(self, inputs, *, polarization="te"):
+            ...  # inputs.dx_um, inputs.params["package.coupler.angle_deg"], self.settings
 
     register_coupler(Grating())
     # and the option `package/coupler=grating`: conf/package/coupler/grating.yaml, or
@@ -46,9 +46,13 @@ import abc
 import math
 import types
 from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING
 
 from yieldmc.engine.schema import Key
 from yieldmc.parts import Part
+
+if TYPE_CHECKING:
+    from yieldmc.engine.model import CouplerInputs
 
 #: Where every coupler key lives in the configuration.
 SECTION = "package.coupler"
@@ -143,23 +147,12 @@ class Coupler(Part, abc.ABC):
         return False
 
     @abc.abstractmethod
-    def efficiency(self, *, dx_um, dy_um, x_um, yaw_rad, w_x_um, w_y_um, core, wavelength_um,
-                   params, values, static, polarization="te"):
+    def efficiency(self, inputs: CouplerInputs, *, polarization: str = "te"):
         """Power coupling efficiency η of every channel (pure JAX, traced).
 
         Args:
-          dx_um, dy_um: lateral and vertical offset of every waveguide from the array
-            geometry, broadcastable to ``(layers, channels, modules)``.
-          x_um: channel positions across the array, shape ``(channels, 1)``.
-          yaw_rad: in-plane rotation of the array (about its centre), broadcastable.
-          w_x_um, w_y_um: PWG mode radii (1/e field) at the sampled core.
-          core: the sampled PWG core as keyword arguments of
-            :func:`yieldmc.physics.pwg_effective_index` (``core_width_um``,
-            ``core_thickness_um``, ``n_core``, ``n_clad``, ``wavelength_um``).
-          wavelength_um: operating wavelength.
-          params: config path → scalar (one sweep point).
-          values: quantity name → value (nominal + level draws).
-          static: this coupler's :meth:`static` value (:attr:`settings`).
+          inputs: the sampled module at one wavelength (:class:`yieldmc.engine.model.CouplerInputs`); the
+            coupler's static settings are :attr:`settings`.
           polarization: ``"te"`` or ``"tm"`` (static; see :meth:`polarization_dependent`).
 
         Returns:

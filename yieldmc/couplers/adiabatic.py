@@ -29,7 +29,7 @@ polarisation, a calibration (docs/physics.md).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +37,9 @@ import jax.numpy as jnp
 from yieldmc import physics
 from yieldmc.couplers import PREFIX, Coupler, finite, physics_check, register_coupler
 from yieldmc.engine.schema import Key
+
+if TYPE_CHECKING:
+    from yieldmc.engine.model import CouplerInputs
 
 _ANY = "(-inf, inf)"
 TAPERS = ("si_strip", "linear")
@@ -156,8 +159,7 @@ class AdiabaticCoupler(Coupler):
             out["taper_tip_width_nm"] = params["package.coupler.tip_width_nm"]
         return out
 
-    def efficiency(self, *, dx_um, dy_um, x_um, yaw_rad, w_x_um, w_y_um, core, wavelength_um,
-                   params, values, static: AdiabaticStatic, polarization="te"):
+    def efficiency(self, inputs: CouplerInputs, *, polarization="te"):
         """η of the taper at the sampled gap, offsets, yaw, PWG core and environment.
 
         - vertical: κ = κ0·exp(−γ·(g − g0)), g = max(gap + dy, 0) (contact);
@@ -167,8 +169,11 @@ class AdiabaticCoupler(Coupler):
           by (2π/λ)·(n_eff − n_eff0) (``linear``);
         - the excess loss of the polarisation.
         """
+        static: AdiabaticStatic = self.settings
+        dx_um, dy_um, yaw_rad, core = inputs.dx_um, inputs.dy_um, inputs.yaw_rad, inputs.core
+        w_x_um = inputs.w_x_um
+        params, values, wl = inputs.params, inputs.values, inputs.wavelength_um
         p = lambda name: params["package.coupler." + name]  # noqa: E731
-        wl = wavelength_um
         length = p("taper_length_um")
         n_pwg = physics.pwg_effective_index(**core)
         n_eff0 = None if static.taper == "si_strip" else physics.pwg_effective_index(

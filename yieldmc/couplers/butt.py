@@ -11,11 +11,16 @@ factor per interface (PWG core → gap, gap → chip).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax.numpy as jnp
 
 from yieldmc import physics
 from yieldmc.couplers import PREFIX, Coupler, finite, physics_check, register_coupler
 from yieldmc.engine.schema import Key
+
+if TYPE_CHECKING:
+    from yieldmc.engine.model import CouplerInputs
 
 _POS = "(0, inf)"
 
@@ -50,8 +55,7 @@ class ButtCoupler(Coupler):
         """The nominal facet gap ``package.coupler.gap_um``."""
         return {"gap_um": params["package.coupler.gap_um"]}
 
-    def efficiency(self, *, dx_um, dy_um, x_um, yaw_rad, w_x_um, w_y_um, core, wavelength_um,
-                   params, values, static, polarization="te"):
+    def efficiency(self, inputs: CouplerInputs, *, polarization="te"):
         """η = η_overlap(dx, dy, gap + x·yaw, tilt = yaw) · T(n_core → n_gap) · T(n_gap → n_chip).
 
         The array yaws about its centre: channel x_c sees the gap ``gap + x_c·yaw``
@@ -60,7 +64,10 @@ class ButtCoupler(Coupler):
         Polarisation independent: the weakly guiding modes and normal-incidence Fresnel
         factors are the same for TE and TM.
         """
-        gap = jnp.maximum(values["gap_um"] + x_um * yaw_rad, 0.0)  # rotation about the array centre
+        i = inputs
+        dx_um, dy_um, yaw_rad, params, wavelength_um = i.dx_um, i.dy_um, i.yaw_rad, i.params, i.wavelength_um
+        w_x_um, w_y_um = i.w_x_um, i.w_y_um
+        gap = jnp.maximum(i.values["gap_um"] + i.x_um * yaw_rad, 0.0)  # rotation about the array centre
         n_gap = params["package.coupler.n_gap"]
         eta = physics.gaussian_coupling(
             w1_x_um=w_x_um, w1_y_um=w_y_um,

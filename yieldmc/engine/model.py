@@ -15,7 +15,9 @@ each broadcast becomes an index computation; docs/benchmarks.md).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Mapping
 
 import jax.numpy as jnp
 
@@ -26,6 +28,36 @@ from yieldmc.engine import quantities
 COUPLER_KIND = couplers.KIND_KEY
 #: η floor before the dB conversion: losses saturate at 300 dB instead of +inf.
 ETA_FLOOR = 1e-30
+
+
+@dataclasses.dataclass(frozen=True)
+class CouplerInputs:
+    """What the engine hands a coupler: one sampled module at one wavelength (traced arrays).
+
+    Attributes:
+      dx_um, dy_um: lateral and vertical offset of every waveguide from the array geometry,
+        broadcastable to ``(layers, channels, modules)``.
+      x_um: channel positions across the array, shape ``(channels, 1)``.
+      yaw_rad: in-plane rotation of the array (about its centre), broadcastable.
+      w_x_um, w_y_um: PWG mode radii (1/e field) at the sampled core.
+      core: the sampled PWG core as keyword arguments of
+        :func:`yieldmc.physics.pwg_effective_index` (``core_width_um``,
+        ``core_thickness_um``, ``n_core``, ``n_clad``, ``wavelength_um``).
+      wavelength_um: operating wavelength.
+      params: config path → scalar (one sweep point).
+      values: quantity name → value (nominal + level draws).
+    """
+
+    dx_um: object
+    dy_um: object
+    x_um: object
+    yaw_rad: object
+    w_x_um: object
+    w_y_um: object
+    core: Mapping
+    wavelength_um: object
+    params: Mapping
+    values: Mapping
 
 
 def nominal_values(params, static) -> dict:
@@ -202,11 +234,10 @@ def channel_loss_parts(values, params, static, *, polarizations=None) -> dict:
                     n_core=n_core, n_clad=n_clad, wavelength_um=wl)
         w_x, w_y = physics.pwg_mode_radii_um(**core)
         extra = prop + bend_db(core, w_y, values, params) if static.bend else prop
+        inputs = CouplerInputs(dx_um=dx, dy_um=dy, x_um=x, yaw_rad=yaw, w_x_um=w_x, w_y_um=w_y, core=core,
+                               wavelength_um=wl, params=params, values=values)
         per_pol = [
-            _as_loss_db(coupler.efficiency(
-                dx_um=dx, dy_um=dy, x_um=x, yaw_rad=yaw, w_x_um=w_x, w_y_um=w_y, core=core,
-                wavelength_um=wl, params=params, values=values, static=coupler.settings,
-                polarization=pol)) + extra
+            _as_loss_db(coupler.efficiency(inputs, polarization=pol)) + extra
             for pol in (polarizations or static.polarizations)
         ]
         worst = functools.reduce(jnp.maximum, per_pol)
