@@ -14,7 +14,7 @@ as gathers, the table being a compile-time constant of the coupler's function).
 * **Random numbers**: Threefry-2x32, 20 rounds (Salmon et al., "Parallel random numbers: as
   easy as 1, 2, 3", SC'11), in counter mode on (module index, pair index), both output words
   used, Box–Muller (Box & Muller, Ann. Math. Stat. 29:610 (1958)) as in
-  ``yieldmc.engine.blocks.threefry_normals``. Independent draws of the same distributions,
+  ``yieldmc.engine.rng.threefry_normals``. Independent draws of the same distributions,
   not the engine's stream (the hash itself is checked bit for bit against
   ``jax.extend.random.threefry_2x32`` on every run of this script).
 * **Variation model**: the engine's resolved problem (``problem_from_config``): every

@@ -248,7 +248,7 @@ def test_threefry2x32_is_jax_threefry_bit_for_bit():
     import jax.numpy as jnp
     from jax.extend.random import threefry_2x32
 
-    from yieldmc.engine.blocks import threefry2x32
+    from yieldmc.engine.rng import threefry2x32
 
     rng = np.random.default_rng(0)
     for k0, k1 in ((0, 0), (0xFFFFFFFF, 0xFFFFFFFF), *rng.integers(0, 2**32, (4, 2), dtype=np.uint64)):
@@ -266,7 +266,7 @@ def test_threefry2x32_is_jax_threefry_bit_for_bit():
         assert (int(got[0][0]), int(got[1][0])) == want
     # the normals' pairing and order: words (i, i + n/2) of jax's hash → Box–Muller elements
     # i and i + n/2 (float32 polynomial sin/cos against numpy's float64)
-    from yieldmc.engine.blocks import threefry_normals
+    from yieldmc.engine.rng import threefry_normals
 
     for shape in ((3, 5), (69, 16), (1, 2)):
         size = int(np.prod(shape))
@@ -305,7 +305,7 @@ def test_threefry_normals_are_independent_standard_normals():
     import jax
     from scipy.special import ndtr
 
-    from yieldmc.engine.blocks import threefry_normals
+    from yieldmc.engine.rng import threefry_normals
 
     shape = (64, 16384)
     draw = jax.jit(lambda k: threefry_normals(k, shape))

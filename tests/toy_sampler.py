@@ -20,7 +20,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from yieldmc.engine.blocks import block_key, standard_normals
+from yieldmc.engine.rng import block_key, standard_normals
 from yieldmc.samplers import Interval, register_sampler
 from yieldmc.samplers.counting import CountingSampler
 from yieldmc.engine.stats import wilson_interval

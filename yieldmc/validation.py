@@ -248,7 +248,8 @@ def synthetic_measurements(overrides, *, modules: int, seed: int):
     import numpy as np
     import pandas as pd
 
-    from yieldmc.engine.blocks import condition_parts, split_draws, standard_normals
+    from yieldmc.engine.blocks import condition_parts, split_draws
+    from yieldmc.engine.rng import standard_normals
     from yieldmc.io.config import compose, problem_from_config
 
     problem = problem_from_config(compose(list(overrides) + ["samples=16"]))

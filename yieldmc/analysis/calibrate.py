@@ -60,7 +60,8 @@ import optax
 import xarray as xr
 import yaml
 
-from yieldmc.engine.blocks import condition_parts, split_draws, standard_normals
+from yieldmc.engine.blocks import condition_parts, split_draws
+from yieldmc.engine.rng import standard_normals
 from yieldmc.engine.problem import Problem, Static
 from yieldmc.io.measurements import MIN_MODULES, check_enough_modules  # noqa: F401
 from yieldmc.samplers import mc

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from yieldmc.engine.blocks import block_key, standard_normals
+from yieldmc.engine.rng import block_key, standard_normals
 from yieldmc.samplers.counting import CountingSampler
 
 
 class MonteCarlo(CountingSampler):
     """Pseudo-random standard normals of block b from ``fold_in(key(seed), b)``
-    (:func:`yieldmc.engine.blocks.standard_normals`); Wilson interval."""
+    (:func:`yieldmc.engine.rng.standard_normals`); Wilson interval."""
 
     description = "mc (pseudo-random)"
     supports_gradients = True
