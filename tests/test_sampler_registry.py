@@ -52,7 +52,7 @@ def test_toy_sampler_draws_pairs_and_runs_in_process():
     from yieldmc.io.config import problem_from_config
     from yieldmc.engine.blocks import draw_block
 
-    assert "antithetic" in sampler_names() and "antithetic" in yieldmc.engine.schema.choices("sampler")
+    assert "antithetic" in sampler_names() and "antithetic" in yieldmc.configuration.schema.choices("sampler")
     base = list(validation.channel_offset().overrides) + ["samples=8192", "engine.block_size=2048"]
     p = problem_from_config(yieldmc.compose(base + ["sampler=antithetic"]))
     u = np.asarray(draw_block(np.uint32(0), np.uint32(1), p.static))

@@ -1,7 +1,7 @@
 """A job, parsed once at the edge into frozen typed objects.
 
 :func:`parse_job` takes the resolved configuration (a ``DictConfig`` or a plain mapping,
-numpy scalars allowed), checks every key against :mod:`yieldmc.engine.schema` and every value
+numpy scalars allowed), checks every key against :mod:`yieldmc.configuration.schema` and every value
 that only a whole job can check (shards, output, the gradient and optimisation
 sections), and returns a :class:`Job`. ``run``, ``sensitivity``, ``optimize``, the store
 and the results take the job (or its parts); none of them reads the raw configuration.
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from yieldmc.engine.problem import Problem, build_problem
+from yieldmc.configuration.parse import build_problem
+from yieldmc.engine.problem import Problem
 from yieldmc.samplers import require_gradients
 
 MODES = ("run", "sensitivity", "optimize", "calibrate")
@@ -291,7 +292,7 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
     Raises:
       ValueError: one line, ``<key>: <what is wrong>, got <value>``.
     """
-    from yieldmc.engine import schema
+    from yieldmc.configuration import schema
     from yieldmc.engine.empirical import table_digests
     from yieldmc.io.config import to_container
 

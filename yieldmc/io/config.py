@@ -33,7 +33,7 @@ def compose(overrides: Sequence[str] = (), *, check: bool = True) -> DictConfig:
     Raises:
       ValueError: for an override Hydra rejects (unknown key, bad syntax), with Hydra's
         message, which names the key; for a key the schema does not declare, a value of
-        the wrong type or out of its bounds (:func:`yieldmc.engine.problem.check_declared`),
+        the wrong type or out of its bounds (:func:`yieldmc.configuration.parse.check_declared`),
         naming the key. Relations between keys and every sweep point are checked by
         :func:`yieldmc.job.parse_job`.
     """
@@ -51,7 +51,7 @@ def compose(overrides: Sequence[str] = (), *, check: bool = True) -> DictConfig:
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
         raise ValueError(" ".join(str(exc).split())) from None
-    from yieldmc.engine.problem import check_declared
+    from yieldmc.configuration.parse import check_declared
 
     if check:
         check_declared(to_container(cfg))  # type and range errors at compose time
@@ -73,14 +73,14 @@ def local_search_path(overrides: Sequence[str] = ()) -> list[str]:
 def to_container(cfg) -> dict:
     """A resolved plain ``dict`` from a DictConfig or mapping (the Hydra node dropped).
 
-    The copy is plain Python all the way down (:func:`yieldmc.engine.schema.plain`): numpy
+    The copy is plain Python all the way down (:func:`yieldmc.configuration.schema.plain`): numpy
     scalars (``np.float64``, ``np.int64``, ``np.bool_``) become ``float``/``int``/``bool``,
     also inside lists; numpy arrays and tuples become lists; a float with an integral
-    value at a key declared ``int`` in :mod:`yieldmc.engine.schema` (``samples=1e6``) becomes that
+    value at a key declared ``int`` in :mod:`yieldmc.configuration.schema` (``samples=1e6``) becomes that
     ``int``, and an ``int`` at a key declared ``float`` (``spec.max_loss_db=2``), in a
     ``list[float]`` or the correlation matrix, in a ``sweep`` value list, an
     ``optimize.costs`` value or an ``optimize.parameters`` bound becomes a ``float``
-    (:func:`yieldmc.engine.schema.integral_floats`; bools stay bools), so that the spelling of a
+    (:func:`yieldmc.configuration.schema.integral_floats`; bools stay bools), so that the spelling of a
     number does not change the store identity. Nothing is validated here
     (:func:`yieldmc.build_problem` does that).
 
@@ -90,7 +90,7 @@ def to_container(cfg) -> dict:
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from yieldmc.engine.schema import integral_floats, integral_ints, plain
+    from yieldmc.configuration.schema import integral_floats, integral_ints, plain
 
     if isinstance(cfg, DictConfig):
         try:
@@ -171,6 +171,6 @@ def _file_system_type(path: Path) -> str | None:
 
 def problem_from_config(cfg) -> Problem:
     """Validate a configuration and build the engine's :class:`Problem` (no compilation)."""
-    from yieldmc.engine.problem import build_problem
+    from yieldmc.configuration.parse import build_problem
 
     return build_problem(to_container(cfg))

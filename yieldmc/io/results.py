@@ -46,13 +46,13 @@ def command_line() -> str:
 
 def key_units(config: dict, path: str) -> str | None:
     """The unit of the value at config key ``path`` (``"1"`` when dimensionless), from the
-    key's declaration (:func:`yieldmc.engine.schema.lookup`); a variation parameter has
+    key's declaration (:func:`yieldmc.configuration.schema.lookup`); a variation parameter has
     its quantity's unit (:data:`yieldmc.engine.quantities.BY_NAME`), and so has a
     condition's setting (``conditions.<name>.<quantity>``, ``…readout.<quantity>``);
     its ``process``/``spec`` entries have those of ``process.…``/``spec.…``. None for a
     key that is not declared.
     """
-    from yieldmc.engine import schema
+    from yieldmc.configuration import schema
     from yieldmc.engine.quantities import BY_NAME
 
     parts = path.split(".")
