@@ -108,7 +108,7 @@ def test_the_fitted_process_is_usable_as_a_process(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_data_as_a_dataset_or_a_csv_give_the_same_table(tmp_path):
-    from yieldmc.io.measurements import read_measurements
+    from yieldmc.measurements import read_measurements
 
     frame = measured(modules=20, seed=5)
     path = tmp_path / "m.csv"

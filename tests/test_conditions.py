@@ -25,7 +25,7 @@ from scipy.stats import norm
 
 import yieldmc
 from yieldmc.engine.model import channel_loss_parts, nominal_values
-from yieldmc.engine.problem import build_problem
+from yieldmc.configuration.parse import build_problem
 from yieldmc.io.config import to_container
 
 SIGMA = 0.6  # µm, the shared offset

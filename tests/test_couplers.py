@@ -22,11 +22,11 @@ import yaml
 
 import yieldmc
 from yieldmc import couplers
-from yieldmc.engine import schema
+from yieldmc.configuration import schema
 from yieldmc.io.config import compose, to_container
 from yieldmc.couplers import COUPLERS, Coupler, get_coupler, register_coupler
 from yieldmc.engine.model import channel_loss_db, nominal_values
-from yieldmc.engine.problem import build_problem, float_param_paths
+from yieldmc.configuration.parse import build_problem, float_param_paths
 
 TESTS = Path(__file__).resolve().parent
 

@@ -28,7 +28,7 @@ from scipy import special, stats
 
 import yieldmc
 from yieldmc import validation
-from yieldmc.engine.problem import build_problem
+from yieldmc.configuration.parse import build_problem
 from yieldmc.engine.variation import DISTRIBUTIONS, EmpiricalDistribution, empirical_quantile, transform_normal
 from yieldmc.io.config import compose, to_container
 

@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 
 import yieldmc
-from yieldmc.engine import schema
+from yieldmc.configuration import schema
 from yieldmc.io.cli import check_config
 from yieldmc.io.config import CONF_DIR, compose, to_container
-from yieldmc.engine.problem import DEFAULT_ENGINE, build_problem
+from yieldmc.configuration.parse import DEFAULT_ENGINE, build_problem
 
 
 def config_dict(overrides=(), *, check=True) -> dict:
@@ -409,7 +409,7 @@ def test_samples_are_limited_by_the_number_of_blocks():
     """At most MAX_BLOCKS blocks (a store holds files per block, the command a flag per
     block): the edge is accepted, one module more is refused naming samples, whatever
     the block size."""
-    from yieldmc.engine.problem import MAX_BLOCKS
+    from yieldmc.configuration.parse import MAX_BLOCKS
 
     for size in (4096, 16384):
         edge = MAX_BLOCKS * size
@@ -444,7 +444,7 @@ def test_empty_or_repeated_coordinates_are_refused(overrides, key):
 
 def test_float64_without_x64_is_refused_when_parsed(monkeypatch):
     """(This process has x64 on; the command test below runs without it.)"""
-    from yieldmc.engine import problem
+    from yieldmc.configuration import parse as problem
 
     build_problem(config_dict(["engine.dtype=float64"]))
     monkeypatch.setattr(problem, "_x64_enabled", lambda: False)

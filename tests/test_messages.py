@@ -250,7 +250,7 @@ def test_an_explicit_output_name_is_used_as_given(mode, name, expected, tmp_path
     ("conditions.hot.readout.humidity_rh", "%RH"), ("no.such.key", None),
 ])
 def test_units_of_config_keys_come_from_the_schema(key, units):
-    from yieldmc.engine import schema
+    from yieldmc.configuration import schema
     from yieldmc.io.results import key_units
 
     assert key_units({}, key) == units

@@ -52,7 +52,7 @@ def test_toy_sampler_draws_pairs_and_runs_in_process():
     from yieldmc.io.config import problem_from_config
     from yieldmc.engine.blocks import draw_block
 
-    assert "antithetic" in sampler_names() and "antithetic" in yieldmc.engine.schema.choices("sampler")
+    assert "antithetic" in sampler_names() and "antithetic" in yieldmc.configuration.schema.choices("sampler")
     base = list(validation.channel_offset().overrides) + ["samples=8192", "engine.block_size=2048"]
     p = problem_from_config(yieldmc.compose(base + ["sampler=antithetic"]))
     u = np.asarray(draw_block(np.uint32(0), np.uint32(1), p.static))
@@ -159,6 +159,46 @@ def test_no_import_cycle_through_the_engine_or_the_samplers():
     cycles = [m for m in sorted(watched) if reaches(m, m)]
     assert not cycles, cycles
     assert "yieldmc.engine.blocks" not in graph["yieldmc.samplers.base"] | graph["yieldmc.samplers.registry"]
+
+
+def _package(module: str) -> str:
+    """The node of ``module`` in the package graph: its subpackage (``yieldmc.engine``) or,
+    for a top-level module, the module itself (``yieldmc.job``)."""
+    parts = module.split(".")
+    if len(parts) > 2 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()):
+        return ".".join(parts[:2])
+    return module
+
+
+def test_the_package_graph_has_no_cycle():
+    """Subpackages and top-level modules import one another in one direction only (imports
+    inside functions count; those under ``if TYPE_CHECKING`` do not)."""
+    edges: dict = {}
+    for module, targets in _import_graph().items():
+        for target in targets:
+            a, b = _package(module), _package(target)
+            if a != b:
+                edges.setdefault(a, {}).setdefault(b, []).append(f"{module} -> {target}")
+    state: dict = {}  # package -> "open" while on the path, "done" after
+
+    def cycle_from(node, path):
+        state[node] = "open"
+        for nxt in sorted(edges.get(node, {})):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = cycle_from(nxt, path + [nxt])
+                if found:
+                    return found
+        state[node] = "done"
+        return None
+
+    for start in sorted(edges):
+        if start not in state:
+            cycle = cycle_from(start, [start])
+            if cycle:
+                lines = [line for a, b in zip(cycle, cycle[1:]) for line in sorted(edges[a][b])]
+                pytest.fail("package import cycle " + " -> ".join(cycle) + ":\n  " + "\n  ".join(lines))
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ from yieldmc.io import store as zstore
 from yieldmc.io.cli import execute
 from yieldmc.io.config import compose, to_container
 from yieldmc.job import parse_job
-from yieldmc.engine.problem import build_problem
+from yieldmc.configuration.parse import build_problem
 
 # 12 blocks of 4096 modules; process=none keeps each block cheap.
 RUN = ["samples=49152", "seed=5", "engine.block_size=4096", "engine.blocks_per_call=1",

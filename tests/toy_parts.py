@@ -17,7 +17,7 @@ import yaml
 from hydra.core.config_store import ConfigStore
 
 from yieldmc.couplers import PREFIX, Coupler, finite, register_coupler
-from yieldmc.engine.schema import Key
+from yieldmc.parts import Key
 
 HERE = Path(__file__).resolve().parent
 

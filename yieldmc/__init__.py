@@ -25,7 +25,7 @@ _EXPORTS = {
     "Problem": "yieldmc.engine.problem",
     "Sampler": "yieldmc.samplers",
     "Static": "yieldmc.engine.problem",
-    "build_problem": "yieldmc.engine.problem",
+    "build_problem": "yieldmc.configuration.parse",
     "calibrate": "yieldmc.analysis.calibrate",
     "compose": "yieldmc.io.config",
     "optimize": "yieldmc.analysis.optimize",

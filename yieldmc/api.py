@@ -23,7 +23,7 @@ def run(cfg, *, n_devices: int | None = None) -> xr.Dataset:
 
     Raises:
       ValueError: one line naming the offending key (an unknown key, a wrong type, a value
-        out of range; :mod:`yieldmc.engine.schema`), before anything is compiled.
+        out of range; :mod:`yieldmc.configuration.schema`), before anything is compiled.
     """
     job = as_job(cfg)
     problem = job.problem

@@ -1,7 +1,7 @@
 """A job, parsed once at the edge into frozen typed objects.
 
 :func:`parse_job` takes the resolved configuration (a ``DictConfig`` or a plain mapping,
-numpy scalars allowed), checks every key against :mod:`yieldmc.engine.schema` and every value
+numpy scalars allowed), checks every key against :mod:`yieldmc.configuration.schema` and every value
 that only a whole job can check (shards, output, the gradient and optimisation
 sections), and returns a :class:`Job`. ``run``, ``sensitivity``, ``optimize``, the store
 and the results take the job (or its parts); none of them reads the raw configuration.
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from yieldmc.engine.problem import Problem, build_problem
+from yieldmc.configuration.parse import build_problem
+from yieldmc.engine.problem import Problem
 from yieldmc.samplers import require_gradients
 
 MODES = ("run", "sensitivity", "optimize", "calibrate")
@@ -147,7 +148,7 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
     """The ``calibrate`` section, checked against the problem (and, with ``need_data``, the
     measured table itself: its columns and values; nothing is compiled)."""
     from yieldmc.engine.variation import DISTRIBUTIONS
-    from yieldmc.io.measurements import read_measurements
+    from yieldmc.measurements import read_measurements
 
     c = dict(DEFAULT_CALIBRATE, **(config.get("calibrate") or {}))
     unknown = set(c) - set(DEFAULT_CALIBRATE)
@@ -180,7 +181,7 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
     name = c["name"]
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"calibrate.name: expected a plain name (letters, digits, _), got {name!r}")
-    from yieldmc.io.config import CONF_DIR
+    from yieldmc.configuration.tree import CONF_DIR
 
     if (CONF_DIR / "process" / f"{name}.yaml").exists() and not is_calibration_file(CONF_DIR / "process" / f"{name}.yaml"):
         raise ValueError(f"calibrate.name: {name!r} is a process shipped with yieldmc; choose another name")
@@ -202,7 +203,7 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
         s = problem.static
         table = read_measurements(data, layers=s.layers, channels=s.channels,
                                   conditions=tuple(x.name for x in s.conditions), base=base)
-        from yieldmc.io.measurements import check_enough_modules
+        from yieldmc.measurements import check_enough_modules
 
         check_enough_modules(int(table.loss_db.shape[0]), names)
     return CalibrateSettings(data=data, parameters=tuple(names), name=name, samples=c["samples"],
@@ -291,9 +292,9 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
     Raises:
       ValueError: one line, ``<key>: <what is wrong>, got <value>``.
     """
-    from yieldmc.engine import schema
+    from yieldmc.configuration import schema
     from yieldmc.engine.empirical import table_digests
-    from yieldmc.io.config import to_container
+    from yieldmc.configuration.tree import to_container
 
     config = to_container(cfg)  # plain Python values (numpy scalars from the API included)
     mode = config.get("mode", "run")
@@ -373,8 +374,7 @@ def _store_path(directory: str, base: Path | None, *, name, mode, package_name, 
 def _check_output(directory: str, base: Path | None, *, name, mode, package_name, ident) -> None:
     """``output.dir`` can be written, or holds this job's complete result (which is only read,
     so a read-only mount serves it), and lies inside no store (stores never nest)."""
-    from yieldmc.io.config import check_output_dir
-    from yieldmc.io.marks import enclosing_store, root_attrs
+    from yieldmc.outputs import check_output_dir, enclosing_store, root_attrs
 
     if base is None:
         from yieldmc.engine.empirical import start_directory
@@ -405,7 +405,7 @@ def as_job(cfg_or_job, *, mode: str | None = None) -> Job:
     if isinstance(cfg_or_job, Job):
         return cfg_or_job
     if mode is not None:
-        from yieldmc.io.config import to_container
+        from yieldmc.configuration.tree import to_container
 
         cfg_or_job = dict(to_container(cfg_or_job), mode=mode)
     return parse_job(cfg_or_job, check_output=False)

@@ -1,7 +1,8 @@
-"""What couplers and samplers share: a registered part, bound to what a configuration sets.
+"""What couplers and samplers share: a registered part, bound to what a configuration sets,
+the :class:`Key` rows in which a part declares its configuration keys, and a number check.
 
 A registry holds one instance per name (:mod:`yieldmc.couplers`, :mod:`yieldmc.samplers`).
-The parse (:func:`yieldmc.engine.problem.build_problem`) looks the configured name up once
+The parse (:func:`yieldmc.configuration.parse.build_problem`) looks the configured name up once
 and binds a copy of that instance to its static settings; :class:`yieldmc.engine.problem.Static`
 holds the copy, and everything below the parse calls it directly. Bound parts compare and
 hash by value (their class and attributes), so two builds of one configuration give equal
@@ -11,7 +12,34 @@ hash by value (their class and attributes), so two builds of one configuration g
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Hashable
+from typing import NamedTuple
+
+
+class Key(NamedTuple):
+    """One declared configuration key (a row of :data:`yieldmc.configuration.schema.KEYS`,
+    or of a part's own keys, e.g. :attr:`yieldmc.couplers.Coupler.keys`)."""
+
+    path: str
+    type: str
+    unit: str
+    bounds: str
+    doc: str
+    choices: tuple = ()
+    nullable: bool = False
+    when: tuple = ()
+
+
+def number(path: str, value, *, integer: bool = False) -> float:
+    """``value`` as a float (an integral one with ``integer``), else ``ValueError`` naming ``path``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{path}: expected a number, got {value!r}")
+    if integer and (not math.isfinite(value) or int(value) != value):
+        raise ValueError(f"{path}: expected an integer, got {value!r}")
+    if not integer and math.isnan(value):
+        raise ValueError(f"{path}: expected a number, got nan")
+    return float(value)
 
 
 class Part:

@@ -63,7 +63,7 @@ import yaml
 from yieldmc.engine.blocks import condition_parts, split_draws
 from yieldmc.engine.rng import standard_normals
 from yieldmc.engine.problem import Problem, Static
-from yieldmc.io.measurements import MIN_MODULES, check_enough_modules  # noqa: F401
+from yieldmc.measurements import MIN_MODULES, check_enough_modules  # noqa: F401
 from yieldmc.samplers import mc
 from yieldmc.job import CALIBRATION_MARKER, PROCESS_DIR, as_job, is_calibration_file
 
@@ -314,7 +314,7 @@ def calibration_dataset(result: CalibrationResult, *, problem: Problem, config_y
                         process_yaml: str) -> xr.Dataset:
     """``value``, ``value_se`` (and ``initial``, the bootstrap) over ``parameter``; the
     goodness-of-fit statistics over ``condition_index`` × ``statistic``."""
-    from yieldmc.io.results import provenance
+    from yieldmc.provenance import provenance
 
     attrs = provenance(problem, config_yaml)
     attrs.update({"title": "yieldmc calibration", "data": source, "objective": result.objective,
@@ -403,7 +403,7 @@ def calibrate(cfg, data=None, *, write_process: bool = False, base=None, progres
     """
     from pathlib import Path
 
-    from yieldmc.io.measurements import read_measurements
+    from yieldmc.measurements import read_measurements
 
     job = as_job(cfg, mode="calibrate")  # a parsed Job is taken as it is
     if job.calibrate is None:

@@ -317,7 +317,7 @@ def _optimize(job, problem, settings, tau, tolerance, bar):
     if bar is not None:
         bar.note(f"verdict: {text}")
     names = list(values)
-    from yieldmc.io.results import provenance
+    from yieldmc.provenance import provenance
 
     attrs = provenance(problem, job.config_yaml)
     attrs.update({"kind": settings.kind, "target_yield": float(target), "verdict": verdict,

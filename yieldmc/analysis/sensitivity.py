@@ -215,7 +215,7 @@ def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Datas
     if "yield_smoothed" in est:
         data["yield_smoothed"] = ((), est["yield_smoothed"], {
             "units": "1", "long_name": f"sigmoid-smoothed yield (tau = {settings.tau_db} dB)"})
-    from yieldmc.io.results import provenance
+    from yieldmc.provenance import provenance
 
     attrs = provenance(problem, job.config_yaml)
     attrs.update({"estimator": estimator, "tau_db": float(settings.tau_db)})

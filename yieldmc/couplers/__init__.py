@@ -4,7 +4,7 @@
 A coupler is an instance of a :class:`Coupler` subclass, registered under its ``kind``
 (the value of ``package.coupler.kind``). It states
 
-* its configuration keys (:attr:`Coupler.keys`, rows of :class:`yieldmc.engine.schema.Key` whose
+* its configuration keys (:attr:`Coupler.keys`, rows of :class:`yieldmc.parts.Key` whose
   ``path`` is the suffix under ``package.coupler``); the schema reads them from the
   registry when a configuration is checked, so a coupler registered later (a plugin)
   is accepted, and the choices of ``package.coupler.kind`` are the registered kinds;
@@ -24,7 +24,7 @@ Adding a coupler is one module and one config group option::
 
     # mylab/grating.py  (YIELDMC_PLUGINS=mylab.grating)
     from yieldmc.couplers import Coupler, register_coupler
-    from yieldmc.engine.schema import Key
+    from yieldmc.parts import Key
 
     class Grating(Coupler):
         kind = "grating"
@@ -48,7 +48,7 @@ import types
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING
 
-from yieldmc.engine.schema import Key
+from yieldmc.parts import Key
 from yieldmc.parts import Part
 
 if TYPE_CHECKING:
@@ -213,7 +213,7 @@ def registry_token() -> Hashable:
 
 
 def schema_rows() -> tuple[Key, ...]:
-    """The ``package.coupler.*`` rows of :mod:`yieldmc.engine.schema`, from the registered couplers:
+    """The ``package.coupler.*`` rows of :mod:`yieldmc.configuration.schema`, from the registered couplers:
     ``kind`` (choices: the registered kinds) and every coupler's keys under
     ``when=("package.coupler.kind", <kind>)``."""
     rows = [Key(KIND_KEY, "str", "", "", "coupler (switch with package/coupler=...)", choices=tuple(_REGISTRY))]

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from yieldmc import physics
 from yieldmc.couplers import PREFIX, Coupler, finite, physics_check, register_coupler
-from yieldmc.engine.schema import Key
+from yieldmc.parts import Key
 
 if TYPE_CHECKING:
     from yieldmc.engine.model import CouplerInputs

@@ -35,13 +35,19 @@ import math
 import sys
 from pathlib import Path
 
-from yieldmc.engine.schema import max_magnitude
+import numpy as np
+
 from yieldmc.engine.variation import EmpiricalDistribution
 
 #: Fewest values of a table (a quantile function needs two points).
 MIN_VALUES = 2
 #: Most values of a table (it is a constant of the compiled program; subsample a larger one).
 MAX_VALUES = 1_000_000
+
+
+def max_magnitude(dtype: str) -> float:
+    """Largest |x| a float config value may have: sqrt of the dtype's largest finite value."""
+    return math.sqrt(float(np.finfo(dtype).max))
 
 
 def start_directory() -> Path:
@@ -64,7 +70,7 @@ def read_values_file(key: str, name, base: Path | None = None, *, dtype: str = "
       base: the directory a relative path is relative to (default :func:`start_directory`).
       dtype: the engine's float dtype: a value must satisfy the same representability
         rule as the same value written in the configuration
-        (:func:`yieldmc.engine.schema.max_magnitude`).
+        (:func:`max_magnitude`).
 
     Raises:
       ValueError: one line naming ``key``: not a string, missing, unreadable, not text,

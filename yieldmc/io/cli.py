@@ -75,7 +75,7 @@ def _override_key(override: str) -> str:
 
 def _mapping_keys() -> set:
     """The keys whose value is a mapping written in braces (``sweep={key:[...]}``)."""
-    from yieldmc.engine import schema
+    from yieldmc.configuration import schema
 
     return {k.path for k in schema.all_keys() if k.type == "mapping" and k.path != "hydra"}
 
@@ -96,7 +96,7 @@ def _did_you_mean(key: str, candidates) -> str:
 
 def _unknown_key(key: str) -> str:
     """``<key>: unknown key; did you mean <the closest declared keys>?``."""
-    from yieldmc.engine import schema
+    from yieldmc.configuration import schema
     from yieldmc.io.help import config_groups
 
     tables = schema._tables()  # every concrete declared key and every section
@@ -110,7 +110,7 @@ def check_override_keys(overrides) -> None:
     * A mapping override (``sweep=``, ``conditions=``, ...) given as several words: the
       shell expanded its braces (``sweep={k:[0.25,0.5]}`` unquoted arrives as
       ``sweep=k:[0.25`` and ``sweep=0.5]``): quote it.
-    * A key that :mod:`yieldmc.engine.schema` does not declare (not a config group either):
+    * A key that :mod:`yieldmc.configuration.schema` does not declare (not a config group either):
       the closest declared keys (``did you mean ...?``), rather than Hydra's "To append to
       your config use +key=...". Keys inside a mapping (``sweep.<key>``), Hydra's own and
       group selections (``package/coupler=butt``) are left to the later checks.
@@ -118,7 +118,7 @@ def check_override_keys(overrides) -> None:
     Raises:
       ValueError: one line naming the key.
     """
-    from yieldmc.engine import schema
+    from yieldmc.configuration import schema
     from yieldmc.plugins import load_plugins
 
     load_plugins()  # a plugin's coupler declares keys
@@ -154,7 +154,7 @@ def explain_hydra_error(message: str, overrides) -> str:
     found = re.search(r"Could not override '([^']+)'", text)
     if found:
         key = found.group(1)
-        from yieldmc.engine import schema
+        from yieldmc.configuration import schema
 
         if not schema.declared(key):
             return _unknown_key(key)
@@ -189,7 +189,7 @@ def check_config(config, base: Path | None = None) -> Problem:
     """Validate everything the command needs, for every mode, before anything is computed.
 
     The job is parsed once (:func:`yieldmc.job.parse_job`: every key against
-    :mod:`yieldmc.engine.schema`, the shards, the output — a plain file name, a directory that
+    :mod:`yieldmc.configuration.schema`, the shards, the output — a plain file name, a directory that
     can be created and written, checked without creating anything — and the gradient and
     optimisation sections); this returns its problem.
 

@@ -1,4 +1,4 @@
-"""``yieldmc --help``: the text, generated from ``conf/`` and :mod:`yieldmc.engine.schema`, and
+"""``yieldmc --help``: the text, generated from ``conf/`` and :mod:`yieldmc.configuration.schema`, and
 stored with the fingerprint of its sources so that the command answers without importing
 JAX or Hydra (:func:`help_text`).
 """
@@ -61,7 +61,7 @@ def config_groups() -> list:
 def _help_text() -> str:
     """``yieldmc --help``: what it does, groups, main keys with defaults, examples."""
     from yieldmc._version import __version__
-    from yieldmc.engine import schema
+    from yieldmc.configuration import schema
     from yieldmc.io.cli import _EXIT_CLOSED_PIPE, EXIT_BAD_INPUT
 
     from yieldmc.io.config import compose, to_container
@@ -91,7 +91,7 @@ def _help_text() -> str:
         names = "  ".join(o + ("*" if o == chosen else "") for o in options)
         note = f"  (* with the default {group.rpartition('/')[0]})" if "/" in group and chosen else ""
         lines.append(f"  {group:<{width}}{names}{note}")
-    lines += ["", "Configuration keys (KEY=VALUE; default shown; generated from yieldmc/engine/schema.py,",
+    lines += ["", "Configuration keys (KEY=VALUE; default shown; generated from yieldmc/configuration/schema.py,",
               "the same table as docs/configuration.md):",
               schema.key_table(markdown=False, defaults=defaults)]
     lines += [
@@ -124,7 +124,7 @@ HELP_FILE = Path(__file__).resolve().parent.parent / "data" / "help.json"
 #: The files the help text is generated from, relative to the repository root (besides
 #: every YAML file of ``conf/``): the keys and their declarations, the registered parts
 #: whose keys and names it lists, and this module, which writes the text.
-_HELP_SOURCES = ("yieldmc/_version.py", "yieldmc/io/help.py", "yieldmc/io/config.py", "yieldmc/engine/schema.py",
+_HELP_SOURCES = ("yieldmc/_version.py", "yieldmc/io/help.py", "yieldmc/io/config.py", "yieldmc/configuration/schema.py", "yieldmc/configuration/tree.py", "yieldmc/parts.py",
                  "yieldmc/engine/quantities.py", "yieldmc/engine/variation.py", "yieldmc/couplers/*.py",
                  "yieldmc/samplers/*.py")
 

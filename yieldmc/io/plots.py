@@ -30,7 +30,7 @@ import yaml  # noqa: E402
 from matplotlib.colors import ListedColormap, LogNorm, Normalize  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-from yieldmc.engine.schema import value_at  # noqa: E402
+from yieldmc.configuration.schema import value_at  # noqa: E402
 
 CHANNEL_DIMS = ("quantile", "layer", "channel", "condition", "randomization", "spec_db", "part",
                 "realization", "band_quantile", "uncertain")

@@ -8,51 +8,27 @@ Nothing here depends on which sampler it is.
 
 from __future__ import annotations
 
-import platform
-import sys
-
-import jax
-import jaxlib
 import numpy as np
 import xarray as xr
 import yaml
 
-from yieldmc._version import __version__
 from yieldmc.engine.blocks import LOSS_CLIP_DB, SPEC_STEPS, Stats
 from yieldmc.engine.conditions import condition_coords, condition_variables
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import Estimate
 from yieldmc.engine.stats import quantiles_from_histogram, wilson_interval
-
-
-#: The CF conventions the results follow (global ``Conventions`` attribute).
-CF_CONVENTIONS = "CF-1.10"
-
-
-def command_line() -> str:
-    """The command that is computing this result: ``yieldmc`` with the job's overrides
-    under Hydra (each job of a multirun or a cluster array its own), else this process's
-    ``argv`` (a script calling the Python API)."""
-    import shlex
-    from pathlib import Path
-
-    if "hydra" in sys.modules:  # never imported here just to ask
-        from hydra.core.hydra_config import HydraConfig
-
-        if HydraConfig.initialized():
-            return shlex.join(["yieldmc", *HydraConfig.get().overrides.task])
-    return shlex.join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python", *sys.argv[1:]])
+from yieldmc.provenance import CF_CONVENTIONS, command_line, provenance  # noqa: F401 - named here too
 
 
 def key_units(config: dict, path: str) -> str | None:
     """The unit of the value at config key ``path`` (``"1"`` when dimensionless), from the
-    key's declaration (:func:`yieldmc.engine.schema.lookup`); a variation parameter has
+    key's declaration (:func:`yieldmc.configuration.schema.lookup`); a variation parameter has
     its quantity's unit (:data:`yieldmc.engine.quantities.BY_NAME`), and so has a
     condition's setting (``conditions.<name>.<quantity>``, ``…readout.<quantity>``);
     its ``process``/``spec`` entries have those of ``process.…``/``spec.…``. None for a
     key that is not declared.
     """
-    from yieldmc.engine import schema
+    from yieldmc.configuration import schema
     from yieldmc.engine.quantities import BY_NAME
 
     parts = path.split(".")
@@ -92,55 +68,6 @@ def parameter_units(ds: xr.Dataset, config_yaml: str) -> xr.Dataset:
                                  {"long_name": "unit of each parameter's value and of dY/dθ's θ"}))
     ds["parameter"].attrs.setdefault("long_name", "configuration key")
     return ds
-
-
-def _spec_attrs(config: dict, swept) -> dict:
-    """The loss spec as top-level attributes ``spec_<key>`` (set, unswept numbers and names)."""
-    out = {}
-    for key, value in (config.get("spec") or {}).items():
-        if f"spec.{key}" in swept or value is None or isinstance(value, (bool, dict, list)):
-            continue
-        out[f"spec_{key}"] = value
-    return out
-
-
-def provenance(problem: Problem, config_yaml: str) -> dict:
-    """Global attributes: CF ``Conventions``, ``history`` (the command and when), ``date_created``
-    (ISO 8601, UTC), ``source``, the ``package`` name and the loss spec (``spec_max_loss_db``…,
-    unless swept), the resolved config as YAML (:attr:`yieldmc.job.Job.config_yaml`), seed,
-    versions, backend, device, RNG."""
-    from datetime import datetime, timezone
-
-    dev = jax.local_devices()[0]
-    config = yaml.safe_load(config_yaml) or {}
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "title": "yieldmc Monte-Carlo yield map",
-        "Conventions": CF_CONVENTIONS,
-        "history": f"{now}: {command_line()}",
-        "date_created": now,
-        "source": f"yieldmc {__version__}",
-        "package": str((config.get("package") or {}).get("name", "")),
-        **_spec_attrs(config, set(problem.sweep_keys)),
-        "config_yaml": config_yaml,
-        "seed": problem.seed,
-        "yieldmc_version": __version__,
-        "jax_version": jax.__version__,
-        "jaxlib_version": jaxlib.__version__,
-        "backend": jax.default_backend(),
-        "device_kind": dev.device_kind,
-        "device_count": jax.local_device_count(),
-        "rng_impl": problem.static.rng_impl,
-        "dtype": problem.static.dtype,
-        "block_size": problem.static.block_size,
-        "python_version": platform.python_version(),
-        "sampler": problem.static.sampler.name,
-        "interval_method": problem.static.sampler.interval_method(problem),
-        "quantile_method": (
-            f"upper edge of the {problem.static.hist_max_db / problem.static.hist_bins:g} dB "
-            "histogram bin holding the quantile; +inf beyond the histogram range"
-        ),
-    }
 
 
 def _channel_coords(problem: Problem) -> dict:

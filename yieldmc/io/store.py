@@ -74,7 +74,7 @@ from yieldmc.engine.blocks import SPEC_STEPS, block_counts, iterate_blocks
 from yieldmc.engine.problem import Problem
 from yieldmc.io.results import dataset
 
-from yieldmc.io.marks import _MARKER, _marker, _zarr_attrs, enclosing_store, root_attrs  # noqa: E402,F401
+from yieldmc.outputs import _MARKER, _marker, _zarr_attrs, enclosing_store, root_attrs  # noqa: E402,F401
 from yieldmc.job import STORE_FORMAT, Job  # noqa: E402 - the layout version, the parsed job
 _READ_BLOCKS = 64
 _LOCK = ".finalize-lock"

@@ -12,7 +12,7 @@ A new sampler is one module: a subclass and a :func:`register_sampler` call, imp
 through ``YIELDMC_PLUGINS`` (see ``tests/toy_sampler.py``).
 
 This package's ``__init__`` imports only the interface and the registry (no engine), so
-that :mod:`yieldmc.engine.problem` and :mod:`yieldmc.engine.schema` can use it without an import cycle.
+that :mod:`yieldmc.configuration` can use it without an import cycle.
 """
 
 from yieldmc.samplers.base import Estimate, Interval, Sampler

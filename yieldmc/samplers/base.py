@@ -26,7 +26,7 @@ provenance               :meth:`Sampler.interval_method`
 Most samplers only change the draws: they subclass
 :class:`yieldmc.samplers.counting.CountingSampler`, which supplies the engine's integer
 count statistics, their exact sums and the Wilson interval. This module imports nothing
-from the engine, so the registry (and :mod:`yieldmc.engine.problem`, :mod:`yieldmc.engine.schema`) can
+from the engine, so the registry (and :mod:`yieldmc.configuration`) can
 import it without a cycle.
 """
 
@@ -128,7 +128,7 @@ class Sampler(Part, abc.ABC):
 
         Args:
           config: the whole configuration (plain dict, already type-checked by
-            :mod:`yieldmc.engine.schema`); a sampler reads its own section (``qmc.*``).
+            :mod:`yieldmc.configuration.schema`); a sampler reads its own section (``qmc.*``).
           samples, block_size: the validated ``samples`` and ``engine.block_size``.
 
         Returns:

@@ -26,7 +26,8 @@ from jax.scipy.special import ndtri
 from scipy.stats import t as student_t
 
 from yieldmc.engine.stats import clopper_pearson_interval
-from yieldmc.engine.problem import _number, random_dimension
+from yieldmc.engine.problem import random_dimension
+from yieldmc.parts import number as _number
 from yieldmc.samplers.base import Interval
 from yieldmc.samplers.counting import CountingSampler
 

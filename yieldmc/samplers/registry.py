@@ -1,7 +1,7 @@
 """The sampler registry: name (what users type as ``sampler=``) → :class:`Sampler`.
 
 The built-in samplers are entries ``name → "module:attribute"`` imported on first use,
-so that this module (imported by :mod:`yieldmc.engine.problem` and :mod:`yieldmc.engine.schema`)
+so that this module (imported by :mod:`yieldmc.configuration.parse` and :mod:`yieldmc.configuration.schema`)
 depends on no sampler and the samplers may import the engine without a cycle. A plugin
 module (named in ``YIELDMC_PLUGINS``, :mod:`yieldmc.plugins`) calls
 :func:`register_sampler` when it is imported; from then on ``sampler=<name>`` is
@@ -82,7 +82,7 @@ def get_sampler(name: str) -> Sampler:
 
 class RegisteredNames(Sequence):
     """A live, read-only view of :func:`sampler_names` (the ``sampler`` key's choices in
-    :mod:`yieldmc.engine.schema`: a plugin's sampler is accepted once it is registered)."""
+    :mod:`yieldmc.configuration.schema`: a plugin's sampler is accepted once it is registered)."""
 
     def __getitem__(self, index):
         return sampler_names()[index]

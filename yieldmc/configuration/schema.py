@@ -49,26 +49,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from yieldmc.samplers.registry import RegisteredNames
+from yieldmc.engine.empirical import max_magnitude
 from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, QUANTITIES
+from yieldmc.parts import Key
+from yieldmc.samplers.registry import RegisteredNames
 
 #: Absolute zero in °C: the lower bound of every absolute temperature.
 ABSOLUTE_ZERO_C = -273.15
 #: Seeds are uint32 (the engine puts ``np.uint32(seed)`` on the device for jax.random.key).
 SEED_LIMIT = 2**32
-
-
-class Key(NamedTuple):
-    """One declared configuration key (a row of :data:`KEYS`)."""
-
-    path: str
-    type: str
-    unit: str
-    bounds: str
-    doc: str
-    choices: tuple = ()
-    nullable: bool = False
-    when: tuple = ()
 
 
 _T = "[-273.15, inf)"  # absolute temperatures, °C
@@ -394,11 +383,6 @@ def _bounds_message(bounds: str) -> str:
     if math.isinf(hi):
         return f"must be {'>=' if lo_closed else '>'} {fmt(lo)}"
     return f"must lie in {bounds}"
-
-
-def max_magnitude(dtype: str) -> float:
-    """Largest |x| a float config value may have: sqrt of the dtype's largest finite value."""
-    return math.sqrt(float(np.finfo(dtype).max))
 
 
 def _type_name(key: Key) -> str:

@@ -1,4 +1,4 @@
-"""Measured module losses for calibration (edge: pandas/xarray).
+"""Measured module losses for calibration (pandas/xarray imported where a table is read).
 
 A packaging line measures the insertion loss of every channel of every module. The table
 (CSV with columns ``module, layer, channel, loss_db`` and optionally ``condition``; a
