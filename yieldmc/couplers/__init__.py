@@ -48,8 +48,7 @@ import types
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING
 
-from yieldmc.parts import Key
-from yieldmc.parts import Part
+from yieldmc.parts import Key, Part
 
 if TYPE_CHECKING:
     from yieldmc.engine.model import CouplerInputs
