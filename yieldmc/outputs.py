@@ -1,5 +1,6 @@
-"""Where a job writes: the check of ``output.dir`` and what marks a directory as a yieldmc
-store, read without zarr (pure file reads).
+"""Where a job writes: the check of ``output.dir``, what marks a directory as a yieldmc
+store (read without zarr: pure file reads), and the one way yieldmc writes a file it may
+replace (:func:`write_replacing`: plots, reports, calibrated process files).
 
 Kept apart from :mod:`yieldmc.io.store` so that the job parser can check its output and
 ask "is this path, or one of its parents, a store?" without importing the store (and the
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 #: The store's own marker (layout and identity), beside the root ``zarr.json``: a store whose
@@ -131,3 +135,71 @@ def _file_system_type(path: Path) -> str | None:
         if inside and len(mount) >= len(best):
             best, found = mount, fs
     return found
+
+
+def replaceable(path, ours: Callable[[Path], bool]) -> bool:
+    """Absent, or a regular file that ``ours`` recognises as written by yieldmc (never a
+    user's file, a symlink, a directory or anything else yieldmc did not create)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    return stat.S_ISREG(st.st_mode) and bool(ours(Path(path)))
+
+
+def write_replacing(data: bytes, path, *, ours: Callable[[Path], bool]) -> bool:
+    """Write ``data`` to ``path`` atomically, only where :func:`replaceable`.
+
+    The bytes go to a fresh temporary file beside ``path`` (exclusive create, no symlink
+    followed), which is then linked into place when ``path`` is absent (a file that
+    appeared meanwhile is not clobbered) or renamed onto it when it is still one of
+    yieldmc's: a reader sees the old file or the new one, never a part. Returns False, with
+    nothing written, when ``path`` is not replaceable; an OSError (e.g. a read-only
+    directory) propagates, with no temporary file left behind.
+    """
+    path = Path(path)
+    if not replaceable(path, ours):
+        return False
+    tmp = None
+    try:
+        for _ in range(100):
+            candidate = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            except FileExistsError:
+                continue
+            tmp = candidate
+            break
+        else:
+            raise FileExistsError(f"no free temporary name beside {path}")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if not _install(tmp, path, ours):
+            return False
+        tmp = None
+        return True
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _install(tmp: Path, path: Path, ours) -> bool:
+    """Move ``tmp`` onto ``path`` if that is (still) :func:`replaceable`; False if not."""
+    while True:
+        if not replaceable(path, ours):
+            return False
+        if os.path.lexists(path):
+            os.replace(tmp, path)
+            return True
+        try:  # no-clobber: a file that appeared since the check is not replaced
+            os.link(tmp, path)
+        except FileExistsError:
+            continue  # look again at what appeared
+        except OSError:  # no hard links on this file system: rename (checked just above)
+            os.replace(tmp, path)
+            return True
+        os.unlink(tmp)
+        return True

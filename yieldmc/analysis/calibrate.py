@@ -50,7 +50,6 @@ import dataclasses
 import datetime
 import functools
 import math
-import os
 import warnings
 
 import jax
@@ -66,6 +65,7 @@ from yieldmc.engine.problem import Problem, Static
 from yieldmc.measurements import MIN_MODULES, check_enough_modules  # noqa: F401
 from yieldmc.samplers import mc
 from yieldmc.job import CALIBRATION_MARKER, PROCESS_DIR, as_job, is_calibration_file
+from yieldmc.outputs import write_replacing
 
 #: Probability levels of the matched quantile functions.
 N_QUANTILES = 64
@@ -434,12 +434,9 @@ def calibrate(cfg, data=None, *, write_process: bool = False, base=None, progres
                              process_yaml=text)
     if write_process:
         target = base / PROCESS_DIR / f"{settings.name}.yaml"
-        if target.exists() and not is_calibration_file(target):
-            raise ValueError(f"calibrate.name: {target} exists and was not written by yieldmc; choose another name")
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)  # complete or absent
+        if not write_replacing(text.encode("utf-8"), target, ours=is_calibration_file):  # complete or absent
+            raise ValueError(f"calibrate.name: {target} exists and was not written by yieldmc; choose another name")
         ds.attrs["process_file"] = str(target)
     warn_all(result)
     return ds

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 
 from yieldmc.engine.blocks import module_losses, split_draws
 from yieldmc.engine.problem import Static
-from yieldmc.engine.variation import transform_normal
+from yieldmc.engine.variation import transform_normal, variation_params
 
 #: Distributions whose (mean, sigma) have a score (a differentiable density of x).
 SCORE_DISTRIBUTIONS = ("normal", "lognormal", "truncnormal")
@@ -144,11 +144,10 @@ def score_from_draws(u, weights, n_valid, params, baseline, *, static: Static):
     def weighted_logp(p):
         total = 0.0
         for q, lv, dist in score_variations(static):
-            base = f"process.{q}.{lv}"
-            x = jax.lax.stop_gradient(transform_normal(
-                z[(q, lv)], distribution=dist, mean=params[f"{base}.mean"],
-                sigma=params[f"{base}.sigma"], low=params[f"{base}.low"], high=params[f"{base}.high"]))
-            lp = _log_density(x, dist, p[f"{base}.mean"], p[f"{base}.sigma"], p[f"{base}.low"], p[f"{base}.high"])
+            x = jax.lax.stop_gradient(transform_normal(z[(q, lv)], distribution=dist,
+                                                       **variation_params(params, q, lv)))
+            v = variation_params(p, q, lv)
+            lp = _log_density(x, dist, v["mean"], v["sigma"], v["low"], v["high"])
             lp = lp if lv == "module" else jnp.sum(lp, axis=(0, 1))  # (L, 1|C, B) → (B,)
             total = total + jnp.sum(weight * lp)
         return total

@@ -30,6 +30,7 @@ from yieldmc.analysis.gradients import compiled_pathwise
 from yieldmc.job import OptimizeSettings, as_job
 from yieldmc.engine.problem import Problem
 from yieldmc.engine.stats import wilson_interval
+from yieldmc.engine.variation import process_key
 
 
 class SmoothedYield:
@@ -103,12 +104,12 @@ def _variants(problem: Problem, settings: OptimizeSettings, variants: list) -> t
 def switched_off(problem: Problem, q: str, lv: str, dist: str) -> dict:
     """The parameter values that turn one variation into its mean (no spread): sigma 0,
     or a uniform's bounds at their midpoint; {} for an empirical table (it cannot be)."""
-    base = f"process.{q}.{lv}"
     if dist in ("normal", "lognormal", "truncnormal"):
-        return {f"{base}.sigma": 0.0}
+        return {process_key(q, lv, "sigma"): 0.0}
     if dist == "uniform":
-        mid = 0.5 * (float(problem.params[f"{base}.low"][0]) + float(problem.params[f"{base}.high"][0]))
-        return {f"{base}.low": mid, f"{base}.high": mid}
+        low, high = process_key(q, lv, "low"), process_key(q, lv, "high")
+        mid = 0.5 * (float(problem.params[low][0]) + float(problem.params[high][0]))
+        return {low: mid, high: mid}
     return {}
 
 
@@ -126,7 +127,7 @@ def limiting_factor(problem: Problem, settings: OptimizeSettings, best: dict, fr
     for q, lv, dist in problem.static.active:
         off = switched_off(problem, q, lv, dist)
         if off and not set(off) & set(free):
-            others.append((f"process.{q}.{lv}", off))
+            others.append((process_key(q, lv), off))
     everything = dict(best)
     for _, off in others:
         everything.update(off)

@@ -20,14 +20,14 @@ from yieldmc.job import ESTIMATORS, as_job
 from yieldmc.engine.conditions import drift_path, setting_path
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import require_gradients
-from yieldmc.engine.variation import DISTRIBUTIONS
+from yieldmc.engine.variation import DISTRIBUTIONS, process_key
 
 def reported_parameters(problem: Problem) -> list[str]:
     """Package nominals, the parameters of every active variation, the conditions'
     settings and drift parameters, and the loss spec."""
     names = [k for k in problem.params if k.startswith("package.")]
     for q, lv, dist in problem.static.active:
-        names += [f"process.{q}.{lv}.{p}" for p in DISTRIBUTIONS[dist]]
+        names += [process_key(q, lv, p) for p in DISTRIBUTIONS[dist]]
     for c in problem.static.conditions:
         names += [setting_path(c.name, q) for q in c.settings]
         for q, lv, dist in c.drift:
@@ -102,7 +102,7 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
         # draws b = 1 (only the failing samples contribute: see yieldmc.analysis.gradients)
         baseline = 1.0 if weighted else 0.5
         seen = 0
-        covered = {f"process.{q}.{lv}.{p}" for q, lv, _ in score_variations(static) for p in ("mean", "sigma")}
+        covered = {process_key(q, lv, p) for q, lv, _ in score_variations(static) for p in ("mean", "sigma")}
         for b, n in zip(blocks, counts):
             failed, grad = fn(seed, np.uint32(b), np.int32(n), params,
                               np.asarray(baseline, dtype=static.dtype), tables)

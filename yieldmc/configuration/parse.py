@@ -35,7 +35,7 @@ from yieldmc.engine import conditions as _conditions
 from yieldmc.engine import empirical as _empirical
 from yieldmc.engine import quantities as _quantities
 from yieldmc.engine.problem import Problem, Static, random_dimension
-from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate
+from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate, process_key
 from yieldmc.parts import number as _number
 from yieldmc.samplers.base import Sampler
 from yieldmc.samplers.registry import get_sampler, sampler_names
@@ -92,7 +92,7 @@ def float_param_paths(config: dict) -> list[str]:
     _get(config, "package.coupler.kind")
     paths = [f"package.{p}" for p in PACKAGE_FLOATS]
     paths += couplers.float_paths(config)  # the selected coupler's (raises for an unknown kind)
-    paths += [f"process.{q}.{lv}.{p}" for q in QUANTITIES for lv in LEVELS for p in PARAMS]
+    paths += [process_key(q, lv, p) for q in QUANTITIES for lv in LEVELS for p in PARAMS]
     paths += [f"spec.{p}" for p in SPEC_FLOATS]
     if (config.get("spec") or {}).get("max_crosstalk_db") is not None:
         paths.append("spec.max_crosstalk_db")
@@ -145,7 +145,7 @@ def _validate_point(config: dict, dtype: str = "float32") -> None:
     for q in QUANTITIES:
         for lv in LEVELS:
             node = config["process"][q][lv]
-            path = f"process.{q}.{lv}"
+            path = process_key(q, lv)
             dist = node["distribution"]
             if dist not in DISTRIBUTIONS:
                 raise ValueError(
@@ -193,7 +193,7 @@ def _validate_conditions(config: dict, dtype: str) -> None:
         for (q, lv), entry in c["process"].items():
             for p in PARAMS:
                 schema.check_value(f"{_conditions.drift_path(name, q, lv)}.{p}", entry[p],
-                                   schema.lookup(config, f"process.{q}.{lv}.{p}"), dtype)
+                                   schema.lookup(config, process_key(q, lv, p)), dtype)
         cfg = _copy(config)
         cfg["conditions"] = None
         for q, value in c["settings"].items():
@@ -455,15 +455,14 @@ def build_problem(config: dict) -> Problem:
     for q in QUANTITIES:
         for lv in LEVELS:
             # the name, or for empirical its table (values / values_file, read once here)
-            dist = _empirical.distribution_of(process[q][lv], f"process.{q}.{lv}", dtype=engine["dtype"])
+            dist = _empirical.distribution_of(process[q][lv], process_key(q, lv), dtype=engine["dtype"])
             if q == "temperature_c":  # nominal + lowest value >= absolute zero, at every sweep point
-                _empirical.check_lowest(process[q][lv], f"process.{q}.{lv}", dist,
+                _empirical.check_lowest(process[q][lv], process_key(q, lv), dist,
                                         float(np.min(params["package.temperature_c"])), schema.ABSOLUTE_ZERO_C)
-            base = f"process.{q}.{lv}"
             degenerate = all(
                 is_degenerate(
                     distribution=dist,
-                    **{p: params[f"{base}.{p}"][i] for p in PARAMS},
+                    **{p: params[process_key(q, lv, p)][i] for p in PARAMS},
                 )
                 for i in range(len(grid))
             )

@@ -33,7 +33,7 @@ import dataclasses
 import math
 
 from yieldmc.engine import quantities
-from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, PARAMS, transform_normal
+from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, PARAMS, process_key, transform_normal
 
 #: Environment quantities a condition may set (the catalogue's ``environment`` entries).
 ENVIRONMENT: tuple[str, ...] = tuple(q.name for q in quantities.CATALOGUE if q.kind == "environment")
@@ -156,7 +156,7 @@ def _parse_drift(path: str, node) -> dict:
             if entry["distribution"] == "empirical":
                 raise ValueError(f"{path}.{q}.{lv}.distribution: empirical is not available in a condition's "
                                  f"process additions (a drift is parametric); a measured table belongs in "
-                                 f"process.{q}.{lv}")
+                                 f"{process_key(q, lv)}")
             for k in PARAMS:
                 v = entry[k]
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yieldmc.engine.variation import EmpiricalDistribution
+from yieldmc.engine.variation import EmpiricalDistribution, process_key
 
 #: Fewest values of a table (a quantile function needs two points).
 MIN_VALUES = 2
@@ -196,7 +196,7 @@ def table_digests(static) -> dict[str, str]:
     :class:`yieldmc.engine.problem.Static` (empty without one). The configuration names
     only the file, so a store identity that must change with the file's contents needs
     these (:func:`yieldmc.job.identity` hashes the configuration alone)."""
-    return {f"process.{q}.{lv}": dist.digest for q, lv, dist in static.active
+    return {process_key(q, lv): dist.digest for q, lv, dist in static.active
             if isinstance(dist, EmpiricalDistribution)}
 
 

@@ -34,6 +34,16 @@ DISTRIBUTIONS = {
 PARAMS = ("mean", "sigma", "low", "high")
 
 
+def process_key(quantity: str, level: str, param: str | None = None) -> str:
+    """The configuration path of a variation, ``process.<quantity>.<level>[.<param>]``."""
+    return f"process.{quantity}.{level}" if param is None else f"process.{quantity}.{level}.{param}"
+
+
+def variation_params(params, quantity: str, level: str) -> dict:
+    """``{mean, sigma, low, high}`` of one variation from ``params`` (config path → value)."""
+    return {p: params[process_key(quantity, level, p)] for p in PARAMS}
+
+
 class EmpiricalDistribution(str):
     """The distribution name ``"empirical"`` carrying its table (the measured values, sorted).
 

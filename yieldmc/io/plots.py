@@ -10,12 +10,10 @@ estimate (NaN) is drawn hatched grey and labelled "not estimated", never as zero
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import os
 import re
-import secrets
 import stat
 import sys
 from pathlib import Path
@@ -31,6 +29,7 @@ from matplotlib.colors import ListedColormap, LogNorm, Normalize  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from yieldmc.configuration.schema import value_at  # noqa: E402
+from yieldmc.outputs import replaceable, write_replacing  # noqa: E402
 
 CHANNEL_DIMS = ("quantile", "layer", "channel", "condition", "randomization", "spec_db", "part",
                 "realization", "band_quantile", "uncertain")
@@ -859,15 +858,15 @@ def is_yieldmc_html(path) -> bool:
     return head is not None and head.lstrip().lower().startswith(b"<!doctype html") and _HTML_MARK.search(head) is not None
 
 
-def _replaceable(path: Path) -> bool:
-    """Absent, or a yieldmc PNG / SVG / HTML report: yieldmc may write there (never a user's
-    file, a symlink, a directory or anything else yieldmc did not create)."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return True
+def _is_ours(path: Path) -> bool:
+    """A yieldmc PNG / SVG / HTML report, by the marker in its head."""
     check = {".svg": is_yieldmc_svg, ".html": is_yieldmc_html}.get(Path(path).suffix, is_yieldmc_png)
-    return stat.S_ISREG(st.st_mode) and check(path)
+    return check(path)
+
+
+def _replaceable(path: Path) -> bool:
+    """Absent, or a yieldmc PNG / SVG / HTML report (:func:`yieldmc.outputs.replaceable`)."""
+    return replaceable(path, _is_ours)
 
 
 def _refuse(path: Path, what: str = "plot") -> None:
@@ -903,38 +902,18 @@ def figure_bytes(fig, fmt: str = "png") -> bytes:
 
 
 def _write_atomic(data: bytes, path: Path, *, what: str = "plot") -> Path | None:
-    """Write ``data`` to ``path`` (a temporary file in the same directory, then moved onto
-    ``path``) only where :func:`_replaceable`; else one line on stderr and None. An OSError
-    (e.g. a read-only directory) is reported the same way: plots never fail a run."""
+    """Write ``data`` to ``path`` through :func:`yieldmc.outputs.write_replacing`: only where
+    :func:`_replaceable`, else one line on stderr and None. An OSError (e.g. a read-only
+    directory) is reported the same way: plots never fail a run."""
     path = Path(path)
-    tmp = None
     try:
-        if not _replaceable(path):
-            _refuse(path, what)
-            return None
-        for _ in range(100):
-            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
-                break
-            except FileExistsError:
-                tmp = None
-        else:
-            raise FileExistsError(f"no free temporary name beside {path}")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        if not _install(tmp, path):
-            _refuse(path, what)
-            return None
-        tmp = None
-        return path
+        if write_replacing(data, path, ours=_is_ours):
+            return path
+        _refuse(path, what)
+        return None
     except OSError as exc:
         print(f"{what}: cannot write {path}: {exc.strerror or exc}; skipped", file=sys.stderr)
         return None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def _save(fig, path: Path, *, svg: bool = False) -> Path | None:
@@ -947,24 +926,6 @@ def _save(fig, path: Path, *, svg: bool = False) -> Path | None:
         return out
     finally:
         plt.close(fig)
-
-
-def _install(tmp: Path, path: Path) -> bool:
-    """Move ``tmp`` onto ``path`` if that is (still) :func:`_replaceable`; False if not."""
-    if not _replaceable(path):
-        return False
-    if not os.path.lexists(path):
-        try:  # no-clobber: a file that appeared since the check is not replaced
-            os.link(tmp, path)
-        except FileExistsError:
-            return _install(tmp, path)
-        except OSError:  # no hard links on this file system: rename (checked just above)
-            pass
-        else:
-            os.unlink(tmp)
-            return True
-    os.replace(tmp, path)
-    return True
 
 
 def _write_plot(make, path: Path, *, svg: bool = False) -> Path | None:
