@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
@@ -256,3 +257,24 @@ def test_rare_event_samplers_through_the_command(tmp_path):
     ds = xr.open_zarr(the_store(tmp_path / "out"))
     assert ds.attrs["sampler"] == "is" and float(ds.failure_probability_se) > 0
     assert ds.attrs["is_design_points"] >= 1 and "effective_sample_size" in ds
+
+
+@pytest.mark.slow
+def test_a_command_parses_its_job_once(tmp_path):
+    """The check before Hydra and the run after it share one parse of the configuration."""
+    script = textwrap.dedent("""
+        import atexit, sys
+        import yieldmc.job as job
+        calls = []
+        parse = job.parse_job
+        job.parse_job = lambda *a, **k: calls.append(1) or parse(*a, **k)
+        atexit.register(lambda: print(f"parses={len(calls)}", file=sys.stderr))
+        sys.argv = ["yieldmc", "samples=2048", "engine.block_size=2048", "output.plots=false", "output.dir=out"]
+        from yieldmc.io.cli import main
+        main()
+    """)
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "parses=1" in proc.stderr, proc.stderr[-3000:]

@@ -201,6 +201,18 @@ def check_config(config, base: Path | None = None) -> Problem:
     return parse_job(config, base=base).problem
 
 
+#: Jobs parsed by :func:`_prevalidate` in this process, by configuration: the same
+#: configuration, composed again by Hydra for :func:`execute`, is not parsed twice (a job of
+#: a multirun launched elsewhere is parsed where it runs).
+_PARSED: dict = {}
+
+
+def _parse_key(config: dict, base: Path) -> str:
+    import json
+
+    return json.dumps([config, str(base)], sort_keys=True, default=repr)
+
+
 def _prevalidate(argv) -> None:
     overrides, multirun, skip = _split_argv(argv)
     if skip:
@@ -224,6 +236,7 @@ def _prevalidate(argv) -> None:
         except ValueError as exc:
             raise ValueError(explain_hydra_error(str(exc), combo)) from None
         job = parse_job(config, base=base)
+        _PARSED[_parse_key(config, base)] = job  # Hydra composes this again for execute()
         path = store_path(job, base)  # refused stores too, before Hydra writes outputs/
         if job.mode == "run":
             must_replace(path, job, overwrite=job.overwrite, replace=job.num_shards == 1)
@@ -463,10 +476,12 @@ def execute(cfg: DictConfig, base: Path) -> int:
         load_plugins()  # a cluster job is a fresh process
     except ValueError as exc:
         _fail(exc)
+    from yieldmc.configuration.tree import to_container
     from yieldmc.job import parse_job
 
     try:
-        job = parse_job(cfg, base=base)
+        config = to_container(cfg)
+        job = _PARSED.pop(_parse_key(config, base), None) or parse_job(config, base=base)
     except ValueError as exc:
         _fail(exc)
     if job.mode != "run":
