@@ -108,9 +108,6 @@ KEYS: tuple[Key, ...] = (
     Key("output.progress_interval_s", "float", "s", _POS,
         "most seconds between two progress lines in a log (one also comes every 10 %)"),
     # --- samplers, gradients, optimisation, alignment ---
-    Key("is.method", "str", "", "", "mixture (design-point mixture; subset simulation when none is found) "
-        "| subset (subset simulation alone)", choices=("mixture", "subset")),
-    Key("qmc.randomizations", "int", "", "[2, inf)", "independent Sobol' scramblings (the interval's groups)"),
     Key("gradient.estimator", "str", "", "", "yield-gradient estimator", choices=("pathwise", "score")),
     Key("gradient.tau_db", "float", "dB", _POS, "pathwise smoothing temperature of the pass indicator"),
     Key("optimize.kind", "str", "", "", "tolerance (min sum cost/sigma) | centring (max yield)",
@@ -221,23 +218,29 @@ class _Tables(NamedTuple):
 
 def all_keys() -> tuple[Key, ...]:
     """Every declared row: :data:`KEYS` with the ``package.coupler.*`` rows of the couplers
-    registered now (:func:`yieldmc.couplers.schema_rows`) after the other ``package`` rows.
+    registered now (:func:`yieldmc.couplers.schema_rows`) after the other ``package`` rows,
+    and the rows of the registered samplers (:func:`yieldmc.samplers.registry.schema_rows`,
+    each under its own section) after ``output``.
 
-    Read at call time, so that a coupler registered by a plugin is declared too."""
+    Read at call time, so that a coupler or sampler registered by a plugin is declared too."""
     from yieldmc import couplers
+    from yieldmc.samplers import registry
 
     last = max(i for i, k in enumerate(KEYS) if k.path.startswith("package."))
-    return KEYS[: last + 1] + couplers.schema_rows() + KEYS[last + 1:]
+    rows = KEYS[: last + 1] + couplers.schema_rows() + KEYS[last + 1:]
+    at = max(i for i, k in enumerate(rows) if k.path.startswith("output.")) + 1
+    return rows[:at] + registry.schema_rows() + rows[at:]
 
 
-_TABLES: dict = {}  # yieldmc.couplers.registry_token() -> _Tables
+_TABLES: dict = {}  # the registries' tokens -> _Tables
 
 
 def _tables() -> _Tables:
-    """The lookup tables of :func:`all_keys` (rebuilt when a coupler is registered)."""
+    """The lookup tables of :func:`all_keys` (rebuilt when a coupler or sampler is registered)."""
     from yieldmc import couplers
+    from yieldmc.samplers import registry
 
-    token = couplers.registry_token()
+    token = couplers.registry_token(), registry.registry_token()
     tables = _TABLES.get(token)
     if tables is None:
         index: dict[str, list[Key]] = {}

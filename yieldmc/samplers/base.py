@@ -107,6 +107,11 @@ class Sampler(Part, abc.ABC):
 
     #: One line for ``--help`` and the docs.
     description: str = ""
+    #: Its configuration keys: :class:`yieldmc.parts.Key` rows whose ``path`` is the suffix
+    #: under the sampler's own section, named as it is registered (``qmc.randomizations``,
+    #: ``is.method``); the schema declares them for every registered sampler (a plugin's
+    #: too) and checks their type, bounds and choices before :meth:`configure` reads them.
+    keys: tuple = ()
     #: Whether a run may sweep config keys (all points share the draws of each block).
     supports_sweep: bool = True
     #: Whether the gradient estimators (sensitivity, optimize) may use its draws; they

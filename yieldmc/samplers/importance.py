@@ -44,6 +44,7 @@ from yieldmc.engine.conditions import condition_variables
 from yieldmc.engine.blocks import envelope_outcomes, module_losses, split_draws
 from yieldmc.engine.rng import block_key, standard_normals
 from yieldmc.engine.problem import Problem, Static, random_dimension
+from yieldmc.parts import Key
 from yieldmc.samplers.base import Estimate, Sampler
 from yieldmc.engine.stats import _Z95
 from yieldmc.samplers import mc
@@ -447,6 +448,8 @@ class ImportanceSampler(Sampler):
     normal interval, or subset simulation (with a warning) when it degenerates."""
 
     description = "is (importance sampling)"
+    keys = (Key("method", "str", "", "", "mixture (design-point mixture; subset simulation when none is found) "
+                "| subset (subset simulation alone)", choices=tuple(METHODS)),)
     supports_sweep = False
     counts = False
     weighted_gradients = True  # rare-yield sensitivities through the mixture's weights

@@ -27,6 +27,7 @@ from scipy.stats import t as student_t
 
 from yieldmc.engine.stats import clopper_pearson_interval
 from yieldmc.engine.problem import random_dimension
+from yieldmc.parts import Key
 from yieldmc.parts import number as _number
 from yieldmc.samplers.base import Interval
 from yieldmc.samplers.counting import CountingSampler
@@ -97,6 +98,7 @@ class QuasiMonteCarlo(CountingSampler):
     """Randomised Sobol' points; Student-t interval over the randomisations."""
 
     description = "qmc (randomised Sobol')"
+    keys = (Key("randomizations", "int", "", "[2, inf)", "independent Sobol' scramblings (the interval's groups)"),)
 
     def configure(self, config, *, samples, block_size) -> QmcSettings:
         q = dict({"randomizations": 16}, **(config.get("qmc") or {}))

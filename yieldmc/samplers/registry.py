@@ -80,6 +80,17 @@ def get_sampler(name: str) -> Sampler:
     return sampler
 
 
+def registry_token() -> tuple:
+    """A value that changes whenever the registry does (the schema's tables are cached on it)."""
+    return tuple(_BUILTIN), tuple(_REGISTRY.items())
+
+
+def schema_rows() -> tuple:
+    """The rows of every registered sampler's :attr:`Sampler.keys`, each under the section
+    named as the sampler is registered (imports the built-in samplers)."""
+    return tuple(k._replace(path=f"{name}.{k.path}") for name in sampler_names() for k in get_sampler(name).keys)
+
+
 class RegisteredNames(Sequence):
     """A live, read-only view of :func:`sampler_names` (the ``sampler`` key's choices in
     :mod:`yieldmc.configuration.schema`: a plugin's sampler is accepted once it is registered)."""
