@@ -710,7 +710,7 @@ def unsupported(problem) -> str | None:
     elif s.coupler.name != "butt":
         checks.append((True, f"coupler {s.coupler.name}"))
     for q, lv, dist in s.active:
-        checks += [(dist != "normal", f"{dist} draws ({q}.{lv})"), (q in FIXED, f"a varied {q}")]
+        checks += [(dist.name != "normal", f"{dist} draws ({q}.{lv})"), (q in FIXED, f"a varied {q}")]
     bad = [why for cond, why in checks if cond]
     return ("not in the fused kernel: " + ", ".join(bad)) if bad else None
 

@@ -29,7 +29,7 @@ from scipy import special, stats
 import yieldmc
 from yieldmc import validation
 from yieldmc.configuration.parse import build_problem
-from yieldmc.engine.variation import DISTRIBUTIONS, EmpiricalDistribution, empirical_quantile, transform_normal
+from yieldmc.engine.distributions import DISTRIBUTIONS, Empirical, Normal, empirical_quantile
 from yieldmc.io.config import compose, to_container
 
 ENGINE = ["engine.block_size=2048", "engine.blocks_per_call=4"]
@@ -76,7 +76,7 @@ def piecewise_cdf(x, table) -> float:
 def test_quantile_is_numpys_hazen_in_float64():
     rng = np.random.default_rng(3)
     sample = np.concatenate([rng.lognormal(0.0, 0.7, 57), [1.0, 1.0, 1.0]])  # skewed, with ties
-    table = EmpiricalDistribution(sample)
+    table = Empirical(sample)
     assert table.values == tuple(np.sort(sample))
     z = np.concatenate([np.linspace(-6.0, 6.0, 2001), [-0.0, 0.0, 1e-9, -1e-9]])
     u = special.ndtr(z)
@@ -85,15 +85,15 @@ def test_quantile_is_numpys_hazen_in_float64():
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     also = stats.mstats.mquantiles(sample, prob=u[(u > 0.5 / 60) & (u < 1 - 0.5 / 60)], alphap=0.5, betap=0.5)
     np.testing.assert_allclose(got[(u > 0.5 / 60) & (u < 1 - 0.5 / 60)], also, rtol=1e-12)
-    # through the distribution switch, mean/sigma/low/high not read
-    via = transform_normal(jnp.asarray(z), distribution=table, mean=5.0, sigma=7.0, low=-1.0, high=1.0)
+    # through the distribution's transform, mean/sigma/low/high not read
+    via = table.transform(jnp.asarray(z), mean=5.0, sigma=7.0, low=-1.0, high=1.0)
     np.testing.assert_array_equal(np.asarray(via), got)
 
 
 @pytest.mark.slow
 def test_quantile_ends_mean_float32_and_slope():
     values = np.array([-1.0, 0.0, 0.5, 2.0])
-    table = EmpiricalDistribution(values).values
+    table = Empirical(values).values
     n = len(values)
     # flat beyond the Hazen ends p_1 = 1/8, p_n = 7/8; linear between
     z_end = special.ndtri(0.5 / n)
@@ -118,10 +118,11 @@ def test_quantile_ends_mean_float32_and_slope():
 
 def test_table_is_static_and_hashable():
     """Equal tables: equal Static (one compiled program); another table: another Static."""
-    a = EmpiricalDistribution([0.3, -0.1, 0.2])
-    assert a == "empirical" and "empirical" == a and DISTRIBUTIONS[a] == () and str(a) == "empirical"
-    assert a in ("normal", "empirical") and a not in ("normal", "lognormal", "truncnormal")
-    assert a == EmpiricalDistribution([-0.1, 0.2, 0.3]) and a != EmpiricalDistribution([-0.1, 0.2, 0.31])
+    a = Empirical([0.3, -0.1, 0.2])
+    assert str(a) == "empirical" and DISTRIBUTIONS["empirical"] is Empirical and a.params == ()
+    assert a != Normal() and not a.scored and not a.parametric
+    assert a == Empirical([-0.1, 0.2, 0.3]) and a != Empirical([-0.1, 0.2, 0.31])
+    assert hash(a) == hash(Empirical([-0.1, 0.2, 0.3]))
     assert pickle.loads(pickle.dumps(a)) == a and pickle.loads(pickle.dumps(a)).values == a.values
     base = ["process=none", *empirical("module", values=[0.3, -0.1, 0.2])]
     s1 = build_problem(config_dict(base)).static
@@ -131,7 +132,7 @@ def test_table_is_static_and_hashable():
     assert s1 != s3
     assert pickle.loads(pickle.dumps(s1)) == s1
     (q, lv, dist), = s1.active
-    assert (q, lv) == ("dx_um", "module") and isinstance(dist, EmpiricalDistribution)
+    assert (q, lv) == ("dx_um", "module") and isinstance(dist, Empirical)
     # a table of zeros draws nothing: not active
     assert build_problem(config_dict(["process=none", *empirical("layer", values=[0.0, 0.0])])).static.active == ()
 

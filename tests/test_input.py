@@ -244,7 +244,7 @@ def test_every_shipped_key_is_declared():
 def test_schema_agrees_with_the_code():
     from yieldmc import physics
     from yieldmc.job import DEFAULT_GRADIENT, DEFAULT_OPTIMIZE, ESTIMATORS, KINDS, MODES
-    from yieldmc.engine.variation import DISTRIBUTIONS
+    from yieldmc.engine.distributions import DISTRIBUTIONS
 
     def children(section):
         return {k.path.split(".")[1] for k in schema.KEYS if k.path.startswith(section + ".")}

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import pytest
 
 import yieldmc
+from yieldmc.engine.distributions import DISTRIBUTIONS, Normal, TruncNormal, Uniform
 from yieldmc.io.config import problem_from_config, to_container
 
 SWEEP_2D = "sweep={process.dx_um.module.sigma:[0.25,0.5,1.0],process.dy_um.module.sigma:[0.1,0.2]}"
@@ -253,6 +254,18 @@ def test_default_matches_config_yaml():
     assert float(problem.params["spec.max_loss_db"][0]) == 1.5
 
 
+def test_distributions_are_value_objects():
+    """Families are frozen, value-equal, hashable and ordered (parts of a jit static
+    argument and of pytree dict keys); their names and parameters are the configuration's."""
+    assert Normal() == Normal() and hash(Normal()) == hash(Normal()) and Normal() != Uniform()
+    assert str(TruncNormal()) == "truncnormal" and sorted([Uniform(), Normal()]) == [Normal(), Uniform()]
+    assert {name: cls.params for name, cls in DISTRIBUTIONS.items()} == {
+        "normal": ("mean", "sigma"), "truncnormal": ("mean", "sigma", "low", "high"),
+        "uniform": ("low", "high"), "lognormal": ("mean", "sigma"), "empirical": ()}
+    with pytest.raises(AttributeError):
+        Normal().name = "uniform"
+
+
 def test_process_none_has_no_active_variation():
     problem = problem_from_config(yieldmc.compose(["process=none"]))
     assert problem.static.active == ()
@@ -261,7 +274,7 @@ def test_process_none_has_no_active_variation():
 def test_variation_switched_on_without_plus():
     """`process=none process.dx_um.channel.sigma=0.3` works: every quantity × level exists."""
     problem = problem_from_config(yieldmc.compose(["process=none", "process.dx_um.channel.sigma=0.3"]))
-    assert problem.static.active == (("dx_um", "channel", "normal"),)
+    assert problem.static.active == (("dx_um", "channel", Normal()),)
     assert float(problem.params["process.dx_um.channel.sigma"][0]) == 0.3
 
 
@@ -276,8 +289,8 @@ def test_valid_uniform_and_copula_build():
         "process.correlation.matrix=[[1,0.5],[0.5,1]]",
     ]))
     assert problem.static.copula == ("dx_um", "dy_um")
-    assert ("dx_um", "module", "uniform") in problem.static.active
-    assert ("dy_um", "module", "normal") in problem.static.active
+    assert ("dx_um", "module", Uniform()) in problem.static.active
+    assert ("dy_um", "module", Normal()) in problem.static.active
 
 
 def test_samples_in_scientific_notation():

@@ -147,7 +147,6 @@ CALIBRATION_MARKER = "# written by yieldmc calibrate"
 def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, need_data: bool) -> CalibrateSettings:
     """The ``calibrate`` section, checked against the problem (and, with ``need_data``, the
     measured table itself: its columns and values; nothing is compiled)."""
-    from yieldmc.engine.variation import DISTRIBUTIONS
     from yieldmc.measurements import read_measurements
 
     c = dict(DEFAULT_CALIBRATE, **(config.get("calibrate") or {}))
@@ -171,7 +170,7 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
             if (q, lv) not in active:
                 raise ValueError(f"calibrate.parameters: {key} belongs to a variation that is off in this "
                                  f"configuration (give process.{q}.{lv} a starting sigma > 0)")
-            if what not in DISTRIBUTIONS[active[(q, lv)]]:
+            if what not in active[(q, lv)].params:
                 raise ValueError(f"calibrate.parameters: {key} is not a parameter of its "
                                  f"{active[(q, lv)]} distribution")
             if what == "sigma" and not float(problem.params[key][0]) > 0:

@@ -36,11 +36,7 @@ import jax.numpy as jnp
 
 from yieldmc.engine.blocks import module_losses, split_draws
 from yieldmc.engine.problem import Static
-from yieldmc.engine.variation import transform_normal, variation_params
-
-#: Distributions whose (mean, sigma) have a score (a differentiable density of x).
-SCORE_DISTRIBUTIONS = ("normal", "lognormal", "truncnormal")
-
+from yieldmc.engine.variation import variation_params
 
 def soft_module_pass(loss_db, *, max_loss_db, max_failed: int, tau_db):
     """Relaxed module pass indicator, consistent with ``max_failed`` failed channels.
@@ -111,24 +107,11 @@ def pathwise_from_draws(u, weights, n_valid, params, *, static: Static, tau_db, 
     return failed, soft, grad
 
 
-def _log_density(x, dist, mean, sigma, low, high):
-    """log p(x) of one level's draw, up to a θ-independent constant."""
-    if dist == "normal":
-        return -jnp.log(sigma) - 0.5 * ((x - mean) / sigma) ** 2
-    if dist == "lognormal":
-        lx = jnp.log(x)
-        return -jnp.log(sigma) - 0.5 * ((lx - mean) / sigma) ** 2
-    if dist == "truncnormal":
-        norm = jax.scipy.special.ndtr((high - mean) / sigma) - jax.scipy.special.ndtr((low - mean) / sigma)
-        return -jnp.log(sigma) - 0.5 * ((x - mean) / sigma) ** 2 - jnp.log(norm)
-    raise ValueError(f"no score for distribution {dist!r}")
-
-
 def score_variations(static: Static):
     """(quantity, level, distribution) whose mean/sigma get a score-function gradient."""
     return tuple(
         (q, lv, d) for q, lv, d in static.active
-        if d in SCORE_DISTRIBUTIONS and not (lv == "module" and q in static.copula)
+        if d.scored and not (lv == "module" and q in static.copula)
     )
 
 
@@ -144,10 +127,8 @@ def score_from_draws(u, weights, n_valid, params, baseline, *, static: Static):
     def weighted_logp(p):
         total = 0.0
         for q, lv, dist in score_variations(static):
-            x = jax.lax.stop_gradient(transform_normal(z[(q, lv)], distribution=dist,
-                                                       **variation_params(params, q, lv)))
-            v = variation_params(p, q, lv)
-            lp = _log_density(x, dist, v["mean"], v["sigma"], v["low"], v["high"])
+            x = jax.lax.stop_gradient(dist.transform(z[(q, lv)], **variation_params(params, q, lv)))
+            lp = dist.log_density(x, **variation_params(p, q, lv))
             lp = lp if lv == "module" else jnp.sum(lp, axis=(0, 1))  # (L, 1|C, B) → (B,)
             total = total + jnp.sum(weight * lp)
         return total

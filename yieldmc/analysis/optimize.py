@@ -28,6 +28,7 @@ import xarray as xr
 from yieldmc.engine.blocks import accumulate, block_counts, device_params
 from yieldmc.analysis.gradients import compiled_pathwise
 from yieldmc.job import OptimizeSettings, as_job
+from yieldmc.engine.distributions import Distribution
 from yieldmc.engine.problem import Problem
 from yieldmc.engine.stats import wilson_interval
 from yieldmc.engine.variation import process_key
@@ -101,16 +102,12 @@ def _variants(problem: Problem, settings: OptimizeSettings, variants: list) -> t
     return stats.n_pass / stats.n_samples, np.asarray(lo), np.asarray(hi), int(stats.n_samples)
 
 
-def switched_off(problem: Problem, q: str, lv: str, dist: str) -> dict:
+def switched_off(problem: Problem, q: str, lv: str, dist: Distribution) -> dict:
     """The parameter values that turn one variation into its mean (no spread): sigma 0,
-    or a uniform's bounds at their midpoint; {} for an empirical table (it cannot be)."""
-    if dist in ("normal", "lognormal", "truncnormal"):
-        return {process_key(q, lv, "sigma"): 0.0}
-    if dist == "uniform":
-        low, high = process_key(q, lv, "low"), process_key(q, lv, "high")
-        mid = 0.5 * (float(problem.params[low][0]) + float(problem.params[high][0]))
-        return {low: mid, high: mid}
-    return {}
+    or a uniform's bounds at their midpoint; {} for an empirical table (it cannot be)
+    (:meth:`yieldmc.engine.distributions.Distribution.spread_off`)."""
+    bounds = {p: float(problem.params[process_key(q, lv, p)][0]) for p in ("low", "high")}
+    return {process_key(q, lv, p): v for p, v in dist.spread_off(**bounds).items()}
 
 
 def limiting_factor(problem: Problem, settings: OptimizeSettings, best: dict, free) -> dict:

@@ -20,18 +20,18 @@ from yieldmc.job import ESTIMATORS, as_job
 from yieldmc.engine.conditions import drift_path, setting_path
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import require_gradients
-from yieldmc.engine.variation import DISTRIBUTIONS, process_key
+from yieldmc.engine.variation import process_key
 
 def reported_parameters(problem: Problem) -> list[str]:
     """Package nominals, the parameters of every active variation, the conditions'
     settings and drift parameters, and the loss spec."""
     names = [k for k in problem.params if k.startswith("package.")]
     for q, lv, dist in problem.static.active:
-        names += [process_key(q, lv, p) for p in DISTRIBUTIONS[dist]]
+        names += [process_key(q, lv, p) for p in dist.params]
     for c in problem.static.conditions:
         names += [setting_path(c.name, q) for q in c.settings]
         for q, lv, dist in c.drift:
-            names += [f"{drift_path(c.name, q, lv)}.{p}" for p in DISTRIBUTIONS[dist]]
+            names += [f"{drift_path(c.name, q, lv)}.{p}" for p in dist.params]
     return names + ["spec.max_loss_db"]
 
 

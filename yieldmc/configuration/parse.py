@@ -35,7 +35,8 @@ from yieldmc.engine import conditions as _conditions
 from yieldmc.engine import empirical as _empirical
 from yieldmc.engine import quantities as _quantities
 from yieldmc.engine.problem import Problem, Static, random_dimension
-from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, PARAMS, QUANTITIES, is_degenerate, process_key
+from yieldmc.engine.distributions import DISTRIBUTIONS, Distribution
+from yieldmc.engine.variation import LEVELS, PARAMS, QUANTITIES, process_key
 from yieldmc.parts import number as _number
 from yieldmc.samplers.base import Sampler
 from yieldmc.samplers.registry import get_sampler, sampler_names
@@ -154,14 +155,11 @@ def _validate_point(config: dict, dtype: str = "float32") -> None:
             sigma = _number(f"{path}.sigma", node["sigma"])
             if not sigma >= 0 or not math.isfinite(sigma):
                 raise ValueError(f"{path}.sigma: must be >= 0, got {node['sigma']!r}")
-            _finite(f"{path}.mean", node["mean"])
+            mean = _finite(f"{path}.mean", node["mean"])
             low, high = _number(f"{path}.low", node["low"]), _number(f"{path}.high", node["high"])
             if low > high:
                 raise ValueError(f"{path}.low: must not exceed high ({high!r}), got {low!r}")
-            if dist == "uniform":
-                for name, bound in (("low", low), ("high", high)):
-                    if not math.isfinite(bound):
-                        raise ValueError(f"{path}.{name}: uniform needs a finite bound, got {bound}")
+            DISTRIBUTIONS[dist].validate(path, {"mean": mean, "sigma": sigma, "low": low, "high": high})
     spec = config["spec"]
     _finite("spec.max_loss_db", spec["max_loss_db"])
     m = _number("spec.max_failed_channels", spec["max_failed_channels"], integer=True)
@@ -218,9 +216,11 @@ def _check_process_temperatures(config: dict) -> None:
     for lv in LEVELS:
         node = config["process"]["temperature_c"][lv]
         dist = node["distribution"]
-        if dist == "lognormal":
+        # an unknown name reads as centred on its mean here; _validate_point refuses it below
+        family = DISTRIBUTIONS.get(dist, Distribution) if isinstance(dist, str) else Distribution
+        name = family.floor_param(node)
+        if name is None:
             continue
-        name = "low" if dist == "uniform" or (dist == "truncnormal" and math.isfinite(node["low"])) else "mean"
         if nominal + node[name] < schema.ABSOLUTE_ZERO_C:
             raise ValueError(
                 f"process.temperature_c.{lv}.{name}: package.temperature_c ({nominal:g} °C) plus this "
@@ -454,16 +454,13 @@ def build_problem(config: dict) -> Problem:
     active = []
     for q in QUANTITIES:
         for lv in LEVELS:
-            # the name, or for empirical its table (values / values_file, read once here)
+            # its family, for empirical with its table (values / values_file, read once here)
             dist = _empirical.distribution_of(process[q][lv], process_key(q, lv), dtype=engine["dtype"])
             if q == "temperature_c":  # nominal + lowest value >= absolute zero, at every sweep point
                 _empirical.check_lowest(process[q][lv], process_key(q, lv), dist,
                                         float(np.min(params["package.temperature_c"])), schema.ABSOLUTE_ZERO_C)
             degenerate = all(
-                is_degenerate(
-                    distribution=dist,
-                    **{p: params[process_key(q, lv, p)][i] for p in PARAMS},
-                )
+                dist.is_degenerate(**{p: params[process_key(q, lv, p)][i] for p in PARAMS})
                 for i in range(len(grid))
             )
             if not degenerate or (lv == "module" and q in copula):
@@ -545,11 +542,11 @@ def _condition_statics(config: dict, params: dict, pols_of, n_points: int) -> tu
         drift = []
         for (q, lv), entry in c["process"].items():
             base = _conditions.drift_path(name, q, lv)
-            degenerate = all(is_degenerate(distribution=entry["distribution"],
-                                           **{p: params[f"{base}.{p}"][i] for p in PARAMS})
+            dist = DISTRIBUTIONS[entry["distribution"]]()  # parametric (the drift parse refuses a table)
+            degenerate = all(dist.is_degenerate(**{p: params[f"{base}.{p}"][i] for p in PARAMS})
                              for i in range(n_points))
             if not degenerate:
-                drift.append((q, lv, entry["distribution"]))
+                drift.append((q, lv, dist))
         out.append(_conditions.Condition(name=name, settings=tuple(c["settings"]),
                                          polarizations=pols_of(c["polarization"]), drift=tuple(drift)))
     return tuple(out)

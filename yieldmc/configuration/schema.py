@@ -50,7 +50,8 @@ from typing import NamedTuple
 import numpy as np
 
 from yieldmc.engine.empirical import max_magnitude
-from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, QUANTITIES
+from yieldmc.engine.distributions import DISTRIBUTIONS
+from yieldmc.engine.variation import LEVELS, QUANTITIES
 from yieldmc.parts import Key
 from yieldmc.samplers.registry import RegisteredNames
 

@@ -26,7 +26,7 @@ from yieldmc.engine.conditions import apply_stacked
 from yieldmc.engine.conditions import stacked as stacked_conditions
 from yieldmc.engine.model import channel_loss_db, channel_loss_parts, nominal_values, pass_figure_db
 from yieldmc.engine.problem import Problem, Static
-from yieldmc.engine.variation import transform_normal, variation_params
+from yieldmc.engine.variation import variation_params
 
 #: Loss values are clipped to [0, LOSS_CLIP_DB] before the fixed-point sum.
 LOSS_CLIP_DB = 100.0
@@ -125,7 +125,7 @@ def assemble_values(z, params, static: Static):
             z[(q, "module")] = mixed[..., i]
     values = dict(nominal_values(params, static))
     for q, lv, dist in static.active:
-        draw = transform_normal(z[(q, lv)], distribution=dist, **variation_params(params, q, lv))
+        draw = dist.transform(z[(q, lv)], **variation_params(params, q, lv))
         values[q] = values[q] + draw
     return values
 

@@ -33,7 +33,8 @@ import dataclasses
 import math
 
 from yieldmc.engine import quantities
-from yieldmc.engine.variation import DISTRIBUTIONS, LEVELS, PARAMS, process_key, transform_normal
+from yieldmc.engine.distributions import DISTRIBUTIONS, Distribution
+from yieldmc.engine.variation import LEVELS, PARAMS, process_key
 
 #: Environment quantities a condition may set (the catalogue's ``environment`` entries).
 ENVIRONMENT: tuple[str, ...] = tuple(q.name for q in quantities.CATALOGUE if q.kind == "environment")
@@ -55,15 +56,15 @@ class Condition:
       settings: the environment quantities it sets; their values are the traced params
         ``conditions.<name>.<quantity>``.
       polarizations: the polarisations evaluated under it (the channel loss is the worst).
-      drift: (quantity, level, distribution) of the variations added under it only; their
-        parameters are ``conditions.<name>.process.<quantity>.<level>.<param>`` and their
-        draws the rows after the process variations (:func:`yieldmc.engine.blocks.split_draws`).
+      drift: (quantity, level, :class:`yieldmc.engine.distributions.Distribution`) of the
+        variations added under it only; their parameters are
+        ``conditions.<name>.process.<quantity>.<level>.<param>`` and their draws the rows after the process variations (:func:`yieldmc.engine.blocks.split_draws`).
     """
 
     name: str
     settings: tuple[str, ...]
     polarizations: tuple[str, ...]
-    drift: tuple[tuple[str, str, str], ...] = ()
+    drift: tuple[tuple[str, str, Distribution], ...] = ()
 
 
 def setting_path(name: str, quantity: str) -> str:
@@ -153,8 +154,9 @@ def _parse_drift(path: str, node) -> dict:
             if entry["distribution"] not in DISTRIBUTIONS:
                 raise ValueError(f"{path}.{q}.{lv}.distribution: unknown distribution {entry['distribution']!r}; "
                                  f"expected one of {tuple(DISTRIBUTIONS)}")
-            if entry["distribution"] == "empirical":
-                raise ValueError(f"{path}.{q}.{lv}.distribution: empirical is not available in a condition's "
+            family = DISTRIBUTIONS[entry["distribution"]]
+            if not family.parametric:
+                raise ValueError(f"{path}.{q}.{lv}.distribution: {family.name} is not available in a condition's "
                                  f"process additions (a drift is parametric); a measured table belongs in "
                                  f"{process_key(q, lv)}")
             for k in PARAMS:
@@ -168,8 +170,7 @@ def _parse_drift(path: str, node) -> dict:
                 raise ValueError(f"{path}.{q}.{lv}.mean: must be finite, got {entry['mean']!r}")
             if entry["low"] > entry["high"]:
                 raise ValueError(f"{path}.{q}.{lv}.low: must not exceed high ({entry['high']!r}), got {entry['low']!r}")
-            if entry["distribution"] == "uniform" and not all(math.isfinite(entry[b]) for b in ("low", "high")):
-                raise ValueError(f"{path}.{q}.{lv}.low: uniform needs finite low and high")
+            family.validate(f"{path}.{q}.{lv}", entry)
             out[(q, lv)] = entry
     return out
 
@@ -259,6 +260,6 @@ def apply_stacked(values: dict, x: dict, nominal: dict) -> dict:
     for q, value in x["set"].items():
         out[q] = out[q] + (value - nominal[q])
     for (q, lv, dist), d in x["drift"].items():
-        out[q] = out[q] + d["mask"] * transform_normal(d["z"], distribution=dist, mean=d["mean"], sigma=d["sigma"],
-                                                       low=d["low"], high=d["high"])
+        out[q] = out[q] + d["mask"] * dist.transform(d["z"], mean=d["mean"], sigma=d["sigma"],
+                                                     low=d["low"], high=d["high"])
     return out

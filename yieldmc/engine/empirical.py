@@ -16,7 +16,7 @@ quantity's nominal (so a placement file holds offsets, a core-width file holds d
 from ``package.pwg.core_width_um``). ``mean``, ``sigma``, ``low`` and ``high`` are not
 read (as ``uniform`` does not read ``mean``/``sigma``), and sweeping them is refused. The
 draw is Q(Φ(z)), Q the piecewise-linear Hazen quantile function of the table
-(:func:`yieldmc.engine.variation.empirical_quantile`), so the Gaussian copula of
+(:func:`yieldmc.engine.distributions.empirical_quantile`), so the Gaussian copula of
 ``process.correlation`` still ties a module-level empirical quantity to the others.
 
 File format: plain text / CSV, one number per line; blank lines and lines starting with
@@ -24,7 +24,7 @@ File format: plain text / CSV, one number per line; blank lines and lines starti
 field, e.g. ``dx_um``). A relative path is relative to the directory yieldmc was started
 in (Hydra's runtime cwd; the same convention as ``output.dir``).
 
-The table becomes an :class:`yieldmc.engine.variation.EmpiricalDistribution` in
+The table becomes an :class:`yieldmc.engine.distributions.Empirical` in
 :attr:`yieldmc.engine.problem.Static.active` (a constant of the compiled program: a
 different table compiles anew). Host-side, numpy only.
 """
@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from yieldmc.engine.variation import EmpiricalDistribution, process_key
+from yieldmc.engine.distributions import DISTRIBUTIONS, Distribution, Empirical
+from yieldmc.engine.variation import process_key
 
 #: Fewest values of a table (a quantile function needs two points).
 MIN_VALUES = 2
@@ -122,8 +123,8 @@ def read_values_file(key: str, name, base: Path | None = None, *, dtype: str = "
     return values
 
 
-def check_table(key: str, values) -> EmpiricalDistribution:
-    """An :class:`EmpiricalDistribution` from a list of numbers, or a one-line ValueError
+def check_table(key: str, values) -> Empirical:
+    """An :class:`Empirical` distribution from a list of numbers, or a one-line ValueError
     naming ``key`` (fewer than :data:`MIN_VALUES` or more than :data:`MAX_VALUES` values,
     a non-number, a non-finite value)."""
     out = []
@@ -139,15 +140,16 @@ def check_table(key: str, values) -> EmpiricalDistribution:
     if len(out) > MAX_VALUES:
         raise ValueError(f"{key}: at most {MAX_VALUES} values (the table is compiled into the program; "
                          f"subsample it), got {len(out)}")
-    return EmpiricalDistribution(out)
+    return Empirical(out)
 
 
-def distribution_of(node: dict, path: str, base: Path | None = None, *, dtype: str = "float32"):
-    """The distribution of one variation as the engine takes it: the name, or for
-    ``empirical`` an :class:`EmpiricalDistribution` with its table.
+def distribution_of(node: dict, path: str, base: Path | None = None, *, dtype: str = "float32") -> Distribution:
+    """The distribution of one variation as the engine takes it: its family's
+    :class:`Distribution`, for ``empirical`` an :class:`Empirical` with its table.
 
     Args:
-      node: the variation's mapping (``config["process"][q][lv]``).
+      node: the variation's mapping (``config["process"][q][lv]``; its distribution a
+        known name).
       path: its config path (``process.dx_um.module``), for the messages.
       base: the directory a relative ``values_file`` is relative to.
       dtype: the engine's float dtype (the magnitude rule of a file's values).
@@ -158,12 +160,13 @@ def distribution_of(node: dict, path: str, base: Path | None = None, *, dtype: s
     """
     dist = node["distribution"]
     values, name = node.get("values"), node.get("values_file")
-    if dist != "empirical":
+    family = DISTRIBUTIONS[dist]
+    if family is not Empirical:
         for key, given in (("values", values), ("values_file", name)):
             if given is not None:
                 raise ValueError(f"{path}.{key}: only read by distribution empirical (this one is "
                                  f"{dist}); remove it or set {path}.distribution=empirical")
-        return dist
+        return family()
     if values is not None and name is not None:
         raise ValueError(f"{path}.values: give either values or values_file, not both")
     if values is None and name is None:
@@ -184,7 +187,7 @@ def unread_parameter(config: dict, key: str) -> str | None:
     if len(parts) != 4 or parts[0] != "process":
         return None
     node = ((config.get("process") or {}).get(parts[1]) or {}).get(parts[2])
-    if isinstance(node, dict) and node.get("distribution") == "empirical" and parts[3] in node:
+    if isinstance(node, dict) and node.get("distribution") == Empirical.name and parts[3] in node:
         base = ".".join(parts[:3])
         return (f"the distribution of {base} is empirical, which does not read {parts[3]} (its draws "
                 f"come from {base}.values / values_file; a table is not sweepable)")
@@ -197,14 +200,14 @@ def table_digests(static) -> dict[str, str]:
     only the file, so a store identity that must change with the file's contents needs
     these (:func:`yieldmc.job.identity` hashes the configuration alone)."""
     return {process_key(q, lv): dist.digest for q, lv, dist in static.active
-            if isinstance(dist, EmpiricalDistribution)}
+            if isinstance(dist, Empirical)}
 
 
 def check_lowest(node: dict, path: str, dist, nominal: float, floor: float) -> None:
     """Refuse an empirical table whose lowest value, added to ``nominal``, falls below
     ``floor`` (a temperature below absolute zero); the message names the table's key.
     No-op for other distributions."""
-    if not isinstance(dist, EmpiricalDistribution) or nominal + dist.values[0] >= floor:
+    if not isinstance(dist, Empirical) or nominal + dist.values[0] >= floor:
         return
     key = f"{path}.values" if node.get("values") is not None else f"{path}.values_file"
     raise ValueError(f"{key}: the nominal ({nominal:g}) plus the lowest value must stay >= {floor}, "

@@ -24,6 +24,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from yieldmc.couplers import Coupler
+    from yieldmc.engine.distributions import Distribution
     from yieldmc.samplers.base import Sampler
 
 
@@ -35,8 +36,8 @@ class Static:
     channels: int
     coupler: Coupler  # package.coupler.kind's coupler, bound to its Coupler.static settings
     sampler: Sampler  # the sampler, bound to its name and its Sampler.configure settings
-    active: tuple[tuple[str, str, str], ...]  # (quantity, level, distribution) with randomness;
-    # an empirical distribution is an EmpiricalDistribution (== "empirical") carrying its table
+    active: tuple[tuple[str, str, Distribution], ...]  # (quantity, level, distribution) with randomness;
+    # an Empirical distribution carries its table (a constant of the program)
     copula: tuple[str, ...]  # module-level quantities tied by the Gaussian copula
     block_size: int
     hist_bins: int
