@@ -235,21 +235,13 @@ def build_mesh(*, width_um, gap_um, offset_um, window_um, mesh=MESH, box_um=WIND
 
 # --- FEM ---------------------------------------------------------------------------------
 def _forms():
-    from skfem import BilinearForm, Functional
-    from skfem.helpers import curl, dot, grad, inner
+    """The mode problem's forms (scripts/si_strip_modes.py, one formulation for both
+    scripts) and the region-weighted |E|² functionals of the confinement factors."""
+    from skfem import Functional
 
-    # A x = β² B x, A = A_free + Σ_i n_i² A_χi (femwell's formulation; E_z scaled).
-    @BilinearForm
-    def a_free(et, ez, vt, vz, w):
-        return curl(et) * curl(vt) / w.k0**2 + dot(grad(ez), vt)
+    from si_strip_modes import fem_operator_forms  # this directory: sys.path[0] of a script
 
-    @BilinearForm
-    def a_eps(et, ez, vt, vz, w):
-        return w.chi * (-dot(et, vt) + inner(et, grad(vz)) - ez * vz * w.k0**2)
-
-    @BilinearForm
-    def b_form(et, ez, vt, vz, w):
-        return -dot(et, vt) / w.k0**2
+    a_free, a_eps, b_form = fem_operator_forms()
 
     @Functional
     def ex2(w):

@@ -295,12 +295,16 @@ def fem_axis(breaks, *, free_lo, hedge, hin, ratio, hout):
     return np.asarray(pts)
 
 
-def _fem_forms():
-    from skfem import BilinearForm, Functional
+def fem_operator_forms():
+    """(a_free, a_eps, b_form): the scikit-fem forms of the full-vector mode problem.
+
+    E_t (Nédélec) / E_z (Lagrange) formulation with E_z scaled by β, as in femwell
+    (doi:10.1080/02726340290084012): A x = β² B x, A = A_free + Σ_i n_i² A_χi, A_χi the
+    ``a_eps`` form over region i (``w.chi`` its indicator). Also used by
+    scripts/si_pwg_supermodes.py."""
+    from skfem import BilinearForm
     from skfem.helpers import curl, dot, grad, inner
 
-    # E_t (Nédélec) / E_z (Lagrange) formulation with E_z scaled by β, as in femwell
-    # (doi:10.1080/02726340290084012): A x = β² B x, A = A_free + Σ_i n_i² A_χi.
     @BilinearForm
     def a_free(et, ez, vt, vz, w):
         return curl(et) * curl(vt) / w.k0**2 + dot(grad(ez), vt)
@@ -312,6 +316,14 @@ def _fem_forms():
     @BilinearForm
     def b_form(et, ez, vt, vz, w):
         return -dot(et, vt) / w.k0**2
+
+    return a_free, a_eps, b_form
+
+
+def _fem_forms():
+    from skfem import Functional
+
+    a_free, a_eps, b_form = fem_operator_forms()
 
     @Functional
     def ex2(w):
