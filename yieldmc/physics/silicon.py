@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -128,25 +129,25 @@ def _band_lagrange(lam, nodes):
 
 def near_cutoff_width_um(*, wavelength_um, polarization):
     """Lower end of the table at ``wavelength_um``: the quadratic (in λ, within the band)
-    through the nodes' near-cutoff widths (n_eff ≈ n_top + 0.001), µm."""
+    through the nodes' near-cutoff widths (n_eff ≈ n_top + 0.001), µm.
+
+    A JAX array (traced or not) gives a JAX array; a Python or NumPy number gives a NumPy
+    value, computed on the host (the input checks call it per element: no device work)."""
+    xp = jnp if isinstance(wavelength_um, jax.Array) else np
     ip = POLARIZATIONS.index(polarization)
-    lam = jnp.asarray(wavelength_um)
+    lam = xp.asarray(wavelength_um)
     out = []
     for lo in (0, 3):
         wts = _band_lagrange(lam, WAVELENGTHS_UM[lo : lo + 3])
         out.append(sum(wt * float(_W_LO[ip, lo + j]) for j, wt in enumerate(wts)))
-    return jnp.where(lam < BAND_SPLIT_UM, out[0], out[1])
+    return xp.where(lam < BAND_SPLIT_UM, out[0], out[1])
 
 
 def _width_range(polarization, wavelength_um) -> tuple[float, float]:
     """[near-cutoff width at λ, WIDTH_MAX_UM]; the larger of the two polarisations' when
     ``polarization`` is None."""
     pols = POLARIZATIONS if polarization is None else (polarization,)
-    lam = float(wavelength_um)
-    first = 0 if lam < BAND_SPLIT_UM else 3  # near_cutoff_width_um in plain floats (no device work)
-    weights = _band_lagrange(lam, [float(x) for x in WAVELENGTHS_UM[first:first + 3]])
-    lo = max(sum(wt * float(_W_LO[POLARIZATIONS.index(p), first + j]) for j, wt in enumerate(weights))
-             for p in pols)
+    lo = max(float(near_cutoff_width_um(wavelength_um=float(wavelength_um), polarization=p)) for p in pols)
     return lo, WIDTH_MAX_UM
 
 
