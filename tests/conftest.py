@@ -22,16 +22,3 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-
-#: Test files whose tests mostly wait (on SLURM's scheduler and time limits) or run longest:
-#: handed out first, so that their waiting overlaps the rest of the suite instead of ending it.
-FIRST = ("test_slurm.py", "test_docs.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Put :data:`FIRST`'s tests at the front (a stable sort: same order on every xdist worker)."""
-    def rank(item):
-        name = item.path.name
-        return FIRST.index(name) if name in FIRST else len(FIRST)
-
-    items.sort(key=rank)
