@@ -17,7 +17,7 @@ from yieldmc.engine.conditions import condition_coords, condition_variables
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import Estimate
 from yieldmc.engine.stats import quantiles_from_histogram, wilson_interval
-from yieldmc.provenance import CF_CONVENTIONS, command_line, provenance  # noqa: F401 - named here too
+from yieldmc.provenance import provenance
 
 
 def key_units(config: dict, path: str) -> str | None:
