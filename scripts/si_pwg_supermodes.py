@@ -149,33 +149,11 @@ def material_indices(wavelength_um, temperature_c=TEMPERATURE_C, humidity_rh=HUM
 
 
 # --- mesh --------------------------------------------------------------------------------
-def _segment(a, b, ha, hb, hin, ratio):
-    """Nodes strictly inside (a, b): spacing ha at a, hb at b (None: free), growing by
-    ``ratio`` to ``hin``; the leftover is spread over the segment."""
-    left, right, tl, tr, sl, sr = [], [], 0.0, 0.0, ha, hb
-    length = b - a
-    while True:
-        cl = sl if sl is not None else math.inf
-        cr = sr if sr is not None else math.inf
-        if tl + tr + min(cl, cr) >= length * (1 - 1e-9):
-            break
-        if cl <= cr:
-            left.append(cl)
-            tl += cl
-            sl = min(cl * ratio, hin)
-        else:
-            right.append(cr)
-            tr += cr
-            sr = min(cr * ratio, hin)
-    steps = np.array(left + right[::-1])
-    if steps.size:
-        steps *= length / steps.sum()
-    return list(a + np.cumsum(steps)[:-1])
-
-
 def axis(breaks, h_break, h_seg, ratio):
     """1-D nodes through ``breaks`` (each a node), spacing h_break[i] at break i (None: free
-    end), at most h_seg[i] inside segment i."""
+    end), at most h_seg[i] inside segment i (si_strip_modes.graded_segment)."""
+    from si_strip_modes import graded_segment  # this directory: sys.path[0] of a script
+
     order = np.argsort(breaks)
     b = [breaks[i] for i in order]
     hb = [h_break[i] for i in order]
@@ -183,7 +161,7 @@ def axis(breaks, h_break, h_seg, ratio):
     for i in range(len(b) - 1):
         if b[i + 1] - b[i] < 1e-9:
             continue
-        pts += _segment(b[i], b[i + 1], hb[i], hb[i + 1], h_seg[i], ratio)
+        pts += graded_segment(b[i], b[i + 1], hb[i], hb[i + 1], h_seg[i], ratio)
         pts.append(b[i + 1])
     return np.asarray(pts)
 

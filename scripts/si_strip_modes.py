@@ -257,9 +257,10 @@ FEM_MESH = (0.006, 0.03, 1.3)
 FEM_MESH_FINE = (0.003, 0.015, 1.3)
 
 
-def _fem_segment(a, b, ha, hb, hin, ratio):
+def graded_segment(a, b, ha, hb, hin, ratio):
     """Nodes strictly inside (a, b), spacing ha at a and hb at b (None: free end) growing by
-    ``ratio`` up to ``hin``; the leftover gap is spread over the segment."""
+    ``ratio`` up to ``hin``; the leftover gap is spread over the segment. Also used by
+    scripts/si_pwg_supermodes.py."""
     left, right, tl, tr, sl, sr = [], [], 0.0, 0.0, ha, hb
     length = b - a
     while True:
@@ -290,7 +291,7 @@ def fem_axis(breaks, *, free_lo, hedge, hin, ratio, hout):
         outer_lo = i == 0 and free_lo
         ha = None if outer_lo else (hin if i == 0 else hedge)
         hb = None if i == last else hedge
-        pts += _fem_segment(a, b, ha, hb, hout if (outer_lo or i == last) else hin, ratio)
+        pts += graded_segment(a, b, ha, hb, hout if (outer_lo or i == last) else hin, ratio)
         pts.append(b)
     return np.asarray(pts)
 
