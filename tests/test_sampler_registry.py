@@ -55,12 +55,12 @@ def test_a_plugin_samplers_own_setting_through_the_command(tmp_path):
     cmd = [sys.executable, "-m", "yieldmc", "sampler=antithetic", *problem.overrides, f"samples={n}",
            "engine.block_size=4096", "output.dir=out", "output.plots=false"]
     env = dict(os.environ, YIELDMC_PLUGINS="toy_sampler", PYTHONPATH=str(TESTS), JAX_PLATFORMS="cpu")
-    bad = subprocess.run([*cmd, "+antithetic.pairs=maybe"], cwd=tmp_path, env=env, capture_output=True, text=True,
+    bad = subprocess.run([*cmd, "antithetic.pairs=maybe"], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=600)
     assert bad.returncode == 2, bad.stderr
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "antithetic.pairs" in lines[0] and not (tmp_path / "out").exists(), bad.stderr
-    proc = subprocess.run([*cmd, "+antithetic.pairs=false"], cwd=tmp_path, env=env, capture_output=True, text=True,
+    proc = subprocess.run([*cmd, "antithetic.pairs=false"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     (store,) = (tmp_path / "out").glob("*.zarr")

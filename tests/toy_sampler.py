@@ -13,10 +13,10 @@ pair-averaged pass indicator. That average lies in [0, 1] with variance
 correlation within a pair (exact for a pass region symmetric under u → −u, where the
 pair members agree; plain Wilson on N would then be too narrow by √2).
 
-Its one setting, ``antithetic.pairs`` (declared in :attr:`Antithetic.keys`, so the schema
-checks it like any key; a plugin's section is not in conf/, so the command sets it with a
-``+``: ``+antithetic.pairs=false``): false draws the second half-block independently
-(plain Monte Carlo, Wilson on N).
+Its one setting, ``antithetic.pairs`` (declared with its default in :attr:`Antithetic.keys`,
+so the schema checks it like any key and the composed configuration holds it:
+``antithetic.pairs=false``): false draws the second half-block independently (plain Monte
+Carlo, Wilson on N).
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ class Antithetic(CountingSampler):
 
     description = "antithetic (toy: mc with antithetic pairs)"
     supports_gradients = False  # the gradient estimators assume independent modules
-    keys = (Key("pairs", "bool", "", "", "true: the second half-block is the negated first; false: independent"),)
+    keys = (Key("pairs", "bool", "", "", "true: the second half-block is the negated first; false: independent",
+                default=True),)
 
     def configure(self, config, *, samples, block_size):
         if block_size % 2:
             raise ValueError(f"engine.block_size: sampler=antithetic needs an even block size, got {block_size}")
-        return bool((config.get("antithetic") or {}).get("pairs", True))
+        return config["antithetic"]["pairs"]
 
     def draws(self, seed, block, static, tables=None):
         half = dataclasses.replace(static, block_size=static.block_size // 2)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import yaml
 
-from yieldmc.configuration.parse import build_problem
+from yieldmc.configuration import schema
+from yieldmc.configuration.parse import check_declared, problem_of
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import require_gradients
 
-MODES = ("run", "sensitivity", "optimize", "calibrate")
 #: Config keys that do not change the result (how it is run, where it goes).
 NON_IDENTITY_KEYS = ("output", "shard", "num_shards", "overwrite", "progress", "hydra")
 #: Layout version of the store: part of the identity, so a store of another layout is
@@ -36,7 +36,7 @@ class Output:
     name: str | None
     plots: bool
     target_yield: float
-    progress_interval_s: float = 30.0  # most seconds between two progress lines in a log
+    progress_interval_s: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +61,10 @@ class OptimizeSettings:
     penalty: float
     recheck_samples: int | None
     recheck_seed_offset: int
+
+    def __post_init__(self):
+        for name in ("costs", "parameters"):  # null: none given
+            object.__setattr__(self, name, getattr(self, name) or types.MappingProxyType({}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,34 +114,6 @@ class Job:
 
 
 # --------------------------------------------------------------------------- sections
-ESTIMATORS = ("pathwise", "score")
-DEFAULT_GRADIENT = {"estimator": "pathwise", "tau_db": 0.02}
-
-
-def gradient_settings(config: dict) -> GradientSettings:
-    """The ``gradient`` section of a configuration, checked (called by :func:`yieldmc.job.parse_job`)."""
-    g = dict(DEFAULT_GRADIENT, **(config.get("gradient") or {}))
-    unknown = set(g) - set(DEFAULT_GRADIENT)
-    if unknown:
-        raise ValueError(f"gradient.{sorted(unknown)[0]}: unknown key")
-    if g["estimator"] not in ESTIMATORS:
-        raise ValueError(f"gradient.estimator: expected one of {ESTIMATORS}, got {g['estimator']!r}")
-    tau = g["tau_db"]
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
-        raise ValueError(f"gradient.tau_db: must be > 0, got {tau!r}")
-    return GradientSettings(estimator=g["estimator"], tau_db=float(tau))
-
-
-DEFAULT_OPTIMIZE = {
-    "kind": "tolerance", "target_yield": 0.9, "costs": {}, "parameters": {},
-    "steps": 60, "outer": 6, "learning_rate": 0.05, "penalty": 200.0,
-    "recheck_samples": None, "recheck_seed_offset": 1000003,
-}
-KINDS = ("tolerance", "centring")
-
-
-DEFAULT_CALIBRATE = {"data": None, "parameters": [], "name": "calibrated", "samples": 2048, "steps": 300,
-                     "bootstrap": 20, "learning_rate": 0.05}
 #: Where a calibration writes its process (relative to the starting directory), and the
 #: first line of every file it writes (an existing file without it is never replaced).
 PROCESS_DIR = Path("conf") / "process"
@@ -149,13 +125,10 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
     measured table itself: its columns and values; nothing is compiled)."""
     from yieldmc.measurements import read_measurements
 
-    c = dict(DEFAULT_CALIBRATE, **(config.get("calibrate") or {}))
-    unknown = set(c) - set(DEFAULT_CALIBRATE)
-    if unknown:
-        raise ValueError(f"calibrate.{sorted(unknown)[0]}: unknown key")
+    c = schema.record(CalibrateSettings, config, "calibrate")
     if problem.sweep_keys:
         raise ValueError(f"sweep: mode=calibrate fits at one point; remove the sweep, got {list(problem.sweep_keys)}")
-    names = list(c["parameters"] or [])
+    names = list(c.parameters)
     if not names:
         raise ValueError("calibrate.parameters: name at least one config key to fit, e.g. "
                          "[process.dx_um.module.sigma]")
@@ -177,8 +150,8 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
                 raise ValueError(f"calibrate.parameters: {key} must start > 0, got {float(problem.params[key][0])!r}")
     if len(set(names)) != len(names):
         raise ValueError("calibrate.parameters: a key is listed twice")
-    name = c["name"]
-    if not isinstance(name, str) or not name.isidentifier():
+    name = c.name
+    if not name.isidentifier():
         raise ValueError(f"calibrate.name: expected a plain name (letters, digits, _), got {name!r}")
     from yieldmc.configuration.tree import CONF_DIR
 
@@ -187,26 +160,17 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
     target = (base or Path.cwd()) / PROCESS_DIR / f"{name}.yaml"
     if target.exists() and not is_calibration_file(target):
         raise ValueError(f"calibrate.name: {target} exists and was not written by yieldmc; choose another name")
-    for key, low in (("samples", 16), ("steps", 1), ("bootstrap", 2)):
-        v = c[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"calibrate.{key}: must be an integer >= {low}, got {v!r}")
-    lr = c["learning_rate"]
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"calibrate.learning_rate: must be > 0, got {lr!r}")
-    data = c["data"]
     if need_data:
-        if data is None:
+        if c.data is None:
             raise ValueError("calibrate.data: give the measured losses (a CSV with columns module, layer, "
                              "channel, loss_db)")
         s = problem.static
-        table = read_measurements(data, layers=s.layers, channels=s.channels,
+        table = read_measurements(c.data, layers=s.layers, channels=s.channels,
                                   conditions=tuple(x.name for x in s.conditions), base=base)
         from yieldmc.measurements import check_enough_modules
 
         check_enough_modules(int(table.loss_db.shape[0]), names)
-    return CalibrateSettings(data=data, parameters=tuple(names), name=name, samples=c["samples"],
-                             steps=c["steps"], bootstrap=c["bootstrap"], learning_rate=float(lr))
+    return c
 
 
 def is_calibration_file(path: Path) -> bool:
@@ -220,33 +184,22 @@ def is_calibration_file(path: Path) -> bool:
 
 def optimize_settings(config: dict, problem: Problem) -> OptimizeSettings:
     """The ``optimize`` section, checked against the problem (called by :func:`yieldmc.job.parse_job`)."""
-    o = dict(DEFAULT_OPTIMIZE, **(config.get("optimize") or {}))
-    o["costs"], o["parameters"] = o["costs"] or {}, o["parameters"] or {}
-    unknown = set(o) - set(DEFAULT_OPTIMIZE)
-    if unknown:
-        raise ValueError(f"optimize.{sorted(unknown)[0]}: unknown key")
-    if o["kind"] not in KINDS:
-        raise ValueError(f"optimize.kind: expected one of {KINDS}, got {o['kind']!r}")
+    o = schema.record(OptimizeSettings, config, "optimize")
     require_gradients(problem, what="optimisation")
-    if not 0 < o["target_yield"] < 1:
-        raise ValueError(f"optimize.target_yield: must lie in (0, 1), got {o['target_yield']!r}")
-    for key in ("steps", "outer"):
-        if not isinstance(o[key], int) or o[key] < 1:
-            raise ValueError(f"optimize.{key}: must be a positive integer, got {o[key]!r}")
-    if o["kind"] == "tolerance":
-        if not o["costs"]:
+    if o.kind == "tolerance":
+        if not o.costs:
             raise ValueError("optimize.costs: give at least one tolerance key with its cost")
-        for key, c in o["costs"].items():
+        for key, c in o.costs.items():
             if key not in problem.params or not key.startswith("process.") or not key.endswith(".sigma"):
                 raise ValueError(f"optimize.costs.{key}: not a process sigma")
             if not float(problem.params[key][0]) > 0:
                 raise ValueError(f"optimize.costs.{key}: the starting sigma must be > 0")
-            if not (isinstance(c, (int, float)) and c > 0):
+            if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0:
                 raise ValueError(f"optimize.costs.{key}: cost must be > 0, got {c!r}")
     else:
-        if not o["parameters"]:
+        if not o.parameters:
             raise ValueError("optimize.parameters: give at least one key with [low, high]")
-        for key, b in o["parameters"].items():
+        for key, b in o.parameters.items():
             if key not in problem.params:
                 raise ValueError(f"optimize.parameters.{key}: not a float parameter")
             if not (isinstance(b, (list, tuple)) and len(b) == 2 and b[0] < b[1]):
@@ -254,13 +207,8 @@ def optimize_settings(config: dict, problem: Problem) -> OptimizeSettings:
             if not b[0] <= float(problem.params[key][0]) <= b[1]:  # on a bound: started just inside
                 raise ValueError(f"optimize.parameters.{key}: the starting value must lie within {list(b)}, "
                                  f"got {float(problem.params[key][0])!r}")
-    return OptimizeSettings(
-        kind=o["kind"], target_yield=float(o["target_yield"]),
-        costs=types.MappingProxyType({k: float(c) for k, c in o["costs"].items()}),
-        parameters=types.MappingProxyType({k: (float(b[0]), float(b[1])) for k, b in o["parameters"].items()}),
-        steps=int(o["steps"]), outer=int(o["outer"]), learning_rate=float(o["learning_rate"]),
-        penalty=float(o["penalty"]), recheck_samples=o["recheck_samples"],
-        recheck_seed_offset=int(o["recheck_seed_offset"]))
+    return dataclasses.replace(o, parameters=types.MappingProxyType(
+        {k: (float(b[0]), float(b[1])) for k, b in o.parameters.items()}))
 
 
 def identity(config: dict, tables: dict | None = None) -> str:
@@ -291,34 +239,22 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
     Raises:
       ValueError: one line, ``<key>: <what is wrong>, got <value>``.
     """
-    from yieldmc.configuration import schema
-    from yieldmc.engine.empirical import table_digests
     from yieldmc.configuration.tree import to_container
+    from yieldmc.engine.empirical import table_digests
 
-    config = to_container(cfg)  # plain Python values (numpy scalars from the API included)
-    mode = config.get("mode", "run")
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
-    problem = build_problem(config)
-    num = schema.check_value("num_shards", config.get("num_shards", 1), schema.lookup(config, "num_shards"))
-    shard = schema.check_value("shard", config.get("shard", 0), schema.lookup(config, "shard"))
-    if not 0 <= shard < num:
+    config = check_declared(to_container(cfg))  # plain values, defaults filled, every key checked
+    problem = problem_of(config)
+    mode, num, shard = config["mode"], config["num_shards"], config["shard"]
+    if not shard < num:
         raise ValueError(f"shard: must be an integer in [0, num_shards={num}), got {shard!r}")
-    out = config.get("output") or {}
-    if not isinstance(out.get("dir"), str) or not out["dir"]:
-        raise ValueError(f"output.dir: expected a path, got {out.get('dir')!r}")
-    name = out.get("name")
-    if name is not None:
-        _check_plain_name("output.name", name)
-    package_name = config["package"].get("name", "package")
+    output = schema.record(Output, config, "output")
+    if output.name is not None:
+        _check_plain_name("output.name", output.name)
+    package_name = config["package"]["name"]
     _check_plain_name("package.name", package_name)  # part of the default store name
     ident = identity(config, table_digests(problem.static))
     if check_output:
-        _check_output(out["dir"], base, name=name, mode=mode, package_name=package_name, ident=ident)
-    ty = out.get("target_yield", 0.9)
-    if isinstance(ty, bool) or not isinstance(ty, (int, float)) or not 0 < ty < 1:
-        raise ValueError(f"output.target_yield: must lie in (0, 1), got {ty!r}")
-    gradient = gradient_settings(config)
+        _check_output(output.dir, base, name=output.name, mode=mode, package_name=package_name, ident=ident)
     if mode in ("sensitivity", "optimize") and problem.sweep_keys:
         raise ValueError(f"sweep: mode={mode} runs at one point; remove the sweep, got "
                          f"{list(problem.sweep_keys)}")
@@ -333,14 +269,10 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
     if mode == "calibrate":
         calibration = calibrate_settings(config, problem, base=base, need_data=check_output)
     return Job(
-        problem=problem, mode=mode, gradient=gradient, optimize=settings, calibrate=calibration,
-        output=Output(dir=out["dir"], name=name, plots=out.get("plots", True) is True, target_yield=float(ty),
-                      progress_interval_s=float(out.get("progress_interval_s", 30.0))),
-        shard=shard, num_shards=num, overwrite=config.get("overwrite") is True,
-        progress=config.get("progress", True) is True,
-        package_name=package_name,
-        config_yaml=yaml.safe_dump(config, sort_keys=False),
-        identity=ident,
+        problem=problem, mode=mode, gradient=schema.record(GradientSettings, config, "gradient"),
+        optimize=settings, calibrate=calibration, output=output, shard=shard, num_shards=num,
+        overwrite=config["overwrite"], progress=config["progress"], package_name=package_name,
+        config_yaml=yaml.safe_dump(config, sort_keys=False), identity=ident,
     )
 
 

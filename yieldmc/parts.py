@@ -17,9 +17,15 @@ from collections.abc import Hashable
 from typing import NamedTuple
 
 
+#: :attr:`Key.default` of a key without one: its value comes from a configuration group
+#: (``package=…``, ``process=…``) or from the user.
+NO_DEFAULT = "<no default>"
+
+
 class Key(NamedTuple):
     """One declared configuration key (a row of :data:`yieldmc.configuration.schema.KEYS`,
-    or of a part's own keys, e.g. :attr:`yieldmc.couplers.Coupler.keys`)."""
+    or of a part's own keys, e.g. :attr:`yieldmc.couplers.Coupler.keys`): its type, unit,
+    bounds, choices and default are stated here and nowhere else."""
 
     path: str
     type: str
@@ -29,6 +35,7 @@ class Key(NamedTuple):
     choices: tuple = ()
     nullable: bool = False
     when: tuple = ()
+    default: object = NO_DEFAULT
 
 
 def number(path: str, value, *, integer: bool = False) -> float:

@@ -16,7 +16,8 @@ import xarray as xr
 
 from yieldmc.engine.blocks import block_counts, device_params, sync_slices
 from yieldmc.analysis.gradients import compiled_pathwise, compiled_score, score_variations
-from yieldmc.job import ESTIMATORS, as_job
+from yieldmc.configuration import schema
+from yieldmc.job import as_job
 from yieldmc.engine.conditions import drift_path, setting_path
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import require_gradients
@@ -166,8 +167,7 @@ def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Datas
     job = as_job(cfg)
     settings = job.gradient
     estimator = estimator or settings.estimator
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"gradient.estimator: expected one of {ESTIMATORS}, got {estimator!r}")
+    schema.check_value("gradient.estimator", estimator, schema.lookup({}, "gradient.estimator"))
     problem = job.problem
     richardson = estimator == "pathwise"
     bar = None if progress is None else progress(problem.samples * (2 if richardson else 1), "samples")

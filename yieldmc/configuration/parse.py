@@ -23,7 +23,6 @@ results call them without a registry.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -31,9 +30,10 @@ import numpy as np
 from yieldmc import couplers, physics
 
 from yieldmc.configuration import schema
-from yieldmc.engine import conditions as _conditions
+from yieldmc.configuration.schema import MAX_MODULES_PER_CALL
+from yieldmc.configuration import conditions as _conditions
+from yieldmc.engine.conditions import setting_path
 from yieldmc.engine import empirical as _empirical
-from yieldmc.engine import quantities as _quantities
 from yieldmc.engine.problem import Problem, Static, random_dimension
 from yieldmc.engine.distributions import DISTRIBUTIONS, Distribution
 from yieldmc.engine.variation import LEVELS, PARAMS, QUANTITIES, process_key
@@ -56,8 +56,6 @@ POLARIZATIONS = {"te": ("te",), "tm": ("tm",), "worst": ("te", "tm")}
 SPEC_FLOATS = ("max_loss_db", "max_failed_channels")
 RNG_IMPLS = schema.choices("engine.rng_impl")
 DTYPES = schema.choices("engine.dtype")
-#: Largest number of modules one device handles per call: keeps int32 partial sums exact.
-MAX_MODULES_PER_CALL = 2**21
 #: Most blocks one run may have. The store keeps one chunk file per block and statistic
 #: (ten per block with the default sampler) and the command keeps a done flag per block in
 #: memory: 2^20 blocks are about ten million files; beyond that a larger ``engine.block_size`` (up to
@@ -81,15 +79,9 @@ def _set(config: dict, path: str, value) -> None:
     node[parts[-1]] = value
 
 
-def _finite(path: str, value) -> float:
-    x = _number(path, value)
-    if not math.isfinite(x):
-        raise ValueError(f"{path}: must be finite, got {value!r}")
-    return x
-
-
-def float_param_paths(config: dict) -> list[str]:
-    """Config paths of every traced float parameter (also the sweepable keys)."""
+def float_param_paths(config: dict, conditions=()) -> list[str]:
+    """Config paths of every traced float parameter (also the sweepable keys); ``conditions``:
+    the parsed conditions (:func:`yieldmc.configuration.conditions.parse`)."""
     _get(config, "package.coupler.kind")
     paths = [f"package.{p}" for p in PACKAGE_FLOATS]
     paths += couplers.float_paths(config)  # the selected coupler's (raises for an unknown kind)
@@ -97,8 +89,7 @@ def float_param_paths(config: dict) -> list[str]:
     paths += [f"spec.{p}" for p in SPEC_FLOATS]
     if (config.get("spec") or {}).get("max_crosstalk_db") is not None:
         paths.append("spec.max_crosstalk_db")
-    paths += _conditions.float_paths(_conditions.parse(config))
-    return paths
+    return paths + [p for c in conditions for p in c.float_paths()]
 
 
 def _param_value(config: dict, path: str) -> float:
@@ -109,102 +100,47 @@ def _param_value(config: dict, path: str) -> float:
     return float(value)
 
 
-def _validate_point(config: dict, dtype: str = "float32") -> None:
+def _validate_point(config: dict, dtype: str, conditions=()) -> None:
     """Validate one fully resolved configuration point (no sweep).
 
     Every traced parameter is checked against its :mod:`yieldmc.configuration.schema` declaration (type,
     finite unless its bounds allow ±inf, ``|x| <= sqrt(finfo(dtype).max)``, bounds), then
-    the relations between keys.
+    the relations between keys, then each condition (as the keys it replaces).
     """
     for path in float_param_paths(config):
-        if path.startswith("conditions."):
-            continue  # _validate_conditions checks them as the package keys they replace
         value = _get(config, path)
-        if value is None and path in PACKAGE_NULL_FLOATS:
-            continue
-        schema.check_value(path, value, schema.lookup(config, path), dtype)
+        if value is not None or path not in PACKAGE_NULL_FLOATS:
+            schema.check_value(path, value, schema.lookup(config, path), dtype)
+    _check_relations(config)
+    _conditions.check_point(config, conditions, dtype, _check_relations)
+
+
+def _check_relations(config: dict) -> None:
+    """The relations between the keys of one resolved point (one-line ``<key>: …`` errors)."""
     _check_process_temperatures(config)
-    _validate_conditions(config, dtype)
     pkg = config["package"]
-    for path in ("package.pitch_um", "package.layer_pitch_um"):
-        if not _finite(path, _get(config, path)) > 0:
-            raise ValueError(f"{path}: must be > 0, got {_get(config, path)!r}")
     pwg = pkg["pwg"]
-    wl = {"wavelength_um": "package.wavelength_um"}
     for dim in ("core_thickness_um", "core_width_um"):
         _physics_check(
             physics.validate_slab,
             {"thickness_um": f"package.pwg.{dim}", "n_core": "package.pwg.n_core",
-             "n_clad": "package.pwg.n_clad", **wl},
+             "n_clad": "package.pwg.n_clad", "wavelength_um": "package.wavelength_um"},
             thickness_um=pwg[dim], n_core=pwg["n_core"], n_clad=pwg["n_clad"],
             wavelength_um=pkg["wavelength_um"],
         )
-    for name in ("loss_db_per_cm", "length_cm"):
-        if not _finite(f"package.pwg.{name}", pwg[name]) >= 0:
-            raise ValueError(f"package.pwg.{name}: must be >= 0, got {pwg[name]!r}")
     couplers.validate(config)  # the selected coupler's relations, naming package.coupler.* keys
     for q in QUANTITIES:
         for lv in LEVELS:
-            node = config["process"][q][lv]
-            path = process_key(q, lv)
-            dist = node["distribution"]
-            if dist not in DISTRIBUTIONS:
-                raise ValueError(
-                    f"{path}.distribution: unknown distribution {dist!r}; expected one of {tuple(DISTRIBUTIONS)}"
-                )
-            sigma = _number(f"{path}.sigma", node["sigma"])
-            if not sigma >= 0 or not math.isfinite(sigma):
-                raise ValueError(f"{path}.sigma: must be >= 0, got {node['sigma']!r}")
-            mean = _finite(f"{path}.mean", node["mean"])
-            low, high = _number(f"{path}.low", node["low"]), _number(f"{path}.high", node["high"])
-            if low > high:
-                raise ValueError(f"{path}.low: must not exceed high ({high!r}), got {low!r}")
-            DISTRIBUTIONS[dist].validate(path, {"mean": mean, "sigma": sigma, "low": low, "high": high})
-    spec = config["spec"]
-    _finite("spec.max_loss_db", spec["max_loss_db"])
-    m = _number("spec.max_failed_channels", spec["max_failed_channels"], integer=True)
-    if m < 0:
-        raise ValueError(f"spec.max_failed_channels: must be >= 0, got {spec['max_failed_channels']!r}")
-    n_channels = int(pkg["layers"]) * int(pkg["channels"])
+            node, path = config["process"][q][lv], process_key(q, lv)
+            if node["low"] > node["high"]:
+                raise ValueError(f"{path}.low: must not exceed high ({node['high']!r}), got {node['low']!r}")
+            DISTRIBUTIONS[node["distribution"]].validate(path, {p: node[p] for p in PARAMS})
+    m, n_channels = config["spec"]["max_failed_channels"], pkg["layers"] * pkg["channels"]
     if m >= n_channels:
         raise ValueError(
             f"spec.max_failed_channels: must be < package.layers x package.channels = {n_channels} "
-            f"(with that many failures allowed every module passes), got {spec['max_failed_channels']!r}"
+            f"(with that many failures allowed every module passes), got {m!r}"
         )
-
-
-def _validate_conditions(config: dict, dtype: str) -> None:
-    """Each condition's settings as the package key they replace (type, bounds, and every
-    relation: the configuration with the condition's values in place of the package's
-    must be valid), its drift parameters as process parameters; errors name the
-    ``conditions.<name>.*`` key."""
-    parsed = _conditions.parse(config)
-    if not parsed:
-        return
-    for name, c in parsed.items():
-        renamed = {}
-        for q, value in c["settings"].items():
-            key = _quantities.BY_NAME[q].nominal
-            path = _conditions.setting_path(name, q)
-            schema.check_value(path, value, schema.lookup(config, key), dtype)
-            renamed[key] = path
-        for (q, lv), entry in c["process"].items():
-            for p in PARAMS:
-                schema.check_value(f"{_conditions.drift_path(name, q, lv)}.{p}", entry[p],
-                                   schema.lookup(config, process_key(q, lv, p)), dtype)
-        cfg = _copy(config)
-        cfg["conditions"] = None
-        for q, value in c["settings"].items():
-            _set(cfg, _quantities.BY_NAME[q].nominal, value)
-        try:
-            _validate_point(cfg, dtype)
-        except ValueError as exc:
-            msg = str(exc)
-            for key, path in renamed.items():
-                msg = msg.replace(key, path)
-            if not msg.startswith(f"conditions.{name}"):
-                msg = f"conditions.{name}: under this condition {msg}"
-            raise ValueError(msg) from None
 
 
 def _check_process_temperatures(config: dict) -> None:
@@ -241,9 +177,6 @@ def _correlation(config: dict) -> tuple[tuple[str, ...], np.ndarray]:
     corr = config["process"].get("correlation") or {}
     names = tuple(corr.get("quantities") or ())
     matrix = corr.get("matrix") or []
-    for name in names:
-        if name not in QUANTITIES:
-            raise ValueError(f"process.correlation.quantities: unknown quantity {name!r}")
     if len(set(names)) != len(names):
         raise ValueError("process.correlation.quantities: a quantity is listed twice")
     if not names:
@@ -271,27 +204,18 @@ def _correlation(config: dict) -> tuple[tuple[str, ...], np.ndarray]:
 
 
 def _alignment(config: dict) -> dict:
-    node = config.get("alignment") or {"mode": "passive"}
-    if isinstance(node, str):
-        node = {"mode": node}
-    mode = node.get("mode", "passive")
-    if mode not in ("passive", "active"):
-        raise ValueError(f"alignment.mode: expected passive or active, got {mode!r}")
-    objective = node.get("objective", "worst")
-    if objective not in ("worst", "sum_log"):
-        raise ValueError(f"alignment.objective: expected worst or sum_log, got {objective!r}")
-    steps = int(_number("alignment.steps", node.get("steps", 0), integer=True))
-    if mode == "active" and steps < 1:
-        raise ValueError(f"alignment.steps: active alignment needs >= 1 step, got {steps}")
-    return {"alignment": mode, "alignment_objective": objective,
-            "alignment_steps": steps if mode == "active" else 0}
+    node = config["alignment"]
+    if node["mode"] == "active" and node["steps"] < 1:
+        raise ValueError(f"alignment.steps: active alignment needs >= 1 step, got {node['steps']}")
+    return {"alignment": node["mode"], "alignment_objective": node["objective"],
+            "alignment_steps": node["steps"] if node["mode"] == "active" else 0}
 
 
 def _sampler(config: dict, samples: int, block_size: int) -> Sampler:
     """The selected sampler bound to its name and its own settings
     (:meth:`yieldmc.samplers.Sampler.configure` reads its section and checks them)."""
-    name = config.get("sampler", "mc")
-    sampler = get_sampler(name)  # ValueError "sampler: expected one of [...]" if unknown
+    name = config["sampler"]
+    sampler = get_sampler(name)
     if config.get("sweep") and not sampler.supports_sweep:
         able = ", ".join(sampler_names(supporting="supports_sweep"))
         raise ValueError(f"sweep: sampler={name} estimates one point; remove the sweep or use a "
@@ -328,47 +252,57 @@ def _sweep(config: dict, paths: list[str]):
     return tuple(keys), tuple(values)
 
 
-def check_declared(config: dict) -> None:
+def check_declared(config: dict) -> dict:
     """Every key of a resolved configuration against :mod:`yieldmc.configuration.schema`: declared,
     of its type, within its bounds (swept keys are checked at every sweep point later).
+
+    Returns:
+      A plain copy with the declared defaults filled in (``alignment: active`` read as
+      ``alignment.mode``).
 
     Raises:
       ValueError: one line naming the key.
     """
-    engine = config.get("engine") if isinstance(config.get("engine"), dict) else {}
-    dtype = engine.get("dtype", DEFAULT_ENGINE["dtype"])
-    tree = config
+    if not isinstance(config, Mapping):
+        raise ValueError(f"config: expected a mapping, got {type(config).__name__}")
+    config = schema.plain(config)  # a copy: numpy scalars as Python numbers, tuples as lists
     if isinstance(config.get("alignment"), str):  # `alignment: active` shorthand
-        tree = dict(config, alignment={"mode": config["alignment"]})
+        config["alignment"] = {"mode": config["alignment"]}
+    config = schema.with_defaults(config)
+    dtype = config["engine"]["dtype"] if isinstance(config["engine"], dict) else None
     sweep = config.get("sweep")
     swept = frozenset(sweep) if isinstance(sweep, dict) else frozenset()
-    schema.check_tree(tree, dtype=dtype if dtype in DTYPES else "float32", skip=swept)
+    schema.check_tree(config, dtype=dtype if dtype in DTYPES else "float32", skip=swept)
+    return config
 
 
 def build_problem(config: dict) -> Problem:
     """Validate a resolved configuration (plain dict) and turn it into a :class:`Problem`.
 
-    The input is not modified; numpy scalars are taken as their Python values.
+    The input is not modified; numpy scalars are taken as their Python values; a key it
+    lacks takes its declared default.
 
     Raises:
       ValueError: one line naming the offending key, for a key not declared in
         :mod:`yieldmc.configuration.schema` (anywhere in the tree), a value of the wrong type (a bool that
         is not true/false, a non-integral integer, a non-number), a float that is not finite
         or exceeds sqrt(finfo(engine.dtype).max), a value out of its declared bounds (e.g. a
-        temperature below -273.15 °C, a seed outside [0, 2^32)), a negative sigma, low >
-        high, an unknown distribution or level, a correlation matrix that is not positive
+        temperature below -273.15 °C, a seed outside [0, 2^32)), low > high, an unknown
+        distribution or level, a correlation matrix that is not positive
         definite, spec.max_failed_channels >= layers x channels, a non-sweepable or unknown
         sweep key, an empirical distribution without a usable table (no values / values_file,
         both, a missing or unreadable file, a non-numeric or non-finite value, fewer than 2
         values; :mod:`yieldmc.engine.empirical`), a table given to another distribution, a
         swept mean/sigma/low/high of an empirical variation, … — at every sweep point.
     """
-    if not isinstance(config, Mapping):
-        raise ValueError(f"config: expected a mapping, got {type(config).__name__}")
-    config = schema.plain(config)  # a copy: numpy scalars as Python numbers, tuples as lists
-    check_declared(config)
-    for key in ("package", "process", "samples", "seed", "spec"):
-        if key not in config:
+    return problem_of(check_declared(config))
+
+
+def problem_of(config: dict) -> Problem:
+    """:func:`build_problem` of a configuration :func:`check_declared` returned."""
+    config = _copy(config)  # the conditions' parse fills in their defaults
+    for key in ("package", "process"):
+        if not isinstance(config.get(key), dict):
             raise ValueError(f"{key}: missing from the configuration")
     process = config["process"]
     for q in QUANTITIES:
@@ -380,49 +314,27 @@ def build_problem(config: dict) -> Problem:
             for p in ("distribution", *PARAMS):
                 if p not in process[q][lv]:
                     raise ValueError(f"process.{q}.{lv}.{p}: missing from the configuration")
-    paths = float_param_paths(config)
-    samples = _number("samples", config["samples"], integer=True)
-    if samples < 1:
-        raise ValueError(f"samples: must be a positive integer, got {config['samples']!r}")
-    seed = _number("seed", config["seed"], integer=True)
-    if not 0 <= seed < schema.SEED_LIMIT:
-        raise ValueError(f"seed: must lie in [0, {schema.SEED_LIMIT}) (a uint32), got {config['seed']!r}")
-    engine = dict(DEFAULT_ENGINE, **(config.get("engine") or {}))
-    block_size = int(_number("engine.block_size", engine["block_size"], integer=True))
-    bpc = int(_number("engine.blocks_per_call", engine["blocks_per_call"], integer=True))
-    if block_size < 1:
-        raise ValueError(f"engine.block_size: must be >= 1, got {block_size}")
-    if -(-int(samples) // block_size) > MAX_BLOCKS:  # files in the store, flags in memory
+    conditions = _conditions.parse(config)  # once; normalises config["conditions"] in place
+    paths = float_param_paths(config, conditions)
+    samples, engine = config["samples"], config["engine"]
+    block_size, bpc = engine["block_size"], engine["blocks_per_call"]
+    if -(-samples // block_size) > MAX_BLOCKS:  # files in the store, flags in memory
         raise ValueError(f"samples: at most 2^20 = {MAX_BLOCKS} blocks of engine.block_size={block_size} "
                          f"modules ({MAX_BLOCKS * block_size} modules; raise engine.block_size for more), "
-                         f"got {config['samples']!r}")
-    if block_size > MAX_MODULES_PER_CALL:  # int32 partial sums on the device
-        raise ValueError(f"engine.block_size: must be <= {MAX_MODULES_PER_CALL}, got {block_size}")
-    if bpc < 1 or bpc * block_size > MAX_MODULES_PER_CALL:
+                         f"got {samples!r}")
+    if bpc * block_size > MAX_MODULES_PER_CALL:
         raise ValueError(
             f"engine.blocks_per_call: blocks_per_call x engine.block_size must be <= {MAX_MODULES_PER_CALL} "
             f"(int32 partial sums; lower either), got {bpc} x {block_size}"
         )
-    if engine["dtype"] not in DTYPES:
-        raise ValueError(f"engine.dtype: expected one of {DTYPES}, got {engine['dtype']!r}")
     if engine["dtype"] == "float64" and not _x64_enabled():
         raise ValueError("engine.dtype: float64 needs JAX_ENABLE_X64=1 (or jax_enable_x64), got 'float64'")
-    if engine["rng_impl"] not in RNG_IMPLS:
-        raise ValueError(f"engine.rng_impl: expected one of {RNG_IMPLS}, got {engine['rng_impl']!r}")
-    hist_bins = int(_number("engine.hist_bins", engine["hist_bins"], integer=True))
-    hist_max = _finite("engine.hist_max_db", engine["hist_max_db"])
-    if hist_bins < 1 or hist_max <= 0:
-        raise ValueError("engine.hist_bins: need hist_bins >= 1 and hist_max_db > 0")
-    if not isinstance(engine["quantiles"], (list, tuple)) or not engine["quantiles"]:
-        raise ValueError(f"engine.quantiles: expected a non-empty list of numbers in (0, 1), "
-                         f"got {engine['quantiles']!r}")
-    quantiles = tuple(_number("engine.quantiles", q) for q in engine["quantiles"])
-    if not all(0 < q < 1 for q in quantiles):
-        raise ValueError(f"engine.quantiles: each must lie in (0, 1), got {list(quantiles)}")
+    quantiles = tuple(engine["quantiles"])
+    if not quantiles:
+        raise ValueError("engine.quantiles: expected a non-empty list of numbers in (0, 1), got []")
     if len(set(quantiles)) != len(quantiles):  # each is a coordinate of the result
         raise ValueError(f"engine.quantiles: a value is listed twice, got {list(quantiles)}")
 
-    config["conditions"] = _normalised_conditions(config)
     sweep_keys, sweep_values = _sweep(config, paths)
     grid = list(itertools.product(*sweep_values)) if sweep_keys else [()]
     columns = {p: [] for p in paths}
@@ -431,7 +343,7 @@ def build_problem(config: dict) -> Problem:
         for key, value in zip(sweep_keys, point):
             _set(cfg, key, value)
         try:
-            _validate_point(cfg, engine["dtype"])
+            _validate_point(cfg, engine["dtype"], conditions)
         except ValueError as exc:
             if sweep_keys:
                 where = ", ".join(f"{k}={v}" for k, v in zip(sweep_keys, point))
@@ -466,29 +378,26 @@ def build_problem(config: dict) -> Problem:
             if not degenerate or (lv == "module" and q in copula):
                 active.append((q, lv, dist))
     alignment = _alignment(config)
-    sampler = _sampler(config, int(samples), block_size)
+    sampler = _sampler(config, samples, block_size)
     cpl = config["package"]["coupler"]
     coupler = couplers.get_coupler(cpl["kind"])
-    environment = _environment(config, params, active, len(grid), coupler)
+    environment = _environment(config, params, active, len(grid), coupler, conditions)
     static = Static(
-        layers=int(_number("package.layers", _get(config, "package.layers"), integer=True)),
-        channels=int(_number("package.channels", _get(config, "package.channels"), integer=True)),
+        layers=_get(config, "package.layers"),
+        channels=_get(config, "package.channels"),
         coupler=coupler.bind(coupler.static(cpl)),
         sampler=sampler,
         active=tuple(active),
         copula=copula,
         block_size=block_size,
-        hist_bins=hist_bins,
-        hist_max_db=hist_max,
+        hist_bins=engine["hist_bins"],
+        hist_max_db=engine["hist_max_db"],
         loss_unit_db=1e-4,
         dtype=engine["dtype"],
         rng_impl=engine["rng_impl"],
         **alignment,
         **environment,
     )
-    for name in ("layers", "channels"):
-        if getattr(static, name) < 1:
-            raise ValueError(f"package.{name}: must be >= 1, got {getattr(static, name)}")
     dim = random_dimension(static)
     if dim * block_size >= 2**32:
         raise ValueError(f"engine.block_size: {block_size} modules x {dim} random dimensions reach "
@@ -498,8 +407,8 @@ def build_problem(config: dict) -> Problem:
         params=params,
         sweep_keys=sweep_keys,
         sweep_values=sweep_values,
-        samples=int(samples),
-        seed=int(seed),
+        samples=samples,
+        seed=config["seed"],
         blocks_per_call=bpc,
         quantiles=quantiles,
     )
@@ -512,62 +421,19 @@ def _x64_enabled() -> bool:
     return bool(jax.config.jax_enable_x64)
 
 
-def _normalised_conditions(config: dict):
-    """``conditions`` with every drift parameter filled in and a null bend radius as 0, so
-    that each traced condition parameter is a key of the tree (and sweepable); None when
-    there are no conditions."""
-    parsed = _conditions.parse(config)
-    if not parsed:
-        return None
-    out = {}
-    for name, c in parsed.items():
-        node = dict(c["settings"])
-        if c["polarization"] is not None:
-            node["polarization"] = c["polarization"]
-        if c["process"]:
-            proc = {}
-            for (q, lv), entry in c["process"].items():
-                proc.setdefault(q, {})[lv] = dict(entry)
-            node["process"] = proc
-        out[name] = node
-    return out
-
-
-def _condition_statics(config: dict, params: dict, pols_of, n_points: int) -> tuple:
-    """The :class:`yieldmc.engine.conditions.Condition` of each condition: its settings, its
-    polarisations (``pols_of`` maps te/tm/worst to the evaluated ones) and its drift
-    variations that are random at some sweep point."""
-    out = []
-    for name, c in _conditions.parse(config).items():
-        drift = []
-        for (q, lv), entry in c["process"].items():
-            base = _conditions.drift_path(name, q, lv)
-            dist = DISTRIBUTIONS[entry["distribution"]]()  # parametric (the drift parse refuses a table)
-            degenerate = all(dist.is_degenerate(**{p: params[f"{base}.{p}"][i] for p in PARAMS})
-                             for i in range(n_points))
-            if not degenerate:
-                drift.append((q, lv, dist))
-        out.append(_conditions.Condition(name=name, settings=tuple(c["settings"]),
-                                         polarizations=pols_of(c["polarization"]), drift=tuple(drift)))
-    return tuple(out)
-
-
-def _environment(config: dict, params: dict, active: list, n_points: int, coupler: couplers.Coupler) -> dict:
+def _environment(config: dict, params: dict, active: list, n_points: int, coupler: couplers.Coupler,
+                 conditions) -> dict:
     """The static fields of the environment terms: polarisations, WDM lanes (their
     wavelengths become the traced params ``package.lanes_um.<i>``), whether the flex can be
     bent, whether crosstalk is checked, and the conditions (``coupler``: the selected one,
     which says whether η depends on the polarisation)."""
     pkg = config["package"]
-    pol = pkg.get("polarization", "worst")
-    if pol not in POLARIZATIONS:
-        raise ValueError(f"package.polarization: expected one of {tuple(POLARIZATIONS)}, got {pol!r}")
-    lanes = pkg.get("lanes_um")
+    pol = pkg["polarization"]
+    lanes = pkg["lanes_um"]
     if lanes is not None:
-        if not isinstance(lanes, (list, tuple)) or not lanes:
-            raise ValueError(f"package.lanes_um: expected a non-empty list of wavelengths or null, got {lanes!r}")
+        if not lanes:
+            raise ValueError("package.lanes_um: expected a non-empty list of wavelengths or null, got []")
         for i, lane in enumerate(lanes):
-            if not _finite("package.lanes_um", lane) > 0:
-                raise ValueError(f"package.lanes_um: each wavelength must be > 0, got {lane!r}")
             params[f"package.lanes_um.{i}"] = np.full(n_points, float(lane))
     dependent = coupler.polarization_dependent(pkg["coupler"])
 
@@ -575,24 +441,15 @@ def _environment(config: dict, params: dict, active: list, n_points: int, couple
         pols = POLARIZATIONS[pol if name is None else name]
         return pols if dependent else pols[:1]  # one evaluation serves both polarisations (PDL 0)
 
-    conds = _condition_statics(config, params, pols_of, n_points)
+    conds = _conditions.conditions_of(conditions, params, pols_of, n_points)
     bend = (bool(np.any(params["package.pwg.bend_radius_mm"] > 0))
             or any(q == "bend_radius_mm" for q, _, _ in active)
-            or any(np.any(params[_conditions.setting_path(c.name, "bend_radius_mm")] > 0)
+            or any(np.any(params[setting_path(c.name, "bend_radius_mm")] > 0)
                    for c in conds if "bend_radius_mm" in c.settings)
             or any(q == "bend_radius_mm" for c in conds for q, _, _ in c.drift))
     return {"polarizations": pols_of(None), "lanes": 0 if lanes is None else len(lanes),
             "bend": bend, "crosstalk": "spec.max_crosstalk_db" in params, "conditions": conds}
 
-DEFAULT_ENGINE = {
-    "block_size": 16384,
-    "blocks_per_call": 8,
-    "dtype": "float32",
-    "rng_impl": "threefry2x32",
-    "hist_bins": 2000,
-    "hist_max_db": 20.0,
-    "quantiles": [0.5, 0.9, 0.99],
-}
 
 
 def _copy(config):

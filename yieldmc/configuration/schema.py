@@ -43,7 +43,10 @@ radii, κ², …) stay finite; every scaling the model applies to a config value
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
+import types
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -52,11 +55,13 @@ import numpy as np
 from yieldmc.engine.empirical import max_magnitude
 from yieldmc.engine.distributions import DISTRIBUTIONS
 from yieldmc.engine.variation import LEVELS, QUANTITIES
-from yieldmc.parts import Key
+from yieldmc.parts import NO_DEFAULT, Key
 from yieldmc.samplers.registry import RegisteredNames
 
 #: Absolute zero in °C: the lower bound of every absolute temperature.
 ABSOLUTE_ZERO_C = -273.15
+#: Largest number of modules one device handles per call: keeps int32 partial sums exact.
+MAX_MODULES_PER_CALL = 2**21
 #: Seeds are uint32 (the engine puts ``np.uint32(seed)`` on the device for jax.random.key).
 SEED_LIMIT = 2**32
 
@@ -68,78 +73,80 @@ _ANY = "(-inf, inf)"  # any finite value
 
 KEYS: tuple[Key, ...] = (
     # --- top level ---
-    Key("samples", "int", "modules", "[1, inf)", "module samples per sweep point"),
-    Key("seed", "int", "", "[0, 4294967296)", "RNG seed (uint32); with engine.block_size fixes every draw"),
+    Key("samples", "int", "modules", "[1, inf)", "module samples per sweep point", default=1000000),
+    Key("seed", "int", "", "[0, 4294967296)", "RNG seed (uint32); with engine.block_size fixes every draw", default=0),
     Key("mode", "str", "", "", "what the command computes",
-        choices=("run", "sensitivity", "optimize", "calibrate")),
+        choices=("run", "sensitivity", "optimize", "calibrate"), default="run"),
     Key("sampler", "str", "", "", "mc (pseudo-random) | qmc (randomised Sobol') | is (importance sampling)",
-        choices=RegisteredNames()),  # live: the registry's names when checked (a plugin's sampler counts)
+        choices=RegisteredNames(), default="mc"),  # live: the registry's names when checked (a plugin's sampler counts)
     Key("sweep", "mapping", "", "", "config key -> list of values; each key a dimension of the yield map",
-        nullable=True),
+        nullable=True, default=None),
     Key("conditions", "mapping", "", "",
         "condition name -> environment settings (temperature_c, humidity_rh, bend_radius_mm, wavelength_um, "
-        "polarization) and process additions; a module passes only under every condition", nullable=True),
-    Key("shard", "int", "", "[0, inf)", "this job's shard: computes blocks b with b % num_shards == shard"),
-    Key("num_shards", "int", "", "[1, inf)", "number of cluster jobs sharing one store"),
-    Key("overwrite", "bool", "", "", "replace a store made from a different configuration"),
-    Key("progress", "bool", "", "", "progress on stderr: a bar on a terminal, plain lines in a log"),
+        "polarization) and process additions; a module passes only under every condition", nullable=True,
+        default=None),
+    Key("shard", "int", "", "[0, inf)", "this job's shard: computes blocks b with b % num_shards == shard", default=0),
+    Key("num_shards", "int", "", "[1, inf)", "number of cluster jobs sharing one store", default=1),
+    Key("overwrite", "bool", "", "", "replace a store made from a different configuration", default=False),
+    Key("progress", "bool", "", "", "progress on stderr: a bar on a terminal, plain lines in a log", default=True),
     Key("hydra", "mapping", "", "", "Hydra's own settings (not read by yieldmc)", nullable=True),
     # --- spec ---
-    Key("spec.max_loss_db", "float", "dB", _ANY, "a channel fails above this loss"),
+    Key("spec.max_loss_db", "float", "dB", _ANY,
+        "a channel fails above this loss (1.5: IBM's < 1.5 dB per Si→PWG interface, La Porta et al. 2018)", default=1.5),
     Key("spec.max_crosstalk_db", "float", "dB", _ANY,
-        "a channel also fails when the crosstalk into it exceeds this (null: not checked)", nullable=True),
+        "a channel also fails when the crosstalk into it exceeds this (null: not checked)", nullable=True, default=None),
     Key("spec.max_failed_channels", "int", "channels", "[0, inf)",
-        "a module passes with at most this many failed channels (< layers x channels)"),
+        "a module passes with at most this many failed channels (< layers x channels)", default=0),
     # --- engine ---
-    Key("engine.block_size", "int", "modules", "[1, inf)", "modules per block (part of the random-number layout)"),
-    Key("engine.blocks_per_call", "int", "blocks", "[1, inf)", "blocks per device between host syncs"),
+    Key("engine.block_size", "int", "modules", f"[1, {MAX_MODULES_PER_CALL}]", "modules per block (part of the random-number layout)", default=16384),
+    Key("engine.blocks_per_call", "int", "blocks", "[1, inf)", "blocks per device between host syncs", default=8),
     Key("engine.dtype", "str", "", "", "float precision of the model (float64 needs JAX_ENABLE_X64=1)",
-        choices=("float32", "float64")),
+        choices=("float32", "float64"), default="float32"),
     Key("engine.rng_impl", "str", "", "", "JAX PRNG implementation",
-        choices=("threefry2x32", "rbg", "unsafe_rbg")),
-    Key("engine.hist_bins", "int", "bins", "[1, inf)", "loss histogram bins"),
-    Key("engine.hist_max_db", "float", "dB", _POS, "upper edge of the loss histogram"),
-    Key("engine.quantiles", "list[float]", "", "(0, 1)", "loss quantiles reported per channel"),
+        choices=("threefry2x32", "rbg", "unsafe_rbg"), default="threefry2x32"),
+    Key("engine.hist_bins", "int", "bins", "[1, inf)", "loss histogram bins", default=2000),
+    Key("engine.hist_max_db", "float", "dB", _POS, "upper edge of the loss histogram", default=20.0),
+    Key("engine.quantiles", "list[float]", "", "(0, 1)", "loss quantiles reported per channel", default=[0.5, 0.9, 0.99]),
     # --- output ---
-    Key("output.dir", "str", "path", "", "store directory, relative to the starting directory"),
+    Key("output.dir", "str", "path", "", "store directory, relative to the starting directory", default="results"),
     Key("output.name", "str", "file name", "", "store name (a plain file name); null: derived from the config",
-        nullable=True),
-    Key("output.plots", "bool", "", "", "write PNG plots beside the store"),
-    Key("output.target_yield", "float", "", "(0, 1)", "contour / reference line in the yield-map plot"),
+        nullable=True, default=None),
+    Key("output.plots", "bool", "", "", "write PNG plots beside the store", default=True),
+    Key("output.target_yield", "float", "", "(0, 1)", "contour / reference line in the yield-map plot", default=0.9),
     Key("output.progress_interval_s", "float", "s", _POS,
-        "most seconds between two progress lines in a log (one also comes every 10 %)"),
+        "most seconds between two progress lines in a log (one also comes every 10 %)", default=30.0),
     # --- samplers, gradients, optimisation, alignment ---
-    Key("gradient.estimator", "str", "", "", "yield-gradient estimator", choices=("pathwise", "score")),
-    Key("gradient.tau_db", "float", "dB", _POS, "pathwise smoothing temperature of the pass indicator"),
+    Key("gradient.estimator", "str", "", "", "yield-gradient estimator", choices=("pathwise", "score"), default="pathwise"),
+    Key("gradient.tau_db", "float", "dB", _POS, "pathwise smoothing temperature of the pass indicator", default=0.02),
     Key("optimize.kind", "str", "", "", "tolerance (min sum cost/sigma) | centring (max yield)",
-        choices=("tolerance", "centring")),
-    Key("optimize.target_yield", "float", "", "(0, 1)", "yield constraint of the tolerance optimisation"),
-    Key("optimize.costs", "mapping", "", "", "tolerance: process sigma key -> cost", nullable=True),
-    Key("optimize.parameters", "mapping", "", "", "centring: float key -> [low, high]", nullable=True),
-    Key("optimize.steps", "int", "", "[1, inf)", "Adam steps per outer iteration"),
-    Key("optimize.outer", "int", "", "[1, inf)", "augmented-Lagrangian outer iterations"),
-    Key("optimize.learning_rate", "float", "", _POS, "Adam learning rate"),
-    Key("optimize.penalty", "float", "", _NONNEG, "augmented-Lagrangian penalty rho"),
+        choices=("tolerance", "centring"), default="tolerance"),
+    Key("optimize.target_yield", "float", "", "(0, 1)", "yield constraint of the tolerance optimisation", default=0.9),
+    Key("optimize.costs", "mapping", "", "", "tolerance: process sigma key -> cost", nullable=True, default=None),
+    Key("optimize.parameters", "mapping", "", "", "centring: float key -> [low, high]", nullable=True, default=None),
+    Key("optimize.steps", "int", "", "[1, inf)", "Adam steps per outer iteration", default=60),
+    Key("optimize.outer", "int", "", "[1, inf)", "augmented-Lagrangian outer iterations", default=6),
+    Key("optimize.learning_rate", "float", "", _POS, "Adam learning rate", default=0.05),
+    Key("optimize.penalty", "float", "", _NONNEG, "augmented-Lagrangian penalty rho", default=200.0),
     Key("optimize.recheck_samples", "int", "modules", "[1, inf)",
-        "fresh-draw re-check of the optimum (null: samples)", nullable=True),
+        "fresh-draw re-check of the optimum (null: samples)", nullable=True, default=None),
     Key("optimize.recheck_seed_offset", "int", "", "[0, 4294967296)",
-        "seed offset of the re-check draws (seed + offset must stay < 2^32)"),
+        "seed offset of the re-check draws (seed + offset must stay < 2^32)", default=1000003),
     Key("calibrate.data", "str", "path", "", "measured losses: CSV (module, layer, channel, loss_db [, condition]), "
-        ".nc or .zarr; relative to the starting directory", nullable=True),
+        ".nc or .zarr; relative to the starting directory", nullable=True, default=None),
     Key("calibrate.parameters", "list[str]", "", "", "config keys to fit (process.<q>.<level>.mean|sigma|low|high, "
-        "package.*)"),
+        "package.*)", default=[]),
     Key("calibrate.name", "str", "file name", "", "the fitted process is written to conf/process/<name>.yaml "
-        "(starting directory): use it as process=<name>"),
-    Key("calibrate.samples", "int", "modules", "[16, inf)", "simulated modules per objective evaluation"),
-    Key("calibrate.steps", "int", "", "[1, inf)", "Adam steps of the fit (a bootstrap refit takes a third)"),
-    Key("calibrate.bootstrap", "int", "", "[2, inf)", "bootstrap refits over the measured modules (the errors)"),
-    Key("calibrate.learning_rate", "float", "", _POS, "Adam learning rate (normalised parameters)"),
+        "(starting directory): use it as process=<name>", default="calibrated"),
+    Key("calibrate.samples", "int", "modules", "[16, inf)", "simulated modules per objective evaluation", default=2048),
+    Key("calibrate.steps", "int", "", "[1, inf)", "Adam steps of the fit (a bootstrap refit takes a third)", default=300),
+    Key("calibrate.bootstrap", "int", "", "[2, inf)", "bootstrap refits over the measured modules (the errors)", default=20),
+    Key("calibrate.learning_rate", "float", "", _POS, "Adam learning rate (normalised parameters)", default=0.05),
     Key("alignment.mode", "str", "", "", "passive (placed and fixed) | active (re-aligned per module)",
-        choices=("passive", "active")),
-    Key("alignment.objective", "str", "", "", "active alignment objective", choices=("worst", "sum_log")),
-    Key("alignment.steps", "int", "", "[0, inf)", "damped Newton steps of active alignment"),
+        choices=("passive", "active"), default="passive"),
+    Key("alignment.objective", "str", "", "", "active alignment objective", choices=("worst", "sum_log"), default="worst"),
+    Key("alignment.steps", "int", "", "[0, inf)", "damped Newton steps of active alignment", default=0),
     # --- package ---
-    Key("package.name", "str", "", "", "package label (used in store names)"),
+    Key("package.name", "str", "", "", "package label (used in store names)", default="package"),
     Key("package.layers", "int", "", "[1, inf)", "stacked PWG layers"),
     Key("package.channels", "int", "", "[1, inf)", "waveguides per layer"),
     Key("package.pitch_um", "float", "µm", _POS, "waveguide pitch"),
@@ -174,10 +181,10 @@ KEYS: tuple[Key, ...] = (
     Key("package.gap_swelling_um_per_rh", "float", "µm/%RH", _ANY,
         "swelling of the bond line under the PWG per %RH (vertical offset)"),
     Key("package.polarization", "str", "", "", "te | tm | worst (the channel loss is the worse one)",
-        choices=("te", "tm", "worst")),
+        choices=("te", "tm", "worst"), default="worst"),
     Key("package.lanes_um", "list[float]", "µm", _POS,
         "WDM lane wavelengths (null: package.wavelength_um); the channel loss is the worst lane",
-        nullable=True),
+        nullable=True, default=None),
     # package.coupler.*: declared by the registered couplers (yieldmc.couplers), see all_keys()
     # --- process (every quantity x level; draws are added to the quantity's nominal) ---
     Key("process.{quantity}.{level}.distribution", "str", "", "",
@@ -274,6 +281,49 @@ def declared(path: str) -> bool:
     """Whether ``path`` is a declared key or section."""
     tables = _tables()
     return path in tables.index or path in tables.children
+
+
+def defaults() -> dict:
+    """The nested mapping of every declared default (the rows whose ``default`` is set):
+    the base the shipped ``conf/`` composes on, and what :func:`with_defaults` fills in."""
+    tree: dict = {}
+    for key in all_keys():
+        if key.default is NO_DEFAULT or key.when or "{" in key.path:
+            continue
+        *parents, leaf = key.path.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = copy.deepcopy(key.default)
+    return tree
+
+
+def with_defaults(config: dict) -> dict:
+    """A copy of ``config`` with every declared default that it lacks filled in (a section
+    given as ``null`` is filled as if absent)."""
+    def merge(node, base):
+        out = dict(base)
+        for k, v in node.items():
+            out[k] = merge(v, base[k]) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+            if v is None and isinstance(base.get(k), dict):
+                out[k] = base[k]
+        return out
+
+    return merge(config, defaults())
+
+
+def record(cls, config: dict, section: str):
+    """The frozen record ``cls`` (a dataclass whose fields are the section's keys) from a
+    checked configuration: lists become tuples and mappings read-only, so that it hashes."""
+    def frozen(value):
+        if isinstance(value, list):
+            return tuple(frozen(v) for v in value)
+        if isinstance(value, dict):
+            return types.MappingProxyType({k: frozen(v) for k, v in value.items()})
+        return value
+
+    node = value_at(config, section) or {}
+    return cls(**{f.name: frozen(node.get(f.name)) for f in dataclasses.fields(cls)})
 
 
 # ---------------------------------------------------------------------------------------

@@ -44,3 +44,14 @@ def to_container(cfg) -> dict:
     cfg = integral_floats(integral_ints(plain(cfg)))
     cfg.pop("hydra", None)
     return cfg
+
+
+def register_defaults() -> None:
+    """Put the schema's defaults (:func:`yieldmc.configuration.schema.defaults`, with those
+    of the parts registered now) in Hydra's config store as ``yieldmc_defaults``, the first
+    entry of ``conf/config.yaml``'s defaults list."""
+    from hydra.core.config_store import ConfigStore
+
+    from yieldmc.configuration.schema import defaults
+
+    ConfigStore.instance().store(name="yieldmc_defaults", node=defaults())

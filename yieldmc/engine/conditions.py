@@ -5,20 +5,10 @@ A *condition* is a named environment the same built module meets — e.g. −40 
 stress, e.g. adhesive creep after temperature cycling). A module passes the envelope only
 if it passes under every condition. In chip design this is multi-corner sign-off.
 
-Configuration (top-level ``conditions``, config group ``conditions``)::
-
-    conditions:
-      cold: {temperature_c: -40}
-      damp_heat: {temperature_c: 85, humidity_rh: 85}
-      after_cycling:
-        temperature_c: 25
-        process: {dx_um: {channel: {sigma: 0.1}}}
-
-A condition may set the environment quantities of the catalogue
-(:data:`ENVIRONMENT`: ``temperature_c``, ``humidity_rh``, ``bend_radius_mm`` (null or ≤ 0:
-straight), ``wavelength_um``), ``polarization`` (``te`` | ``tm`` | ``worst``) and ``process``
-(variations added under this condition only, in the ``process.<quantity>.<level>``
-format; unset parameters default to a normal of mean 0, sigma 0). A quantity it does not
+A condition may set the environment quantities of the catalogue (:data:`ENVIRONMENT`:
+``temperature_c``, ``humidity_rh``, ``bend_radius_mm`` (null or ≤ 0: straight),
+``wavelength_um``), ``polarization`` and ``process`` (variations added under this condition
+only); :mod:`yieldmc.configuration.conditions` parses the section. A quantity it does not
 set keeps the package's own value. A set quantity replaces the package nominal; the
 process variations of that quantity (e.g. a module-level temperature spread) still add.
 
@@ -30,22 +20,13 @@ sweep over a condition's value does not recompile. Pure: no Hydra, no xarray.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from yieldmc.engine import quantities
-from yieldmc.engine.distributions import DISTRIBUTIONS, Distribution
-from yieldmc.engine.variation import LEVELS, PARAMS, process_key
+from yieldmc.engine.distributions import Distribution
+from yieldmc.engine.variation import PARAMS
 
 #: Environment quantities a condition may set (the catalogue's ``environment`` entries).
 ENVIRONMENT: tuple[str, ...] = tuple(q.name for q in quantities.CATALOGUE if q.kind == "environment")
-#: Other keys of a condition.
-OTHER_KEYS = ("polarization", "process")
-POLARIZATION_CHOICES = ("te", "tm", "worst")
-#: Defaults of a condition's process variation (a normal of mean 0, sigma 0: no draw).
-DRIFT_DEFAULTS = {"distribution": "normal", "mean": 0.0, "sigma": 0.0, "low": -math.inf, "high": math.inf}
-#: Nullable environment settings and what their null stands for (a straight flex).
-NULL_SETTINGS = {"bend_radius_mm": 0.0}
-
 
 @dataclasses.dataclass(frozen=True)
 class Condition:
@@ -73,116 +54,6 @@ def setting_path(name: str, quantity: str) -> str:
 
 def drift_path(name: str, quantity: str, level: str) -> str:
     return f"conditions.{name}.process.{quantity}.{level}"
-
-
-def parse(config: dict) -> dict:
-    """The ``conditions`` mapping of a resolved configuration, normalised and checked for
-    its structure (values are checked per sweep point by the problem builder).
-
-    Returns:
-      name → ``{"settings": {quantity: value}, "polarization": str | None,
-      "process": {(quantity, level): {distribution, mean, sigma, low, high}}}``; empty when
-      ``conditions`` is null (one condition: the package's own environment).
-
-    Raises:
-      ValueError: one line naming the key — an empty mapping, a condition that is not a
-        mapping, an unknown key, a process (not environment) quantity set directly, a bad
-        polarization or process entry.
-    """
-    node = config.get("conditions")
-    if node is None:
-        return {}
-    if not isinstance(node, dict):
-        raise ValueError(f"conditions: expected a mapping of condition names to settings (or null), got {node!r}")
-    if not node:
-        raise ValueError("conditions: empty mapping; give at least one condition, or conditions=none")
-    out = {}
-    for name, cond in node.items():
-        where = f"conditions.{name}"
-        if not isinstance(name, str) or not name or "." in name or name != name.strip():
-            raise ValueError(f"{where}: a condition name must be a non-empty string without '.' or spaces at its ends")
-        if cond is None:
-            cond = {}
-        if not isinstance(cond, dict):
-            raise ValueError(f"{where}: expected a mapping of environment settings, got {cond!r}")
-        settings, pol, drift = {}, None, {}
-        for key, value in cond.items():
-            path = f"{where}.{key}"
-            if key in ENVIRONMENT:
-                if value is None and key in NULL_SETTINGS:
-                    value = NULL_SETTINGS[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-                    raise ValueError(f"{path}: expected a number, got {value!r}")
-                settings[key] = float(value)
-            elif key == "polarization":
-                if value not in POLARIZATION_CHOICES:
-                    raise ValueError(f"{path}: expected one of {POLARIZATION_CHOICES}, got {value!r}")
-                pol = value
-            elif key == "process":
-                drift = _parse_drift(path, value)
-            elif key in quantities.BY_NAME:
-                raise ValueError(
-                    f"{path}: {key} is a process quantity, not an environment setting; a condition sets "
-                    f"{', '.join(ENVIRONMENT)} or polarization, and adds variations under {where}.process.{key}")
-            else:
-                raise ValueError(f"{path}: unknown condition key; expected one of {ENVIRONMENT + OTHER_KEYS}")
-        out[name] = {"settings": settings, "polarization": pol, "process": drift}
-    return out
-
-
-def _parse_drift(path: str, node) -> dict:
-    if node is None:
-        return {}
-    if not isinstance(node, dict):
-        raise ValueError(f"{path}: expected a mapping quantity -> level -> parameters, got {node!r}")
-    out = {}
-    for q, levels in node.items():
-        if q not in quantities.BY_NAME:
-            raise ValueError(f"{path}.{q}: unknown quantity; expected one of {quantities.QUANTITIES}")
-        if not isinstance(levels, dict) or not levels:
-            raise ValueError(f"{path}.{q}: expected a mapping level -> parameters, got {levels!r}")
-        for lv, params in levels.items():
-            if lv not in LEVELS:
-                raise ValueError(f"{path}.{q}.{lv}: unknown level; expected one of {LEVELS}")
-            if not isinstance(params, dict):
-                raise ValueError(f"{path}.{q}.{lv}: expected a mapping of distribution parameters, got {params!r}")
-            entry = dict(DRIFT_DEFAULTS)
-            for k, v in params.items():
-                if k not in DRIFT_DEFAULTS:
-                    raise ValueError(f"{path}.{q}.{lv}.{k}: unknown key; expected one of {tuple(DRIFT_DEFAULTS)}")
-                entry[k] = v
-            if entry["distribution"] not in DISTRIBUTIONS:
-                raise ValueError(f"{path}.{q}.{lv}.distribution: unknown distribution {entry['distribution']!r}; "
-                                 f"expected one of {tuple(DISTRIBUTIONS)}")
-            family = DISTRIBUTIONS[entry["distribution"]]
-            if not family.parametric:
-                raise ValueError(f"{path}.{q}.{lv}.distribution: {family.name} is not available in a condition's "
-                                 f"process additions (a drift is parametric); a measured table belongs in "
-                                 f"{process_key(q, lv)}")
-            for k in PARAMS:
-                v = entry[k]
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
-                    raise ValueError(f"{path}.{q}.{lv}.{k}: expected a number, got {v!r}")
-                entry[k] = float(v)
-            if not (entry["sigma"] >= 0 and math.isfinite(entry["sigma"])):
-                raise ValueError(f"{path}.{q}.{lv}.sigma: must be >= 0, got {entry['sigma']!r}")
-            if not math.isfinite(entry["mean"]):
-                raise ValueError(f"{path}.{q}.{lv}.mean: must be finite, got {entry['mean']!r}")
-            if entry["low"] > entry["high"]:
-                raise ValueError(f"{path}.{q}.{lv}.low: must not exceed high ({entry['high']!r}), got {entry['low']!r}")
-            family.validate(f"{path}.{q}.{lv}", entry)
-            out[(q, lv)] = entry
-    return out
-
-
-def float_paths(parsed: dict) -> list[str]:
-    """The traced parameters of the conditions (also the sweepable keys)."""
-    paths = []
-    for name, c in parsed.items():
-        paths += [setting_path(name, q) for q in c["settings"]]
-        for q, lv in c["process"]:
-            paths += [f"{drift_path(name, q, lv)}.{p}" for p in PARAMS]
-    return paths
 
 
 def condition_variables(static, sweep_dims: list, reshape, fractions) -> dict:

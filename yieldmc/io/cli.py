@@ -310,7 +310,7 @@ def summary(ds, path: Path, plots) -> str:
     lines = []
     dims = [d for d in ds["yield"].dims]
     n = int(ds.n_samples.max())
-    sampler = ds.attrs.get("sampler", "mc")
+    sampler = ds.attrs.get("sampler", "?")
     worst: dict = {}
     if not dims:
         lines.append(f"yield {_yield_with_interval(ds)}, {n} modules, sampler {sampler}")
@@ -541,6 +541,9 @@ def _app() -> None:
     """Hydra's main over ``conf/`` (Hydra imported here, not when this module is)."""
     import hydra
 
+    from yieldmc.configuration.tree import register_defaults
+
+    register_defaults()
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)()
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from yieldmc.configuration.tree import CONF_DIR, to_container  # noqa: F401 - named here too
+from yieldmc.configuration.tree import CONF_DIR, register_defaults, to_container  # noqa: F401 - named here too
 
 if TYPE_CHECKING:  # imported where used: ``yieldmc --help`` needs CONF_DIR alone
     from omegaconf import DictConfig
@@ -44,6 +44,7 @@ def compose(overrides: Sequence[str] = (), *, check: bool = True) -> DictConfig:
     from yieldmc.plugins import load_plugins
 
     load_plugins()  # parts registered from outside, and their config group options
+    register_defaults()
     overrides = [*overrides, *local_search_path(overrides)]
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):

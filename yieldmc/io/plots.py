@@ -161,7 +161,7 @@ def caption_text(ds: xr.Dataset, what: str, extra: str = "") -> str:
     _, long = _yield_summary(ds)
     package = value_at(_config(ds), "package.name") or "?"
     text = (f"{what}, package {package}; spec: {_spec_text(ds)}; {_n_text(ds)} modules per point "
-            f"(sampler {ds.attrs.get('sampler', 'mc')}); {long}.")
+            f"(sampler {ds.attrs.get('sampler', '?')}); {long}.")
     return text + (" " + extra.strip() if extra.strip() else "")
 
 
@@ -508,7 +508,7 @@ def fail_figure(ds: xr.Dataset):
     v = np.asarray(fail.transpose(*order).values, dtype=float).reshape(len(conds), fail.sizes["layer"],
                                                                         fail.sizes["channel"])
     n = float(np.asarray(sub.n_samples.values).min())
-    sampler = str(ds.attrs.get("sampler", "mc"))
+    sampler = str(ds.attrs.get("sampler", "?"))
     what = "channel fail fraction"
     if not np.isfinite(v).any():
         fig, ax = plt.subplots(figsize=(6.5, 3.2), layout="constrained")

@@ -108,7 +108,7 @@ def _yield_section(ds: xr.Dataset) -> str:
         coords = [f'<td class="num">{float(ds[d].values[j]):g}</td>' for d, j in zip(dims, idx)]
         rows.append(coords + [_num(flat["yield"][i]), _num(flat["yield_ci_low"][i]),
                               _num(flat["yield_ci_high"][i]), f'<td class="num">{int(n[i]):,}</td>'])
-    note = f"<p class=\"meta\">Interval: {_e(method)}. Sampler: {_e(ds.attrs.get('sampler', 'mc'))}.</p>"
+    note = f"<p class=\"meta\">Interval: {_e(method)}. Sampler: {_e(ds.attrs.get('sampler', '?'))}.</p>"
     return "<h2>Yield and interval</h2>" + _table(header, rows, "yield-table") + note
 
 

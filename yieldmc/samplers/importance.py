@@ -449,16 +449,13 @@ class ImportanceSampler(Sampler):
 
     description = "is (importance sampling)"
     keys = (Key("method", "str", "", "", "mixture (design-point mixture; subset simulation when none is found) "
-                "| subset (subset simulation alone)", choices=tuple(METHODS)),)
+                "| subset (subset simulation alone)", choices=tuple(METHODS), default="mixture"),)
     supports_sweep = False
     counts = False
     weighted_gradients = True  # rare-yield sensitivities through the mixture's weights
 
     def configure(self, config, *, samples, block_size):
-        method = (config.get("is") or {}).get("method", "mixture")
-        if method not in METHODS:
-            raise ValueError(f"is.method: expected one of {list(METHODS)}, got {method!r}")
-        return method
+        return config["is"]["method"]
 
     def tables(self, problem: Problem):
         if self.settings == "subset":  # no search: the proposal is p itself (the

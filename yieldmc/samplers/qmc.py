@@ -28,7 +28,6 @@ from scipy.stats import t as student_t
 from yieldmc.engine.stats import clopper_pearson_interval
 from yieldmc.engine.problem import random_dimension
 from yieldmc.parts import Key
-from yieldmc.parts import number as _number
 from yieldmc.samplers.base import Interval
 from yieldmc.samplers.counting import CountingSampler
 
@@ -98,13 +97,11 @@ class QuasiMonteCarlo(CountingSampler):
     """Randomised Sobol' points; Student-t interval over the randomisations."""
 
     description = "qmc (randomised Sobol')"
-    keys = (Key("randomizations", "int", "", "[2, inf)", "independent Sobol' scramblings (the interval's groups)"),)
+    keys = (Key("randomizations", "int", "", "[2, inf)", "independent Sobol' scramblings (the interval's groups)",
+                default=16),)
 
     def configure(self, config, *, samples, block_size) -> QmcSettings:
-        q = dict({"randomizations": 16}, **(config.get("qmc") or {}))
-        r = int(_number("qmc.randomizations", q["randomizations"], integer=True))
-        if r < 2:
-            raise ValueError(f"qmc.randomizations: need >= 2 for an interval, got {r}")
+        r = config["qmc"]["randomizations"]
         per = samples // r
         if samples % r or per % block_size:
             raise ValueError(

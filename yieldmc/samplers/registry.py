@@ -69,14 +69,14 @@ def get_sampler(name: str) -> Sampler:
     """The sampler registered under ``name``.
 
     Raises:
-      ValueError: ``sampler: expected one of [...], got '<name>'``.
+      ValueError: for a name no sampler is registered under.
     """
     sampler = _REGISTRY.get(name) if isinstance(name, str) else None
     if sampler is None and isinstance(name, str) and name in _BUILTIN:
         module, _, attr = _BUILTIN[name].partition(":")
         sampler = _REGISTRY.setdefault(name, getattr(importlib.import_module(module), attr))
     if sampler is None:
-        raise ValueError(f"sampler: expected one of {list(sampler_names())}, got {name!r}")
+        raise ValueError(f"no sampler is registered as {name!r} (registered: {', '.join(sampler_names())})")
     return sampler
 
 

@@ -1,0 +1,184 @@
+"""The ``conditions`` section, parsed once: its structure here, its values per sweep point.
+
+A condition (docs/physics.md, "Conditions") sets environment quantities
+(:data:`yieldmc.engine.conditions.ENVIRONMENT`), optionally ``polarization``, and adds
+``process`` variations of its own::
+
+    conditions:
+      cold: {temperature_c: -40}
+      after_cycling: {temperature_c: 25, process: {dx_um: {channel: {sigma: 0.1}}}}
+
+A setting is checked as the package key it replaces (its schema row: type, unit, bounds),
+a drift parameter as the process parameter of the same quantity and level; the relations
+between keys are checked with the condition's values in place of the package's, and an
+error names the key under ``conditions.<name>`` that the user wrote.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from yieldmc.configuration import schema
+from yieldmc.engine import quantities
+from yieldmc.engine.conditions import ENVIRONMENT, Condition, drift_path, setting_path
+from yieldmc.engine.distributions import DISTRIBUTIONS
+from yieldmc.engine.variation import LEVELS, PARAMS, process_key
+
+#: A drift parameter a condition leaves out: a normal of mean 0 and sigma 0 (no draw).
+DRIFT_DEFAULTS = {"distribution": "normal", "mean": 0.0, "sigma": 0.0, "low": -math.inf, "high": math.inf}
+#: Nullable environment settings and what their null stands for (a straight flex).
+NULL_SETTINGS = {"bend_radius_mm": 0.0}
+
+
+class ConditionSpec(NamedTuple):
+    """One condition's structure: what it sets and adds (the values are traced parameters)."""
+
+    name: str
+    settings: tuple[str, ...]  # the environment quantities it sets
+    polarization: str | None
+    drift: tuple[tuple[str, str, str], ...]  # (quantity, level, distribution name)
+
+    def float_paths(self) -> list[str]:
+        """Its traced parameters (also the sweepable keys)."""
+        paths = [setting_path(self.name, q) for q in self.settings]
+        return paths + [f"{drift_path(self.name, q, lv)}.{p}" for q, lv, _ in self.drift for p in PARAMS]
+
+
+def parse(config: dict) -> tuple[ConditionSpec, ...]:
+    """The conditions of a checked configuration; **in place**, its ``conditions`` section
+    normalised (every drift parameter present, a null bend radius as 0), so that each
+    traced parameter is a key of the tree. Empty when ``conditions`` is null.
+
+    Raises:
+      ValueError: one line naming the key — an empty mapping, a condition that is not a
+        mapping, an unknown key, a process (not environment) quantity set directly, a bad
+        polarization, an unknown quantity, level or distribution in ``process``.
+    """
+    node = config.get("conditions")
+    if node is None:
+        return ()
+    if not node:
+        raise ValueError("conditions: empty mapping; give at least one condition, or conditions=none")
+    specs = []
+    for name, cond in node.items():
+        where = f"conditions.{name}"
+        if not isinstance(name, str) or not name or "." in name or name != name.strip():
+            raise ValueError(f"{where}: a condition name must be a non-empty string without '.' or spaces at its ends")
+        cond = {} if cond is None else cond
+        if not isinstance(cond, dict):
+            raise ValueError(f"{where}: expected a mapping of environment settings, got {cond!r}")
+        for key in cond:
+            if key in quantities.BY_NAME and key not in ENVIRONMENT:
+                raise ValueError(
+                    f"{where}.{key}: {key} is a process quantity, not an environment setting; a condition sets "
+                    f"{', '.join(ENVIRONMENT)} or polarization, and adds variations under {where}.process.{key}")
+            if key not in (*ENVIRONMENT, "polarization", "process"):
+                raise ValueError(f"{where}.{key}: unknown condition key; expected one of "
+                                 f"{(*ENVIRONMENT, 'polarization', 'process')}")
+        for key, null in NULL_SETTINGS.items():
+            if key in cond and cond[key] is None:
+                cond[key] = null
+        pol = cond.get("polarization")
+        if pol is not None:
+            schema.check_value(f"{where}.polarization", pol, schema.lookup(config, "package.polarization"))
+        cond["process"] = drift = _drift(config, f"{where}.process", cond.get("process"))
+        if not drift:
+            del cond["process"]
+        node[name] = cond
+        specs.append(ConditionSpec(
+            name=name, settings=tuple(q for q in ENVIRONMENT if q in cond), polarization=pol,
+            drift=tuple((q, lv, entry["distribution"]) for q, levels in drift.items() for lv, entry in levels.items())))
+    return tuple(specs)
+
+
+def _drift(config: dict, path: str, node) -> dict:
+    """A condition's ``process`` additions with every parameter filled in."""
+    if node is None:
+        return {}
+    if not isinstance(node, dict):
+        raise ValueError(f"{path}: expected a mapping quantity -> level -> parameters, got {node!r}")
+    out = {}
+    for q, levels in node.items():
+        if q not in quantities.BY_NAME:
+            raise ValueError(f"{path}.{q}: unknown quantity; expected one of {quantities.QUANTITIES}")
+        if not isinstance(levels, dict) or not levels:
+            raise ValueError(f"{path}.{q}: expected a mapping level -> parameters, got {levels!r}")
+        for lv, params in levels.items():
+            if lv not in LEVELS:
+                raise ValueError(f"{path}.{q}.{lv}: unknown level; expected one of {LEVELS}")
+            if not isinstance(params, dict):
+                raise ValueError(f"{path}.{q}.{lv}: expected a mapping of distribution parameters, got {params!r}")
+            for k in params:
+                if k not in DRIFT_DEFAULTS:
+                    raise ValueError(f"{path}.{q}.{lv}.{k}: unknown key; expected one of {tuple(DRIFT_DEFAULTS)}")
+            entry = {**DRIFT_DEFAULTS, **params}
+            dist = schema.check_value(f"{path}.{q}.{lv}.distribution", entry["distribution"],
+                                      schema.lookup(config, process_key(q, lv, "distribution")))
+            if not DISTRIBUTIONS[dist].parametric:
+                raise ValueError(f"{path}.{q}.{lv}.distribution: {dist} is not available in a condition's "
+                                 f"process additions (a drift is parametric); a measured table belongs in "
+                                 f"{process_key(q, lv)}")
+            out.setdefault(q, {})[lv] = entry
+    return out
+
+
+def check_point(config: dict, specs, dtype: str, check_relations) -> None:
+    """Each condition at one sweep point: its settings as the package keys they replace,
+    its drift parameters as process parameters, then ``check_relations`` (the relations
+    between keys, e.g. the PWG guiding at the wavelength) of the configuration with the
+    condition's values in place of the package's.
+
+    ``check_relations`` raises one-line errors ``<key>: <what is wrong>``; a key the
+    condition set is reported as the ``conditions.<name>.<quantity>`` the user wrote, any
+    other one after ``conditions.<name>: under this condition``.
+    """
+    for spec in specs:
+        written = {}  # package key -> the condition's key that replaces it
+        for q in spec.settings:
+            path, key = setting_path(spec.name, q), quantities.BY_NAME[q].nominal
+            schema.check_value(path, schema.value_at(config, path), schema.lookup(config, key), dtype)
+            written[key] = path
+        for q, lv, _ in spec.drift:
+            for p in PARAMS:
+                path = f"{drift_path(spec.name, q, lv)}.{p}"
+                schema.check_value(path, schema.value_at(config, path),
+                                   schema.lookup(config, process_key(q, lv, p)), dtype)
+            entry = schema.value_at(config, drift_path(spec.name, q, lv))
+            if entry["low"] > entry["high"]:
+                raise ValueError(f"{drift_path(spec.name, q, lv)}.low: must not exceed high "
+                                 f"({entry['high']!r}), got {entry['low']!r}")
+            DISTRIBUTIONS[entry["distribution"]].validate(drift_path(spec.name, q, lv), entry)
+        under = {**config, "conditions": None, "package": _replaced(config["package"], written, config)}
+        try:
+            check_relations(under)
+        except ValueError as exc:
+            key, _, detail = str(exc).partition(": ")
+            if key in written:
+                raise ValueError(f"{written[key]}: {detail}") from None
+            raise ValueError(f"conditions.{spec.name}: under this condition {exc}") from None
+
+
+def _replaced(package: dict, written: dict, config: dict) -> dict:
+    """A copy of the ``package`` section with the condition's values at the keys it replaces."""
+    out = {**package, "pwg": dict(package["pwg"])}
+    for key, path in written.items():
+        *parents, leaf = key.removeprefix("package.").split(".")
+        (out["pwg"] if parents == ["pwg"] else out)[leaf] = schema.value_at(config, path)
+    return out
+
+
+def conditions_of(specs, params: dict, pols_of, n_points: int) -> tuple[Condition, ...]:
+    """The engine's :class:`yieldmc.engine.conditions.Condition` of each condition: its
+    settings, its polarisations (``pols_of`` maps te/tm/worst/None to the evaluated ones)
+    and its drift variations that are random at some sweep point."""
+    out = []
+    for spec in specs:
+        drift = []
+        for q, lv, name in spec.drift:
+            dist, base = DISTRIBUTIONS[name](), drift_path(spec.name, q, lv)
+            if not all(dist.is_degenerate(**{p: params[f"{base}.{p}"][i] for p in PARAMS}) for i in range(n_points)):
+                drift.append((q, lv, dist))
+        out.append(Condition(name=spec.name, settings=spec.settings, polarizations=pols_of(spec.polarization),
+                             drift=tuple(drift)))
+    return tuple(out)
