@@ -15,10 +15,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 import yieldmc
 from yieldmc.engine.distributions import DISTRIBUTIONS, Normal, TruncNormal, Uniform
+from yieldmc.configuration.parse import build_problem
 from yieldmc.io.config import problem_from_config, to_container
 
 SWEEP_2D = "sweep={process.dx_um.module.sigma:[0.25,0.5,1.0],process.dy_um.module.sigma:[0.1,0.2]}"
@@ -49,6 +51,17 @@ def _add_param(cfg: dict) -> None:
 
 def _drop_level(cfg: dict) -> None:
     del cfg["process"]["dy_um"]["channel"]
+
+
+def test_a_missing_variation_takes_the_declared_defaults():
+    """A plain configuration without ``process.dy_um.channel`` builds the problem of one
+    that declares it with the schema's defaults (normal, mean 0, sigma 0: no draw)."""
+    full = config_dict(["process=none", "process.dx_um.module.sigma=0.5"])
+    cut = config_dict(["process=none", "process.dx_um.module.sigma=0.5"])
+    _drop_level(cut)
+    a, b = build_problem(full), build_problem(cut)
+    assert a.static == b.static and a.params.keys() == b.params.keys()
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
 
 
 def _coupler_kind(cfg: dict) -> None:
@@ -82,7 +95,6 @@ BAD_INPUTS: list[tuple[str, list[str], Callable[[dict], None] | None, str]] = [
     ("dict-unknown-param", [], _add_param, "process.dx_um.module.sigmaa"),
     ("dict-unknown-level", [], _add_level, "process.dx_um.wafer"),
     ("dict-unknown-quantity", [], _add_quantity, "process.dz_um"),
-    ("dict-missing-level", [], _drop_level, "process.dy_um.channel"),
     # --- variation parameters ---
     ("negative-sigma", ["process.dx_um.module.sigma=-0.1"], None, "process.dx_um.module.sigma"),
     ("negative-sigma-lognormal",

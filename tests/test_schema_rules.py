@@ -39,8 +39,10 @@ def restatements(source: str, rows) -> list[str]:
     for row in rows:
         if row.default is not NO_DEFAULT and row.default is not None:
             by_leaf.setdefault(row.path.rpartition(".")[2], []).append(row.default)
-    messages = [f"{r.path}: {schema._bounds_message(r.bounds)}" for r in rows if r.bounds]
-    messages += [f"{r.path}: expected one of" for r in rows if r.choices]
+    # "<leaf>: <the row's own message>" (the leaf: a message may build the key's section
+    # from a variable, f"{section}n_chip: must be > 0")
+    messages = {f"{r.path.rpartition('.')[2]}: {schema._bounds_message(r.bounds)}" for r in rows if r.bounds}
+    messages |= {f"{r.path.rpartition('.')[2]}: expected one of" for r in rows if r.choices}
 
     def is_default(leaf, node):
         value = _literal(node)
@@ -57,11 +59,14 @@ def restatements(source: str, rows) -> list[str]:
                       if isinstance(k, ast.Constant) and is_default(k.value, v)]
             if len(leaves) >= 2:
                 found.append(f"line {node.lineno}: a dict of defaults {leaves}")
-        elif isinstance(node, (ast.JoinedStr, ast.Constant)):
-            first = node.values[0] if isinstance(node, ast.JoinedStr) and node.values else node
-            text = getattr(first, "value", None)
-            if isinstance(text, str) and any(text.startswith(m) for m in messages):
-                found.append(f"line {node.lineno}: a restated rule {text[:50]!r}")
+        elif isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            parts = node.values if isinstance(node, ast.JoinedStr) else [node]
+            text = "".join(p.value if isinstance(p, ast.Constant) else "{}" for p in parts)
+            for m in messages:
+                at = text.find(m)
+                if at >= 0 and (at == 0 or not (text[at - 1].isalnum() or text[at - 1] == "_")):
+                    found.append(f"line {node.lineno}: a restated rule {text[:60]!r}")
+                    break
     return found
 
 
@@ -72,7 +77,9 @@ def test_the_detector_finds_each_kind_of_restatement():
     assert restatements('raise ValueError(f"engine.hist_bins: must be >= 1, got {x}")', rows)
     assert restatements('raise ValueError(f"engine.dtype: expected one of {D}, got {x!r}")', rows)
     assert not restatements('x = node.get("block_size", None); y = {"a": 1, "b": 2}', rows)
+    assert restatements('raise ValueError(f"{prefix}n_chip: must be > 0, got {x!r}")', rows)
     assert not restatements('raise ValueError("engine.blocks_per_call: blocks_per_call x block_size")', rows)
+    assert not restatements('raise ValueError(f"{p}.low: must not exceed high ({h!r}), got {x!r}")', rows)
 
 
 @pytest.mark.parametrize("path", sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import yaml
 from hydra.core.config_store import ConfigStore
 
-from yieldmc.couplers import PREFIX, Coupler, finite, register_coupler
+from yieldmc.couplers import PREFIX, Coupler, register_coupler
 from yieldmc.parts import Key
 
 HERE = Path(__file__).resolve().parent
@@ -41,8 +41,7 @@ class ToyCoupler(Coupler):
         return config["shape"]
 
     def validate(self, config, package) -> None:
-        w = finite(f"{PREFIX}w_toy_um", config["w_toy_um"])
-        if not w < package["pitch_um"]:
+        if not config["w_toy_um"] < package["pitch_um"]:
             raise ValueError(f"{PREFIX}w_toy_um: must be < package.pitch_um "
                              f"({package['pitch_um']!r}), got {config['w_toy_um']!r}")
 

@@ -16,7 +16,6 @@ error names the key under ``conditions.<name>`` that the user wrote.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 from yieldmc.configuration import schema
@@ -25,8 +24,9 @@ from yieldmc.engine.conditions import ENVIRONMENT, Condition, drift_path, settin
 from yieldmc.engine.distributions import DISTRIBUTIONS
 from yieldmc.engine.variation import LEVELS, PARAMS, process_key
 
-#: A drift parameter a condition leaves out: a normal of mean 0 and sigma 0 (no draw).
-DRIFT_DEFAULTS = {"distribution": "normal", "mean": 0.0, "sigma": 0.0, "low": -math.inf, "high": math.inf}
+#: The parameters of a condition's drift; one it leaves out takes the default of the process
+#: parameter (a normal of mean 0 and sigma 0: no draw).
+DRIFT_KEYS = ("distribution", *PARAMS)
 #: Nullable environment settings and what their null stands for (a straight flex).
 NULL_SETTINGS = {"bend_radius_mm": 0.0}
 
@@ -110,9 +110,9 @@ def _drift(config: dict, path: str, node) -> dict:
             if not isinstance(params, dict):
                 raise ValueError(f"{path}.{q}.{lv}: expected a mapping of distribution parameters, got {params!r}")
             for k in params:
-                if k not in DRIFT_DEFAULTS:
-                    raise ValueError(f"{path}.{q}.{lv}.{k}: unknown key; expected one of {tuple(DRIFT_DEFAULTS)}")
-            entry = {**DRIFT_DEFAULTS, **params}
+                if k not in DRIFT_KEYS:
+                    raise ValueError(f"{path}.{q}.{lv}.{k}: unknown key; expected one of {DRIFT_KEYS}")
+            entry = {k: params.get(k, schema.lookup(config, process_key(q, lv, k)).default) for k in DRIFT_KEYS}
             dist = schema.check_value(f"{path}.{q}.{lv}.distribution", entry["distribution"],
                                       schema.lookup(config, process_key(q, lv, "distribution")))
             if not DISTRIBUTIONS[dist].parametric:

@@ -301,19 +301,9 @@ def build_problem(config: dict) -> Problem:
 def problem_of(config: dict) -> Problem:
     """:func:`build_problem` of a configuration :func:`check_declared` returned."""
     config = _copy(config)  # the conditions' parse fills in their defaults
-    for key in ("package", "process"):
-        if not isinstance(config.get(key), dict):
-            raise ValueError(f"{key}: missing from the configuration")
+    if not isinstance(config.get("package"), dict):
+        raise ValueError("package: missing from the configuration")
     process = config["process"]
-    for q in QUANTITIES:
-        if q not in process:
-            raise ValueError(f"process.{q}: missing from the configuration")
-        for lv in LEVELS:
-            if lv not in process[q]:
-                raise ValueError(f"process.{q}.{lv}: missing from the configuration")
-            for p in ("distribution", *PARAMS):
-                if p not in process[q][lv]:
-                    raise ValueError(f"process.{q}.{lv}.{p}: missing from the configuration")
     conditions = _conditions.parse(config)  # once; normalises config["conditions"] in place
     paths = float_param_paths(config, conditions)
     samples, engine = config["samples"], config["engine"]

@@ -188,21 +188,25 @@ KEYS: tuple[Key, ...] = (
     # package.coupler.*: declared by the registered couplers (yieldmc.couplers), see all_keys()
     # --- process (every quantity x level; draws are added to the quantity's nominal) ---
     Key("process.{quantity}.{level}.distribution", "str", "", "",
-        "distribution of this level's draw (empirical: from values or values_file)", choices=tuple(DISTRIBUTIONS)),
-    Key("process.{quantity}.{level}.mean", "float", "quantity", _ANY, "mean (lognormal: of the underlying normal)"),
+        "distribution of this level's draw (empirical: from values or values_file)", choices=tuple(DISTRIBUTIONS),
+        default="normal"),
+    Key("process.{quantity}.{level}.mean", "float", "quantity", _ANY, "mean (lognormal: of the underlying normal)",
+        default=0.0),
     Key("process.{quantity}.{level}.sigma", "float", "quantity", _NONNEG,
-        "standard deviation (lognormal: of the underlying normal)"),
-    Key("process.{quantity}.{level}.low", "float", "quantity", "[-inf, inf]", "lower bound (truncnormal, uniform)"),
-    Key("process.{quantity}.{level}.high", "float", "quantity", "[-inf, inf]", "upper bound (truncnormal, uniform)"),
+        "standard deviation (lognormal: of the underlying normal)", default=0.0),
+    Key("process.{quantity}.{level}.low", "float", "quantity", "[-inf, inf]", "lower bound (truncnormal, uniform)",
+        default=-math.inf),
+    Key("process.{quantity}.{level}.high", "float", "quantity", "[-inf, inf]", "upper bound (truncnormal, uniform)",
+        default=math.inf),
     Key("process.{quantity}.{level}.values", "list[float]", "quantity", _ANY,
         "empirical: the measured values; the draw is their piecewise-linear (Hazen) quantile of Phi(z), "
-        "added to the nominal (>= 2 values; not with values_file)", nullable=True),
+        "added to the nominal (>= 2 values; not with values_file)", nullable=True, default=None),
     Key("process.{quantity}.{level}.values_file", "str", "path", "",
         "empirical: text/CSV file of values, one per line, optional header, '#' comments; relative to the "
-        "starting directory (not with values)", nullable=True),
+        "starting directory (not with values)", nullable=True, default=None),
     Key("process.correlation.quantities", "list[str]", "", "", "module-level quantities tied by a Gaussian copula",
-        choices=QUANTITIES, nullable=True),
-    Key("process.correlation.matrix", "matrix", "", "", "their correlation matrix", nullable=True),
+        choices=QUANTITIES, nullable=True, default=[]),
+    Key("process.correlation.matrix", "matrix", "", "", "their correlation matrix", nullable=True, default=[]),
 )
 
 _PLACEHOLDERS = {"{quantity}": QUANTITIES, "{level}": LEVELS}
@@ -288,13 +292,14 @@ def defaults() -> dict:
     the base the shipped ``conf/`` composes on, and what :func:`with_defaults` fills in."""
     tree: dict = {}
     for key in all_keys():
-        if key.default is NO_DEFAULT or key.when or "{" in key.path:
+        if key.default is NO_DEFAULT or key.when:
             continue
-        *parents, leaf = key.path.split(".")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = copy.deepcopy(key.default)
+        for row in _expand(key):
+            *parents, leaf = row.path.split(".")
+            node = tree
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = copy.deepcopy(row.default)
     return tree
 
 
@@ -593,12 +598,17 @@ def _allowed(key: Key) -> str:
     return text + (" or null" if key.nullable else "")
 
 
-def _default(defaults: Mapping | None, path: str) -> str:
+def _default(defaults: Mapping | None, key: Key) -> str:
+    """The default of ``key``: its row's, else the default configuration's value (a
+    package preset's), else none."""
     node = defaults
-    for part in path.split("."):
+    for part in key.path.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            return ""
+            node = key.default
+            break
         node = node[part]
+    if node is NO_DEFAULT:
+        return ""
     if node is None:
         return "null"
     if isinstance(node, bool):
@@ -622,7 +632,7 @@ def key_table(*, markdown: bool, defaults: Mapping | None = None) -> str:
     rows = []
     for key in all_keys():
         doc = key.doc + (f" ({key.when[0].rsplit('.', 1)[-1]}={key.when[1]} only)" if key.when else "")
-        rows.append((key.path, key.type, key.unit, _allowed(key), _default(defaults, key.path), doc))
+        rows.append((key.path, key.type, key.unit, _allowed(key), _default(defaults, key), doc))
     if markdown:
         head = "| key | type | unit | allowed | default | description |\n|---|---|---|---|---|---|\n"
         return head + "\n".join(

@@ -43,7 +43,6 @@ Adding a coupler is one module and one config group option::
 from __future__ import annotations
 
 import abc
-import math
 import types
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING
@@ -248,15 +247,6 @@ def validate(config: Mapping) -> None:
 
 
 # --- helpers for implementations -------------------------------------------------------
-
-
-def finite(path: str, value) -> float:
-    """``value`` as a finite float, else ``ValueError`` naming ``path``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{path}: expected a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{path}: must be finite, got {value!r}")
-    return float(value)
 
 
 def physics_check(check, names: Mapping, **kwargs) -> None:
