@@ -22,6 +22,8 @@ results call them without a registry.
 
 from __future__ import annotations
 
+import copy
+import functools
 import itertools
 from collections.abc import Mapping
 
@@ -35,7 +37,7 @@ from yieldmc.configuration import conditions as _conditions
 from yieldmc.engine.conditions import setting_path
 from yieldmc.engine import empirical as _empirical
 from yieldmc.engine.problem import Problem, Static, random_dimension
-from yieldmc.engine.distributions import DISTRIBUTIONS, Distribution
+from yieldmc.engine.distributions import DISTRIBUTIONS
 from yieldmc.engine.variation import LEVELS, PARAMS, QUANTITIES, process_key
 from yieldmc.parts import number as _number
 from yieldmc.samplers.base import Sampler
@@ -100,7 +102,7 @@ def _param_value(config: dict, path: str) -> float:
     return float(value)
 
 
-def _validate_point(config: dict, dtype: str, conditions=()) -> None:
+def _validate_point(config: dict, dtype: str, conditions, check_relations) -> None:
     """Validate one fully resolved configuration point (no sweep).
 
     Every traced parameter is checked against its :mod:`yieldmc.configuration.schema` declaration (type,
@@ -111,13 +113,14 @@ def _validate_point(config: dict, dtype: str, conditions=()) -> None:
         value = _get(config, path)
         if value is not None or path not in PACKAGE_NULL_FLOATS:
             schema.check_value(path, value, schema.lookup(config, path), dtype)
-    _check_relations(config)
-    _conditions.check_point(config, conditions, dtype, _check_relations)
+    check_relations(config)
+    _conditions.check_point(config, conditions, dtype, check_relations)
 
 
-def _check_relations(config: dict) -> None:
-    """The relations between the keys of one resolved point (one-line ``<key>: …`` errors)."""
-    _check_process_temperatures(config)
+def _check_relations(config: dict, *, distributions: dict) -> None:
+    """The relations between the keys of one resolved point (one-line ``<key>: …`` errors);
+    ``distributions``: (quantity, level) → the variation's :class:`Distribution`."""
+    _check_process_temperatures(config, distributions)
     pkg = config["package"]
     pwg = pkg["pwg"]
     for dim in ("core_thickness_um", "core_width_um"):
@@ -143,24 +146,18 @@ def _check_relations(config: dict) -> None:
         )
 
 
-def _check_process_temperatures(config: dict) -> None:
+def _check_process_temperatures(config: dict, distributions: dict) -> None:
     """Each level's temperature draw, added to ``package.temperature_c``, must be able to
-    stay at or above absolute zero: for a bounded distribution (uniform, truncnormal with a
-    finite ``low``) the nominal plus ``low``, otherwise the nominal plus ``mean`` (the centre
-    of a normal draw; a lognormal draw is > 0 and never lowers it)."""
-    nominal = float(_get(config, "package.temperature_c"))
+    stay at or above absolute zero (:meth:`Distribution.lowest`: its lower bound, else its
+    centre; a lognormal draw is > 0 and never lowers it)."""
+    nominal = _get(config, "package.temperature_c")
     for lv in LEVELS:
         node = config["process"]["temperature_c"][lv]
-        dist = node["distribution"]
-        # an unknown name reads as centred on its mean here; _validate_point refuses it below
-        family = DISTRIBUTIONS.get(dist, Distribution) if isinstance(dist, str) else Distribution
-        name = family.floor_param(node)
-        if name is None:
-            continue
-        if nominal + node[name] < schema.ABSOLUTE_ZERO_C:
+        lowest = distributions[("temperature_c", lv)].lowest(node)
+        if lowest is not None and nominal + lowest[1] < schema.ABSOLUTE_ZERO_C:
             raise ValueError(
-                f"process.temperature_c.{lv}.{name}: package.temperature_c ({nominal:g} °C) plus this "
-                f"draw must stay >= {schema.ABSOLUTE_ZERO_C} °C, got {node[name]!r}"
+                f"process.temperature_c.{lv}.{lowest[0]}: package.temperature_c ({nominal:g} °C) plus this "
+                f"draw must stay >= {schema.ABSOLUTE_ZERO_C} °C, got {lowest[1]!r}"
             )
 
 
@@ -300,7 +297,7 @@ def build_problem(config: dict) -> Problem:
 
 def problem_of(config: dict) -> Problem:
     """:func:`build_problem` of a configuration :func:`check_declared` returned."""
-    config = _copy(config)  # the conditions' parse fills in their defaults
+    config = copy.deepcopy(config)  # the conditions' parse fills in their defaults
     if not isinstance(config.get("package"), dict):
         raise ValueError("package: missing from the configuration")
     process = config["process"]
@@ -325,15 +322,19 @@ def problem_of(config: dict) -> Problem:
     if len(set(quantiles)) != len(quantiles):  # each is a coordinate of the result
         raise ValueError(f"engine.quantiles: a value is listed twice, got {list(quantiles)}")
 
+    # each variation's family, for empirical with its table (values / values_file, read once here)
+    distributions = {(q, lv): _empirical.distribution_of(process[q][lv], process_key(q, lv), dtype=engine["dtype"])
+                     for q in QUANTITIES for lv in LEVELS}
+    check_relations = functools.partial(_check_relations, distributions=distributions)
     sweep_keys, sweep_values = _sweep(config, paths)
     grid = list(itertools.product(*sweep_values)) if sweep_keys else [()]
     columns = {p: [] for p in paths}
     for point in grid:
-        cfg = _copy(config)
+        cfg = copy.deepcopy(config)
         for key, value in zip(sweep_keys, point):
             _set(cfg, key, value)
         try:
-            _validate_point(cfg, engine["dtype"], conditions)
+            _validate_point(cfg, engine["dtype"], conditions, check_relations)
         except ValueError as exc:
             if sweep_keys:
                 where = ", ".join(f"{k}={v}" for k, v in zip(sweep_keys, point))
@@ -356,11 +357,7 @@ def problem_of(config: dict) -> Problem:
     active = []
     for q in QUANTITIES:
         for lv in LEVELS:
-            # its family, for empirical with its table (values / values_file, read once here)
-            dist = _empirical.distribution_of(process[q][lv], process_key(q, lv), dtype=engine["dtype"])
-            if q == "temperature_c":  # nominal + lowest value >= absolute zero, at every sweep point
-                _empirical.check_lowest(process[q][lv], process_key(q, lv), dist,
-                                        float(np.min(params["package.temperature_c"])), schema.ABSOLUTE_ZERO_C)
+            dist = distributions[(q, lv)]
             degenerate = all(
                 dist.is_degenerate(**{p: params[process_key(q, lv, p)][i] for p in PARAMS})
                 for i in range(len(grid))
@@ -439,12 +436,3 @@ def _environment(config: dict, params: dict, active: list, n_points: int, couple
             or any(q == "bend_radius_mm" for c in conds for q, _, _ in c.drift))
     return {"polarizations": pols_of(None), "lanes": 0 if lanes is None else len(lanes),
             "bend": bend, "crosstalk": "spec.max_crosstalk_db" in params, "conditions": conds}
-
-
-
-def _copy(config):
-    if isinstance(config, dict):
-        return {k: _copy(v) for k, v in config.items()}
-    if isinstance(config, list):
-        return [_copy(v) for v in config]
-    return config

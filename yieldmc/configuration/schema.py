@@ -350,83 +350,41 @@ def plain(value):
     return value
 
 
-def integral_ints(config: dict) -> dict:
-    """In place: a float with an integral value (``samples=1e6``) at a key declared ``int``
-    becomes that ``int``, so that code reading the configuration sees the declared type."""
-    for path in _tables().int_paths:
+def typed_numbers(config: dict) -> dict:
+    """In place: each number at a declared key as the key's type, so that ``2`` and ``2.0``
+    give the same configuration (and the same store identity). A float with an integral
+    value at an ``int`` key (``samples=1e6``) becomes that ``int``; an ``int`` at a
+    ``float`` key (``spec.max_loss_db=2``) becomes a ``float``, as does every ``int`` inside
+    a ``list[float]``, a ``matrix`` or a mapping of keys to numbers (``sweep`` value lists,
+    ``optimize.costs``/``parameters``, ``conditions``). A ``bool`` is never a number;
+    anything else is left for the checks to refuse."""
+    for path in _tables().index:
         parent, _, leaf = path.rpartition(".")
         node = value_at(config, parent) if parent else config
-        if isinstance(node, dict) and isinstance(node.get(leaf), float) and node[leaf].is_integer():
-            key = lookup(config, path)
-            if key is not None and key.type == "int":
-                node[leaf] = int(node[leaf])
+        key = lookup(config, path) if isinstance(node, dict) and leaf in node else None
+        if key is None or path == "hydra":
+            continue
+        value = node[leaf]
+        if key.type == "int" and isinstance(value, float) and value.is_integer():
+            node[leaf] = int(value)
+        elif key.type in ("float", "list[float]", "matrix", "mapping"):
+            node[leaf] = _floats(value)
     return config
 
 
-def _as_float(value):
-    """``float(value)`` for an ``int`` that is not a ``bool`` (and fits a float); else ``value``."""
+def _floats(value):
+    """``value`` with every ``int`` (not ``bool``) in it a ``float`` (one too large for a
+    float is left for the checks to refuse)."""
+    if isinstance(value, dict):
+        return {k: _floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats(v) for v in value]
     if isinstance(value, int) and not isinstance(value, bool):
         try:
             return float(value)
-        except OverflowError:  # left as it is: the checks refuse it with their own message
+        except OverflowError:
             return value
     return value
-
-
-def _floats(values):
-    return [_as_float(v) for v in values] if isinstance(values, list) else values
-
-
-def integral_floats(config: dict) -> dict:
-    """In place, the mirror of :func:`integral_ints`: an ``int`` at a key declared ``float``
-    (``spec.max_loss_db=2``) becomes that ``float``, as do the ``int`` elements of a
-    ``list[float]`` (``engine.quantiles``) or of a ``matrix`` (the correlation matrix), of
-    every value list under ``sweep`` (only float parameters are sweepable), of the
-    ``optimize.costs`` values, of the ``optimize.parameters`` bounds and of the numbers in
-    ``conditions``. So ``2`` and
-    ``2.0`` give the same configuration (and the same store identity). A ``bool`` is
-    never turned into a number; anything else that is not an ``int`` is left as it is."""
-    for path, rows in _tables().index.items():
-        if not any(r.type in ("float", "list[float]", "matrix") for r in rows):
-            continue
-        parent, _, leaf = path.rpartition(".")
-        node = value_at(config, parent) if parent else config
-        if not isinstance(node, dict) or leaf not in node:
-            continue
-        key = lookup(config, path)
-        if key is None:
-            continue
-        if key.type == "float":
-            node[leaf] = _as_float(node[leaf])
-        elif key.type == "list[float]":
-            node[leaf] = _floats(node[leaf])
-        elif key.type == "matrix" and isinstance(node[leaf], list):
-            node[leaf] = [_floats(row) for row in node[leaf]]
-    sweep = config.get("sweep")
-    if isinstance(sweep, dict):
-        for name, values in sweep.items():
-            sweep[name] = _floats(values)
-    optimize = config.get("optimize")
-    if isinstance(optimize, dict):
-        if isinstance(optimize.get("costs"), dict):
-            optimize["costs"] = {k: _as_float(v) for k, v in optimize["costs"].items()}
-        if isinstance(optimize.get("parameters"), dict):
-            optimize["parameters"] = {k: _floats(v) for k, v in optimize["parameters"].items()}
-    conditions = config.get("conditions")
-    if isinstance(conditions, dict):  # the numbers of each condition's settings and process additions
-        for cond in conditions.values():
-            if isinstance(cond, dict):
-                _floats_in(cond)
-    return config
-
-
-def _floats_in(node: dict) -> None:
-    """In place: every ``int`` value of a nested mapping becomes a ``float`` (bools stay)."""
-    for k, v in node.items():
-        if isinstance(v, dict):
-            _floats_in(v)
-        else:
-            node[k] = _as_float(v)
 
 
 def _interval(bounds: str):

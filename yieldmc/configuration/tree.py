@@ -15,16 +15,11 @@ CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
 def to_container(cfg) -> dict:
     """A resolved plain ``dict`` from a DictConfig or mapping (the Hydra node dropped).
 
-    The copy is plain Python all the way down (:func:`yieldmc.configuration.schema.plain`): numpy
-    scalars (``np.float64``, ``np.int64``, ``np.bool_``) become ``float``/``int``/``bool``,
-    also inside lists; numpy arrays and tuples become lists; a float with an integral
-    value at a key declared ``int`` in :mod:`yieldmc.configuration.schema` (``samples=1e6``) becomes that
-    ``int``, and an ``int`` at a key declared ``float`` (``spec.max_loss_db=2``), in a
-    ``list[float]`` or the correlation matrix, in a ``sweep`` value list, an
-    ``optimize.costs`` value or an ``optimize.parameters`` bound becomes a ``float``
-    (:func:`yieldmc.configuration.schema.integral_floats`; bools stay bools), so that the spelling of a
-    number does not change the store identity. Nothing is validated here
-    (:func:`yieldmc.build_problem` does that).
+    The copy is plain Python all the way down (:func:`yieldmc.configuration.schema.plain`:
+    numpy scalars as Python numbers, tuples and arrays as lists), each number of the type
+    its key declares (:func:`yieldmc.configuration.schema.typed_numbers`: ``1e6`` at an
+    ``int`` key, ``2`` at a ``float`` key), so that the spelling of a number does not
+    change the store identity. Nothing is validated here.
 
     Raises:
       ValueError: ``cfg`` is not a mapping, or an interpolation does not resolve.
@@ -32,7 +27,7 @@ def to_container(cfg) -> dict:
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from yieldmc.configuration.schema import integral_floats, integral_ints, plain
+    from yieldmc.configuration.schema import plain, typed_numbers
 
     if isinstance(cfg, DictConfig):
         try:
@@ -41,7 +36,7 @@ def to_container(cfg) -> dict:
             raise ValueError(" ".join(str(exc).split())) from None
     if not isinstance(cfg, Mapping):
         raise ValueError(f"config: expected a mapping, got {type(cfg).__name__}")
-    cfg = integral_floats(integral_ints(plain(cfg)))
+    cfg = typed_numbers(plain(cfg))
     cfg.pop("hydra", None)
     return cfg
 

@@ -144,11 +144,11 @@ class Distribution:
         numbers and ``path`` is the variation's config path. Raises a one-line ValueError
         naming the key."""
 
-    @classmethod
-    def floor_param(cls, node) -> str | None:
-        """The parameter that, added to the nominal, bounds the draw from below (``low``
-        for a bounded draw, else ``mean``, the centre); None where the draw is > 0."""
-        return "mean"
+    def lowest(self, node) -> tuple[str, float] | None:
+        """(key, value): the configuration key under the variation that bounds its draw from
+        below and that bound (``low`` of a bounded draw, else the centre ``mean``); None
+        where the draw is > 0. ``node``: the variation's mapping."""
+        return "mean", node["mean"]
 
 
 class Normal(Distribution):
@@ -200,9 +200,8 @@ class TruncNormal(Distribution):
     def spread_off(self, *, low, high) -> dict:
         return {"sigma": 0.0}
 
-    @classmethod
-    def floor_param(cls, node) -> str | None:
-        return "low" if math.isfinite(node["low"]) else "mean"
+    def lowest(self, node) -> tuple[str, float] | None:
+        return ("low", node["low"]) if math.isfinite(node["low"]) else ("mean", node["mean"])
 
 
 class Uniform(Distribution):
@@ -228,9 +227,8 @@ class Uniform(Distribution):
             if not math.isfinite(node[name]):
                 raise ValueError(f"{path}.{name}: uniform needs a finite bound, got {node[name]}")
 
-    @classmethod
-    def floor_param(cls, node) -> str | None:
-        return "low"
+    def lowest(self, node) -> tuple[str, float] | None:
+        return "low", node["low"]
 
 
 class LogNormal(Distribution):
@@ -252,8 +250,7 @@ class LogNormal(Distribution):
     def spread_off(self, *, low, high) -> dict:
         return {"sigma": 0.0}
 
-    @classmethod
-    def floor_param(cls, node) -> str | None:
+    def lowest(self, node) -> tuple[str, float] | None:
         return None
 
 
@@ -299,6 +296,9 @@ class Empirical(Distribution):
 
     def is_degenerate(self, *, mean, sigma, low, high) -> bool:  # a table of zeros draws 0
         return not any(self.values)
+
+    def lowest(self, node) -> tuple[str, float] | None:
+        return ("values" if node.get("values") is not None else "values_file"), self.values[0]
 
 
 #: The families by configuration name (the order of the messages and of the schema's choices).

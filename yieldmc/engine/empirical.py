@@ -124,23 +124,15 @@ def read_values_file(key: str, name, base: Path | None = None, *, dtype: str = "
 
 
 def check_table(key: str, values) -> Empirical:
-    """An :class:`Empirical` distribution from a list of numbers, or a one-line ValueError
-    naming ``key`` (fewer than :data:`MIN_VALUES` or more than :data:`MAX_VALUES` values,
-    a non-number, a non-finite value)."""
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError(f"{key}: expected numbers, got {v!r}")
-        x = float(v)
-        if not math.isfinite(x):
-            raise ValueError(f"{key}: values must be finite, got {v!r}")
-        out.append(x)
-    if len(out) < MIN_VALUES:
-        raise ValueError(f"{key}: an empirical distribution needs at least {MIN_VALUES} values, got {len(out)}")
-    if len(out) > MAX_VALUES:
+    """An :class:`Empirical` distribution from numbers already checked one by one (the
+    schema's ``list[float]`` row, or :func:`read_values_file`), or a one-line ValueError
+    naming ``key``: fewer than :data:`MIN_VALUES` or more than :data:`MAX_VALUES` values."""
+    if len(values) < MIN_VALUES:
+        raise ValueError(f"{key}: an empirical distribution needs at least {MIN_VALUES} values, got {len(values)}")
+    if len(values) > MAX_VALUES:
         raise ValueError(f"{key}: at most {MAX_VALUES} values (the table is compiled into the program; "
-                         f"subsample it), got {len(out)}")
-    return Empirical(out)
+                         f"subsample it), got {len(values)}")
+    return Empirical(values)
 
 
 def distribution_of(node: dict, path: str, base: Path | None = None, *, dtype: str = "float32") -> Distribution:
@@ -173,8 +165,6 @@ def distribution_of(node: dict, path: str, base: Path | None = None, *, dtype: s
         raise ValueError(f"{path}.values_file: distribution empirical needs its values "
                          f"({path}.values_file=<file> or {path}.values=[...])")
     if values is not None:
-        if not isinstance(values, (list, tuple)):
-            raise ValueError(f"{path}.values: expected a list of numbers, got {values!r}")
         return check_table(f"{path}.values", values)
     return check_table(f"{path}.values_file", read_values_file(f"{path}.values_file", name, base, dtype=dtype))
 
@@ -201,14 +191,3 @@ def table_digests(static) -> dict[str, str]:
     these (:func:`yieldmc.job.identity` hashes the configuration alone)."""
     return {process_key(q, lv): dist.digest for q, lv, dist in static.active
             if isinstance(dist, Empirical)}
-
-
-def check_lowest(node: dict, path: str, dist, nominal: float, floor: float) -> None:
-    """Refuse an empirical table whose lowest value, added to ``nominal``, falls below
-    ``floor`` (a temperature below absolute zero); the message names the table's key.
-    No-op for other distributions."""
-    if not isinstance(dist, Empirical) or nominal + dist.values[0] >= floor:
-        return
-    key = f"{path}.values" if node.get("values") is not None else f"{path}.values_file"
-    raise ValueError(f"{key}: the nominal ({nominal:g}) plus the lowest value must stay >= {floor}, "
-                     f"got lowest value {dist.values[0]!r}")
