@@ -132,10 +132,6 @@ def module_losses(z, params, static: Static):
     return pass_figure_db(condition_parts(z, params, static), params)
 
 
-def _point_stats(z, params, valid, static: Static):
-    return block_values(figures(condition_parts(z, params, static), params, valid, static))
-
-
 def block_stats(seed, block, n_valid, params, tables, static: Static):
     """Integer statistics of one block for every sweep point (leading axis of ``params``).
 
@@ -155,7 +151,7 @@ def block_stats_from_draws(u, n_valid, params, static: Static):
     """:func:`block_stats` given the block's draws ``u`` (D, B) from :func:`draw_block`."""
     z = split_draws(u, static)
     valid = jnp.arange(static.block_size, dtype=jnp.int32) < n_valid
-    return jax.lax.map(lambda p: _point_stats(z, p, valid, static), params)
+    return jax.lax.map(lambda p: block_values(figures(condition_parts(z, p, static), p, valid, static)), params)
 
 
 class _TwoStage:
