@@ -27,11 +27,11 @@ as gathers, the table being a compile-time constant of the coupler's function).
   mode fits take their Chebyshev coefficients from ``yieldmc.physics.slab`` and the Si-strip
   index its cubic-Hermite table from ``yieldmc.physics.si_taper`` (combined on the host for
   the job's fixed wavelength and material state), so nothing is re-derived.
-* **Statistics**: as ``yieldmc.engine.blocks._point_stats``: passing modules with
+* **Statistics**: as ``yieldmc.engine.statistics.STATISTICS``: passing modules with
   ``spec.max_loss_db`` and ``spec.max_failed_channels``, per-channel fail counts, sums of the
   loss clipped to [0, 100] dB (float64 here, fixed point in the engine), the per-channel
   loss histogram (``engine.hist_bins`` bins up to ``engine.hist_max_db`` plus overflow) and,
-  where the engine keeps one (``blocks.SPEC_STEPS``), the yield-versus-spec histogram of each
+  where the engine keeps one (``statistics.SPEC_STEPS``), the yield-versus-spec histogram of each
   module's (m+1)-th worst channel loss.
 * **Arithmetic**: float32 like the engine; exp, log and sin/cos are Cephes single-precision
   polynomials (S. L. Moshier, *Methods and Programs for Mathematical Functions*, 1989) so
@@ -600,7 +600,7 @@ def _chunk(physics, tile_lo, tile_hi, n_modules, k0, k1, layers, channels, x_um,
                 physics(v, x_um[c], y_um[lyr], stack, par, loss[lyr * channels + c])
                 for i in range(TILE):
                     stack[i] += v[Q_LT, i]
-        # statistics (yieldmc.engine.blocks._point_stats)
+        # statistics (yieldmc.engine.statistics.STATISTICS)
         n_fail[:] = 0
         for j in range(lc):
             row = loss[j]
@@ -616,7 +616,7 @@ def _chunk(physics, tile_lo, tile_hi, n_modules, k0, k1, layers, channels, x_um,
                 hist[j, np.int64(min(max(np.floor(row[i] * hist_scale), F(0.0)), F(hist_bins)))] += 1
         for i in range(n_valid):
             n_pass += n_fail[i] <= max_failed
-        if spec_steps > 0:  # yield versus spec (the engine's blocks._spec_histogram)
+        if spec_steps > 0:  # yield versus spec (the engine's statistics._spec_histogram)
             _spec_figures(loss, max_failed, figure, column)
             for i in range(n_valid):
                 steps = min(max((figure[i] - max_loss) * hist_scale, F(-spec_steps - 1)), F(spec_steps + 1))
@@ -746,7 +746,8 @@ class FusedModel:
         Raises:
           NotImplementedError: a feature the kernel leaves out (:func:`unsupported`).
         """
-        from yieldmc.engine import blocks, quantities
+        from yieldmc.engine import quantities
+        from yieldmc.engine.statistics import SPEC_STEPS
         from yieldmc.engine.model import nominal_values
         from yieldmc.physics import coupling, materials, silicon, si_taper
 
@@ -832,7 +833,7 @@ class FusedModel:
             var_row=np.array(cols[4], np.int64), n_rows=row,
             par=np.array([par[k] for k in PAR_NAMES], np.float32), tab=tab,
             max_failed=int(p["spec.max_failed_channels"]), hist_bins=s.hist_bins, hist_max_db=s.hist_max_db,
-            spec_steps=int(getattr(blocks, "SPEC_STEPS", 0)),
+            spec_steps=SPEC_STEPS,
         )
         model.physics = make_physics(kind, tab)
         if kind == KIND_LZ:  # n_full and n_ref at the start width (no sample dependence), with the kernel's Hermite

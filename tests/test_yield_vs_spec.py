@@ -14,7 +14,7 @@ import pytest
 
 import yieldmc
 from yieldmc import validation
-from yieldmc.engine.blocks import SPEC_STEPS
+from yieldmc.engine.statistics import SPEC_STEPS
 
 N = 65536
 ENGINE = [f"samples={N}", "engine.block_size=8192"]

@@ -5,16 +5,15 @@ round-robin over the local devices. Block ``b``'s random numbers come from
 ``fold_in(key(seed), b)`` alone (one (D, B) draw, D the random dimensions of the active
 variations), so a result does not depend on how many blocks one call takes or on the
 number of devices or jobs. Every block is
-reduced on the device to integer sufficient statistics (pass counts, fail counts, a
-fixed-point loss sum, a loss histogram) that the host adds as int64: integer sums are
-exact in any order, so the totals are bit-identical however the blocks are grouped,
-and a block's statistics can be stored on their own (the zarr checkpoint).
+reduced on the device to the integer statistics of :data:`yieldmc.engine.statistics.STATISTICS`
+(pass counts, fail counts, a fixed-point loss sum, a loss histogram …) that the host
+combines as int64: exact in any order, so the totals are bit-identical however the blocks
+are grouped, and a block's statistics can be stored on their own (the zarr checkpoint).
 All sweep points of a block use the same draws (common random numbers).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import jax
@@ -26,67 +25,8 @@ from yieldmc.engine.conditions import apply_stacked
 from yieldmc.engine.conditions import stacked as stacked_conditions
 from yieldmc.engine.model import channel_loss_db, channel_loss_parts, nominal_values, pass_figure_db
 from yieldmc.engine.problem import Problem, Static
+from yieldmc.engine.statistics import Stats, block_counts, block_values, combine_blocks, figures
 from yieldmc.engine.variation import variation_params
-
-#: Loss values are clipped to [0, LOSS_CLIP_DB] before the fixed-point sum.
-LOSS_CLIP_DB = 100.0
-_LO_BITS = 10
-#: yield_vs_spec: spec values S + j·Δ for j = −SPEC_STEPS … SPEC_STEPS, Δ the loss
-#: histogram's bin width (``engine.hist_max_db / engine.hist_bins``, 0.01 dB by default).
-SPEC_STEPS = 200
-
-
-@dataclasses.dataclass
-class Stats:
-    """Integer sufficient statistics over the sweep points (host side, int64).
-
-    K is the number of conditions (:attr:`yieldmc.engine.problem.Static.n_conditions`, 1
-    without ``conditions``).
-
-    Attributes:
-      n_samples: modules counted.
-      n_pass: modules passing under every condition (the envelope), shape (P,).
-      fail: failing-channel counts, (P, K, L, C).
-      loss_sum: sum of clipped losses in units of ``static.loss_unit_db``, (P, K, L, C).
-      hist: loss histogram, (P, K, L, C, hist_bins + 1); the last bin is the overflow.
-      pdl_sum: sum of clipped polarisation-dependent losses, units of ``static.loss_unit_db``, (P, K, L, C).
-      conditions: per condition, (P, K, 3): modules passing under it, failing under it and
-        under no other, passing under every other.
-      spec_hist: the modules' spec figures on the grid S + j·Δ, (P, rows, 2J + 2): the
-        envelope, then each condition when there are several (:func:`_spec_histogram`).
-    """
-
-    n_samples: int
-    n_pass: np.ndarray
-    fail: np.ndarray
-    loss_sum: np.ndarray
-    hist: np.ndarray
-    n_pass_group: np.ndarray  # (G, P): passes per interval group of the sampler (G = 1 mostly)
-    pdl_sum: np.ndarray
-    conditions: np.ndarray
-    spec_hist: np.ndarray  # (P, rows, 2J + 2): the spec figures' histogram (_spec_histogram)
-
-    @classmethod
-    def zeros(cls, problem: Problem) -> "Stats":
-        s = problem.static
-        p, klc = problem.n_points, (s.n_conditions, s.layers, s.channels)
-        z = functools.partial(np.zeros, dtype=np.int64)
-        return cls(0, z((p,)), z((p, *klc)), z((p, *klc)), z((p, *klc, s.hist_bins + 1)),
-                   z((problem.groups, p)), z((p, *klc)), z((p, s.n_conditions, 3)),
-                   z((p, spec_rows(s), 2 * SPEC_STEPS + 2)))
-
-    def __iadd__(self, other: "Stats") -> "Stats":
-        self.n_samples += other.n_samples
-        self.n_pass_group += other.n_pass_group
-        self.n_pass += other.n_pass
-        self.fail += other.fail
-        self.loss_sum += other.loss_sum
-        self.hist += other.hist
-        self.pdl_sum += other.pdl_sum
-        self.conditions += other.conditions
-        self.spec_hist += other.spec_hist
-        return self
-
 
 def draw_block(seed, block, static: Static, tables=None):
     """Standard normals of one block, (D, B), as the problem's sampler draws them
@@ -192,87 +132,6 @@ def module_losses(z, params, static: Static):
     return pass_figure_db(condition_parts(z, params, static), params)
 
 
-def envelope_outcomes(passed):
-    """From per-condition module passes (K, B) to the envelope's: ``(passes every
-    condition (B,), fails this condition and no other (K, B), passes every other
-    condition (K, B))``."""
-    failed = ~passed
-    n_failed = jnp.sum(failed, axis=0, dtype=jnp.int32)
-    others_failed = n_failed[None] - failed.astype(jnp.int32)
-    return n_failed == 0, failed & (others_failed == 0), others_failed == 0
-
-
-def _point_stats(z, params, valid, static: Static):
-    nl, nc, nbins, k = static.layers, static.channels, static.hist_bins, static.n_conditions
-    per = condition_parts(z, params, static)  # (K, L, C, B) each
-    loss, pdl = per["loss"], per["pdl"]
-    w = valid.astype(jnp.int32)
-    fail = pass_figure_db(per, params) > params["spec.max_loss_db"]
-    n_fail = jnp.sum(fail, axis=(1, 2), dtype=jnp.int32)  # (K, B)
-    passed = n_fail <= params["spec.max_failed_channels"]  # (K, B)
-    envelope, fail_only, others_pass = envelope_outcomes(passed)
-    q = jnp.round(jnp.clip(loss, 0.0, LOSS_CLIP_DB) / static.loss_unit_db).astype(jnp.int32)
-    qp = jnp.round(jnp.clip(pdl, 0.0, LOSS_CLIP_DB) / static.loss_unit_db).astype(jnp.int32)
-    idx = jnp.clip(jnp.floor(loss * (nbins / static.hist_max_db)), 0, nbins).astype(jnp.int32)
-    flat = jnp.arange(k * nl * nc, dtype=jnp.int32).reshape(k, nl, nc, 1) * (nbins + 1) + idx
-    hist = jnp.zeros(k * nl * nc * (nbins + 1), jnp.int32).at[flat.reshape(-1)].add(
-        jnp.broadcast_to(w, flat.shape).reshape(-1)
-    )
-    counts = jnp.stack([passed, fail_only, others_pass], axis=-1)  # (K, B, 3)
-    spec_hist = _spec_histogram(pass_figure_db(per, params), params, w, static)
-    return {
-        "n_pass": jnp.sum(envelope & valid, dtype=jnp.int32),
-        "fail": jnp.sum(fail * w, axis=-1, dtype=jnp.int32),
-        "loss_hi": jnp.sum((q >> _LO_BITS) * w, axis=-1, dtype=jnp.int32),
-        "loss_lo": jnp.sum((q & ((1 << _LO_BITS) - 1)) * w, axis=-1, dtype=jnp.int32),
-        "hist": hist.reshape(k, nl, nc, nbins + 1),
-        "pdl_hi": jnp.sum((qp >> _LO_BITS) * w, axis=-1, dtype=jnp.int32),
-        "pdl_lo": jnp.sum((qp & ((1 << _LO_BITS) - 1)) * w, axis=-1, dtype=jnp.int32),
-        "conditions": jnp.sum(counts * w[:, None], axis=1, dtype=jnp.int32),
-        "spec_hist": spec_hist,
-    }
-
-
-def spec_figures(figure, max_failed):
-    """Each module's figure of merit against the spec: the (m+1)-th largest channel figure
-    under each condition (K, B), and over the envelope (B,), the largest of those — the
-    module passes at spec S iff its figure ≤ S.
-
-    Args:
-      figure: the pass figures (K, L, C, B) (:func:`pass_figure_db`).
-      max_failed: m, traced (a sort along the channels only when m > 0).
-    """
-    flat = figure.reshape(figure.shape[0], -1, figure.shape[-1])  # (K, L·C, B)
-    def kth(_):
-        ordered = jnp.sort(flat, axis=1)  # ascending: the (m+1)-th largest is at L·C − 1 − m
-        index = jnp.clip(flat.shape[1] - 1 - max_failed, 0, flat.shape[1] - 1).astype(jnp.int32)
-        return jax.lax.dynamic_index_in_dim(ordered, index, axis=1, keepdims=False)
-    per_condition = jax.lax.cond(max_failed == 0, lambda _: jnp.max(flat, axis=1), kth, None)
-    return per_condition, jnp.max(per_condition, axis=0)
-
-
-def _spec_histogram(figure, params, weight, static: Static):
-    """Counts of the modules' spec figures on the grid S + j·Δ (:data:`SPEC_STEPS`):
-    bin i (0 … 2J+1) holds the figures F with ⌈(F − S)/Δ⌉ + J = i (clipped), so the
-    cumulative count up to bin j is the number of modules with F ≤ S + (j − J)·Δ — at
-    j = J exactly the passing count (F ≤ S ⟺ F − S ≤ 0). Rows: the envelope, then each
-    condition when there are several. Shape (1 [+ K], 2J + 2)."""
-    per_condition, envelope = spec_figures(figure, params["spec.max_failed_channels"])
-    rows = envelope[None] if static.n_conditions == 1 else jnp.concatenate([envelope[None], per_condition])
-    width = static.hist_max_db / static.hist_bins
-    steps = jnp.clip((rows - params["spec.max_loss_db"]) / width, -SPEC_STEPS - 1.0, SPEC_STEPS + 1.0)
-    index = jnp.clip(jnp.ceil(steps).astype(jnp.int32) + SPEC_STEPS, 0, 2 * SPEC_STEPS + 1)
-    nb = 2 * SPEC_STEPS + 2
-    flat = index + nb * jnp.arange(rows.shape[0], dtype=jnp.int32)[:, None]
-    return jnp.zeros(rows.shape[0] * nb, jnp.int32).at[flat.reshape(-1)].add(
-        jnp.broadcast_to(weight, flat.shape).reshape(-1)).reshape(rows.shape[0], nb)
-
-
-def spec_rows(static: Static) -> int:
-    """Rows of the spec histogram: the envelope, then each condition when there are several."""
-    return 1 if static.n_conditions == 1 else 1 + static.n_conditions
-
-
 def block_stats(seed, block, n_valid, params, tables, static: Static):
     """Integer statistics of one block for every sweep point (leading axis of ``params``).
 
@@ -292,7 +151,7 @@ def block_stats_from_draws(u, n_valid, params, static: Static):
     """:func:`block_stats` given the block's draws ``u`` (D, B) from :func:`draw_block`."""
     z = split_draws(u, static)
     valid = jnp.arange(static.block_size, dtype=jnp.int32) < n_valid
-    return jax.lax.map(lambda p: _point_stats(z, p, valid, static), params)
+    return jax.lax.map(lambda p: block_values(figures(condition_parts(z, p, static), p, valid, static)), params)
 
 
 class _TwoStage:
@@ -317,17 +176,6 @@ def count_program(static: Static) -> _TwoStage:
     return _TwoStage(static)
 
 
-def count_shapes(problem: Problem) -> dict:
-    """Name → (per-block shape, dtype) of the integer count statistics."""
-    s = problem.static
-    p, lc = problem.n_points, (s.n_conditions, s.layers, s.channels)
-    return {"n_pass": ((p,), "int32"), "fail": ((p, *lc), "int32"), "loss_hi": ((p, *lc), "int32"),
-            "loss_lo": ((p, *lc), "int32"), "hist": ((p, *lc, s.hist_bins + 1), "int32"),
-            "pdl_hi": ((p, *lc), "int32"), "pdl_lo": ((p, *lc), "int32"),
-            "conditions": ((p, s.n_conditions, 3), "int32"),
-            "spec_hist": ((p, spec_rows(s), 2 * SPEC_STEPS + 2), "int32")}
-
-
 @functools.lru_cache(maxsize=None)
 def _compiled(static: Static):
     """The compiled one-block function (:meth:`yieldmc.samplers.Sampler.program`), one per
@@ -344,27 +192,10 @@ def _host_block(out) -> dict:
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def stats_from_blocks(blocks: dict, n_samples: int, problem: Problem, indices) -> Stats:
-    """Sum per-block statistics (leading block axis; block ``indices``) as int64."""
-    tot = {k: np.asarray(v).astype(np.int64).sum(axis=0) for k, v in blocks.items()}
-    loss_sum = (tot["loss_hi"] << _LO_BITS) + tot["loss_lo"]
-    group = np.zeros((problem.groups, problem.n_points), np.int64)
-    np.add.at(group, problem.group_of(np.asarray(indices)), np.asarray(blocks["n_pass"], np.int64))
-    pdl_sum = (tot["pdl_hi"] << _LO_BITS) + tot["pdl_lo"]
-    return Stats(int(n_samples), tot["n_pass"], tot["fail"], loss_sum, tot["hist"], group, pdl_sum,
-                 tot["conditions"], tot["spec_hist"])
-
-
 def device_params(problem: Problem, device=None):
     """The traced parameters as arrays of the engine's dtype on ``device``."""
     dtype = np.dtype(problem.static.dtype)
     return {k: jax.device_put(v.astype(dtype), device) for k, v in problem.params.items()}
-
-
-def block_counts(problem: Problem, blocks) -> np.ndarray:
-    """Modules that count in each block (the last block of a run may be partial)."""
-    b = np.asarray(blocks, dtype=np.int64)
-    return np.clip(problem.samples - b * problem.static.block_size, 0, problem.static.block_size)
 
 
 def sync_slices(n: int, size: int, *, first: int = 1):
@@ -385,9 +216,9 @@ def iterate_blocks(problem: Problem, blocks, *, n_devices: int | None = None):
     """Yield ``(block_indices, per_block_stats)`` every ``blocks_per_call`` rounds.
 
     Blocks are dealt round-robin to the local devices and dispatched asynchronously; at
-    each sync the host pulls every block's int32 statistics, stacked on a leading block
-    axis (``n_pass`` (k, P), ``fail``/``loss_hi``/``loss_lo`` (k, P, L, C), ``hist``
-    (k, P, L, C, bins + 1)). The first two syncs take one round each (:func:`sync_slices`).
+    each sync the host pulls every block's statistics (the sampler's
+    :meth:`~yieldmc.samplers.Sampler.block_shapes`), stacked on a leading block axis. The
+    first two syncs take one round each (:func:`sync_slices`).
     """
     static = problem.static
     if static.dtype == "float64" and not jax.config.jax_enable_x64:
@@ -423,10 +254,7 @@ def accumulate(problem: Problem, blocks, *, n_devices: int | None = None) -> Sta
     if not problem.static.sampler.counts:
         raise ValueError(f"sampler: accumulate() sums integer counts; sampler={problem.static.sampler.name} "
                          "keeps other per-block statistics (use yieldmc.run)")
-    total = Stats.zeros(problem)
-    for chunk, per_block in iterate_blocks(problem, blocks, n_devices=n_devices):
-        total += stats_from_blocks(per_block, block_counts(problem, chunk).sum(), problem, chunk)
-    return total
+    return combine_blocks(problem, iterate_blocks(problem, blocks, n_devices=n_devices))
 
 
 def compile_count(problem: Problem) -> int:

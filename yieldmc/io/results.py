@@ -1,8 +1,8 @@
 """The result Dataset (README.md, "Results"), built from a sampler's estimate (edge: xarray).
 
 :func:`dataset` turns a :class:`yieldmc.samplers.Estimate` into the Dataset: the count
-variables from its integer statistics (with the sampler's interval), then the variables
-the sampler gives itself; the provenance names the sampler and its interval method.
+variables from its integer statistics (as :data:`yieldmc.engine.statistics.STATISTICS`
+declares them, with the sampler's interval), then the variables the sampler gives itself; the provenance names the sampler and its interval method.
 Nothing here depends on which sampler it is.
 """
 
@@ -12,11 +12,11 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from yieldmc.engine.blocks import LOSS_CLIP_DB, SPEC_STEPS, Stats
-from yieldmc.engine.conditions import condition_coords, condition_variables
+from yieldmc.engine import statistics
+from yieldmc.engine.conditions import condition_coords
 from yieldmc.engine.problem import Problem
+from yieldmc.engine.statistics import Stats
 from yieldmc.samplers import Estimate
-from yieldmc.engine.stats import quantiles_from_histogram, wilson_interval
 from yieldmc.provenance import provenance
 
 
@@ -101,103 +101,22 @@ def dataset(estimate: Estimate, config_yaml: str) -> xr.Dataset:
 
 
 def count_variables(problem: Problem, stats: Stats) -> dict:
-    """The result variables from summed counts, the interval the sampler's
-    (:meth:`yieldmc.samplers.Sampler.interval`): name → (dims, values, attrs)."""
-    s = problem.static
-    sweep_dims = list(problem.sweep_keys)
-    shape = problem.sweep_shape
-    n = stats.n_samples
-    conditioned = bool(s.conditions)
-    lc = (s.n_conditions, s.layers, s.channels) if conditioned else (s.layers, s.channels)
-    ch = (("condition",) if conditioned else ()) + ("layer", "channel")
-
-    def grid(a, tail=()):
-        return np.asarray(a).reshape(tuple(shape) + tuple(tail))
-
-    interval = s.sampler.interval(problem, stats)
-    low, high, method = interval.low, interval.high, interval.label
-    hist_width = s.hist_max_db / s.hist_bins
-    q = quantiles_from_histogram(stats.hist, problem.quantiles, bin_width_db=hist_width)
-    q = np.moveaxis(q, 0, 1)  # (P, quantile, K, L, C)
-    qdims = ["quantile", *ch]
-    if conditioned:  # (P, K, quantile, L, C): the condition leads the channel dims
-        q = np.moveaxis(q, 2, 1)
-        qdims = ["condition", "quantile", "layer", "channel"]
-    else:
-        q = q[:, :, 0]
-    data = {
-        "yield": (sweep_dims, grid(stats.n_pass / n), {
-            "units": "1", "long_name": "fraction of modules that meet the loss spec"
-                                       + (" under every condition (envelope yield)" if conditioned else "")}),
-        "yield_ci_low": (sweep_dims, grid(low), {
-            "units": "1", "long_name": f"yield, lower end of the 95 % {method} interval"}),
-        "yield_ci_high": (sweep_dims, grid(high), {
-            "units": "1", "long_name": f"yield, upper end of the 95 % {method} interval"}),
-        "n_pass": (sweep_dims, grid(stats.n_pass).astype(np.int64), {
-            "units": "1", "long_name": "number of passing modules"}),
-        "n_samples": (sweep_dims, np.full(shape, n, dtype=np.int64), {
-            "units": "1", "long_name": "number of module samples"}),
-        "channel_fail_fraction": (sweep_dims + list(ch), grid(stats.fail / n, lc), {
-            "units": "1", "long_name": "fraction of modules in which the channel fails"}),
-        "loss_db_mean": (sweep_dims + list(ch), grid(stats.loss_sum * s.loss_unit_db / n, lc), {
-            "units": "dB", "long_name": f"mean channel loss (each loss clipped at {LOSS_CLIP_DB:g} dB)"}),
-        "pdl_db_mean": (sweep_dims + list(ch), grid(stats.pdl_sum * s.loss_unit_db / n, lc), {
-            "units": "dB", "long_name": "mean polarisation-dependent loss |loss_TE − loss_TM| "
-                                        "(0 when one polarisation is evaluated)"}),
-        "loss_db_quantile": (sweep_dims + qdims, grid(q, q.shape[1:]), {
-            "units": "dB", "long_name": f"channel loss quantile (resolution {hist_width:g} dB)"}),
-        **interval.variables,
-        **condition_variables(s, sweep_dims, lambda a: grid(a, (s.n_conditions,)), stats.conditions / n),
-        **spec_variables(problem, stats),
-    }
-    return data
-
-
-def spec_grid_db(problem: Problem) -> np.ndarray | None:
-    """The ``spec_db`` coordinate: S + j·Δ, j = −J … J (None when ``spec.max_loss_db`` is
-    swept: the grid would differ from point to point)."""
-    if "spec.max_loss_db" in problem.sweep_keys:
-        return None
-    s = problem.static
-    spec = float(problem.params["spec.max_loss_db"][0])
-    return spec + np.arange(-SPEC_STEPS, SPEC_STEPS + 1) * (s.hist_max_db / s.hist_bins)
-
-
-def spec_variables(problem: Problem, stats: Stats) -> dict:
-    """``yield_vs_spec`` (sweep dims…, spec_db) with its Wilson interval, and
-    ``condition_yield_vs_spec`` (sweep dims…, condition, spec_db) under several conditions:
-    the cumulative counts of the modules' spec figures (the (m+1)-th worst channel's pass
-    figure, the largest over the conditions for the envelope). At the configured spec it
-    equals ``yield`` exactly."""
-    grid_db = spec_grid_db(problem)
-    if grid_db is None:
-        return {}
-    s = problem.static
-    n = stats.n_samples
-    sweep_dims = list(problem.sweep_keys)
-    shape = tuple(problem.sweep_shape)
-    passing = np.cumsum(stats.spec_hist, axis=-1)[..., : 2 * SPEC_STEPS + 1]  # (P, rows, S)
-    low, high = wilson_interval(passing[:, 0], n)
-    what = {"units": "1", "spec_grid": "S + j * bin width of the loss histogram",
-            "long_name": "yield if the loss spec were spec_db (same modules; the failed-channel "
-                         "allowance and any crosstalk spec unchanged)"}
-    data = {
-        "yield_vs_spec": (sweep_dims + ["spec_db"], (passing[:, 0] / n).reshape(shape + grid_db.shape), what),
-        "yield_vs_spec_ci_low": (sweep_dims + ["spec_db"], np.asarray(low).reshape(shape + grid_db.shape), {
-            "units": "1", "long_name": "yield_vs_spec, lower end of the 95 % Wilson interval"}),
-        "yield_vs_spec_ci_high": (sweep_dims + ["spec_db"], np.asarray(high).reshape(shape + grid_db.shape), {
-            "units": "1", "long_name": "yield_vs_spec, upper end of the 95 % Wilson interval"}),
-    }
-    if passing.shape[1] > 1:
-        data["condition_yield_vs_spec"] = (
-            sweep_dims + ["condition", "spec_db"],
-            (passing[:, 1:] / n).reshape(shape + (s.n_conditions,) + grid_db.shape),
-            {**what, "long_name": "yield under this condition alone if the loss spec were spec_db"})
-    return data
+    """The result variables of the summed counts, one or more per statistic
+    (:data:`yieldmc.engine.statistics.STATISTICS`), then those of the sampler's interval
+    (:meth:`yieldmc.samplers.Sampler.interval`): name → (dims, values, attrs), the sweep
+    dimensions first."""
+    sweep_dims, shape = list(problem.sweep_keys), tuple(problem.sweep_shape)
+    interval = problem.static.sampler.interval(problem, stats)
+    data = {}
+    for row in statistics.STATISTICS:
+        for name, (dims, values, attrs) in (row.variables(problem, stats, interval) if row.variables else {}).items():
+            values = np.asarray(values)
+            data[name] = (sweep_dims + list(dims), values.reshape(shape + values.shape[1:]), attrs)
+    return {**data, **interval.variables}
 
 
 def spec_coords(problem: Problem) -> dict:
-    grid_db = spec_grid_db(problem)
+    grid_db = statistics.spec_grid_db(problem)
     if grid_db is None:
         return {}
     return {"spec_db": ("spec_db", grid_db, {"units": "dB", "long_name": "loss spec (spec.max_loss_db) "

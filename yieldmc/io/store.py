@@ -6,8 +6,10 @@ Layout of ``<name>.zarr``:
   stores), ``yieldmc_identity`` (hash of everything that fixes the result),
   ``config_yaml``, ``status`` (``running`` → ``complete``) and, once complete,
   ``result_digest`` (SHA-256 of the result's values);
-* group ``blocks/``: one chunk per block for ``n_pass``, ``fail``, ``loss_hi``,
-  ``loss_lo``, ``hist`` (int32 statistics of that block alone) and ``done`` (uint8).
+* group ``blocks/``: one chunk per block for each of the sampler's per-block statistics
+  (:meth:`yieldmc.samplers.Sampler.block_shapes`; for the count samplers the arrays of
+  :data:`yieldmc.engine.statistics.STATISTICS`: ``n_pass``, ``fail``, ``loss_hi``,
+  ``loss_lo``, ``hist`` …, each block's alone) and ``done`` (its seal, uint32).
   A block's flag is written after its data, so a killed run resumes from the flags;
   jobs that share the blocks (``shard``/``num_shards``) write disjoint chunks;
 * the result variables at the root, moved in once every block is done, after which
@@ -36,10 +38,10 @@ What keeps the data safe (docs/store.md says it in full):
   lock manager) releases the lock of a dead process, so a stale lock file is taken over
   by the next run.
 * **Integrity.** Every chunk carries a CRC-32C checksum; block chunks are filled with a
-  sentinel (−1, NaN) so a missing chunk is seen; each block is checked (its histogram
-  sums to its module count, no count exceeds it). A damaged block is recomputed; a
-  result whose digest does not match is recomputed from the blocks (command) or refused
-  (:func:`open_result`).
+  sentinel (−1, NaN) so a missing chunk is seen; each block is checked (the checks of
+  the statistics table: its histogram sums to its module count, no count exceeds it). A
+  damaged block is recomputed; a result whose digest does not match is recomputed from
+  the blocks (command) or refused (:func:`open_result`).
 
 Fault injection for the tests: ``YIELDMC_FAULT=<point>`` kills the process with SIGKILL
 at that point (``create-aside``, ``finalize-aside``, ``finalize-move``,
@@ -70,7 +72,8 @@ import xarray as xr
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from yieldmc.engine.blocks import SPEC_STEPS, block_counts, iterate_blocks
+from yieldmc.engine.blocks import block_counts, iterate_blocks
+from yieldmc.engine.statistics import block_ok
 from yieldmc.engine.problem import Problem
 from yieldmc.io.results import dataset
 
@@ -601,21 +604,13 @@ class FinalizeLock:
 # --------------------------------------------------------------------------- integrity
 def _block_ok(problem: Problem, b: int, values: dict, seal: int, ident: str) -> bool:
     """Self-check of block ``b``: readable, sealed by this store at this index, and (count
-    statistics) its histogram sums to its module count, no count exceeds it."""
+    statistics) every check of :data:`yieldmc.engine.statistics.STATISTICS` (its histogram
+    sums to its module count, no count exceeds it …)."""
     if seal == 0 or any(v is None for v in values.values()):
         return False
     if block_seal(ident, b, values, _shapes(problem)) != seal:
         return False
-    if "hist" not in values:  # statistics without a histogram: the seal only
-        return True
-    n = int(block_counts(problem, [b])[0])
-    ok = bool(np.all(values["hist"].sum(axis=-1, dtype=np.int64) == n)
-              and np.all(values["n_pass"] <= n) and np.all(values["fail"] <= n))
-    if ok and "spec_hist" in values:  # every module once; the envelope at the spec = n_pass
-        spec = values["spec_hist"].astype(np.int64)
-        ok = bool(np.all(spec.sum(axis=-1) == n)
-                  and np.array_equal(spec[..., 0, :SPEC_STEPS + 1].sum(axis=-1), values["n_pass"]))
-    return ok
+    return not problem.static.sampler.counts or block_ok(values, int(block_counts(problem, [b])[0]))
 
 
 def _verified_slices(root: zarr.Group, problem: Problem):

@@ -43,7 +43,7 @@ import numpy as np
 from yieldmc.parts import Part
 
 if TYPE_CHECKING:  # annotations only
-    from yieldmc.engine.blocks import Stats
+    from yieldmc.engine.statistics import Stats
     from yieldmc.engine.problem import Problem, Static
 
 
@@ -122,8 +122,8 @@ class Sampler(Part, abc.ABC):
     #: fixed at θ. Optimisation, which moves θ away from the proposal, still needs
     #: :attr:`supports_gradients`.
     weighted_gradients: bool = False
-    #: Whether the per-block statistics are the engine's integer counts (``n_pass``,
-    #: ``fail``, ``loss_hi``, ``loss_lo``, ``hist``): then they add up exactly in any
+    #: Whether the per-block statistics are the engine's integer counts
+    #: (:data:`yieldmc.engine.statistics.STATISTICS`): then they combine exactly in any
     #: order (``engine.accumulate``) and the store self-checks and repairs each block.
     counts: bool = True
 

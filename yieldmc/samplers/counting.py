@@ -3,13 +3,15 @@
 :class:`CountingSampler` supplies everything of :class:`~yieldmc.samplers.base.Sampler`
 but :meth:`~yieldmc.samplers.base.Sampler.draws`: the engine's per-block integer counts
 (:func:`yieldmc.engine.blocks.block_stats` on the sampler's draws, two compiled programs), their
-exact int64 sums, and the Wilson interval of the pass count. ``mc`` and ``qmc`` are
-count-based; so is a plugin sampler that only changes the draws (``tests/toy_sampler.py``).
+exact int64 totals (:mod:`yieldmc.engine.statistics`) and the Wilson interval of the pass
+count. ``mc`` and ``qmc`` are count-based; so is a plugin sampler that only changes the
+draws (``tests/toy_sampler.py``).
 """
 
 from __future__ import annotations
 
-from yieldmc.engine.blocks import Stats, count_program, count_shapes, stats_from_blocks
+from yieldmc.engine.blocks import count_program
+from yieldmc.engine.statistics import block_shapes, combine_blocks
 from yieldmc.samplers.base import Estimate, Interval, Sampler
 from yieldmc.engine.stats import wilson_interval
 
@@ -23,15 +25,11 @@ class CountingSampler(Sampler):
         return count_program(static)
 
     def block_shapes(self, problem) -> dict:
-        return count_shapes(problem)
+        return block_shapes(problem)
 
     def estimate(self, problem, blocks, *, n_devices=None) -> Estimate:
-        """Sum the counts of every block as int64 (exact, in any order and grouping)."""
-        stats = Stats.zeros(problem)
-        for indices, values in blocks:
-            stats += stats_from_blocks(values, 0, problem, indices)
-        stats.n_samples = problem.samples
-        return Estimate(problem, stats)
+        """Combine the counts of every block as int64 (exact, in any order and grouping)."""
+        return Estimate(problem, combine_blocks(problem, blocks))
 
     def interval(self, problem, stats) -> Interval:
         """95 % Wilson score interval of n_pass out of n_samples."""

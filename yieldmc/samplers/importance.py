@@ -41,7 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from yieldmc.engine.conditions import condition_variables
-from yieldmc.engine.blocks import envelope_outcomes, module_losses, split_draws
+from yieldmc.engine.blocks import module_losses, split_draws
+from yieldmc.engine.statistics import envelope_outcomes
 from yieldmc.engine.rng import block_key, standard_normals
 from yieldmc.engine.problem import Problem, Static, random_dimension
 from yieldmc.parts import Key
