@@ -25,7 +25,7 @@ CF_CONVENTIONS = "CF-1.10"
 def command_line() -> str:
     """The command that is computing this result: ``yieldmc`` with the job's overrides
     under Hydra (each job of a multirun or a cluster array its own), else this process's
-    ``argv`` (a script calling the Python API)."""
+    ``argv`` (the command, or a script calling the Python API)."""
     import shlex
     from pathlib import Path
 
@@ -34,7 +34,10 @@ def command_line() -> str:
 
         if HydraConfig.initialized():
             return shlex.join(["yieldmc", *HydraConfig.get().overrides.task])
-    return shlex.join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python", *sys.argv[1:]])
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("python")
+    if program.name == "__main__.py" and program.parent.name == "yieldmc":  # python -m yieldmc
+        program = Path("yieldmc")
+    return shlex.join([program.name, *sys.argv[1:]])
 
 
 def _spec_attrs(config: dict, swept) -> dict:

@@ -202,8 +202,9 @@ def check_config(config, base: Path | None = None) -> Problem:
 
 
 #: Jobs parsed by :func:`_prevalidate` in this process, by configuration: the same
-#: configuration, composed again by Hydra for :func:`execute`, is not parsed twice (a job of
-#: a multirun launched elsewhere is parsed where it runs).
+#: configuration, composed again by Hydra for :func:`execute` (a multirun, or a run with
+#: ``hydra.*`` settings), is not parsed twice (a job of a multirun launched elsewhere is
+#: parsed where it runs).
 _PARSED: dict = {}
 
 
@@ -213,10 +214,12 @@ def _parse_key(config: dict, base: Path) -> str:
     return json.dumps([config, str(base)], sort_keys=True, default=repr)
 
 
-def _prevalidate(argv) -> None:
+def _prevalidate(argv) -> list:
+    """Compose and parse every job the command will run, and check its store, before
+    anything is compiled or written; the parsed jobs (none for Hydra's own flags)."""
     overrides, multirun, skip = _split_argv(argv)
     if skip:
-        return
+        return []
     launcher = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("hydra/launcher=")), "")
     if multirun and "slurm" in launcher:
         import shutil
@@ -230,6 +233,7 @@ def _prevalidate(argv) -> None:
 
     check_override_keys(overrides)
     base = Path.cwd()  # Hydra's runtime cwd: where yieldmc started
+    jobs = []
     for combo in _expand(overrides, multirun):
         try:
             config = to_container(compose(combo))
@@ -242,6 +246,8 @@ def _prevalidate(argv) -> None:
             must_replace(path, job, overwrite=job.overwrite, replace=job.num_shards == 1)
         else:
             check_replaceable(path, overwrite=job.overwrite)
+        jobs.append(job)
+    return jobs
 
 
 def store_path(job: Job, base: Path) -> Path:
@@ -468,8 +474,8 @@ def _finish(root, path: Path, job: Job):
 
 
 def execute(cfg: DictConfig, base: Path) -> int:
-    """Run (or resume, or finish) the job described by ``cfg``; print the summary."""
-    from yieldmc.io import store as zstore
+    """Hydra's job (a multirun's, or a run with ``hydra.*`` settings): parse ``cfg`` (or take
+    the job the check parsed) and run it."""
     from yieldmc.plugins import load_plugins
 
     try:
@@ -484,6 +490,13 @@ def execute(cfg: DictConfig, base: Path) -> int:
         job = _PARSED.pop(_parse_key(config, base), None) or parse_job(config, base=base)
     except ValueError as exc:
         _fail(exc)
+    return _run_job(job, base)
+
+
+def _run_job(job: Job, base: Path) -> int:
+    """Run (or resume, or finish) a parsed job; print the summary."""
+    from yieldmc.io import store as zstore
+
     if job.mode != "run":
         return execute_gradient_mode(job, base)
     problem, shard, num = job.problem, job.shard, job.num_shards
@@ -621,11 +634,17 @@ def _run_command(argv) -> None:
         print(help_text())
         return
     try:
-        _prevalidate(argv)
+        jobs = _prevalidate(argv)
     except ValueError as exc:
         _fail(exc)
     except Exception as exc:  # noqa: BLE001 - Hydra's own parse errors (a multirun's sweep)
         _fail(explain_hydra_error(f"{type(exc).__name__}: {exc}", _split_argv(argv)[0]))
+    overrides, multirun, _ = _split_argv(argv)
+    if len(jobs) == 1 and not multirun and not any(o.lstrip("+~").startswith("hydra") for o in overrides):
+        # one job: composed and parsed once above, run here (Hydra's launchers, run
+        # directory and logging serve a multirun or a run with hydra.* settings)
+        _PARSED.clear()
+        sys.exit(_run_job(jobs[0], Path.cwd()))
     sys.argv.extend(local_search_path(argv))  # the same search path for Hydra's own composition
     _app()
 
