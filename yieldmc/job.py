@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from yieldmc.analysis import gradients
 from yieldmc.configuration.parse import build_problem
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import require_gradients
@@ -43,7 +44,7 @@ class Output:
 class GradientSettings:
     """``gradient.*``: the yield-gradient estimator and the pathwise smoothing."""
 
-    estimator: str
+    estimator: gradients.GradientEstimator
     tau_db: float
 
 
@@ -110,7 +111,7 @@ class Job:
 
 
 # --------------------------------------------------------------------------- sections
-ESTIMATORS = ("pathwise", "score")
+ESTIMATORS = tuple(gradients.ESTIMATORS)
 DEFAULT_GRADIENT = {"estimator": "pathwise", "tau_db": 0.02}
 
 
@@ -120,12 +121,10 @@ def gradient_settings(config: dict) -> GradientSettings:
     unknown = set(g) - set(DEFAULT_GRADIENT)
     if unknown:
         raise ValueError(f"gradient.{sorted(unknown)[0]}: unknown key")
-    if g["estimator"] not in ESTIMATORS:
-        raise ValueError(f"gradient.estimator: expected one of {ESTIMATORS}, got {g['estimator']!r}")
     tau = g["tau_db"]
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
         raise ValueError(f"gradient.tau_db: must be > 0, got {tau!r}")
-    return GradientSettings(estimator=g["estimator"], tau_db=float(tau))
+    return GradientSettings(estimator=gradients.make_estimator(g["estimator"], tau_db=float(tau)), tau_db=float(tau))
 
 
 DEFAULT_OPTIMIZE = {

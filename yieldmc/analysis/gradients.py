@@ -15,8 +15,12 @@ Two estimators of ∂Y/∂θ for the module yield Y(θ) = P(module passes):
   the variance; the running yield of the earlier blocks, so it stays unbiased). Support parameters
   (uniform bounds, truncation limits) and copula-coupled quantities have no score here.
 
-Both return per-block sums, so the Monte-Carlo standard error of every component comes
-from the spread of the block estimates.
+Each estimator is a :class:`GradientEstimator` (a frozen, hashable object holding its
+settings), registered by name in :data:`ESTIMATORS` (the values of ``gradient.estimator``).
+It supplies one block's sums (:meth:`GradientEstimator.block`); :func:`block_sums` runs it
+over the blocks of a problem — the draws of block b from (seed, b), blocks in order — for
+the sensitivities and the optimiser alike. The Monte-Carlo standard error of every
+component comes from the spread of the block sums.
 
 **Rare yields** (``sampler=is``): both estimators take the draws of the sampler with their
 importance weights w = p/q (:meth:`yieldmc.samplers.Sampler.weighted_draws`); with q fixed
@@ -29,14 +33,19 @@ carry P̂_f (Rubinstein & Kroese, *Simulation and the Monte Carlo Method*, §7.3
 
 from __future__ import annotations
 
+import abc
+import dataclasses
 import functools
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from yieldmc.engine.blocks import module_losses, split_draws
-from yieldmc.engine.problem import Static
-from yieldmc.engine.variation import variation_params
+from yieldmc.engine.blocks import block_counts, module_losses, split_draws, sync_slices
+from yieldmc.engine.problem import Problem, Static
+from yieldmc.engine.variation import process_key, variation_params
+
 
 def soft_module_pass(loss_db, *, max_loss_db, max_failed: int, tau_db):
     """Relaxed module pass indicator, consistent with ``max_failed`` failed channels.
@@ -73,38 +82,83 @@ def soft_module_pass(loss_db, *, max_loss_db, max_failed: int, tau_db):
     return jax.nn.sigmoid((max_loss_db - worst) / tau_db)
 
 
-def _losses(z, params, static: Static):
-    return module_losses(z, params, static)
-
-
 def _hard_pass(loss, params):
     """Module passes, (B,), from losses (L, C, B) or (K, L, C, B): under every condition."""
     n_fail = jnp.sum(loss > params["spec.max_loss_db"], axis=(-3, -2))
     return jnp.all(n_fail <= params["spec.max_failed_channels"], axis=tuple(range(n_fail.ndim - 1)))
 
 
-def weighted_block(seed, block, static: Static, tables=None):
-    """One block's draws (D, B) and importance weights (B,) (ones unless the sampler's
-    proposal is not p)."""
-    return static.sampler.weighted_draws(seed, block, static, tables)
+class BlockSums(NamedTuple):
+    """One block's sums (a pytree of arrays): ``failed`` Σ w·(1 − hard pass); ``value`` the
+    estimator's Σ w·(smoothed pass), or None where it has none; ``gradient`` parameter name →
+    the block's gradient sum (NaN for a parameter the estimator does not cover)."""
+
+    failed: Any
+    value: Any
+    gradient: dict
 
 
-def pathwise_from_draws(u, weights, n_valid, params, *, static: Static, tau_db, max_failed: int):
-    """One block, given its draws u (D, B) and weights (B,): (Σ w·(1 − hard pass),
-    Σ w·soft pass, ∂(Σ w·soft pass)/∂params)."""
-    z = split_draws(u, static)
-    valid = (jnp.arange(static.block_size) < n_valid).astype(jnp.dtype(static.dtype))
-    w = valid * weights
+class GradientEstimator(abc.ABC):
+    """An estimator of ∂Y/∂θ, one block at a time (subclasses are frozen dataclasses: their
+    fields are the estimator's settings, read from the ``gradient`` section by name).
 
-    def soft_sum(p):
-        loss = _losses(z, p, static)
-        soft = soft_module_pass(loss, max_loss_db=p["spec.max_loss_db"],
-                                max_failed=max_failed, tau_db=tau_db)
-        return jnp.sum(soft * w), loss
+    A new estimator is a subclass with a ``name`` and :meth:`block`, entered in
+    :data:`ESTIMATORS`; :func:`block_sums` runs it over the blocks.
+    """
 
-    (soft, loss), grad = jax.value_and_grad(soft_sum, has_aux=True)(params)
-    failed = jnp.sum(jnp.where(_hard_pass(loss, params), 0.0, w))
-    return failed, soft, grad
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def block(self, u, weights, n_valid, params, baseline, *, static: Static, max_failed: int) -> BlockSums:
+        """The sums of one block (traced; compiled once per estimator and ``static``).
+
+        Args:
+          u: the block's standard normals (D, B); weights: their importance weights p/q (B,).
+          n_valid: modules of the block that count (the first ``n_valid``).
+          params: parameter name → scalar array (the gradient's variables).
+          baseline: :meth:`baseline`'s value as an array, or None.
+          static: the problem's static part; max_failed: ``spec.max_failed_channels`` (int).
+        """
+
+    def baseline(self, *, failed: float, seen: int, weighted: bool) -> float | None:
+        """The baseline handed to the next block, from the earlier blocks (``failed`` weighted
+        failures among ``seen`` modules; ``weighted``: draws of a proposal q ≠ p). None (the
+        default): no baseline, and the blocks run without waiting for each other."""
+        return None
+
+    def richardson(self, static: Static) -> tuple[GradientEstimator, float] | None:
+        """(This estimator at half its smoothing, factor) where the smoothing biases the
+        gradient: bias ≈ factor·(g − g_half) on the same draws. None: unbiased."""
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Pathwise(GradientEstimator):
+    """Autodiff of Σ w·σ((S − L_(m+1))/τ) (:func:`soft_module_pass`) on the block's draws.
+
+    The smoothing bias is O(τ²) for one condition and O(τ) under several (the smooth
+    maximum), so its Richardson factor is 2^p/(2^p − 1) with p = 2 or 1.
+    """
+
+    tau_db: float
+    name: ClassVar[str] = "pathwise"
+
+    def block(self, u, weights, n_valid, params, baseline, *, static, max_failed):
+        z = split_draws(u, static)
+        w = (jnp.arange(static.block_size) < n_valid).astype(jnp.dtype(static.dtype)) * weights
+
+        def soft_sum(p):
+            loss = module_losses(z, p, static)
+            soft = soft_module_pass(loss, max_loss_db=p["spec.max_loss_db"], max_failed=max_failed,
+                                    tau_db=self.tau_db)
+            return jnp.sum(soft * w), loss
+
+        (soft, loss), grad = jax.value_and_grad(soft_sum, has_aux=True)(params)
+        return BlockSums(jnp.sum(jnp.where(_hard_pass(loss, params), 0.0, w)), soft, grad)
+
+    def richardson(self, static):
+        p = 1 if static.n_conditions > 1 else 2
+        return dataclasses.replace(self, tau_db=0.5 * self.tau_db), 2.0**p / (2.0**p - 1.0)
 
 
 def score_variations(static: Static):
@@ -115,44 +169,117 @@ def score_variations(static: Static):
     )
 
 
-def score_from_draws(u, weights, n_valid, params, baseline, *, static: Static):
-    """One block, given its draws and weights: (Σ w·(1 − hard pass),
-    Σ w·(pass − b)·∂ log p/∂θ) for the score variations."""
-    z = split_draws(u, static)
-    valid = jnp.arange(static.block_size) < n_valid
-    passed = _hard_pass(_losses(z, params, static), params)
-    w = jnp.where(valid, weights, 0.0)
-    weight = w * (passed.astype(baseline.dtype) - baseline)
+@dataclasses.dataclass(frozen=True)
+class Score(GradientEstimator):
+    """Σ w·(1{pass} − b)·∂ log p/∂θ over the means and sigmas of :func:`score_variations`
+    (NaN for every other parameter). b: the running yield of the earlier blocks (0.5 before
+    the first), or 1 for weighted draws (see the module docstring)."""
 
-    def weighted_logp(p):
-        total = 0.0
-        for q, lv, dist in score_variations(static):
-            x = jax.lax.stop_gradient(dist.transform(z[(q, lv)], **variation_params(params, q, lv)))
-            lp = dist.log_density(x, **variation_params(p, q, lv))
-            lp = lp if lv == "module" else jnp.sum(lp, axis=(0, 1))  # (L, 1|C, B) → (B,)
-            total = total + jnp.sum(weight * lp)
-        return total
+    name: ClassVar[str] = "score"
 
-    grad = jax.grad(weighted_logp)(params)
-    return jnp.sum(jnp.where(passed, 0.0, w)), grad
+    def baseline(self, *, failed, seen, weighted):
+        return 1.0 if weighted else 0.5 if seen == 0 else 1.0 - failed / seen
+
+    def block(self, u, weights, n_valid, params, baseline, *, static, max_failed):
+        z = split_draws(u, static)
+        passed = _hard_pass(module_losses(z, params, static), params)
+        w = jnp.where(jnp.arange(static.block_size) < n_valid, weights, 0.0)
+        weight = w * (passed.astype(baseline.dtype) - baseline)
+
+        def weighted_logp(p):
+            total = 0.0
+            for q, lv, dist in score_variations(static):
+                x = jax.lax.stop_gradient(dist.transform(z[(q, lv)], **variation_params(params, q, lv)))
+                lp = dist.log_density(x, **variation_params(p, q, lv))
+                lp = lp if lv == "module" else jnp.sum(lp, axis=(0, 1))  # (L, 1|C, B) → (B,)
+                total = total + jnp.sum(weight * lp)
+            return total
+
+        covered = {process_key(q, lv, k) for q, lv, _ in score_variations(static) for k in ("mean", "sigma")}
+        grad = {k: g if k in covered else jnp.full_like(g, jnp.nan)
+                for k, g in jax.grad(weighted_logp)(params).items()}
+        return BlockSums(jnp.sum(jnp.where(passed, 0.0, w)), None, grad)
+
+
+#: The estimators by name (the values of ``gradient.estimator``).
+ESTIMATORS: dict[str, type[GradientEstimator]] = {"pathwise": Pathwise, "score": Score}
+
+
+def make_estimator(name: str, **settings) -> GradientEstimator:
+    """The estimator registered as ``name``, given the ``gradient`` settings (those it
+    declares as fields; the rest are ignored).
+
+    Raises:
+      ValueError: ``name`` is not in :data:`ESTIMATORS`.
+    """
+    cls = ESTIMATORS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"gradient.estimator: expected one of {tuple(ESTIMATORS)}, got {name!r}")
+    return cls(**{f.name: settings[f.name] for f in dataclasses.fields(cls) if f.name in settings})
+
+
+def weighted_block(seed, block, static: Static, tables=None):
+    """One block's draws (D, B) and importance weights (B,) (ones unless the sampler's
+    proposal is not p)."""
+    return static.sampler.weighted_draws(seed, block, static, tables)
 
 
 @functools.lru_cache(maxsize=None)
-def compiled_pathwise(static: Static, tau_db: float, max_failed: int):
-    """The pathwise estimator of one block, ``f(seed, block, n_valid, params, tables=None)``,
-    as two compiled programs (draws and weights; model and gradient): on XLA's CPU backend
+def block_program(estimator: GradientEstimator, static: Static, max_failed: int):
+    """``f(seed, block, n_valid, params, baseline, tables) -> BlockSums`` of one block, as
+    two compiled programs (draws and weights; the estimator's sums): on XLA's CPU backend
     that runs markedly faster than one fused program."""
     draw = jax.jit(functools.partial(weighted_block, static=static))
-    grad = jax.jit(functools.partial(pathwise_from_draws, static=static, tau_db=tau_db,
-                                     max_failed=max_failed))
-    return lambda seed, block, n_valid, params, tables=None: grad(*draw(seed, block, tables=tables),
-                                                                  n_valid, params)
-
-
-@functools.lru_cache(maxsize=None)
-def compiled_score(static: Static):
-    """The score estimator of one block, ``f(seed, block, n_valid, params, baseline, tables=None)``."""
-    draw = jax.jit(functools.partial(weighted_block, static=static))
-    grad = jax.jit(functools.partial(score_from_draws, static=static))
-    return lambda seed, block, n_valid, params, baseline, tables=None: grad(
+    sums = jax.jit(functools.partial(estimator.block, static=static, max_failed=max_failed))
+    return lambda seed, block, n_valid, params, baseline, tables: sums(
         *draw(seed, block, tables=tables), n_valid, params, baseline)
+
+
+class Sums(NamedTuple):
+    """An estimator's sums over the blocks of a problem, on the host (float64): ``counts``
+    (K,) modules per block; ``failed`` and ``value`` (None where the estimator has none)
+    summed over the blocks in order; ``gradient`` (K, P) each block's sums of the named
+    parameters."""
+
+    counts: np.ndarray
+    failed: float
+    value: float | None
+    gradient: np.ndarray
+
+
+def block_sums(problem: Problem, estimator: GradientEstimator, params, names, *, progress=None) -> Sums:
+    """Run ``estimator`` over every block of a single-point problem, in block order.
+
+    Block b draws from (seed, b) with the problem's sampler (weighted by p/q where it
+    does not draw from p), so every caller sees the same draws. Blocks are fetched to the
+    host in groups of ``blocks_per_call`` (the first two alone when there is a
+    ``progress``), or one at a time for an estimator with a baseline; the grouping
+    changes no result.
+
+    Args:
+      params: parameter name → scalar device array (the point, and the variables).
+      names: the parameters whose gradients are kept, in order.
+      progress: None or a callable given the modules of each fetched group.
+    """
+    static = problem.static
+    weighted = not static.sampler.supports_gradients
+    tables = static.sampler.tables(problem) if weighted else None
+    program = block_program(estimator, static, int(problem.params["spec.max_failed_channels"][0]))
+    counts = block_counts(problem, np.arange(problem.n_blocks))
+    seed = np.uint32(problem.seed)
+    size = 1 if estimator.baseline(failed=0.0, seen=0, weighted=weighted) is not None else \
+        max(int(problem.blocks_per_call), 1)
+    failed, value, seen, rows = 0.0, None, 0, []
+    for part in sync_slices(len(counts), size, first=1 if progress is not None else size):
+        outs = []
+        for b in range(part.start, part.stop):
+            baseline = estimator.baseline(failed=failed, seen=seen, weighted=weighted)
+            outs.append(program(seed, np.uint32(b), np.int32(counts[b]), params,
+                                None if baseline is None else np.asarray(baseline, dtype=static.dtype), tables))
+        for out, n in zip(jax.device_get(outs), counts[part]):
+            failed, seen = failed + float(out.failed), seen + int(n)
+            value = None if out.value is None else (value or 0.0) + float(out.value)
+            rows.append(np.array([out.gradient[k] for k in names], dtype=np.float64))
+        if progress is not None:
+            progress(int(np.sum(counts[part])))
+    return Sums(counts, failed, value, np.stack(rows))
