@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from yieldmc.engine.blocks import block_counts, module_losses, split_draws, sync_slices
+from yieldmc.engine.blocks import block_counts, device_params, module_losses, split_draws, sync_slices
 from yieldmc.engine.problem import Problem, Static
 from yieldmc.engine.variation import process_key, variation_params
 
@@ -91,7 +91,8 @@ def _hard_pass(loss, params):
 class BlockSums(NamedTuple):
     """One block's sums (a pytree of arrays): ``failed`` Σ w·(1 − hard pass); ``value`` the
     estimator's Σ w·(smoothed pass), or None where it has none; ``gradient`` parameter name →
-    the block's gradient sum (NaN for a parameter the estimator does not cover)."""
+    the block's gradient sum (NaN for a parameter the estimator does not cover). Over all
+    blocks (:func:`block_sums`): ``failed`` and ``value`` summed, ``gradient`` (K, P)."""
 
     failed: Any
     value: Any
@@ -161,17 +162,9 @@ class Pathwise(GradientEstimator):
         return dataclasses.replace(self, tau_db=0.5 * self.tau_db), 2.0**p / (2.0**p - 1.0)
 
 
-def score_variations(static: Static):
-    """(quantity, level, distribution) whose mean/sigma get a score-function gradient."""
-    return tuple(
-        (q, lv, d) for q, lv, d in static.active
-        if d.scored and not (lv == "module" and q in static.copula)
-    )
-
-
 @dataclasses.dataclass(frozen=True)
 class Score(GradientEstimator):
-    """Σ w·(1{pass} − b)·∂ log p/∂θ over the means and sigmas of :func:`score_variations`
+    """Σ w·(1{pass} − b)·∂ log p/∂θ over the means and sigmas of the scored variations
     (NaN for every other parameter). b: the running yield of the earlier blocks (0.5 before
     the first), or 1 for weighted draws (see the module docstring)."""
 
@@ -185,17 +178,18 @@ class Score(GradientEstimator):
         passed = _hard_pass(module_losses(z, params, static), params)
         w = jnp.where(jnp.arange(static.block_size) < n_valid, weights, 0.0)
         weight = w * (passed.astype(baseline.dtype) - baseline)
+        scored = [(q, lv, d) for q, lv, d in static.active if d.scored and not (lv == "module" and q in static.copula)]
 
         def weighted_logp(p):
             total = 0.0
-            for q, lv, dist in score_variations(static):
+            for q, lv, dist in scored:
                 x = jax.lax.stop_gradient(dist.transform(z[(q, lv)], **variation_params(params, q, lv)))
                 lp = dist.log_density(x, **variation_params(p, q, lv))
                 lp = lp if lv == "module" else jnp.sum(lp, axis=(0, 1))  # (L, 1|C, B) → (B,)
                 total = total + jnp.sum(weight * lp)
             return total
 
-        covered = {process_key(q, lv, k) for q, lv, _ in score_variations(static) for k in ("mean", "sigma")}
+        covered = {process_key(q, lv, k) for q, lv, _ in scored for k in ("mean", "sigma")}
         grad = {k: g if k in covered else jnp.full_like(g, jnp.nan)
                 for k, g in jax.grad(weighted_logp)(params).items()}
         return BlockSums(jnp.sum(jnp.where(passed, 0.0, w)), None, grad)
@@ -218,37 +212,21 @@ def make_estimator(name: str, **settings) -> GradientEstimator:
     return cls(**{f.name: settings[f.name] for f in dataclasses.fields(cls) if f.name in settings})
 
 
-def weighted_block(seed, block, static: Static, tables=None):
-    """One block's draws (D, B) and importance weights (B,) (ones unless the sampler's
-    proposal is not p)."""
-    return static.sampler.weighted_draws(seed, block, static, tables)
-
-
 @functools.lru_cache(maxsize=None)
 def block_program(estimator: GradientEstimator, static: Static, max_failed: int):
     """``f(seed, block, n_valid, params, baseline, tables) -> BlockSums`` of one block, as
     two compiled programs (draws and weights; the estimator's sums): on XLA's CPU backend
     that runs markedly faster than one fused program."""
-    draw = jax.jit(functools.partial(weighted_block, static=static))
+    draw = jax.jit(functools.partial(static.sampler.weighted_draws, static=static))
     sums = jax.jit(functools.partial(estimator.block, static=static, max_failed=max_failed))
     return lambda seed, block, n_valid, params, baseline, tables: sums(
         *draw(seed, block, tables=tables), n_valid, params, baseline)
 
 
-class Sums(NamedTuple):
-    """An estimator's sums over the blocks of a problem, on the host (float64): ``counts``
-    (K,) modules per block; ``failed`` and ``value`` (None where the estimator has none)
-    summed over the blocks in order; ``gradient`` (K, P) each block's sums of the named
-    parameters."""
-
-    counts: np.ndarray
-    failed: float
-    value: float | None
-    gradient: np.ndarray
-
-
-def block_sums(problem: Problem, estimator: GradientEstimator, params, names, *, progress=None) -> Sums:
-    """Run ``estimator`` over every block of a single-point problem, in block order.
+def block_sums(problem: Problem, estimator: GradientEstimator, names, *, params=None, progress=None) -> BlockSums:
+    """Run ``estimator`` over every block of a single-point problem, in block order: the
+    failures and values summed on the host (float64, in block order), and each block's
+    gradient sums of ``names``, (K, P).
 
     Block b draws from (seed, b) with the problem's sampler (weighted by p/q where it
     does not draw from p), so every caller sees the same draws. Blocks are fetched to the
@@ -257,11 +235,13 @@ def block_sums(problem: Problem, estimator: GradientEstimator, params, names, *,
     changes no result.
 
     Args:
-      params: parameter name → scalar device array (the point, and the variables).
       names: the parameters whose gradients are kept, in order.
+      params: parameter name → scalar device array (the point, and the variables);
+        default the problem's values.
       progress: None or a callable given the modules of each fetched group.
     """
     static = problem.static
+    params = {k: v[0] for k, v in device_params(problem).items()} if params is None else params
     weighted = not static.sampler.supports_gradients
     tables = static.sampler.tables(problem) if weighted else None
     program = block_program(estimator, static, int(problem.params["spec.max_failed_channels"][0]))
@@ -282,4 +262,4 @@ def block_sums(problem: Problem, estimator: GradientEstimator, params, names, *,
             rows.append(np.array([out.gradient[k] for k in names], dtype=np.float64))
         if progress is not None:
             progress(int(np.sum(counts[part])))
-    return Sums(counts, failed, value, np.stack(rows))
+    return BlockSums(failed, value, np.stack(rows))

@@ -47,9 +47,8 @@ class SmoothedYield:
         dtype = self.base[self.names[0]].dtype
         for k, v in zip(self.names, values):
             params[k] = jnp.asarray(v, dtype)
-        sums = block_sums(self.problem, self.estimator, params, self.names)
-        n = float(sums.counts.sum())
-        return sums.value / n, sums.gradient.sum(axis=0) / n
+        sums = block_sums(self.problem, self.estimator, self.names, params=params)
+        return sums.value / self.problem.samples, sums.gradient.sum(axis=0) / self.problem.samples
 
 
 def _recheck(problem: Problem, values: dict, settings: OptimizeSettings):

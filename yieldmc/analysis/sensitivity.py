@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from yieldmc.engine.blocks import device_params
+from yieldmc.engine.blocks import block_counts
 from yieldmc.analysis.gradients import GradientEstimator, block_sums, make_estimator
 from yieldmc.job import as_job
 from yieldmc.engine.conditions import drift_path, setting_path
@@ -32,10 +32,6 @@ def reported_parameters(problem: Problem) -> list[str]:
         for q, lv, dist in c.drift:
             names += [f"{drift_path(c.name, q, lv)}.{p}" for p in dist.params]
     return names + ["spec.max_loss_db"]
-
-
-def _point_params(problem: Problem):
-    return {k: v[0] for k, v in device_params(problem).items()}
 
 
 def estimate_gradient(problem: Problem, *, estimator, tau_db: float | None = None, names=None,
@@ -62,9 +58,9 @@ def estimate_gradient(problem: Problem, *, estimator, tau_db: float | None = Non
     if not isinstance(estimator, GradientEstimator):
         estimator = make_estimator(estimator, tau_db=tau_db)
     names = names or reported_parameters(problem)
-    params = _point_params(problem)
-    sums = block_sums(problem, estimator, params, names, progress=progress)
-    counts, g = sums.counts, sums.gradient  # (K,), (K, n_params): per-block sums
+    sums = block_sums(problem, estimator, names, progress=progress)
+    g = sums.gradient  # (K, n_params): per-block sums
+    counts = block_counts(problem, np.arange(problem.n_blocks))
     n = float(counts.sum())
     k = len(counts)
 
@@ -88,7 +84,7 @@ def estimate_gradient(problem: Problem, *, estimator, tau_db: float | None = Non
     pair = estimator.richardson(problem.static) if richardson else None
     if pair is not None:  # g(τ) = g0 + c·τ^p + …: bias(τ) ≈ (g(τ) − g(τ/2))·2^p/(2^p − 1)
         half, factor = pair
-        bias, bias_se = mean_se((g - block_sums(problem, half, params, names, progress=progress).gradient) * factor)
+        bias, bias_se = mean_se((g - block_sums(problem, half, names, progress=progress).gradient) * factor)
         out["gradient_bias"] = dict(zip(names, bias))
         out["gradient_bias_se"] = dict(zip(names, bias_se))
     return out
@@ -148,7 +144,6 @@ def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Datas
                          "on the same draws; yield_gradient - yield_gradient_bias is the debiased value"})
         data["yield_gradient_bias_se"] = ("parameter", np.array([est["gradient_bias_se"][k] for k in names]), {
             "units": "1/unit of the parameter", "long_name": "Monte-Carlo standard error of yield_gradient_bias"})
-    if "gradient_bias" in est:
         # a bias that matters: of a gradient distinguishable from 0, over 10 % of it and over
         # twice its standard error
         g, se, bias = est["gradient"], est["gradient_se"], est["gradient_bias"]
