@@ -14,8 +14,9 @@ import pytest
 
 import yieldmc
 from yieldmc import validation
-from yieldmc.analysis import gradients
-from yieldmc.analysis.gradients import BlockSums, GradientEstimator, Pathwise, Score, block_sums, make_estimator
+from yieldmc.analysis.gradients import block_sums
+from yieldmc.engine import estimators
+from yieldmc.engine.estimators import BlockSums, GradientEstimator, Pathwise, Score, make_estimator
 from yieldmc.analysis.sensitivity import estimate_gradient, sensitivity
 from yieldmc.engine.blocks import block_counts, module_losses, split_draws
 from yieldmc.io.config import problem_from_config
@@ -58,7 +59,7 @@ def test_each_estimator_matches_the_closed_form(problem, estimator):
 
 
 def test_the_registry_builds_frozen_hashable_estimators():
-    assert set(gradients.ESTIMATORS) == {"pathwise", "score"}
+    assert set(estimators.ESTIMATORS) == {"pathwise", "score"}
     pathwise = make_estimator("pathwise", tau_db=0.02)
     assert pathwise == Pathwise(tau_db=0.02) and hash(pathwise) == hash(Pathwise(tau_db=0.02))
     assert make_estimator("score", tau_db=0.02) == Score()  # settings it does not declare are ignored
@@ -103,7 +104,7 @@ def test_a_registered_toy_estimator_runs_through_the_shared_loop(problem, monkey
     """One class and one registry entry: ``sensitivity(cfg, estimator=name)`` runs it. Its
     yield equals the engine's own run on the same seed (the loop draws block b as the
     engine does), and its gradient the closed form Σ_b n_b·(n_0 + … + n_(b−1))/N."""
-    monkeypatch.setitem(gradients.ESTIMATORS, ModulesBefore.name, ModulesBefore)
+    monkeypatch.setitem(estimators.ESTIMATORS, ModulesBefore.name, ModulesBefore)
     overrides = list(validation.module_offset(sigma_um=SIGMA).overrides) + ["samples=9000", "engine.block_size=2048"]
     seen_by_progress = []
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from yieldmc.analysis import gradients
 from yieldmc.configuration.parse import build_problem
+from yieldmc.engine import estimators
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import require_gradients
 
@@ -44,7 +44,7 @@ class Output:
 class GradientSettings:
     """``gradient.*``: the yield-gradient estimator and the pathwise smoothing."""
 
-    estimator: gradients.GradientEstimator
+    estimator: estimators.GradientEstimator
     tau_db: float
 
 
@@ -111,7 +111,7 @@ class Job:
 
 
 # --------------------------------------------------------------------------- sections
-ESTIMATORS = tuple(gradients.ESTIMATORS)
+ESTIMATORS = tuple(estimators.ESTIMATORS)
 DEFAULT_GRADIENT = {"estimator": "pathwise", "tau_db": 0.02}
 
 
@@ -124,7 +124,7 @@ def gradient_settings(config: dict) -> GradientSettings:
     tau = g["tau_db"]
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0:
         raise ValueError(f"gradient.tau_db: must be > 0, got {tau!r}")
-    return GradientSettings(estimator=gradients.make_estimator(g["estimator"], tau_db=float(tau)), tau_db=float(tau))
+    return GradientSettings(estimator=estimators.make_estimator(g["estimator"], tau_db=float(tau)), tau_db=float(tau))
 
 
 DEFAULT_OPTIMIZE = {

@@ -1,7 +1,7 @@
 """Gradient-based tolerance allocation and design centring with optax (edge: xarray).
 
 Both work on a sample-average approximation: the draws of the configuration's blocks are
-fixed (common random numbers), so the smoothed yield Y_τ(θ) of :mod:`yieldmc.analysis.gradients`
+fixed (common random numbers), so the smoothed yield Y_τ(θ) of :mod:`yieldmc.engine.estimators`
 is a deterministic, differentiable function of the parameters θ. The final point is
 re-checked with the hard pass indicator on fresh random numbers.
 
@@ -25,7 +25,8 @@ import optax
 import xarray as xr
 
 from yieldmc.engine.blocks import accumulate, device_params
-from yieldmc.analysis.gradients import Pathwise, block_sums
+from yieldmc.analysis.gradients import block_sums
+from yieldmc.engine.estimators import Pathwise
 from yieldmc.job import OptimizeSettings, as_job
 from yieldmc.engine.distributions import Distribution
 from yieldmc.engine.problem import Problem

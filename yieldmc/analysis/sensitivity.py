@@ -1,7 +1,7 @@
 """Yield sensitivities: ∂Y/∂θ with standard errors, as an xarray Dataset (edge).
 
 ``sensitivity(cfg)`` runs the configuration's estimator (``gradient.estimator``, one of
-:data:`yieldmc.analysis.gradients.ESTIMATORS`) over its blocks and reports, for every
+:data:`yieldmc.engine.estimators.ESTIMATORS`) over its blocks and reports, for every
 package nominal, every parameter of every active variation and the loss spec, the
 gradient, its Monte-Carlo standard error and the elasticity θ/Y·∂Y/∂θ.
 """
@@ -14,7 +14,8 @@ import numpy as np
 import xarray as xr
 
 from yieldmc.engine.blocks import block_counts
-from yieldmc.analysis.gradients import GradientEstimator, block_sums, make_estimator
+from yieldmc.analysis.gradients import block_sums
+from yieldmc.engine.estimators import GradientEstimator, make_estimator
 from yieldmc.job import as_job
 from yieldmc.engine.conditions import drift_path, setting_path
 from yieldmc.engine.problem import Problem
@@ -39,8 +40,8 @@ def estimate_gradient(problem: Problem, *, estimator, tau_db: float | None = Non
     """Yield and gradient estimates over all blocks of a single-point problem.
 
     Args:
-      estimator: a :class:`yieldmc.analysis.gradients.GradientEstimator`, or a name of
-        :data:`~yieldmc.analysis.gradients.ESTIMATORS` built with ``tau_db``.
+      estimator: a :class:`yieldmc.engine.estimators.GradientEstimator`, or a name of
+        :data:`~yieldmc.engine.estimators.ESTIMATORS` built with ``tau_db``.
       richardson: for an estimator with a smoothing bias (pathwise), also evaluate the
         gradient at half the smoothing on the same draws and estimate the bias by
         Richardson extrapolation (twice the cost).
@@ -97,7 +98,7 @@ def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Datas
       cfg: configuration (``yieldmc.compose([...])``, a mapping or a parsed
         :class:`yieldmc.job.Job`); ``gradient.estimator`` and
         ``gradient.tau_db`` choose the estimator and the pathwise smoothing.
-      estimator: a name of :data:`yieldmc.analysis.gradients.ESTIMATORS` (``"pathwise"``,
+      estimator: a name of :data:`yieldmc.engine.estimators.ESTIMATORS` (``"pathwise"``,
         ``"score"``), overriding the configuration.
       progress: None (silent) or a factory ``progress(total, unit) -> Progress``
         (:class:`yieldmc.io.progress.Progress`), called once with the modules to evaluate.
