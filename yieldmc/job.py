@@ -18,6 +18,7 @@ import yaml
 
 from yieldmc.configuration import schema
 from yieldmc.configuration.parse import check_declared, problem_of
+from yieldmc.engine import estimators
 from yieldmc.engine.problem import Problem
 from yieldmc.samplers import require_gradients
 
@@ -43,7 +44,7 @@ class Output:
 class GradientSettings:
     """``gradient.*``: the yield-gradient estimator and the pathwise smoothing."""
 
-    estimator: str
+    estimator: estimators.GradientEstimator
     tau_db: float
 
 
@@ -114,6 +115,12 @@ class Job:
 
 
 # --------------------------------------------------------------------------- sections
+def gradient_settings(config: dict) -> GradientSettings:
+    """The ``gradient`` section with its estimator built (:mod:`yieldmc.engine.estimators`)."""
+    g = schema.record(GradientSettings, config, "gradient")
+    return dataclasses.replace(g, estimator=estimators.make_estimator(g.estimator, tau_db=g.tau_db))
+
+
 #: Where a calibration writes its process (relative to the starting directory), and the
 #: first line of every file it writes (an existing file without it is never replaced).
 PROCESS_DIR = Path("conf") / "process"
@@ -269,7 +276,7 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
     if mode == "calibrate":
         calibration = calibrate_settings(config, problem, base=base, need_data=check_output)
     return Job(
-        problem=problem, mode=mode, gradient=schema.record(GradientSettings, config, "gradient"),
+        problem=problem, mode=mode, gradient=gradient_settings(config),
         optimize=settings, calibrate=calibration, output=output, shard=shard, num_shards=num,
         overwrite=config["overwrite"], progress=config["progress"], package_name=package_name,
         config_yaml=yaml.safe_dump(config, sort_keys=False), identity=ident,

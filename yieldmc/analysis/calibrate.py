@@ -59,8 +59,7 @@ import optax
 import xarray as xr
 import yaml
 
-from yieldmc.engine.blocks import condition_parts, split_draws
-from yieldmc.engine.rng import standard_normals
+from yieldmc.engine.blocks import condition_parts, draw_block, split_draws
 from yieldmc.engine.problem import Problem, Static
 from yieldmc.measurements import MIN_MODULES, check_enough_modules  # noqa: F401
 from yieldmc.samplers import mc
@@ -243,10 +242,9 @@ def fit_parameters(problem: Problem, measured_mklc: np.ndarray, names, *, sample
     fit, jacobian = _programs(static, transform, int(steps), float(learning_rate))
     refit, _ = _programs(static, transform, max(int(steps) // 3, 1), float(learning_rate))
     measured = np.moveaxis(np.asarray(measured_mklc, np.float64), 0, -1)  # (K, L, C, M)
-    key = jax.random.key(seed, impl=static.rng_impl)
 
-    def draws(i):
-        return standard_normals(jax.random.fold_in(key, i), static)
+    def draws(i):  # the draws of block i, as the engine draws them
+        return draw_block(seed, i, static)
 
     def device_target(t):
         return {n: (jnp.asarray(q, dtype), jnp.asarray(v, dtype)) for n, (q, v) in t.items()}

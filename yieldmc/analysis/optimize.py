@@ -1,7 +1,7 @@
 """Gradient-based tolerance allocation and design centring with optax (edge: xarray).
 
 Both work on a sample-average approximation: the draws of the configuration's blocks are
-fixed (common random numbers), so the smoothed yield Y_τ(θ) of :mod:`yieldmc.analysis.gradients`
+fixed (common random numbers), so the smoothed yield Y_τ(θ) of :mod:`yieldmc.engine.estimators`
 is a deterministic, differentiable function of the parameters θ. The final point is
 re-checked with the hard pass indicator on fresh random numbers.
 
@@ -19,14 +19,14 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import xarray as xr
 
-from yieldmc.engine.blocks import accumulate, block_counts, device_params
-from yieldmc.analysis.gradients import compiled_pathwise
+from yieldmc.engine.blocks import accumulate, device_params
+from yieldmc.analysis.gradients import block_sums
+from yieldmc.engine.estimators import Pathwise
 from yieldmc.job import OptimizeSettings, as_job
 from yieldmc.engine.distributions import Distribution
 from yieldmc.engine.problem import Problem
@@ -35,29 +35,21 @@ from yieldmc.engine.variation import process_key
 
 
 class SmoothedYield:
-    """Y_τ and ∂Y_τ/∂θ of named parameters on the fixed draws of a problem."""
+    """Y_τ and ∂Y_τ/∂θ of named parameters on the fixed draws of a problem (the pathwise
+    estimator's block sums, :func:`yieldmc.analysis.gradients.block_sums`)."""
 
     def __init__(self, problem: Problem, names, tau_db: float):
         self.problem, self.names = problem, list(names)
         self.base = {k: v[0] for k, v in device_params(problem).items()}
-        self.fn = compiled_pathwise(problem.static, float(tau_db),
-                                    int(problem.params["spec.max_failed_channels"][0]))
-        self.blocks = np.arange(problem.n_blocks)
-        self.counts = block_counts(problem, self.blocks)
-        self.n = float(self.counts.sum())
+        self.estimator = Pathwise(tau_db=float(tau_db))
 
     def __call__(self, values):
         params = dict(self.base)
         dtype = self.base[self.names[0]].dtype
         for k, v in zip(self.names, values):
             params[k] = jnp.asarray(v, dtype)
-        soft, grad = 0.0, np.zeros(len(self.names))
-        outs = jax.device_get([self.fn(np.uint32(self.problem.seed), np.uint32(b), np.int32(c), params)
-                               for b, c in zip(self.blocks, self.counts)])  # one transfer
-        for _, s, g in outs:
-            soft += float(s)
-            grad += np.array([g[k] for k in self.names], dtype=np.float64)
-        return soft / self.n, grad / self.n
+        sums = block_sums(self.problem, self.estimator, self.names, params=params)
+        return sums.value / self.problem.samples, sums.gradient.sum(axis=0) / self.problem.samples
 
 
 def _recheck(problem: Problem, values: dict, settings: OptimizeSettings):

@@ -1,7 +1,7 @@
 """Yield sensitivities: ∂Y/∂θ with standard errors, as an xarray Dataset (edge).
 
-``sensitivity(cfg)`` runs the pathwise or score-function estimator of
-:mod:`yieldmc.analysis.gradients` over the configuration's blocks and reports, for every
+``sensitivity(cfg)`` runs the configuration's estimator (``gradient.estimator``, one of
+:data:`yieldmc.engine.estimators.ESTIMATORS`) over its blocks and reports, for every
 package nominal, every parameter of every active variation and the loss spec, the
 gradient, its Monte-Carlo standard error and the elasticity θ/Y·∂Y/∂θ.
 """
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import warnings
 
-import jax
 import numpy as np
 import xarray as xr
 
-from yieldmc.engine.blocks import block_counts, device_params, sync_slices
-from yieldmc.analysis.gradients import compiled_pathwise, compiled_score, score_variations
-from yieldmc.configuration import schema
+from yieldmc.engine.blocks import block_counts
+from yieldmc.analysis.gradients import block_sums
+from yieldmc.engine.estimators import GradientEstimator, make_estimator
 from yieldmc.job import as_job
 from yieldmc.engine.conditions import drift_path, setting_path
 from yieldmc.engine.problem import Problem
@@ -36,30 +35,16 @@ def reported_parameters(problem: Problem) -> list[str]:
     return names + ["spec.max_loss_db"]
 
 
-def _point_params(problem: Problem):
-    return {k: v[0] for k, v in device_params(problem).items()}
-
-
-def _in_groups(fn, args, counts, size: int, progress):
-    """``[fn(*a) for a in args]`` fetched to the host in groups of ``size`` blocks: the
-    device keeps a group queued while the host waits, and each group's modules are
-    reported to ``progress``."""
-    out = []
-    for part in sync_slices(len(args), size):
-        out += jax.device_get([fn(*a) for a in args[part]])
-        if progress is not None:
-            progress(int(np.sum(counts[part])))
-    return out
-
-
-def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=None, richardson: bool = False,
-                      progress=None):
+def estimate_gradient(problem: Problem, *, estimator, tau_db: float | None = None, names=None,
+                      richardson: bool = False, progress=None):
     """Yield and gradient estimates over all blocks of a single-point problem.
 
     Args:
-      richardson: pathwise only — also evaluate the gradient at τ/2 on the same draws and
-        estimate the smoothing bias of the τ gradient by Richardson extrapolation (twice
-        the cost).
+      estimator: a :class:`yieldmc.engine.estimators.GradientEstimator`, or a name of
+        :data:`~yieldmc.engine.estimators.ESTIMATORS` built with ``tau_db``.
+      richardson: for an estimator with a smoothing bias (pathwise), also evaluate the
+        gradient at half the smoothing on the same draws and estimate the bias by
+        Richardson extrapolation (twice the cost).
       progress: None or a callable given the modules of each finished group of blocks
         (:class:`yieldmc.io.progress.Progress`; a Richardson pass counts its modules again).
 
@@ -71,53 +56,14 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
     if problem.sweep_keys:
         raise ValueError("sweep: sensitivities are computed at one point; remove the sweep")
     require_gradients(problem, what="a sensitivity", weighted=True)
-    sampler = problem.static.sampler
-    weighted = not sampler.supports_gradients  # draws of a proposal q: weighted by p/q
-    tables = sampler.tables(problem) if weighted else None
+    if not isinstance(estimator, GradientEstimator):
+        estimator = make_estimator(estimator, tau_db=tau_db)
     names = names or reported_parameters(problem)
-    params = _point_params(problem)
-    static = problem.static
-    max_failed = int(problem.params["spec.max_failed_channels"][0])
-    blocks = np.arange(problem.n_blocks)
-    counts = block_counts(problem, blocks)
-    per_block = []
-    failed_total, soft_total = 0.0, 0.0
-    half_block = []
-    seed = np.uint32(problem.seed)
-    if estimator == "pathwise":
-        fn = compiled_pathwise(static, float(tau_db), max_failed)
-        args = [(seed, np.uint32(b), np.int32(n), params, tables) for b, n in zip(blocks, counts)]
-        group = max(int(problem.blocks_per_call), 1)
-        outs = _in_groups(fn, args, counts, group, progress)
-        for failed, soft, grad in outs:
-            failed_total += float(failed)
-            soft_total += float(soft)
-            per_block.append(np.array([grad[k] for k in names], dtype=np.float64))
-        if richardson:  # the same draws at τ/2, for the smoothing bias
-            half = compiled_pathwise(static, 0.5 * float(tau_db), max_failed)
-            outs = _in_groups(half, args, counts, group, progress)
-            half_block = [np.array([grad[k] for k in names], dtype=np.float64) for _, _, grad in outs]
-    else:
-        fn = compiled_score(static)
-        # any constant baseline keeps it unbiased; plain draws use the running yield, weighted
-        # draws b = 1 (only the failing samples contribute: see yieldmc.analysis.gradients)
-        baseline = 1.0 if weighted else 0.5
-        seen = 0
-        covered = {process_key(q, lv, p) for q, lv, _ in score_variations(static) for p in ("mean", "sigma")}
-        for b, n in zip(blocks, counts):
-            failed, grad = fn(seed, np.uint32(b), np.int32(n), params,
-                              np.asarray(baseline, dtype=static.dtype), tables)
-            failed_total += float(failed)
-            seen += int(n)
-            if not weighted:
-                baseline = 1.0 - failed_total / seen
-            grad = jax.device_get(grad)
-            if progress is not None:
-                progress(int(n))
-            per_block.append(np.array([grad[k] if k in covered else np.nan for k in names], dtype=np.float64))
-    g = np.stack(per_block)  # (K, n_params): per-block sums
+    sums = block_sums(problem, estimator, names, progress=progress)
+    g = sums.gradient  # (K, n_params): per-block sums
+    counts = block_counts(problem, np.arange(problem.n_blocks))
     n = float(counts.sum())
-    k = len(blocks)
+    k = len(counts)
 
     def mean_se(sums):
         m = sums.sum(axis=0) / n
@@ -128,21 +74,18 @@ def estimate_gradient(problem: Problem, *, estimator: str, tau_db: float, names=
 
     mean, se = mean_se(g)
     out = {
-        "yield": 1.0 - failed_total / n,
+        "yield": 1.0 - sums.failed / n,
         "gradient": dict(zip(names, mean)),
         "gradient_se": dict(zip(names, se)),
         "n_samples": int(n),
         "n_blocks": k,
     }
-    if estimator == "pathwise":
-        out["yield_smoothed"] = soft_total / n
-    if half_block:
-        # Richardson: g(τ) = g0 + c·τ^p + …, so bias(τ) ≈ (g(τ) − g(τ/2))·2^p/(2^p − 1); p = 2
-        # for the sigmoid of one smooth figure (O(τ²) for a smooth loss density), p = 1 under
-        # several conditions (the smooth maximum adds an O(τ) term)
-        p = 1 if static.n_conditions > 1 else 2
-        factor = 2.0**p / (2.0**p - 1.0)
-        bias, bias_se = mean_se((g - np.stack(half_block)) * factor)
+    if sums.value is not None:
+        out["yield_smoothed"] = sums.value / n
+    pair = estimator.richardson(problem.static) if richardson else None
+    if pair is not None:  # g(τ) = g0 + c·τ^p + …: bias(τ) ≈ (g(τ) − g(τ/2))·2^p/(2^p − 1)
+        half, factor = pair
+        bias, bias_se = mean_se((g - block_sums(problem, half, names, progress=progress).gradient) * factor)
         out["gradient_bias"] = dict(zip(names, bias))
         out["gradient_bias_se"] = dict(zip(names, bias_se))
     return out
@@ -155,7 +98,8 @@ def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Datas
       cfg: configuration (``yieldmc.compose([...])``, a mapping or a parsed
         :class:`yieldmc.job.Job`); ``gradient.estimator`` and
         ``gradient.tau_db`` choose the estimator and the pathwise smoothing.
-      estimator: ``"pathwise"`` or ``"score"``, overriding the configuration.
+      estimator: a name of :data:`yieldmc.engine.estimators.ESTIMATORS` (``"pathwise"``,
+        ``"score"``), overriding the configuration.
       progress: None (silent) or a factory ``progress(total, unit) -> Progress``
         (:class:`yieldmc.io.progress.Progress`), called once with the modules to evaluate.
 
@@ -166,10 +110,9 @@ def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Datas
     """
     job = as_job(cfg)
     settings = job.gradient
-    estimator = estimator or settings.estimator
-    schema.check_value("gradient.estimator", estimator, schema.lookup({}, "gradient.estimator"))
+    estimator = settings.estimator if estimator is None else make_estimator(estimator, tau_db=settings.tau_db)
     problem = job.problem
-    richardson = estimator == "pathwise"
+    richardson = estimator.richardson(problem.static) is not None
     bar = None if progress is None else progress(problem.samples * (2 if richardson else 1), "samples")
     try:
         est = estimate_gradient(problem, estimator=estimator, tau_db=settings.tau_db, richardson=richardson,
@@ -202,7 +145,6 @@ def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Datas
                          "on the same draws; yield_gradient - yield_gradient_bias is the debiased value"})
         data["yield_gradient_bias_se"] = ("parameter", np.array([est["gradient_bias_se"][k] for k in names]), {
             "units": "1/unit of the parameter", "long_name": "Monte-Carlo standard error of yield_gradient_bias"})
-    if "gradient_bias" in est:
         # a bias that matters: of a gradient distinguishable from 0, over 10 % of it and over
         # twice its standard error
         g, se, bias = est["gradient"], est["gradient_se"], est["gradient_bias"]
@@ -218,7 +160,7 @@ def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Datas
     from yieldmc.provenance import provenance
 
     attrs = provenance(problem, job.config_yaml)
-    attrs.update({"estimator": estimator, "tau_db": float(settings.tau_db)})
+    attrs.update({"estimator": estimator.name, "tau_db": float(settings.tau_db)})
     return xr.Dataset(data, coords={"parameter": ("parameter", names)}, attrs=attrs)
 
 

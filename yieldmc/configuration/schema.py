@@ -54,6 +54,7 @@ import numpy as np
 
 from yieldmc.engine.empirical import max_magnitude
 from yieldmc.engine.distributions import DISTRIBUTIONS
+from yieldmc.engine.estimators import ESTIMATORS
 from yieldmc.engine.variation import LEVELS, QUANTITIES
 from yieldmc.parts import NO_DEFAULT, Key
 from yieldmc.samplers.registry import RegisteredNames
@@ -116,7 +117,8 @@ KEYS: tuple[Key, ...] = (
     Key("output.progress_interval_s", "float", "s", _POS,
         "most seconds between two progress lines in a log (one also comes every 10 %)", default=30.0),
     # --- samplers, gradients, optimisation, alignment ---
-    Key("gradient.estimator", "str", "", "", "yield-gradient estimator", choices=("pathwise", "score"), default="pathwise"),
+    Key("gradient.estimator", "str", "", "", "yield-gradient estimator (pathwise | score, or a registered one)",
+        choices=ESTIMATORS.keys(), default="pathwise"),  # live choices: a plugin's estimator counts
     Key("gradient.tau_db", "float", "dB", _POS, "pathwise smoothing temperature of the pass indicator", default=0.02),
     Key("optimize.kind", "str", "", "", "tolerance (min sum cost/sigma) | centring (max yield)",
         choices=("tolerance", "centring"), default="tolerance"),

@@ -73,7 +73,7 @@ class Distribution:
       name: the configuration name (``process.<q>.<lv>.distribution``); also ``str(self)``.
       params: the configuration parameters its draw reads (traced, sweepable).
       scored: whether :meth:`log_density` exists (a score-function gradient of its
-        parameters, :mod:`yieldmc.analysis.gradients`).
+        parameters, :mod:`yieldmc.engine.estimators`).
       parametric: False for a family whose draws come from a table in the configuration
         rather than from its parameters (not available as a condition's drift).
 
