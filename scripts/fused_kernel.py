@@ -778,7 +778,8 @@ class FusedModel:
                         * (rh - pk("pwg.index_humidity_rh")), 0.0) * pk("pwg.length_cm"),
             runout_per_um=pk("cte_mismatch_ppm_per_k") * 1e-6 * (temp - pk("lock_temperature_c"))
             + pk("chm_mismatch_ppm_per_rh") * 1e-6 * d_rh,
-            dy_env_um=pk("gap_swelling_um_per_rh") * d_rh, dn_env=dn_env, n_core0=pk("pwg.n_core"),
+            dy_env_um=pk("gap_swelling_um_per_rh") * d_rh + pk("gap_thermal_um_per_k") * (temp - pk("lock_temperature_c")),
+            dn_env=dn_env, n_core0=pk("pwg.n_core"),
             n_clad0=pk("pwg.n_clad"), pi_over_wl=math.pi / wl, max_loss_db=p["spec.max_loss_db"],
             hist_scale=s.hist_bins / s.hist_max_db,
         )
