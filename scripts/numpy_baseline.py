@@ -473,7 +473,7 @@ class _Model:
             shift = -self.k0 * (n_eff - self.n_eff0)  # higher PWG n_eff lowers Δβ
             db0 = float(cpl["delta_beta_start_per_um"]) + shift
             db1 = float(cpl["delta_beta_end_per_um"]) + shift
-            g = v["gap_um"] + dy
+            g = np.maximum(v["gap_um"] + dy, 0.0)  # contact: the PWG rests on the chip (docs/physics.md)
             kappa = float(cpl["kappa_per_um"]) * np.exp(-self.gamma * (g - float(cpl["gap_um"])))
             den = db0 - db1
             ok = den != 0
