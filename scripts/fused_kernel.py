@@ -41,7 +41,7 @@ as gathers, the table being a compile-time constant of the coupler's function).
 Left out (``FusedModel.from_problem`` refuses them with a reason): varied environment
 quantities (temperature, humidity, wavelength, bend radius: fixed at their nominal, which
 fixes the Si-strip material shifts per run), conditions, WDM lanes, a bent flex, the
-crosstalk spec, distributions other than normal, the Gaussian copula, active alignment,
+crosstalk spec, distributions other than normal and shiftedlognormal, the Gaussian copula, active alignment,
 sweeps, samplers other than mc, the linear taper and the cmt model; and as outputs, the
 PDL sums and the per-condition counts. ``1 − exp(−x)`` in the Landau–Zener rate uses exp,
 not expm1 (relative error ~1e-7/x, only where η is tiny and the channel fails anyway).
@@ -545,8 +545,8 @@ def _lz_channel(v, x_um, y_um, stack, par, tab, out):
 
 @njit(**_OPTS)
 def _chunk(physics, tile_lo, tile_hi, n_modules, k0, k1, layers, channels, x_um, y_um, nominal,
-           var_q, var_level, var_mean, var_sigma, var_row, n_rows, par, max_failed, hist_bins, spec_steps,
-           fail, loss_sum, hist, spec_hist):
+           var_q, var_level, var_mean, var_sigma, var_row, var_kind, var_low, n_rows, par, max_failed, hist_bins,
+           spec_steps, fail, loss_sum, hist, spec_hist):
     """Tiles [tile_lo, tile_hi): accumulates fail counts, clipped loss sums and the histogram
     (per channel) into ``fail``, ``loss_sum``, ``hist``, and — when ``spec_steps`` J > 0 —
     the modules' spec figures (the (m+1)-th largest channel loss, m = ``max_failed``) on the
@@ -575,17 +575,26 @@ def _chunk(physics, tile_lo, tile_hi, n_modules, k0, k1, layers, channels, x_um,
         for k in range(var_q.shape[0]):
             if var_level[k] == 0:
                 q, mu, sd, r = var_q[k], var_mean[k], var_sigma[k], var_row[k]
-                for i in range(TILE):
-                    base[0, q, i] += mu + sd * z[r, i]
+                if var_kind[k] == 0:
+                    for i in range(TILE):
+                        base[0, q, i] += mu + sd * z[r, i]
+                else:
+                    lo = var_low[k]
+                    for i in range(TILE):
+                        base[0, q, i] += lo + exp32(mu + sd * z[r, i])
         for lyr in range(1, layers):
             base[lyr] = base[0]
         for k in range(var_q.shape[0]):
             if var_level[k] == 1:
-                q, mu, sd = var_q[k], var_mean[k], var_sigma[k]
+                q, mu, sd, lo = var_q[k], var_mean[k], var_sigma[k], var_low[k]
                 for lyr in range(layers):
                     r = var_row[k] + lyr
-                    for i in range(TILE):
-                        base[lyr, q, i] += mu + sd * z[r, i]
+                    if var_kind[k] == 0:
+                        for i in range(TILE):
+                            base[lyr, q, i] += mu + sd * z[r, i]
+                    else:
+                        for i in range(TILE):
+                            base[lyr, q, i] += lo + exp32(mu + sd * z[r, i])
         # channels: + channel draws; the stack accumulates the layer thicknesses below
         for c in range(channels):
             stack[:] = 0.0
@@ -593,10 +602,14 @@ def _chunk(physics, tile_lo, tile_hi, n_modules, k0, k1, layers, channels, x_um,
                 v[:, :] = base[lyr]
                 for k in range(var_q.shape[0]):
                     if var_level[k] == 2:
-                        q, mu, sd = var_q[k], var_mean[k], var_sigma[k]
+                        q, mu, sd, lo = var_q[k], var_mean[k], var_sigma[k], var_low[k]
                         r = var_row[k] + lyr * channels + c
-                        for i in range(TILE):
-                            v[q, i] += mu + sd * z[r, i]
+                        if var_kind[k] == 0:
+                            for i in range(TILE):
+                                v[q, i] += mu + sd * z[r, i]
+                        else:
+                            for i in range(TILE):
+                                v[q, i] += lo + exp32(mu + sd * z[r, i])
                 physics(v, x_um[c], y_um[lyr], stack, par, loss[lyr * channels + c])
                 for i in range(TILE):
                     stack[i] += v[Q_LT, i]
@@ -640,7 +653,7 @@ def _spec_figures(loss, max_failed, figure, column):
 
 @njit(parallel=True, **_OPTS)
 def fused_run(physics, n_modules, n_chunks, k0, k1, layers, channels, x_um, y_um, nominal, var_q, var_level,
-              var_mean, var_sigma, var_row, n_rows, par, max_failed, hist_bins, spec_steps):
+              var_mean, var_sigma, var_row, var_kind, var_low, n_rows, par, max_failed, hist_bins, spec_steps):
     """All modules, ``prange`` over ``n_chunks`` contiguous chunks of tiles; per chunk
     (n_pass, fail (L·C), loss_sum (L·C), hist (L·C, bins + 1), spec_hist (2J + 2)). ``physics(v, x_um, y_um,
     stack, par, out)`` fills one channel's losses of a tile (:func:`make_physics`)."""
@@ -655,8 +668,8 @@ def fused_run(physics, n_modules, n_chunks, k0, k1, layers, channels, x_um, y_um
         lo = ch * n_tiles // n_chunks
         hi = (ch + 1) * n_tiles // n_chunks
         n_pass[ch] = _chunk(physics, lo, hi, n_modules, k0, k1, layers, channels, x_um, y_um, nominal, var_q,
-                            var_level, var_mean, var_sigma, var_row, n_rows, par, max_failed, hist_bins,
-                            spec_steps, fail[ch], loss_sum[ch], hist[ch], spec_hist[ch])
+                            var_level, var_mean, var_sigma, var_row, var_kind, var_low, n_rows, par, max_failed,
+                            hist_bins, spec_steps, fail[ch], loss_sum[ch], hist[ch], spec_hist[ch])
     return n_pass, fail, loss_sum, hist, spec_hist
 
 
@@ -692,6 +705,17 @@ def channel_losses(physics, values, x_um, y_um, stack, par):
 # ----------------------------------------------------------------------------------------
 
 LEVEL_INDEX = {"module": 0, "layer": 1, "channel": 2}
+#: The distributions the kernel draws (its ``var_kind`` codes).
+DRAW_KINDS = {"normal": 0, "shiftedlognormal": 1}
+
+
+def _draw_row(dist: str, mean: float, sigma: float, low: float) -> tuple:
+    """(kind, a, b, low): the kernel's draw a + b·z (normal) or low + exp(a + b·z)
+    (shiftedlognormal: a = μ, b = s of ``yieldmc.engine.distributions.ShiftedLogNormal``)."""
+    if dist == "normal":
+        return 0, mean, sigma, 0.0
+    s2 = math.log1p((sigma / (mean - low)) ** 2)
+    return 1, math.log(mean - low) - 0.5 * s2, math.sqrt(s2), low
 
 
 def unsupported(problem) -> str | None:
@@ -710,7 +734,7 @@ def unsupported(problem) -> str | None:
     elif s.coupler.name != "butt":
         checks.append((True, f"coupler {s.coupler.name}"))
     for q, lv, dist in s.active:
-        checks += [(dist.name != "normal", f"{dist} draws ({q}.{lv})"), (q in FIXED, f"a varied {q}")]
+        checks += [(dist.name not in DRAW_KINDS, f"{dist} draws ({q}.{lv})"), (q in FIXED, f"a varied {q}")]
     bad = [why for cond, why in checks if cond]
     return ("not in the fused kernel: " + ", ".join(bad)) if bad else None
 
@@ -730,6 +754,8 @@ class FusedModel:
     var_mean: np.ndarray
     var_sigma: np.ndarray
     var_row: np.ndarray
+    var_kind: np.ndarray  # 0: mean + sigma·z; 1 (shiftedlognormal): low + exp(mean + sigma·z), mean = μ, sigma = s
+    var_low: np.ndarray
     n_rows: int
     par: np.ndarray
     tab: np.ndarray
@@ -761,11 +787,12 @@ class FusedModel:
         nominal = {q: float(np.asarray(x).reshape(-1)[0]) for q, x in nominal_values(p, s).items()}
         heights = {"module": 1, "layer": s.layers, "channel": s.layers * s.channels}
         rows, row = [], 0
-        for q, lv, _ in s.active:  # yieldmc.engine.blocks.split_draws' layout
-            rows.append((QUANTITIES.index(q), LEVEL_INDEX[lv], p[f"process.{q}.{lv}.mean"],
-                         p[f"process.{q}.{lv}.sigma"], row))
+        for q, lv, dist in s.active:  # yieldmc.engine.blocks.split_draws' layout
+            kind_q, a, b, low = _draw_row(dist.name, p[f"process.{q}.{lv}.mean"], p[f"process.{q}.{lv}.sigma"],
+                                          p[f"process.{q}.{lv}.low"])
+            rows.append((QUANTITIES.index(q), LEVEL_INDEX[lv], a, b, row, kind_q, low))
             row += heights[lv]
-        cols = list(zip(*rows)) if rows else [[]] * 5
+        cols = list(zip(*rows)) if rows else [[]] * 7
         c = np.arange(s.channels, dtype=np.float64)
         pk = lambda k: p["package." + k]  # noqa: E731
         wl, temp, rh = nominal["wavelength_um"], nominal["temperature_c"], nominal["humidity_rh"]
@@ -779,7 +806,8 @@ class FusedModel:
                         * (rh - pk("pwg.index_humidity_rh")), 0.0) * pk("pwg.length_cm"),
             runout_per_um=pk("cte_mismatch_ppm_per_k") * 1e-6 * (temp - pk("lock_temperature_c"))
             + pk("chm_mismatch_ppm_per_rh") * 1e-6 * d_rh,
-            dy_env_um=pk("gap_swelling_um_per_rh") * d_rh, dn_env=dn_env, n_core0=pk("pwg.n_core"),
+            dy_env_um=pk("gap_swelling_um_per_rh") * d_rh + pk("gap_thermal_um_per_k") * (temp - pk("lock_temperature_c")),
+            dn_env=dn_env, n_core0=pk("pwg.n_core"),
             n_clad0=pk("pwg.n_clad"), pi_over_wl=math.pi / wl, max_loss_db=p["spec.max_loss_db"],
             hist_scale=s.hist_bins / s.hist_max_db,
         )
@@ -830,7 +858,8 @@ class FusedModel:
             nominal=np.array([nominal[q] for q in QUANTITIES], np.float32),
             var_q=np.array(cols[0], np.int64), var_level=np.array(cols[1], np.int64),
             var_mean=np.array(cols[2], np.float32), var_sigma=np.array(cols[3], np.float32),
-            var_row=np.array(cols[4], np.int64), n_rows=row,
+            var_row=np.array(cols[4], np.int64), var_kind=np.array(cols[5], np.int64),
+            var_low=np.array(cols[6], np.float32), n_rows=row,
             par=np.array([par[k] for k in PAR_NAMES], np.float32), tab=tab,
             max_failed=int(p["spec.max_failed_channels"]), hist_bins=s.hist_bins, hist_max_db=s.hist_max_db,
             spec_steps=SPEC_STEPS,
@@ -865,8 +894,8 @@ class FusedModel:
         n_pass, fail, loss_sum, hist, spec_hist = fused_run(
             self.physics, samples, chunks, np.uint32((seed >> 32) & 0xFFFFFFFF), np.uint32(seed & 0xFFFFFFFF),
             self.layers, self.channels, self.x_um, self.y_um, self.nominal, self.var_q, self.var_level,
-            self.var_mean, self.var_sigma, self.var_row, self.n_rows, self.par, self.max_failed, self.hist_bins,
-            self.spec_steps)
+            self.var_mean, self.var_sigma, self.var_row, self.var_kind, self.var_low, self.n_rows, self.par,
+            self.max_failed, self.hist_bins, self.spec_steps)
         shape = (self.layers, self.channels)
         return {"n_pass": int(n_pass.sum()), "n_samples": int(samples), "fail": fail.sum(0).reshape(shape),
                 "loss_sum": loss_sum.sum(0).reshape(shape), "hist": hist.sum(0).reshape(*shape, -1),
@@ -927,8 +956,9 @@ def check_physics(problem, model: FusedModel, *, n: int = 8 * TILE, seed: int = 
     s = problem.static
     rng = np.random.default_rng(seed)
     values = np.repeat(model.nominal[:, None], n, axis=1).astype(np.float32)
-    for q, lv, sd in zip(model.var_q, model.var_level, model.var_sigma):
-        values[q] += sd * rng.standard_normal(n).astype(np.float32)
+    for q, a, b, kind, low in zip(model.var_q, model.var_mean, model.var_sigma, model.var_kind, model.var_low):
+        zz = rng.standard_normal(n).astype(np.float32)
+        values[q] += (a + b * zz) if kind == 0 else (low + np.exp(a + b * zz)).astype(np.float32)
     stack = np.zeros(n, np.float32)
     ours = np.stack([channel_losses(model.physics, values, model.x_um[c], model.y_um[0], stack, model.par)
                      for c in range(s.channels)])

@@ -70,7 +70,7 @@ QUANTITY_NAMES = (
     "core_thickness_um", "core_width_um", "dn_core", "temperature_c", "layer_thickness_um",
 )
 LEVEL_NAMES = ("module", "layer", "channel")
-KNOWN_DISTRIBUTIONS = ("normal", "truncnormal", "uniform", "lognormal")
+KNOWN_DISTRIBUTIONS = ("normal", "truncnormal", "uniform", "lognormal", "shiftedlognormal")
 
 
 def _level_spec(process: dict, quantity: str, level: str) -> dict:
@@ -93,6 +93,8 @@ def _level_spec(process: dict, quantity: str, level: str) -> dict:
         math.isfinite(spec["low"]) and math.isfinite(spec["high"])
     ):
         raise ValueError(f"{key}: uniform needs finite low and high")
+    if spec["distribution"] == "shiftedlognormal" and not (math.isfinite(spec["low"]) and spec["mean"] > spec["low"]):
+        raise ValueError(f"{key}: shiftedlognormal needs a finite low below the mean")
     return spec
 
 
@@ -105,6 +107,8 @@ def _draw_is_zero(spec: dict) -> bool:
         return spec["low"] == 0.0 and spec["high"] == 0.0
     if d == "truncnormal":
         return spec["sigma"] == 0.0 and min(max(spec["mean"], spec["low"]), spec["high"]) == 0.0
+    if d == "shiftedlognormal":  # sigma = 0 draws the mean
+        return spec["sigma"] == 0.0 and spec["mean"] == 0.0
     return False  # lognormal: exp(.) > 0
 
 
@@ -118,6 +122,11 @@ def quantile_transform(z: np.ndarray, spec: dict) -> np.ndarray:
         return np.exp(mean + sigma * z)
     if d == "uniform":
         return low + (high - low) * ndtr(z)
+    if d == "shiftedlognormal":
+        # low + lognormal with the draw's own mean and standard deviation:
+        # s² = ln(1 + sigma²/(mean − low)²), μ = ln(mean − low) − s²/2
+        s2 = math.log1p((sigma / (mean - low)) ** 2)
+        return (low + np.exp(math.log(mean - low) - 0.5 * s2 + math.sqrt(s2) * z)).astype(z.dtype, copy=False)
     # truncnormal by the inverse CDF: mean + sigma·Φ⁻¹(Φ(α) + Φ(z)(Φ(β) − Φ(α)))
     if sigma == 0.0:  # A2: point mass
         return np.full_like(z, min(max(mean, low), high))
@@ -437,7 +446,9 @@ class _Model:
             below[:, 1:, :] = np.cumsum(lt[:, :-1, :], axis=1)  # exclusive sum over layers below
         else:
             below = 0.0  # no draw (nominal 0) or a single layer: nothing lies below
-        dy = v["dy_um"] + x * roll + below
+        # the bond line's thermal change from the lock temperature (docs/physics.md,
+        # "Thermo-mechanics of the gap"); humidity stays at its bonding value here
+        dy = v["dy_um"] + x * roll + below + float(self.pkg["gap_thermal_um_per_k"]) * (temp - t_lock)
 
         n_core, n_clad = self._indices(v["dn_core"], temp)
         as_arr = lambda a: np.asarray(a, dtype=self.dtype)  # noqa: E731
@@ -462,7 +473,7 @@ class _Model:
             shift = -self.k0 * (n_eff - self.n_eff0)  # higher PWG n_eff lowers Δβ
             db0 = float(cpl["delta_beta_start_per_um"]) + shift
             db1 = float(cpl["delta_beta_end_per_um"]) + shift
-            g = v["gap_um"] + dy
+            g = np.maximum(v["gap_um"] + dy, 0.0)  # contact: the PWG rests on the chip (docs/physics.md)
             kappa = float(cpl["kappa_per_um"]) * np.exp(-self.gamma * (g - float(cpl["gap_um"])))
             den = db0 - db1
             ok = den != 0

@@ -274,3 +274,109 @@ def junction_loss_db(straight: BentMode, bent: BentMode, *, upto_um: float = np.
     num = abs(np.sum(ps * pb)) ** 2
     den = np.sum(np.abs(ps) ** 2) * np.sum(np.abs(pb) ** 2)
     return float(-DB_PER_NEPER_POWER * math.log(num / den))
+
+
+def _stretched_second_difference(x, h, *, pml_start_um, pml_um, pml_sigma, neumann_low):
+    """Tridiagonal ``(1/s)·d/dx(1/s·d/dx)`` on the nodes ``x`` (step ``h``), complex
+    stretching ``s = 1 + i·pml_sigma·((x − pml_start)/pml_um)²`` beyond ``pml_start_um``
+    (``pml_um = 0``: none); Dirichlet one step beyond the ends, or at the low end a mirror
+    (``ψ_{−1} = ψ_0``: the even half of a symmetric field) where ``neumann_low``."""
+    from scipy import sparse
+
+    def s(xx):
+        if pml_um == 0.0:
+            return np.ones_like(xx, dtype=complex)
+        t = np.clip((xx - pml_start_um) / pml_um, 0.0, None)
+        return 1.0 + 1j * pml_sigma * t * t
+
+    sn, sp, sm = s(x), s(x + 0.5 * h), s(x - 0.5 * h)
+    up = 1.0 / (sn[:-1] * sp[:-1] * h * h)
+    lo = 1.0 / (sn[1:] * sm[1:] * h * h)
+    diag = -(1.0 / sp + 1.0 / sm) / (sn * h * h)
+    if neumann_low:
+        diag[0] += 1.0 / (sn[0] * sm[0] * h * h)
+    return sparse.diags([lo, diag, up], [-1, 0, 1], format="csr")
+
+
+def bent_rect_core_loss_db_per_cm(
+    *,
+    core_width_um: float,
+    core_thickness_um: float,
+    n_core: float,
+    n_clad: float,
+    wavelength_um: float,
+    radius_um: float | None,
+    step_um: float = 0.25,
+    inner_um: float = 8.0,
+    side_um: float = 10.0,
+    beyond_caustic_um: float = 15.0,
+    pml_um: float = 15.0,
+    pml_sigma: float = 4.0,
+) -> tuple[float, float]:
+    """(n_eff, loss in dB/cm) of the fundamental mode of a rectangular step-index core bent
+    across its thickness: the 2-D scalar Helmholtz equation of the conformally mapped bend,
+
+        ∂x²ψ + ∂y²ψ + k0²·n(x, y)²·(1 + x/R)²·ψ = β²·ψ,
+
+    x across the thickness (outward), y across the width. Five-point finite differences on
+    a uniform grid with both core edges half-way between nodes; the even half y ≥ 0 (a
+    mirror at y = 0); PMLs (complex stretching, as :func:`bent_profile_mode`) beyond the
+    outer caustic plus ``beyond_caustic_um`` in x and beyond ``side_um`` of cladding in y;
+    a Dirichlet wall ``inner_um`` inside the bend. The eigenvalue nearest the effective-
+    index estimate is found by inverse iteration (sparse LU, natural order: the matrix is
+    banded). Nothing of the effective-index method is used beyond that starting shift.
+    Convergence (measured at 1.31 µm, R = 3 mm): the loss moves by 2e-4 relative with the
+    domain and PML (8/10/15/15 µm against 12/18/25/20 µm) and by 1.5 % from step 0.25 to
+    0.125 µm (second order: see ``richardson``).
+    """
+    from scipy import sparse
+    from scipy.sparse import linalg as sla
+
+    k0 = 2.0 * math.pi / wavelength_um
+    a, b = 0.5 * core_thickness_um, 0.5 * core_width_um
+    n_guess = slab_te0_neff(
+        thickness_um=core_thickness_um,
+        n_core=eim_thickness_slab_core_index(core_width_um=core_width_um, n_core=n_core, n_clad=n_clad,
+                                             wavelength_um=wavelength_um),
+        n_clad=n_clad, wavelength_um=wavelength_um)
+    hx = core_thickness_um / max(1, round(core_thickness_um / step_um))
+    hy = b / max(1, round(b / step_um))
+    if radius_um is None:
+        x_pml, pml_x = a + inner_um, 0.0
+    else:
+        x_pml, pml_x = max(outer_caustic_um(n_eff=n_guess, n_clad=n_clad, radius_um=radius_um), a) + beyond_caustic_um, pml_um
+    x = -a + (np.arange(math.floor(-inner_um / hx), math.ceil((x_pml + pml_x + a) / hx)) + 0.5) * hx
+    y = (np.arange(math.ceil((b + side_um + pml_um) / hy)) + 0.5) * hy
+    dx = _stretched_second_difference(x, hx, pml_start_um=x_pml, pml_um=pml_x, pml_sigma=pml_sigma, neumann_low=False)
+    dy = _stretched_second_difference(y, hy, pml_start_um=b + side_um, pml_um=pml_um, pml_sigma=pml_sigma,
+                                      neumann_low=True)
+    xx, yy = np.meshgrid(x, y, indexing="ij")
+    n = np.where((np.abs(xx) < a) & (yy < b), n_core, n_clad)
+    curv = 1.0 if radius_um is None else 1.0 + xx / radius_um
+    size = x.size * y.size
+    mat = (sparse.kron(dx, sparse.identity(y.size)) + sparse.kron(sparse.identity(x.size), dy)
+           + sparse.diags(((k0 * n * curv) ** 2).ravel())).tocsc()
+    shift = (k0 * n_guess) ** 2
+    lu = sla.splu(mat - shift * sparse.identity(size, format="csc"), permc_spec="NATURAL")
+    v = np.exp(-((xx / a) ** 2) - (yy / b) ** 2).ravel().astype(complex)
+    v /= np.linalg.norm(v)
+    lam = shift
+    for _ in range(60):
+        v = lu.solve(v)
+        v /= np.linalg.norm(v)
+        new = complex(np.vdot(v, mat @ v))
+        if abs(new - lam) < 1e-14 * abs(new):
+            break
+        lam = new
+    else:
+        raise RuntimeError("inverse iteration did not converge")
+    inside = ((np.abs(xx) < a) & (yy < b)).ravel()
+    if np.sum(np.abs(v[inside]) ** 2) < 0.3:
+        raise RuntimeError("converged to a non-guided mode")
+    beta = complex(np.sqrt(new))
+    return beta.real / k0, 2.0 * beta.imag * 1e4 * DB_PER_NEPER_POWER
+
+
+def richardson(coarse: float, fine: float, *, ratio: float) -> float:
+    """Second-order Richardson extrapolation from results at steps h and h/ratio."""
+    return fine + (fine - coarse) / (ratio * ratio - 1.0)

@@ -215,7 +215,8 @@ def test_adiabatic_nominal_loss_matches_physics():
     from yieldmc import physics
 
     ds = yieldmc.run(yieldmc.compose(["process=none", "package/coupler=adiabatic_linear", "samples=1000",
-                                      "engine.dtype=float64", "package.cte_mismatch_ppm_per_k=0"] + ENGINE))
+                                      "engine.dtype=float64", "package.cte_mismatch_ppm_per_k=0",
+                                      "package.gap_thermal_um_per_k=0"] + ENGINE))
     eta = physics.adiabatic_transfer(kappa_per_um=0.005, delta_beta_start_per_um=0.05,
                                      delta_beta_end_per_um=-0.05, taper_length_um=2500.0)
     expected = float(physics.loss_db(eta)) + 0.28

@@ -48,6 +48,37 @@ def test_hygroscopic_runout_and_gap_swelling_are_the_closed_form():
     np.testing.assert_allclose(loss[:, 1], expected, rtol=1e-6, atol=1e-12)
 
 
+@pytest.mark.slow
+def test_thermal_gap_change_is_the_closed_form():
+    """Only the thermal bond-line term active (no dn/dT, no CTE run-out): at temperature T
+    the vertical offset is g_T·(T − T_lock) and the butt loss its Gaussian-offset loss."""
+    _, w_y = pwg_mode_radii_um()
+    g_t, t_lock = 2e-3, 120.0  # µm/K, °C
+    cfg = butt(f"package.gap_thermal_um_per_k={g_t}", f"package.lock_temperature_c={t_lock}",
+               f"package.temperature_c={t_lock}", "package.pwg.dn_dt_per_k=0")
+    dev = np.array([0.0, -160.0, 5.0])  # T = 120, −40, 125 °C
+    loss = nominal_losses(cfg, temperature_c=dev)["loss"][0]  # (C, 3)
+    dy = g_t * dev
+    np.testing.assert_allclose(loss, np.broadcast_to(DB_PER_NEPER_POWER * dy**2 / w_y**2, loss.shape),
+                               rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_thermal_gap_change_moves_the_adiabatic_coupler_as_a_vertical_offset():
+    """The default (adiabatic) package: the loss at T with the thermal term equals the loss
+    at T without it and the vertical offset g_T·(T − T_lock) put in by hand."""
+    g_t = 1e-3
+    on = yieldmc.compose(["process=none", f"package.gap_thermal_um_per_k={g_t}"])
+    off = yieldmc.compose(["process=none", "package.gap_thermal_um_per_k=0"])
+    t0, t_lock = float(on.package.temperature_c), float(on.package.lock_temperature_c)
+    dev = np.array([-65.0, 0.0, 100.0])  # −40, 25, 125 °C
+    with_term = nominal_losses(on, temperature_c=dev)["loss"][0]
+    by_hand = nominal_losses(off, temperature_c=dev, dy_um=g_t * (t0 + dev - t_lock))["loss"][0]
+    np.testing.assert_allclose(with_term, by_hand, rtol=1e-9, atol=1e-12)
+    no_term = nominal_losses(off, temperature_c=dev)["loss"][0]
+    assert np.all(np.abs(with_term - no_term)[:, 0] > 1e-4)  # the term does act (≈ −0.1 µm at −40 °C)
+
+
 def test_water_absorption_adds_per_cm_and_per_rh_and_never_goes_below_zero():
     a, length = 3.5e-4, 2.0  # dB/cm/%RH (Hida & Imamura's acrylate), cm
     cfg = butt("package.pwg.loss_db_per_cm=0.28", f"package.pwg.length_cm={length}",

@@ -13,8 +13,11 @@ These tests only compose and validate: nothing is sampled and nothing is compile
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -273,9 +276,41 @@ def test_distributions_are_value_objects():
     assert str(TruncNormal()) == "truncnormal" and sorted([Uniform(), Normal()]) == [Normal(), Uniform()]
     assert {name: cls.params for name, cls in DISTRIBUTIONS.items()} == {
         "normal": ("mean", "sigma"), "truncnormal": ("mean", "sigma", "low", "high"),
-        "uniform": ("low", "high"), "lognormal": ("mean", "sigma"), "empirical": ()}
+        "uniform": ("low", "high"), "lognormal": ("mean", "sigma"), "empirical": (),
+        "shiftedlognormal": ("mean", "sigma", "low")}
     with pytest.raises(AttributeError):
         Normal().name = "uniform"
+
+
+def test_shifted_lognormal_has_its_mean_sigma_and_floor():
+    """The one-sided family against scipy's three-parameter lognormal: the draw's mean and
+    standard deviation are the configured ones (scipy's moments), its quantiles are scipy's
+    at Φ(z), the density integrates to 1 and is scipy's, nothing falls below ``low``."""
+    from scipy import stats
+
+    dist = DISTRIBUTIONS["shiftedlognormal"]()
+    mean, sigma, low = 0.05, 0.15, -0.3
+    s = math.sqrt(math.log1p((sigma / (mean - low)) ** 2))
+    ref = stats.lognorm(s, loc=low, scale=(mean - low) / math.sqrt(1 + (sigma / (mean - low)) ** 2))
+    assert ref.mean() == pytest.approx(mean, abs=1e-12) and ref.std() == pytest.approx(sigma, rel=1e-12)
+    z = np.linspace(-6.0, 6.0, 13)
+    x = np.asarray(dist.transform(jnp.asarray(z), mean=mean, sigma=sigma, low=low, high=math.inf))
+    np.testing.assert_allclose(x, ref.ppf(stats.norm.cdf(z)), rtol=1e-6)
+    assert np.all(x > low)
+    grid = np.linspace(low + 1e-9, 3.0, 200_001)
+    logp = np.asarray(dist.log_density(jnp.asarray(grid), mean=mean, sigma=sigma, low=low, high=math.inf))
+    pdf = np.exp(logp) / math.sqrt(2 * math.pi)  # log_density drops the 2π constant
+    np.testing.assert_allclose(pdf[1000::20000], ref.pdf(grid[1000::20000]), rtol=1e-6)
+    assert np.trapezoid(pdf, grid) == pytest.approx(1.0, abs=1e-6)
+    # sigma = 0 draws the mean, with a finite gradient; all-zero parameters (a condition
+    # that lacks this drift, masked out) are finite
+    f = lambda sg: dist.transform(jnp.asarray(0.7), mean=mean, sigma=sg, low=low, high=math.inf)  # noqa: E731
+    assert float(f(0.0)) == pytest.approx(mean, abs=1e-12)
+    assert float(jax.grad(f)(0.0)) == pytest.approx(0.7, rel=1e-9)  # d/dσ at 0: z
+    assert float(dist.transform(jnp.asarray(1.0), mean=0.0, sigma=0.0, low=0.0, high=0.0)) == 0.0
+    for bad in ({"mean": -0.3}, {"low": -math.inf}):
+        with pytest.raises(ValueError, match="shiftedlognormal"):
+            dist.validate("process.gap_um.module", {**dict(mean=mean, sigma=sigma, low=low, high=math.inf), **bad})
 
 
 def test_process_none_has_no_active_variation():

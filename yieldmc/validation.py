@@ -58,6 +58,7 @@ def _base(channels: int, max_loss_db: float, max_failed: int) -> list[str]:
         f"package.coupler.n_chip={_N_CORE!r}",
         "package.pwg.loss_db_per_cm=0.0",
         "package.cte_mismatch_ppm_per_k=0.0",
+        "package.gap_thermal_um_per_k=0.0",
         f"spec.max_loss_db={float(max_loss_db)!r}",
         f"spec.max_failed_channels={max_failed}",
     ]
@@ -147,7 +148,8 @@ def adiabatic_lateral_offset(*, sigma_um: float = 1.5, max_loss_db: float = 0.5,
         f"package.coupler.delta_beta_start_per_um={db0!r}",
         f"package.coupler.delta_beta_end_per_um={db1!r}",
         "package.pwg.loss_db_per_cm=0.28", "package.pwg.length_cm=1.0",
-        "package.cte_mismatch_ppm_per_k=0.0", f"spec.max_loss_db={float(max_loss_db)!r}",
+        "package.cte_mismatch_ppm_per_k=0.0", "package.gap_thermal_um_per_k=0.0",
+        f"spec.max_loss_db={float(max_loss_db)!r}",
         "spec.max_failed_channels=0", f"process.dx_um.module.sigma={float(sigma_um)!r}",
     )
     return ValidationProblem(

@@ -51,6 +51,7 @@ PACKAGE_FLOATS = (
     "humidity_rh", "lock_humidity_rh", "chm_mismatch_ppm_per_rh", "gap_swelling_um_per_rh",
     "pwg.index_wavelength_um", "pwg.cauchy_b_um2", "pwg.index_humidity_rh", "pwg.dn_drh_per_rh",
     "pwg.water_loss_db_per_cm_per_rh", "pwg.bend_radius_mm", "pwg.bent_angle_deg",
+    "gap_thermal_um_per_k",
 )
 #: Nullable package floats and the value their null stands for (a straight flex).
 PACKAGE_NULL_FLOATS = {"package.pwg.bend_radius_mm": 0.0}

@@ -187,6 +187,9 @@ KEYS: tuple[Key, ...] = (
     Key("package.lanes_um", "list[float]", "µm", _POS,
         "WDM lane wavelengths (null: package.wavelength_um); the channel loss is the worst lane",
         nullable=True, default=None),
+    Key("package.gap_thermal_um_per_k", "float", "µm/K", _ANY,
+        "change of the PWG-to-chip bond line per K from the lock temperature (adhesive expansion, "
+        "warpage; vertical offset)"),
     # package.coupler.*: declared by the registered couplers (yieldmc.couplers), see all_keys()
     # --- process (every quantity x level; draws are added to the quantity's nominal) ---
     Key("process.{quantity}.{level}.distribution", "str", "", "",

@@ -254,6 +254,67 @@ class LogNormal(Distribution):
         return None
 
 
+class ShiftedLogNormal(Distribution):
+    """``shiftedlognormal``: a one-sided draw above ``low`` with the given ``mean`` and
+    standard deviation ``sigma`` (of the draw itself, not of an underlying normal):
+    ``low + exp(μ + s·z)`` with ``s² = ln(1 + sigma²/(mean − low)²)`` and
+    ``μ = ln(mean − low) − s²/2`` (the three-parameter lognormal; Johnson, Kotz &
+    Balakrishnan, *Continuous Univariate Distributions* 1, 2nd ed. (1994), ch. 14).
+
+    For a thickness that cannot go below a floor — the bond line under a PWG resting on
+    the chip, whose gap cannot close beyond contact: ``low`` is the floor relative to the
+    nominal, the density goes to 0 there (no atom at the floor, unlike a normal clipped at
+    it), and the skewness is ``3v + v³``, ``v = sigma/(mean − low)``. ``high`` is not read;
+    ``mean > low`` is required (:meth:`validate`); ``sigma = 0`` draws ``mean``.
+    """
+
+    name = "shiftedlognormal"
+    params = ("mean", "sigma", "low")
+    scored = True
+    __slots__ = ()
+
+    @staticmethod
+    def _log_params(mean, sigma, low):
+        """(μ, s); s = r·sqrt(ln(1 + r²)/r²), r = sigma/(mean − low), written so that the
+        gradient in sigma stays finite at sigma = 0 (ds/dsigma → 1/(mean − low))."""
+        excess = mean - low
+        r = sigma / excess
+        r2 = r * r
+        small = r2 < 1e-4
+        safe = jnp.where(small, 1.0, r2)
+        ratio = jnp.where(small, 1.0 - r2 * (0.5 - r2 / 3.0), jnp.log1p(safe) / safe)  # ln(1 + r²)/r²
+        s = r * jnp.sqrt(ratio)
+        return jnp.log(excess) - 0.5 * s * s, s
+
+    def transform(self, z, *, mean, sigma, low, high):
+        # mean <= low (refused by validate) only reaches here as the all-zero parameters of a
+        # condition that lacks this drift (masked out): finite there, the draw is low.
+        ok = mean > low
+        mu, s = self._log_params(jnp.where(ok, mean, low + 1.0), sigma, low)
+        return low + jnp.where(ok, jnp.exp(mu + s * z), 0.0)
+
+    def log_density(self, x, *, mean, sigma, low, high):
+        mu, s = self._log_params(mean, sigma, low)
+        lx = jnp.log(x - low)
+        return -jnp.log(s) - lx - 0.5 * ((lx - mu) / s) ** 2
+
+    def is_degenerate(self, *, mean, sigma, low, high) -> bool:
+        return sigma == 0 and mean == 0
+
+    def spread_off(self, *, low, high) -> dict:
+        return {"sigma": 0.0}
+
+    @classmethod
+    def validate(cls, path: str, node) -> None:
+        if not math.isfinite(node["low"]):
+            raise ValueError(f"{path}.low: shiftedlognormal needs a finite floor, got {node['low']}")
+        if not node["mean"] > node["low"]:
+            raise ValueError(f"{path}.mean: shiftedlognormal needs mean > low ({node['low']}), got {node['mean']}")
+
+    def lowest(self, node) -> tuple[str, float] | None:
+        return "low", node["low"]
+
+
 class Empirical(Distribution):
     """``empirical``: :func:`empirical_quantile` of a measured table; mean, sigma, low and
     high are not read. Equal to another only when their tables are; the table is a constant
@@ -303,5 +364,5 @@ class Empirical(Distribution):
 
 #: The families by configuration name (the order of the messages and of the schema's choices).
 DISTRIBUTIONS: dict[str, type[Distribution]] = {
-    cls.name: cls for cls in (Normal, TruncNormal, Uniform, LogNormal, Empirical)
+    cls.name: cls for cls in (Normal, TruncNormal, Uniform, LogNormal, Empirical, ShiftedLogNormal)
 }

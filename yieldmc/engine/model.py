@@ -97,8 +97,10 @@ def waveguide_offsets(values, params, *, layers, channels, dtype):
     Rigid translation (dx, dy); roll about the optical axis (dy = x_c·roll, dx = −y_l·roll);
     pitch scale error (dx = x_c·ppm·1e−6); thermal run-out (dx = x_c·Δα·(T − T_lock));
     hygroscopic run-out (dx = x_c·Δβ_h·(RH − RH_lock)) and swelling of the bond line
-    (dy = s·(RH − RH_lock)); layer-thickness errors accumulated upward (layer l moves by
-    the sum of the errors of the layers below it, at the same channel position).
+    (dy = s·(RH − RH_lock)); thermal change of the bond line (dy = g_T·(T − T_lock),
+    ``package.gap_thermal_um_per_k``: adhesive expansion and warpage, docs/physics.md
+    "Thermo-mechanics of the gap"); layer-thickness errors accumulated upward (layer l
+    moves by the sum of the errors of the layers below it, at the same channel position).
 
     Returns:
       ``(dx_um, dy_um, x_um)``: offsets broadcastable to ``(layers, channels, modules)``
@@ -118,7 +120,9 @@ def waveguide_offsets(values, params, *, layers, channels, dtype):
     t = values["layer_thickness_um"]
     t = jnp.broadcast_to(t, jnp.broadcast_shapes(jnp.shape(t), (layers, 1, 1)))
     stack = jnp.cumsum(t, axis=0) - t  # exclusive sum over the layers below
-    dy = values["dy_um"] + x * roll + stack + params["package.gap_swelling_um_per_rh"] * d_rh
+    d_t = values["temperature_c"] - params["package.lock_temperature_c"]
+    bond = params["package.gap_swelling_um_per_rh"] * d_rh + params["package.gap_thermal_um_per_k"] * d_t
+    dy = values["dy_um"] + x * roll + stack + bond
     return dx, dy, x
 
 

@@ -57,7 +57,8 @@ CATALOGUE: tuple[Quantity, ...] = (
              "physics.pwg_mode_radii_um, pwg_effective_index (mode size and n_eff)", "PWG core width"),
     Quantity("dn_core", "1", "process", None, "model._pwg_indices (core index)", "core index error"),
     Quantity("temperature_c", "°C", "environment", "package.temperature_c",
-             "model: thermal run-out (CTE mismatch from the lock temperature) and PWG dn/dT",
+             "model: thermal run-out (CTE mismatch from the lock temperature), bond-line gap change and "
+             "PWG dn/dT",
              "operating temperature"),
     Quantity("layer_thickness_um", "µm", "process", None,
              "model.waveguide_offsets (accumulates upward through the stack)",

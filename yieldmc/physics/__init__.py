@@ -20,6 +20,7 @@ from yieldmc.physics.adiabatic import (
 from yieldmc.physics.adiabatic import adiabatic_transfer_profile, landau_zener_with_ends, supermode_fractions
 from yieldmc.physics.bend import (
     bend_loss_db_per_cm,
+    slab_bend_loss_db_per_cm,
     bend_mode_shift_um,
     bend_transition_loss_db,
     validate_bend,
@@ -49,6 +50,7 @@ __all__ = [
     "landau_zener_with_ends",
     "supermode_fractions",
     "bend_loss_db_per_cm",
+    "slab_bend_loss_db_per_cm",
     "bend_mode_shift_um",
     "bend_transition_loss_db",
     "coupling_coefficient_per_um",

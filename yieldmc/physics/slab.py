@@ -271,13 +271,22 @@ def pwg_effective_index(*, core_width_um, core_thickness_um, n_core, n_clad, wav
     Returns:
       n_eff, between n_clad and n_core.
     """
+    b_na2 = pwg_index_excess(core_width_um=core_width_um, core_thickness_um=core_thickness_um, n_core=n_core,
+                             n_clad=n_clad, wavelength_um=wavelength_um)
+    return jnp.sqrt(jnp.asarray(n_clad) ** 2 + b_na2)
+
+
+def pwg_index_excess(*, core_width_um, core_thickness_um, n_core, n_clad, wavelength_um):
+    """``n_eff² − n_clad² = b·NA²`` of :func:`pwg_effective_index`, computed without the
+    cancellation of the difference (float32 keeps its relative precision: the cladding decay
+    ``k0·sqrt(b·NA²)`` of the mode far from the core needs it). Same arguments."""
     v_x, v_y, na2, eps = _pwg_variables(core_width_um, core_thickness_um, n_core, n_clad, wavelength_um)
     cx, cy = _chebyshev(_pwg_t(v_x)), _chebyshev(_pwg_t(v_y))
     v_hi = _PWG_V_RANGE[1]
     decay = (jnp.minimum(v_x, v_hi) / v_x * (jnp.minimum(v_y, v_hi) / v_y)) ** _PWG_B_DECAY
     ln_b = (2.0 * jnp.log(_slab_w(v_x) / v_x * (_slab_w(v_y) / v_y))
             + decay * (_cseries(_PWG_LN_B, cx, cy) + eps * _cseries(_PWG_LN_B_EPS, cx, cy)))
-    return jnp.sqrt(jnp.asarray(n_clad) ** 2 + jnp.exp(ln_b) * na2)
+    return jnp.exp(ln_b) * na2
 
 
 def pwg_mode_radii_um(*, core_width_um, core_thickness_um, n_core, n_clad, wavelength_um):
