@@ -424,7 +424,7 @@ def _outer(config: dict, paths: list[str], sweep_keys) -> tuple[tuple[str, ...],
     keys, dists = _uncertain.entries(config, paths, sweep_keys)
     if not keys:
         return (), None
-    mode = config.get("mode", "run")
+    mode = config["mode"]
     if mode != "run":
         raise ValueError(f"uncertain: mode={mode} with uncertain inputs is not available (only mode=run); "
                          "remove uncertain (uncertainty=none)")

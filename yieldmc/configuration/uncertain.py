@@ -19,8 +19,6 @@ compiled program on the same inner (process) draws.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from yieldmc.configuration import schema
@@ -28,11 +26,11 @@ from yieldmc.engine import empirical as _empirical
 from yieldmc.engine.distributions import DISTRIBUTIONS
 from yieldmc.engine.variation import PARAMS
 
-#: The keys of one ``uncertain`` entry; one left out takes the process parameter's default.
+#: The keys of one ``uncertain`` entry; one left out takes the default of the same key of a
+#: variation (``process.<q>.<level>.<key>``, :mod:`yieldmc.configuration.schema`).
 ENTRY_KEYS = ("distribution", *PARAMS, "values", "values_file")
-#: The defaults of an entry's parameters (those of a variation).
-ENTRY_DEFAULTS = {"distribution": "normal", "mean": 0.0, "sigma": 0.0, "low": -math.inf, "high": math.inf,
-                  "values": None, "values_file": None}
+#: The variation whose schema rows declare an entry's keys (every variation's are the same).
+_ROWS = "process.dx_um.module"
 #: Salt of the outer random stream (kept apart from the inner draws of the same seed).
 _STREAM = 0x756E6365
 
@@ -75,13 +73,12 @@ def entries(config: dict, paths, sweep_keys) -> tuple[tuple[str, ...], list]:
         for name in entry:
             if name not in ENTRY_KEYS:
                 raise ValueError(f"{where}.{name}: unknown key; expected one of {list(ENTRY_KEYS)}")
-        entry = {**ENTRY_DEFAULTS, **entry}
+        entry = {**{k: schema.lookup(config, f"{_ROWS}.{k}").default for k in ENTRY_KEYS}, **entry}
         if entry["distribution"] not in DISTRIBUTIONS:
             raise ValueError(f"{where}.distribution: unknown distribution {entry['distribution']!r}; "
                              f"expected one of {list(DISTRIBUTIONS)}")
         for p in PARAMS:
-            entry[p] = schema.check_value(f"{where}.{p}", entry[p], schema.lookup(config, f"process.dx_um.module.{p}"),
-                                          dtype)
+            entry[p] = schema.check_value(f"{where}.{p}", entry[p], schema.lookup(config, f"{_ROWS}.{p}"), dtype)
         if entry["low"] > entry["high"]:
             raise ValueError(f"{where}.low: must not exceed high ({entry['high']!r}), got {entry['low']!r}")
         dist = _empirical.distribution_of(entry, where, dtype=dtype)
