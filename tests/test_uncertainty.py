@@ -124,12 +124,15 @@ def test_importance_against_salib(sampling, realizations):
 # --------------------------------------------------------------------------- the estimators
 @pytest.mark.parametrize("sobol", [True, False])
 def test_first_order_against_analytic_indices(sobol):
-    """Y = X1 + 2·X2 (+ a dummy X3), X ~ U[0,1]³: S = (1/5, 4/5, 0)."""
+    """Y = X1 + 2·X2 (+ a dummy X3), X ~ U[0,1]³: S = (1/5, 4/5, 0). On Sobol' points in
+    few dimensions the noise correction of the bin means over-corrects, by up to
+    (M − 1)/R · W/s² <= (M − 1)/R (the estimator's documented one-sided bias)."""
     n = 4096
     x = ndtr(sobol_normals(n, 3, seed=7)) if sobol else np.random.default_rng(7).random((n, 3))
-    s, se = est.first_order(x, x[:, 0] + 2 * x[:, 1], sobol=sobol)
+    s, se = est.first_order(x, x[:, 0] + 2 * x[:, 1])
     exact = np.array([0.2, 0.8, 0.0])
-    assert np.all(np.abs(s - exact) <= 4.5 * se), (s, se)
+    low = (est.bins(n) - 1) / n if sobol else 0.0
+    assert np.all(s >= exact - low - 4.5 * se) and np.all(s <= exact + 4.5 * se), (s, se)
     assert np.all(se < 0.03)
 
 

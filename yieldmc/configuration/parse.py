@@ -414,7 +414,6 @@ def problem_of(config: dict) -> Problem:
         quantiles=quantiles,
         uncertain=uncertain,
         uncertain_values=outer,
-        uncertain_sampling=config["uncertainty"]["sampling"],
     )
 
 

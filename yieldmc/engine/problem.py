@@ -76,7 +76,6 @@ class Problem:
     # first dimension is then REALIZATION, whose values are the realisation indices
     uncertain: tuple[str, ...] = ()
     uncertain_values: np.ndarray | None = None
-    uncertain_sampling: str = "sobol"  # uncertainty.sampling: sobol | random
 
     @property
     def groups(self) -> int:

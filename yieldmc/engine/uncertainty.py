@@ -16,12 +16,13 @@ into M = 2^⌊log2(R)/2⌋ bins of (nearly) equal count, and
 
     S_k = Σ_b (n_b/R)(ȳ_b − ȳ)² / s²,           s² = the variance of the R yields.
 
-With the scrambled Sobol' realisations (the default) the points of one bin of θ_k are a net
-in the other inputs, so each bin mean is a quasi-Monte-Carlo average and the estimate is
-used as it is (its remaining bias is the variation of E[Y | θ_k] within a bin, O(1/M²) for
-a smooth Y). With independent realisations (``uncertainty.sampling=random``) each bin mean
-carries the sampling noise of n_b points, whose expected contribution (M − 1)/R · W (W the
-pooled within-bin variance) is subtracted.
+Each bin mean carries the sampling noise of its n_b points, whose expected contribution
+(M − 1)/R · W (W the pooled within-bin variance) is subtracted. That correction is exact
+for independent realisations (``uncertainty.sampling=random``); for the scrambled Sobol'
+points (the default) it is about right with many inputs and over-corrects with few, where
+a bin's points are a net in the other inputs and its mean is more accurate: the estimate
+is then low by up to (M − 1)/R · W/s². Without it, the noise of the bin means would credit
+every input with a spurious share when the inputs are many and the realisations few.
 
 The standard error is the bootstrap over the realisations (resampled with replacement,
 :data:`BOOTSTRAP` times, a fixed stream: the result is reproducible). It is the error of
@@ -73,7 +74,7 @@ def bins(n: int) -> int:
     return 2 ** (int(np.log2(n)) // 2)
 
 
-def _correlation_ratio(ys, m: int, correct: bool):
+def _correlation_ratio(ys, m: int):
     """S of yields ``ys`` (…, R, rest) sorted by the input, in ``m`` equal-count bins."""
     r = ys.shape[-2] if ys.ndim > 1 else ys.shape[0]
     axis = ys.ndim - 2 if ys.ndim > 1 else 0
@@ -87,20 +88,17 @@ def _correlation_ratio(ys, m: int, correct: bool):
         between = between + (hi - lo) / r * np.squeeze((mb - mean) ** 2, axis=axis)
         within = within + ((part - mb) ** 2).sum(axis=axis)
     total = ys.var(axis=axis)
-    if correct:
-        between = between - (m - 1) / r * within / (r - m)
+    between = between - (m - 1) / r * within / (r - m)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 1e-300, between / np.where(total > 1e-300, total, 1.0), np.nan)
 
 
-def first_order(x, y, *, sobol: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def first_order(x, y) -> tuple[np.ndarray, np.ndarray]:
     """First-order variance shares of the inputs and their standard errors (module docstring).
 
     Args:
       x: the realisations' uncertain values, (R, K).
       y: the realisations' yields, (R, …) (e.g. (R, sweep points …, condition)).
-      sobol: whether the realisations are the scrambled Sobol' points (no noise correction
-        of the bin means) or independent draws.
 
     Returns:
       (S, se), each (K, …); NaN where Y does not vary over the realisations.
@@ -114,8 +112,8 @@ def first_order(x, y, *, sobol: bool = True) -> tuple[np.ndarray, np.ndarray]:
     s_all, se_all = [], []
     for k in range(x.shape[1]):
         ys = flat[np.argsort(x[:, k], kind="stable")]
-        s_all.append(_correlation_ratio(ys, m, not sobol).reshape(y.shape[1:]))
-        boot = _correlation_ratio(ys[picks], m, True)  # (B, rest): resampled draws are independent
+        s_all.append(_correlation_ratio(ys, m).reshape(y.shape[1:]))
+        boot = _correlation_ratio(ys[picks], m)  # (B, rest)
         with np.errstate(invalid="ignore"):
             se_all.append(np.std(boot, axis=0, ddof=1).reshape(y.shape[1:]))
     return np.stack(s_all), np.stack(se_all)

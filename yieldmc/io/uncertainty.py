@@ -44,7 +44,6 @@ def variables(problem: Problem, data: dict) -> tuple[dict, list[str]]:
     attrs), ``realization`` the first dimension) and the warnings, one line each."""
     if not problem.uncertain:
         return {}, []
-    sobol = problem.uncertain_sampling == "sobol"
     x = problem.uncertain_values
     out = {"uncertain_value": ((REALIZATION, "uncertain"), x, {
         "long_name": "the uncertain values of each realisation (units: uncertain_units)"})}
@@ -55,7 +54,7 @@ def variables(problem: Problem, data: dict) -> tuple[dict, list[str]]:
     inner = (high - low) / (2 * Z95)  # each realisation's inner standard error
     out["yield_realization"] = (list(dims), y, {
         "units": "1", "long_name": "yield of each realisation of the uncertain values (same modules)"})
-    out.update(_summaries("", "yield", np.asarray(y, dtype=np.float64), inner, x, rest, sobol))
+    out.update(_summaries("", "yield", np.asarray(y, dtype=np.float64), inner, x, rest))
     band = out["yield_band"][1]
     inner_rms = out["yield_inner_se"][1]
     width = band[-1] - band[0]
@@ -69,11 +68,11 @@ def variables(problem: Problem, data: dict) -> tuple[dict, list[str]]:
         n = np.asarray(data["n_samples"][1], dtype=np.float64)[..., None]
         cy = np.asarray(cy, dtype=np.float64)
         cinner = np.sqrt(np.clip(cy * (1 - cy), 0, None) / n)  # binomial standard error
-        out.update(_summaries("condition_", "condition_yield", cy, cinner, x, list(cdims[1:]), sobol))
+        out.update(_summaries("condition_", "condition_yield", cy, cinner, x, list(cdims[1:])))
     return out, warnings
 
 
-def _summaries(prefix: str, what: str, y, inner, x, rest: list, sobol: bool) -> dict:
+def _summaries(prefix: str, what: str, y, inner, x, rest: list) -> dict:
     """Band, its interval, expected value, inner error and importance of yields ``y``
     (R, …) with inner standard errors ``inner`` (R, …)."""
     r = y.shape[0]
@@ -82,7 +81,7 @@ def _summaries(prefix: str, what: str, y, inner, x, rest: list, sobol: bool) -> 
     expected = y.mean(axis=0)
     inner_rms = np.sqrt((inner ** 2).mean(axis=0))
     outer_se = y.std(axis=0, ddof=1) / np.sqrt(r)
-    s, se = est.first_order(x, y, sobol=sobol)
+    s, se = est.first_order(x, y)
     bq = ["band_quantile", *rest]
     return {
         f"{prefix}yield_band": (bq, band, {
