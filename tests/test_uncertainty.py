@@ -27,7 +27,7 @@ from scipy.special import ndtr
 import yieldmc
 from yieldmc import validation
 from yieldmc.configuration.parse import build_problem
-from yieldmc.configuration.uncertain import sobol_normals
+from yieldmc.configuration.uncertain import latin_hypercube_normals, sobol_normals
 from yieldmc.engine import uncertainty as est
 from yieldmc.io import store as zstore
 from yieldmc.io.cli import execute
@@ -102,7 +102,7 @@ def _reference():
     return {r["key"]: (float(r["low"]), float(r["high"]), float(r["S1"]), float(r["S1_conf95"])) for r in rows}
 
 
-@pytest.mark.parametrize("sampling, realizations", [("sobol", 256), ("random", 1024)])
+@pytest.mark.parametrize("sampling, realizations", [("lhs", 256), ("sobol", 256), ("random", 1024)])
 def test_importance_against_salib(sampling, realizations):
     ref = _reference()
     prob = validation.module_offset(sigma_um=1.0, channels=1)
@@ -122,13 +122,16 @@ def test_importance_against_salib(sampling, realizations):
 
 
 # --------------------------------------------------------------------------- the estimators
-@pytest.mark.parametrize("sobol", [True, False])
-def test_first_order_against_analytic_indices(sobol):
+@pytest.mark.parametrize("sampling", ["sobol", "lhs", "random"])
+def test_first_order_against_analytic_indices(sampling):
     """Y = X1 + 2·X2 (+ a dummy X3), X ~ U[0,1]³: S = (1/5, 4/5, 0). On Sobol' points in
     few dimensions the noise correction of the bin means over-corrects, by up to
     (M − 1)/R · W/s² <= (M − 1)/R (the estimator's documented one-sided bias)."""
     n = 4096
-    x = ndtr(sobol_normals(n, 3, seed=7)) if sobol else np.random.default_rng(7).random((n, 3))
+    rng = np.random.default_rng(7)
+    x = {"sobol": lambda: ndtr(sobol_normals(n, 3, seed=7)), "random": lambda: rng.random((n, 3)),
+         "lhs": lambda: ndtr(latin_hypercube_normals(n, 3, rng=rng))}[sampling]()
+    sobol = sampling == "sobol"
     s, se = est.first_order(x, x[:, 0] + 2 * x[:, 1])
     exact = np.array([0.2, 0.8, 0.0])
     low = (est.bins(n) - 1) / n if sobol else 0.0
@@ -136,12 +139,38 @@ def test_first_order_against_analytic_indices(sobol):
     assert np.all(se < 0.03)
 
 
-def test_sobol_points_are_stratified():
+@pytest.mark.parametrize("sampling", ["sobol", "lhs"])
+def test_outer_points_are_stratified(sampling):
     """Each one-dimensional projection of the first 2^m points of a (scrambled) Sobol'
-    sequence has one point in each interval [j/2^m, (j+1)/2^m)."""
-    u = ndtr(sobol_normals(64, 5, seed=3))
+    sequence, and each column of a Latin hypercube, has one point in each interval
+    [j/n, (j+1)/n)."""
+    u = ndtr(sobol_normals(64, 5, seed=3) if sampling == "sobol"
+             else latin_hypercube_normals(64, 5, rng=np.random.default_rng(3)))
     for k in range(5):
         assert sorted(np.floor(u[:, k] * 64).astype(int)) == list(range(64))
+
+
+def test_aliased_sobol_dimensions_are_named_and_the_hypercube_separates_them():
+    """In the first 64 Sobol' points dimensions 1 and 16 fall into the same eighths: a yield
+    that depends on input 1 alone credits input 16 with the same share, and the warning
+    names the pair. On a Latin hypercube every other input's share is 0 within 4.5 SE."""
+    from types import SimpleNamespace
+
+    from yieldmc.io.uncertainty import aliased
+
+    keys = tuple(f"k{i}" for i in range(1, 17))
+    for sampling in ("sobol", "lhs"):
+        z = sobol_normals(64, 16, seed=5) if sampling == "sobol" else latin_hypercube_normals(
+            64, 16, rng=np.random.default_rng(5))
+        x = ndtr(z)
+        s, se = est.first_order(x, (x[:, 0] > 0.5) + 0.1 * x[:, 0])
+        warnings = aliased(SimpleNamespace(uncertain=keys, uncertain_values=x))
+        if sampling == "sobol":
+            assert s[0] > 0.9 and s[15] > 0.9  # input 16 takes input 1's share
+            assert any("k1 and k16 are aliased" in w for w in warnings)
+        else:
+            assert s[0] > 0.9 and np.all(np.abs(s[1:]) <= 4.5 * se[1:]), (s, se)
+            assert not warnings
 
 
 def test_band_interval_covers_with_the_binomial_ranks():

@@ -9,12 +9,22 @@ distribution in the format of a variation::
 
 Unlike a variation, the distribution gives the key's *value* (not a draw added to a
 nominal). ``uncertainty.realizations`` outer points θ_1 … θ_R are drawn once, on the host,
-from the run's seed (``uncertainty.sampling``: a scrambled Sobol' point set, the default, or
-pseudo-random normals) and mapped through each family's quantile transform
+from the run's seed (``uncertainty.sampling``: a Latin hypercube, the default; a scrambled
+Sobol' point set; or independent normals) and mapped through each family's quantile transform
 (:meth:`yieldmc.engine.distributions.Distribution.transform` of the standard normals
 Φ⁻¹(u)). Each realisation becomes a leading ``realization`` dimension of the sweep grid:
 its values are traced parameters like a sweep point's, so every realisation runs the same
 compiled program on the same inner (process) draws.
+
+Why a Latin hypercube by default: its columns are stratified like a Sobol' set's (one point
+per 1/R of each input's probability), which keeps the band's quantiles accurate, but they
+are paired at random. The first-order importance is estimated from the same realisations
+(:func:`yieldmc.engine.uncertainty.first_order`, sorted by one input and binned), which
+needs the other inputs to vary independently within a bin. A Sobol' set of few points
+pairs some dimensions rigidly: in the first 64 points, dimensions 1 and 16 fall into the
+same eighths, so an input in dimension 16 would be credited with the whole share of the
+one in dimension 1 (tests/test_uncertainty.py shows it); the result warns where two inputs
+are so aliased.
 """
 
 from __future__ import annotations
@@ -109,6 +119,17 @@ def sobol_normals(n: int, dim: int, *, seed: int) -> np.ndarray:
     return ndtri((x.astype(np.float64) + 0.5) / 2.0**BITS)
 
 
+def latin_hypercube_normals(n: int, dim: int, *, rng: np.random.Generator) -> np.ndarray:
+    """Standard normals Φ⁻¹(u) of a random Latin hypercube (McKay, Beckman, Conover,
+    Technometrics 21:239 (1979)): in each column one point in each of the n intervals
+    [j/n, (j+1)/n), uniform within it, the columns paired by independent random
+    permutations. Shape (n, dim), float64."""
+    from scipy.special import ndtri
+
+    cells = np.stack([rng.permutation(n) for _ in range(dim)], axis=1)
+    return ndtri((cells + rng.uniform(size=(n, dim))) / n)
+
+
 def realizations(dists: list, *, n: int, seed: int, sampling: str) -> np.ndarray:
     """The outer draws: (n, K) values of the K uncertain keys, float64.
 
@@ -116,15 +137,19 @@ def realizations(dists: list, *, n: int, seed: int, sampling: str) -> np.ndarray
       dists: (distribution, parameters) per key, from :func:`entries`.
       n: ``uncertainty.realizations``.
       seed: the run's seed (the outer stream is salted apart from the inner draws).
-      sampling: ``sobol`` (scrambled Sobol' points) or ``random`` (independent normals).
+      sampling: ``lhs`` (a Latin hypercube), ``sobol`` (scrambled Sobol' points) or
+        ``random`` (independent normals).
     """
     import jax
 
     dim = len(dists)
+    rng = np.random.default_rng([seed, _STREAM])
     if sampling == "sobol":
         z = sobol_normals(n, dim, seed=(seed ^ _STREAM) & 0xFFFFFFFF)
+    elif sampling == "lhs":
+        z = latin_hypercube_normals(n, dim, rng=rng)
     else:
-        z = np.random.default_rng([seed, _STREAM]).standard_normal((n, dim))
+        z = rng.standard_normal((n, dim))
     with jax.enable_x64(True):
         columns = [np.asarray(dist.transform(z[:, k], **params), dtype=np.float64)
                    for k, (dist, params) in enumerate(dists)]

@@ -18,16 +18,16 @@ into M = 2^⌊log2(R)/2⌋ bins of (nearly) equal count, and
 
 Each bin mean carries the sampling noise of its n_b points, whose expected contribution
 (M − 1)/R · W (W the pooled within-bin variance) is subtracted. That correction is exact
-for independent realisations (``uncertainty.sampling=random``); for the scrambled Sobol'
-points (the default) it is about right with many inputs and over-corrects with few, where
-a bin's points are a net in the other inputs and its mean is more accurate: the estimate
-is then low by up to (M − 1)/R · W/s². Without it, the noise of the bin means would credit
-every input with a spurious share when the inputs are many and the realisations few.
+for independent realisations (``uncertainty.sampling=random``) and close for a Latin
+hypercube (the default); for the scrambled Sobol' points it over-corrects where a bin's
+points are a net in the other inputs and its mean is more accurate: the estimate is then
+low by up to (M − 1)/R · W/s². Without it, the noise of the bin means would credit every
+input with a spurious share when the inputs are many and the realisations few.
 
 The standard error is the bootstrap over the realisations (resampled with replacement,
 :data:`BOOTSTRAP` times, a fixed stream: the result is reproducible). It is the error of
-independent realisations; for the Sobol' points it is conservative (their bin means are
-more accurate than independent ones). tests/test_uncertainty.py checks the estimator
+independent realisations; for stratified points (Latin hypercube, Sobol') it is
+conservative where their bin means are more accurate than independent ones. tests/test_uncertainty.py checks the estimator
 against SALib's pick-freeze indices on a closed form.
 """
 

@@ -63,6 +63,7 @@ def variables(problem: Problem, data: dict) -> tuple[dict, list[str]]:
         warnings.append(f"the inner Monte-Carlo error of the yield (up to {float(np.nanmax(inner_rms)):.2g}) is not "
                         f"small against the band's 5-95 % width (down to {float(np.nanmin(width)):.2g}) at "
                         f"{int(noisy.sum())} of {noisy.size} points: raise samples")
+    warnings += aliased(problem)
     if "condition_yield" in data:
         cdims, cy, _ = data["condition_yield"]
         n = np.asarray(data["n_samples"][1], dtype=np.float64)[..., None]
@@ -70,6 +71,23 @@ def variables(problem: Problem, data: dict) -> tuple[dict, list[str]]:
         cinner = np.sqrt(np.clip(cy * (1 - cy), 0, None) / n)  # binomial standard error
         out.update(_summaries("condition_", "condition_yield", cy, cinner, x, list(cdims[1:])))
     return out, warnings
+
+
+def aliased(problem: Problem) -> list[str]:
+    """A warning per pair of uncertain inputs whose realisations fall into the same bins of
+    the importance estimator (one input's bin fixes the other's): their shares cannot be
+    told apart (a Sobol' set of few points pairs some dimensions so)."""
+    x = problem.uncertain_values
+    n, m = x.shape[0], est.bins(x.shape[0])
+    bins = (np.argsort(np.argsort(x, axis=0, kind="stable"), axis=0) * m) // n
+    out = []
+    for j in range(x.shape[1]):
+        for k in range(j + 1, x.shape[1]):
+            if len(set(zip(bins[:, j], bins[:, k]))) == m:
+                out.append(f"uncertain inputs {problem.uncertain[j]} and {problem.uncertain[k]} are aliased in the "
+                           f"{n} realisations (the same bins): their uncertain_importance cannot be told apart; use "
+                           "uncertainty.sampling=lhs or more realisations")
+    return out
 
 
 def _summaries(prefix: str, what: str, y, inner, x, rest: list) -> dict:
