@@ -269,3 +269,12 @@ def test_sweep_conditions_shards_and_resume_give_the_in_memory_result(tmp_path, 
                  "uncertain_importance_se", "condition_yield_band", "uncertain_value", "yield_inner_se"):
         np.testing.assert_array_equal(ds[name].values, reference[name].values, err_msg=name)
     assert "yield band over 8 realisations of 1 uncertain inputs" in capsys.readouterr().out
+
+
+def test_the_band_and_importance_plots_are_written(band_run, tmp_path):
+    from yieldmc.io.plots import plot_all
+
+    ds, _ = band_run
+    paths = plot_all(ds, tmp_path / "u.zarr")
+    assert [p.name for p in paths] == ["u_band.png", "u_importance.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
