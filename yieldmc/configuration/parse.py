@@ -34,9 +34,10 @@ from yieldmc import couplers, physics
 from yieldmc.configuration import schema
 from yieldmc.configuration.schema import MAX_MODULES_PER_CALL
 from yieldmc.configuration import conditions as _conditions
+from yieldmc.configuration import uncertain as _uncertain
 from yieldmc.engine.conditions import setting_path
 from yieldmc.engine import empirical as _empirical
-from yieldmc.engine.problem import Problem, Static, random_dimension
+from yieldmc.engine.problem import REALIZATION, Problem, Static, random_dimension
 from yieldmc.engine.distributions import DISTRIBUTIONS
 from yieldmc.engine.variation import LEVELS, PARAMS, QUANTITIES, process_key
 from yieldmc.parts import number as _number
@@ -214,10 +215,11 @@ def _sampler(config: dict, samples: int, block_size: int) -> Sampler:
     (:meth:`yieldmc.samplers.Sampler.configure` reads its section and checks them)."""
     name = config["sampler"]
     sampler = get_sampler(name)
-    if config.get("sweep") and not sampler.supports_sweep:
-        able = ", ".join(sampler_names(supporting="supports_sweep"))
-        raise ValueError(f"sweep: sampler={name} estimates one point; remove the sweep or use a "
-                         f"sampler that supports sweeps ({able})")
+    for section, what in (("sweep", "the sweep"), ("uncertain", "the uncertain inputs")):
+        if config.get(section) and not sampler.supports_sweep:
+            able = ", ".join(sampler_names(supporting="supports_sweep"))
+            raise ValueError(f"{section}: sampler={name} estimates one point; remove {what} or use a "
+                             f"sampler that supports sweeps ({able})")
     return sampler.bind(name, sampler.configure(config, samples=samples, block_size=block_size))
 
 
@@ -328,17 +330,29 @@ def problem_of(config: dict) -> Problem:
                      for q in QUANTITIES for lv in LEVELS}
     check_relations = functools.partial(_check_relations, distributions=distributions)
     sweep_keys, sweep_values = _sweep(config, paths)
+    uncertain, outer = _outer(config, paths, sweep_keys)
+    if uncertain:  # the realisations lead the sweep grid
+        sweep_keys, sweep_values = (REALIZATION, *sweep_keys), (tuple(map(float, range(len(outer)))), *sweep_values)
     grid = list(itertools.product(*sweep_values)) if sweep_keys else [()]
     columns = {p: [] for p in paths}
     for point in grid:
         cfg = copy.deepcopy(config)
         for key, value in zip(sweep_keys, point):
-            _set(cfg, key, value)
+            if key == REALIZATION:
+                for k, v in zip(uncertain, outer[int(value)]):
+                    _set(cfg, k, float(v))
+            else:
+                _set(cfg, key, value)
         try:
             _validate_point(cfg, engine["dtype"], conditions, check_relations)
         except ValueError as exc:
             if sweep_keys:
-                where = ", ".join(f"{k}={v}" for k, v in zip(sweep_keys, point))
+                where = ", ".join(f"{k}={v}" for k, v in zip(sweep_keys, point) if k != REALIZATION)
+                if uncertain:
+                    r = int(point[0])
+                    drawn = ", ".join(f"{k}={v:g}" for k, v in zip(uncertain, outer[r]))
+                    where = f"realization {r}: {drawn}" + (f"; sweep point {where}" if where else "")
+                    raise ValueError(f"{exc} (at {where}; narrow the uncertain distributions)") from None
                 raise ValueError(f"{exc} (at sweep point {where})") from None
             raise
         for p in paths:
@@ -399,7 +413,24 @@ def problem_of(config: dict) -> Problem:
         seed=config["seed"],
         blocks_per_call=bpc,
         quantiles=quantiles,
+        uncertain=uncertain,
+        uncertain_values=outer,
     )
+
+
+def _outer(config: dict, paths: list[str], sweep_keys) -> tuple[tuple[str, ...], np.ndarray | None]:
+    """The uncertain keys and their outer realisations (R, K) (:mod:`yieldmc.configuration.uncertain`);
+    ((), None) without ``uncertain``."""
+    keys, dists = _uncertain.entries(config, paths, sweep_keys)
+    if not keys:
+        return (), None
+    mode = config["mode"]
+    if mode != "run":
+        raise ValueError(f"uncertain: mode={mode} with uncertain inputs is not available (only mode=run); "
+                         "remove uncertain (uncertainty=none)")
+    node = config["uncertainty"]
+    return keys, _uncertain.realizations(dists, n=node["realizations"], seed=config["seed"],
+                                         sampling=node["sampling"])
 
 
 def _x64_enabled() -> bool:

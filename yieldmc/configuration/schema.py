@@ -17,7 +17,7 @@ Each row is data (``yieldmc --help`` and docs/configuration.md are generated fro
   that integer), ``float`` (an ``int`` or ``float``), ``str``, ``list[float]``,
   ``list[str]``, ``matrix`` (a list of lists, checked by its user) or ``mapping`` (a free
   mapping whose keys are config keys, checked by its user: ``sweep``,
-  ``optimize.costs``/``parameters``, ``conditions``, ``hydra``).
+  ``optimize.costs``/``parameters``, ``conditions``, ``uncertain``, ``hydra``).
 * ``unit`` — the value's unit ("" when dimensionless; ``quantity`` for a variation
   parameter, which has its quantity's unit).
 * ``bounds`` — an interval such as ``"(0, inf)"`` or ``"[-273.15, inf)"`` ("" for none).
@@ -86,6 +86,15 @@ KEYS: tuple[Key, ...] = (
         "condition name -> environment settings (temperature_c, humidity_rh, bend_radius_mm, wavelength_um, "
         "polarization) and process additions; a module passes only under every condition", nullable=True,
         default=None),
+    Key("uncertain", "mapping", "", "",
+        "config key -> distribution of its value (variation format: normal, truncnormal, uniform, lognormal, "
+        "empirical): model uncertainty, drawn as outer realisations", nullable=True, default=None),
+    Key("uncertainty.realizations", "int", "", "[2, inf)",
+        "outer realisations of the uncertain values (each runs the Monte Carlo on the same module draws)",
+        default=64),
+    Key("uncertainty.sampling", "str", "", "",
+        "outer point set: lhs (Latin hypercube) | sobol (scrambled Sobol'; aliases inputs at few points) | random",
+        choices=("lhs", "sobol", "random"), default="lhs"),
     Key("shard", "int", "", "[0, inf)", "this job's shard: computes blocks b with b % num_shards == shard", default=0),
     Key("num_shards", "int", "", "[1, inf)", "number of cluster jobs sharing one store", default=1),
     Key("overwrite", "bool", "", "", "replace a store made from a different configuration", default=False),

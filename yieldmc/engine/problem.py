@@ -72,6 +72,10 @@ class Problem:
     seed: int
     blocks_per_call: int
     quantiles: tuple[float, ...]
+    # model uncertainty: the uncertain config keys and their outer draws (R, K); the sweep's
+    # first dimension is then REALIZATION, whose values are the realisation indices
+    uncertain: tuple[str, ...] = ()
+    uncertain_values: np.ndarray | None = None
 
     @property
     def groups(self) -> int:
@@ -94,6 +98,11 @@ class Problem:
     @property
     def sweep_shape(self) -> tuple[int, ...]:
         return tuple(len(v) for v in self.sweep_values)
+
+
+#: The leading sweep dimension of a run with ``uncertain`` inputs: one point per realisation.
+REALIZATION = "realization"
+
 
 def random_dimension(static: Static) -> int:
     """Random dimensions of one module: 1 per module-level, L per layer-level, L·C per

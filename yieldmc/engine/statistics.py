@@ -206,8 +206,8 @@ def _spec_histogram(f: Figures):
 
 def spec_grid_db(problem) -> np.ndarray | None:
     """The ``spec_db`` coordinate: S + j·Δ, j = −J … J (None when ``spec.max_loss_db`` is
-    swept: the grid would differ from point to point)."""
-    if "spec.max_loss_db" in problem.sweep_keys:
+    swept or uncertain: the grid would differ from point to point)."""
+    if "spec.max_loss_db" in problem.sweep_keys or "spec.max_loss_db" in problem.uncertain:
         return None
     s = problem.static
     spec = float(problem.params["spec.max_loss_db"][0])

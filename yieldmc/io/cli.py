@@ -350,10 +350,40 @@ def summary(ds, path: Path, plots) -> str:
         lyr, ch = np.unravel_index(int(np.nanargmax(fail.values)), fail.shape)
         lines.append(f"worst channel: layer {lyr}, channel {ch} fails in "
                      f"{_significant(100 * float(fail.values[lyr, ch]))} % of modules{where}")
+    if "yield_band" in ds:
+        lines = _band_lines(ds) + lines
     lines.append(f"store: {path}")
     for p in plots:
         lines.append(f"plot:  {p}")
     return "\n".join(lines)
+
+
+def _band_lines(ds, drivers: int = 5) -> list:
+    """The model-uncertainty part of the summary: the band of the yield over the uncertain
+    values and its largest first-order shares (at the sweep point of the lowest expected
+    yield), then the warnings."""
+    import numpy as np
+
+    expected = ds["yield_expected"]
+    at = {}
+    if expected.dims:
+        flat = np.where(np.isnan(expected.values), np.inf, expected.values)
+        at = dict(zip(expected.dims, (int(i) for i in np.unravel_index(int(np.argmin(flat)), flat.shape))))
+    point = ds.isel(at)
+    where = (" at " + ", ".join(f"{d}={ds[d].values[i]:g}" for d, i in at.items())) if at else ""
+    band = [float(v) for v in point.yield_band.values]
+    se = float(point.yield_expected_se)
+    lines = [f"yield band over {ds.sizes['realization']} realisations of {ds.sizes['uncertain']} uncertain "
+             f"inputs{where}: 5 % {band[0]:.3f}, 50 % {band[1]:.3f}, 95 % {band[2]:.3f}; expected "
+             f"{float(point.yield_expected):.3f} ± {se:.2g} (inner Monte-Carlo error {float(point.yield_inner_se):.2g})"]
+    share, share_se = point.uncertain_importance.values, point.uncertain_importance_se.values
+    order = [k for k in np.argsort(-np.where(np.isnan(share), -np.inf, share)) if not np.isnan(share[k])]
+    if order:
+        lines.append("  driven by (first-order variance share): " + ", ".join(
+            f"{ds.uncertain.values[k]} {share[k]:.2f} ± {share_se[k]:.2f}" for k in order[:drivers]))
+    for w in filter(None, str(ds.attrs.get("warnings", "")).split(" | ")):
+        lines.append(f"warning: {w}")
+    return lines
 
 
 def _condition_lines(ds, where: str) -> list:

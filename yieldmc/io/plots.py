@@ -947,6 +947,73 @@ def plot_fail_map(ds: xr.Dataset, path: Path, *, svg: bool = False) -> Path | No
     return _write_plot(lambda: fail_figure(ds), path, svg=svg)
 
 
+def _band_point(ds: xr.Dataset) -> tuple[dict, str]:
+    """The sweep point of the lowest expected yield (index by dimension) and its label."""
+    expected = ds["yield_expected"]
+    if not expected.dims:
+        return {}, ""
+    flat = np.where(np.isnan(expected.values), np.inf, expected.values)
+    at = dict(zip(expected.dims, (int(i) for i in np.unravel_index(int(np.argmin(flat)), flat.shape))))
+    return at, ", ".join(f"{d}={ds[d].values[i]:g}" for d, i in at.items())
+
+
+def band_figure(ds: xr.Dataset):
+    """Model uncertainty: the yields of the realisations (a histogram) with the band's
+    5 / 50 / 95 % quantiles and the expected yield; with one swept key, the band against
+    it (5–95 % shaded, the median and the expected yield as lines). None with more swept keys."""
+    dims = [d for d in ds["yield_expected"].dims if d not in CHANNEL_DIMS]
+    if len(dims) > 1:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.6), layout="constrained")
+    n, k = ds.sizes["realization"], ds.sizes["uncertain"]
+    if dims:
+        d = dims[0]
+        sub = ds.sortby(d)
+        x = sub[d].values
+        band = sub.yield_band.transpose("band_quantile", d).values
+        ax.fill_between(x, band[0], band[-1], alpha=0.3, label="5–95 % over the uncertain values")
+        ax.plot(x, band[1], "o-", label="median")
+        ax.plot(x, sub.yield_expected.values, "k--", label="expected (predictive) yield")
+        ax.set_xlabel(axis_label(ds, d))
+        ax.set_ylabel("yield (fraction of modules passing)")
+    else:
+        y = np.asarray(ds.yield_realization.values, dtype=float)
+        ax.hist(y[np.isfinite(y)], bins=max(8, min(40, n // 4)), color="tab:blue", alpha=0.6)
+        for q, v in zip(ds.band_quantile.values, ds.yield_band.values):
+            ax.axvline(v, color="k", ls=":" if q != 0.5 else "-", lw=1.2)
+            ax.annotate(f"{100 * q:g} %: {v:.3f}", (v, 1), xycoords=("data", "axes fraction"),
+                        rotation=90, va="top", ha="right", fontsize=8)
+        ax.axvline(float(ds.yield_expected), color="tab:red", ls="--", lw=1.2,
+                   label=f"expected {float(ds.yield_expected):.3f}")
+        ax.set_xlabel("yield of a realisation (fraction of modules passing)")
+        ax.set_ylabel("realisations")
+    ax.legend(fontsize=8)
+    ax.set_title(f"yield band: {n} realisations of {k} uncertain inputs\n"
+                 f"{ds.attrs.get('package', '')}, inner Monte-Carlo error "
+                 f"{float(np.nanmax(ds.yield_inner_se.values)):.2g}", fontsize=10)
+    return fig
+
+
+def importance_figure(ds: xr.Dataset, *, top: int = 15):
+    """Tornado of the uncertain inputs' first-order variance shares of the yield (largest
+    at the top) with 1.96 standard errors, at the sweep point of the lowest expected yield."""
+    at, where = _band_point(ds)
+    point = ds.isel(at)
+    names = [str(u) for u in ds.uncertain.values]
+    s = np.asarray(point.uncertain_importance.values, dtype=float)
+    se = np.asarray(point.uncertain_importance_se.values, dtype=float)
+    shown = [i for i in np.argsort(-np.where(np.isfinite(s), s, -np.inf)) if np.isfinite(s[i])][:top][::-1]
+    fig, ax = plt.subplots(figsize=(8.0, 1.6 + 0.3 * max(len(shown), 1)), layout="constrained")
+    ax.barh(range(len(shown)), [s[i] for i in shown], color="tab:blue",
+            xerr=[1.96 * se[i] if np.isfinite(se[i]) else 0 for i in shown], ecolor="k", capsize=2)
+    ax.set_yticks(range(len(shown)), [names[i] for i in shown], fontsize=8)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("first-order share of the yield's variance over the uncertain values")
+    ax.set_title("what drives the yield band" + (f" (at {where})" if where else "") + "\n"
+                 f"{ds.sizes['realization']} realisations; bars: 95 % interval", fontsize=10)
+    return fig
+
+
 def store_kind(ds: xr.Dataset) -> str:
     """``run``, ``sensitivity``, ``optimize`` or ``calibrate``, from the variables."""
     if "elasticity" in ds:
@@ -968,6 +1035,8 @@ def figures(ds: xr.Dataset, *, target_yield: float | None = None) -> list[tuple[
         return [("history", lambda: optimize_figure(ds))]
     if kind == "calibrate":
         return [("fit", lambda: calibration_figure(ds))]
+    if "yield_band" in ds:
+        return [("band", lambda: band_figure(ds)), ("importance", lambda: importance_figure(ds))]
     return [("yield", lambda: yield_figure(ds, target_yield=target_yield)), ("fail", lambda: fail_figure(ds)),
             ("spec", lambda: spec_figure(ds, target_yield=target_yield))]
 

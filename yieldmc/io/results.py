@@ -16,6 +16,7 @@ from yieldmc.engine import statistics
 from yieldmc.engine.conditions import condition_coords
 from yieldmc.engine.problem import Problem
 from yieldmc.engine.statistics import Stats
+from yieldmc.io import uncertainty
 from yieldmc.samplers import Estimate
 from yieldmc.provenance import provenance
 
@@ -93,10 +94,16 @@ def dataset(estimate: Estimate, config_yaml: str) -> xr.Dataset:
               for key, vals in zip(problem.sweep_keys, problem.sweep_values)}
     coords.update(_channel_coords(problem))
     coords.update(condition_coords(problem.static))
+    coords.update(uncertainty.coords(problem, config))
     if "yield_vs_spec" in data:
         coords.update(spec_coords(problem))
     attrs = provenance(problem, config_yaml)
     attrs.update(estimate.attrs)
+    if problem.uncertain:
+        extra, warnings = uncertainty.variables(problem, data)
+        data.update(extra)
+        if warnings:
+            attrs["warnings"] = " | ".join(filter(None, [attrs.get("warnings", ""), *warnings]))
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
