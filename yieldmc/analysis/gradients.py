@@ -29,9 +29,7 @@ def block_program(estimator: GradientEstimator, static: Static, max_failed: int)
 
 
 def block_sums(problem: Problem, estimator: GradientEstimator, names, *, params=None, progress=None) -> BlockSums:
-    """Run ``estimator`` over every block of a single-point problem, in block order: the
-    failures and values summed on the host (float64, in block order), and each block's
-    gradient sums of ``names``, (K, P).
+    """Run ``estimator`` over every block of a single-point problem, in block order.
 
     Block b draws from (seed, b) with the problem's sampler (weighted by p/q where it
     does not draw from p), so every caller sees the same draws. Blocks are fetched to the
@@ -44,6 +42,11 @@ def block_sums(problem: Problem, estimator: GradientEstimator, names, *, params=
       params: parameter name → scalar device array (the point, and the variables);
         default the problem's values.
       progress: None or a callable given the modules of each fetched group.
+
+    Returns:
+      :class:`~yieldmc.engine.estimators.BlockSums` on the host: ``failed`` and ``value``
+      summed over the blocks in order (float64), ``gradient`` each block's sums of
+      ``names``, (K, P).
     """
     static = problem.static
     if params is None:
