@@ -125,7 +125,7 @@ HELP_FILE = Path(__file__).resolve().parent.parent / "data" / "help.json"
 #: every YAML file of ``conf/``): the keys and their declarations, the registered parts
 #: whose keys and names it lists, and this module, which writes the text.
 _HELP_SOURCES = ("yieldmc/_version.py", "yieldmc/io/help.py", "yieldmc/io/config.py", "yieldmc/configuration/schema.py", "yieldmc/configuration/tree.py", "yieldmc/parts.py",
-                 "yieldmc/engine/quantities.py", "yieldmc/engine/variation.py", "yieldmc/couplers/*.py",
+                 "yieldmc/engine/quantities.py", "yieldmc/engine/variation.py", "yieldmc/engine/estimators.py", "yieldmc/couplers/*.py",
                  "yieldmc/samplers/*.py")
 
 
