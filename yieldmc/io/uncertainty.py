@@ -26,7 +26,7 @@ def coords(problem: Problem, config: dict) -> dict:
     each key's unit as ``uncertain_units``); empty without uncertain inputs."""
     if not problem.uncertain:
         return {}
-    from yieldmc.io.results import key_units
+    from yieldmc.io.units import key_units
 
     n = len(problem.uncertain_values)
     return {
