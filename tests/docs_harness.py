@@ -46,6 +46,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import warm_process
+
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_SAMPLES = 16384
 Z_TOLERANCE = 4.5  # combined standard errors
@@ -285,10 +287,11 @@ class Result:
 
 
 def run_command(command: str, *, cwd: Path, env: dict) -> Result:
-    """Run one command line with bash in ``cwd``."""
+    """Run one command line with bash in ``cwd``; a ``yieldmc …`` line of plain words is
+    exec'd as bash would, by a fork of a warm interpreter (tests/warm_process.py)."""
     t0 = time.perf_counter()
-    proc = subprocess.run(["bash", "-c", resolve_scripts(command)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=COMMAND_TIMEOUT_S)
+    proc = warm_process.run(resolve_scripts(command), cwd=cwd, env=env, timeout=COMMAND_TIMEOUT_S,
+                            shell_line=True)
     return Result(command, proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0)
 
 

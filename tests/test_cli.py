@@ -1,4 +1,6 @@
-"""The ``yieldmc`` command end to end, always in a subprocess (never Hydra's main in pytest)."""
+"""The ``yieldmc`` command end to end, always in a process of its own (never Hydra's main in
+pytest): a fork of a warm interpreter (tests/warm_process.py), or a fresh process where the
+test signals it, kills it or gives it a terminal."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import warm_process
+
 # A small run: 36 blocks of 4096 modules (process=none keeps each block cheap).
 RUN = ["samples=147456", "seed=11", "engine.block_size=4096", "engine.blocks_per_call=1",
        "process.dx_um.module.sigma=1.2", "process.dy_um.channel.sigma=0.1"]
@@ -24,8 +28,7 @@ VARS = ("yield", "yield_ci_low", "yield_ci_high", "n_pass", "n_samples",
 
 def yieldmc(*args, cwd, timeout=300):
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "yieldmc", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return warm_process.run([sys.executable, "-m", "yieldmc", *args], cwd=cwd, env=env, timeout=timeout)
 
 
 def the_store(directory: Path) -> Path:

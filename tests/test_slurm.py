@@ -86,8 +86,10 @@ def the_store(directory: Path) -> Path:
 
 
 def done_blocks(out: Path) -> dict:
-    """Block index → modification time (ns) of its done flag's chunk, for every done block."""
-    return {int(p.name): p.stat().st_mtime_ns for p in Path(out).glob("*.zarr/blocks/done/c/*")}
+    """Block index → modification time (ns) of its done flag's chunk, for every done block
+    (not a chunk still being written: zarr writes ``<index>.<uuid>.partial`` and renames it)."""
+    return {int(p.name): p.stat().st_mtime_ns for p in Path(out).glob("*.zarr/blocks/done/c/*")
+            if p.name.isdigit()}
 
 
 def assert_same_result(store: Path, ref: Path):
