@@ -18,6 +18,7 @@ import pytest
 import xarray as xr
 
 import warm_process
+from yieldmc.io.progress import TTY_DELAY_S
 
 # A small run: 36 blocks of 4096 modules (process=none keeps each block cheap).
 RUN = ["samples=147456", "seed=11", "engine.block_size=4096", "engine.blocks_per_call=1",
@@ -194,8 +195,9 @@ def test_progress_bar_only_on_a_terminal(progress, tmp_path):
     import pty
 
     master, slave = pty.openpty()
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-m", "yieldmc", "samples=400000", "engine.block_size=8192",
+    # a run longer than the bar's delay (TTY_DELAY_S): a pause after its first block
+    env = dict(os.environ, JAX_PLATFORMS="cpu", YIELDMC_FAULT_BLOCK_SECONDS=str(TTY_DELAY_S + 1))
+    proc = subprocess.run([sys.executable, "-m", "yieldmc", "samples=16384", "engine.block_size=8192",
                            "engine.blocks_per_call=1", f"progress={str(progress).lower()}",
                            "output.dir=out"],
                           cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=slave, timeout=300)
