@@ -8,7 +8,9 @@ output blocks). The rules, as the README's "Documentation tests" paragraph state
   out. The block's commands run in order, in one fresh scratch directory outside the
   checkout; each must exit 0, or N where the block is preceded by
   ``<!-- docs-test: exit=N -->``. ``python scripts/x.py`` names a script of the checkout
-  and is run as ``python <checkout>/scripts/x.py``.
+  and is run as ``python <checkout>/scripts/x.py``. A command of plain and quoted words
+  naming a console script of this environment (``yieldmc …``) is run as bash would exec
+  it, by a fork of a warm interpreter (tests/warm_process.py); any other line by bash.
 * A fenced ```python block is written to a file in a fresh scratch directory and run
   with ``python``; it must exit 0.
 * ``yieldmc`` commands get the small-size override: ``samples=N`` larger than

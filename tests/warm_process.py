@@ -6,12 +6,14 @@ interpreter per test worker and per (interpreter, environment) imports them once
 forks for each command. The child is what a fresh process would be by the time it reads its
 command line: the same interpreter and environment (a command whose environment differs in
 anything but the shell's ``PWD``, ``SHLVL``, ``_``, pytest's ``PYTEST_CURRENT_TEST`` or
-yieldmc's ``YIELDMC_*`` gets an interpreter of its own), its own working directory, ``sys.argv`` and ``sys.path[0]``,
-stdin on /dev/null, stdout and stderr on pipes read like ``subprocess.run(...,
-capture_output=True, text=True)``; it runs the command's own entry (the console script
-file, ``-m module`` or the script) and ends the way a fresh interpreter does (atexit
-handlers, flushed streams, the exit status of ``SystemExit`` or 1 after a traceback). The
-interpreter never starts JAX's backend, so no XLA thread exists to be forked.
+yieldmc's ``YIELDMC_*`` gets an interpreter of its own; what the imports set, such as
+yieldmc's ``XLA_FLAGS``, is set again), its own working directory, ``sys.argv`` and
+``sys.path[0]``, stdin on /dev/null, stdout and stderr on pipes read like
+``subprocess.run(..., capture_output=True, text=True)``; it runs the command's own entry
+(the console script file or ``-m module``) and ends the way a fresh interpreter does
+(atexit handlers, flushed streams, the exit status of ``SystemExit`` or 1 after a
+traceback). The interpreter never starts JAX's backend, so no XLA thread exists to be
+forked.
 
 What it cannot stand in for, the tests run in a real process with :mod:`subprocess`:
 signals sent to the command, closed or terminal streams, ``--help`` without JAX imported,
@@ -19,8 +21,9 @@ and anything timed by its start.
 
 :func:`run` takes a command as ``subprocess.run`` does (a list, or a ``bash -c`` line) and
 falls back to ``subprocess.run`` for what it cannot run this way: a shell line with more
-than quoted words (globs, variables, redirections, ``&&``), a program that is not a
-console script or ``python`` of this interpreter's environment, or an interpreter that
+than quoted words (globs, variables, redirections, ``&&``), a program other than yieldmc's
+own entries in this interpreter's environment (its console scripts, ``python -m
+yieldmc…``; a script may set up its process before its imports), or an interpreter that
 printed or warned while importing. ``YIELDMC_TESTS_FRESH_PROCESSES=1`` makes every command
 a fresh process (to check that the two agree).
 """
@@ -167,18 +170,16 @@ def _plan(argv: list, env: dict):
         return None
     if re.fullmatch(r"python3?(\.\d+)?", Path(program).name):
         rest = argv[1:]
-        if rest[:1] == ["-m"] and len(rest) > 1:
+        if rest[:1] == ["-m"] and len(rest) > 1 and rest[1].split(".")[0] == "yieldmc":
             return program, {"kind": "module", "target": rest[1], "args": rest[2:]}
-        if rest and not rest[0].startswith("-"):
-            return program, {"kind": "script", "target": os.path.abspath(rest[0]), "args": rest[1:]}
-        return None
+        return None  # a script may set up its process before its imports (threads, flags)
     with open(program, "rb") as f:
-        first = f.readline()
-    if not first.startswith(b"#!"):
-        return None
-    interpreter = first[2:].decode().strip()
-    if " " in interpreter or Path(interpreter).parent != Path(sys.executable).parent:
-        return None
+        text = f.read(4096).decode(errors="replace")
+    first = text.splitlines()[0] if text else ""
+    interpreter = first[2:].strip()
+    if (not first.startswith("#!") or " " in interpreter or Path(interpreter).parent != Path(sys.executable).parent
+            or not re.search(r"^from yieldmc[.\w]* import main$", text, re.M)):
+        return None  # not a console script of yieldmc's
     return interpreter, {"kind": "script", "target": program, "args": argv[1:]}
 
 
