@@ -22,3 +22,12 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """End the warm interpreters (tests/warm_process.py) while this process can still wait
+    for them."""
+    import sys
+
+    if "warm_process" in sys.modules:
+        sys.modules["warm_process"].close_all()

@@ -8,7 +8,9 @@ output blocks). The rules, as the README's "Documentation tests" paragraph state
   out. The block's commands run in order, in one fresh scratch directory outside the
   checkout; each must exit 0, or N where the block is preceded by
   ``<!-- docs-test: exit=N -->``. ``python scripts/x.py`` names a script of the checkout
-  and is run as ``python <checkout>/scripts/x.py``.
+  and is run as ``python <checkout>/scripts/x.py``. A command of plain and quoted words
+  naming a console script of this environment (``yieldmc …``) is run as bash would exec
+  it, by a fork of a warm interpreter (tests/warm_process.py); any other line by bash.
 * A fenced ```python block is written to a file in a fresh scratch directory and run
   with ``python``; it must exit 0.
 * ``yieldmc`` commands get the small-size override: ``samples=N`` larger than
@@ -45,6 +47,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import warm_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_SAMPLES = 16384
@@ -285,10 +289,11 @@ class Result:
 
 
 def run_command(command: str, *, cwd: Path, env: dict) -> Result:
-    """Run one command line with bash in ``cwd``."""
+    """Run one command line with bash in ``cwd``; a ``yieldmc …`` line of plain words is
+    exec'd as bash would, by a fork of a warm interpreter (tests/warm_process.py)."""
     t0 = time.perf_counter()
-    proc = subprocess.run(["bash", "-c", resolve_scripts(command)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=COMMAND_TIMEOUT_S)
+    proc = warm_process.run(resolve_scripts(command), cwd=cwd, env=env, timeout=COMMAND_TIMEOUT_S,
+                            shell_line=True)
     return Result(command, proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0)
 
 

@@ -5,13 +5,13 @@ process=<name> (written only when asked), bad input refused naming the column or
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import warnings
 
 import numpy as np
 import pytest
 
+import warm_process
 import yieldmc
 from yieldmc import validation
 from yieldmc.job import parse_job
@@ -178,9 +178,8 @@ def test_too_few_modules_are_refused_and_a_few_warned():
 def test_the_command_refuses_with_exit_2(tmp_path, text, message):
     path = _csv(tmp_path, text)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-m", "yieldmc", "mode=calibrate", f"calibrate.data={path}",
-                           "calibrate.parameters=[process.dx_um.module.sigma]"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = warm_process.run([sys.executable, "-m", "yieldmc", "mode=calibrate", f"calibrate.data={path}",
+                             "calibrate.parameters=[process.dx_um.module.sigma]"], cwd=tmp_path, env=env, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines

@@ -1,4 +1,6 @@
-"""The ``yieldmc`` command end to end, always in a subprocess (never Hydra's main in pytest)."""
+"""The ``yieldmc`` command end to end, always in a process of its own (never Hydra's main in
+pytest): a fork of a warm interpreter (tests/warm_process.py), or a fresh process where the
+test signals it, kills it or gives it a terminal."""
 
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import warm_process
+from yieldmc.io.progress import TTY_DELAY_S
+
 # A small run: 36 blocks of 4096 modules (process=none keeps each block cheap).
 RUN = ["samples=147456", "seed=11", "engine.block_size=4096", "engine.blocks_per_call=1",
        "process.dx_um.module.sigma=1.2", "process.dy_um.channel.sigma=0.1"]
@@ -24,8 +29,7 @@ VARS = ("yield", "yield_ci_low", "yield_ci_high", "n_pass", "n_samples",
 
 def yieldmc(*args, cwd, timeout=300):
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "yieldmc", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return warm_process.run([sys.executable, "-m", "yieldmc", *args], cwd=cwd, env=env, timeout=timeout)
 
 
 def the_store(directory: Path) -> Path:
@@ -191,8 +195,9 @@ def test_progress_bar_only_on_a_terminal(progress, tmp_path):
     import pty
 
     master, slave = pty.openpty()
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-m", "yieldmc", "samples=400000", "engine.block_size=8192",
+    # a run longer than the bar's delay (TTY_DELAY_S): a pause after its first block
+    env = dict(os.environ, JAX_PLATFORMS="cpu", YIELDMC_FAULT_BLOCK_SECONDS=str(TTY_DELAY_S + 1))
+    proc = subprocess.run([sys.executable, "-m", "yieldmc", "samples=16384", "engine.block_size=8192",
                            "engine.blocks_per_call=1", f"progress={str(progress).lower()}",
                            "output.dir=out"],
                           cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=slave, timeout=300)

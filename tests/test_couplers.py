@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
+import warm_process
 import yieldmc
 from yieldmc import couplers
 from yieldmc.configuration import schema
@@ -233,8 +233,7 @@ def test_toy_coupler_from_a_plugin_runs_through_the_command(tmp_path):
                PYTHONPATH=os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p))
     args = ["package/coupler=toy", "process=none", "process.dx_um.module.sigma=1", "samples=8192",
             "engine.block_size=4096", "output.dir=out", "output.plots=false"]
-    proc = subprocess.run([sys.executable, "-m", "yieldmc", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = warm_process.run([sys.executable, "-m", "yieldmc", *args], cwd=tmp_path, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (store,) = (tmp_path / "out").glob("*.zarr")
     ds = open_result(store)
@@ -246,6 +245,6 @@ def test_toy_coupler_from_a_plugin_runs_through_the_command(tmp_path):
     assert abs(k / n - p) <= 4.5 * math.sqrt(p * (1 - p) / n), (k / n, p)
 
     # The plugin's own check runs too (package.coupler.w_toy_um < package.pitch_um).
-    bad = subprocess.run([sys.executable, "-m", "yieldmc", *args, "package.coupler.w_toy_um=60"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    bad = warm_process.run([sys.executable, "-m", "yieldmc", *args, "package.coupler.w_toy_um=60"],
+                           cwd=tmp_path, env=env, timeout=300)
     assert bad.returncode == 2 and "package.coupler.w_toy_um: must be < package.pitch_um" in bad.stderr

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import pickle
-import subprocess
 import sys
 
 import jax
@@ -26,6 +25,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+import warm_process
 import yieldmc
 from yieldmc import validation
 from yieldmc.configuration.parse import build_problem
@@ -317,8 +317,7 @@ def test_command_refuses_bad_tables_with_exit_code_2(tmp_path):
         (empirical("channel", values_file="bad.csv"), "process.dx_um.channel.values_file"),
     ):
         before = sorted(p.name for p in tmp_path.iterdir())
-        proc = subprocess.run([sys.executable, "-m", "yieldmc", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = warm_process.run([sys.executable, "-m", "yieldmc", *args], cwd=tmp_path, env=env, timeout=300)
         assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and f"{key}:" in lines[0], proc.stderr

@@ -21,12 +21,12 @@ from __future__ import annotations
 import copy
 import os
 import re
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import warm_process
 import yieldmc
 from yieldmc.configuration import schema
 from yieldmc.io.cli import check_config
@@ -517,8 +517,7 @@ def test_creatable_output_dir_is_accepted_and_not_created(tmp_path):
 def test_command_refuses_bad_input_with_one_line(args, key, tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("JAX_ENABLE_X64", None)
-    proc = subprocess.run([sys.executable, "-m", "yieldmc", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = warm_process.run([sys.executable, "-m", "yieldmc", *args], cwd=tmp_path, env=env, timeout=300)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import warm_process
 from yieldmc.io import cli
 
 Z95 = 1.959963984540054  # standard-normal 97.5 % quantile
@@ -25,8 +26,7 @@ Z95 = 1.959963984540054  # standard-normal 97.5 % quantile
 
 def yieldmc(*args, cwd, **kwargs):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    return subprocess.run([sys.executable, "-m", "yieldmc", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300, **kwargs)
+    return warm_process.run([sys.executable, "-m", "yieldmc", *args], cwd=cwd, env=env, timeout=300, **kwargs)
 
 
 # --------------------------------------------------------------------------- --help, --version

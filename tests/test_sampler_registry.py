@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import warm_process
 import yieldmc
 from yieldmc import validation
 from yieldmc.samplers import Sampler, get_sampler, register_sampler, sampler_names
@@ -30,7 +31,7 @@ def test_toy_sampler_through_the_command(tmp_path):
     cmd = [sys.executable, "-m", "yieldmc", "sampler=antithetic", *problem.overrides, f"samples={n}",
            "engine.block_size=4096", "output.dir=out", "output.plots=false"]
     env = dict(os.environ, YIELDMC_PLUGINS="toy_sampler", PYTHONPATH=str(TESTS), JAX_PLATFORMS="cpu")
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    proc = warm_process.run(cmd, cwd=tmp_path, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "sampler antithetic" in proc.stdout
     (store,) = (tmp_path / "out").glob("*.zarr")
@@ -55,13 +56,11 @@ def test_a_plugin_samplers_own_setting_through_the_command(tmp_path):
     cmd = [sys.executable, "-m", "yieldmc", "sampler=antithetic", *problem.overrides, f"samples={n}",
            "engine.block_size=4096", "output.dir=out", "output.plots=false"]
     env = dict(os.environ, YIELDMC_PLUGINS="toy_sampler", PYTHONPATH=str(TESTS), JAX_PLATFORMS="cpu")
-    bad = subprocess.run([*cmd, "antithetic.pairs=maybe"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=600)
+    bad = warm_process.run([*cmd, "antithetic.pairs=maybe"], cwd=tmp_path, env=env, timeout=600)
     assert bad.returncode == 2, bad.stderr
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "antithetic.pairs" in lines[0] and not (tmp_path / "out").exists(), bad.stderr
-    proc = subprocess.run([*cmd, "antithetic.pairs=false"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = warm_process.run([*cmd, "antithetic.pairs=false"], cwd=tmp_path, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     (store,) = (tmp_path / "out").glob("*.zarr")
     from yieldmc.io.store import open_result

@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import warm_process
+
 pytestmark = pytest.mark.slow  # the quick tier (pytest -m "not slow") leaves these out
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,15 +70,16 @@ def slurm_args(*, shards: int, out: Path, extra=()) -> list:
 
 
 def environment(cache: Path, **extra) -> dict:
-    """The runs' environment (SLURM passes it on to the jobs): CPU JAX, a shared compile cache."""
+    """The runs' environment (SLURM passes it on to the jobs): CPU JAX, a shared compile cache
+    keeping every program."""
     return dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1",
                 JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", **extra)
+                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1", **extra)
 
 
 def yieldmc(args, *, cwd, env, timeout=600):
-    return subprocess.run([sys.executable, "-m", "yieldmc", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    """A run to its end, by a fork of a warm interpreter (tests/warm_process.py)."""
+    return warm_process.run([sys.executable, "-m", "yieldmc", *args], cwd=cwd, env=env, timeout=timeout)
 
 
 def the_store(directory: Path) -> Path:
@@ -86,8 +89,10 @@ def the_store(directory: Path) -> Path:
 
 
 def done_blocks(out: Path) -> dict:
-    """Block index → modification time (ns) of its done flag's chunk, for every done block."""
-    return {int(p.name): p.stat().st_mtime_ns for p in Path(out).glob("*.zarr/blocks/done/c/*")}
+    """Block index → modification time (ns) of its done flag's chunk, for every done block
+    (not a chunk still being written: zarr writes ``<index>.<uuid>.partial`` and renames it)."""
+    return {int(p.name): p.stat().st_mtime_ns for p in Path(out).glob("*.zarr/blocks/done/c/*")
+            if p.name.isdigit()}
 
 
 def assert_same_result(store: Path, ref: Path):
@@ -118,7 +123,8 @@ def shared(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cache(shared):
-    return shared / "jax_cache"
+    """The suite's persistent compilation cache (tests/conftest.py), else one of this session."""
+    return Path(os.environ.get("JAX_COMPILATION_CACHE_DIR") or shared / "jax_cache")
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +286,8 @@ def test_without_slurm_the_command_says_so(tmp_path):
     """No ``sbatch`` on PATH: one line naming the launcher, exit status 2, nothing written."""
     out = tmp_path / "yield"
     env = dict(os.environ, JAX_PLATFORMS="cpu", PATH=str(tmp_path / "empty"))
-    proc = yieldmc(slurm_args(shards=8, out=out), cwd=tmp_path, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "yieldmc", *slurm_args(shards=8, out=out)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]

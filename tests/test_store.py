@@ -18,6 +18,7 @@ import pytest
 import xarray as xr
 import zarr
 
+import warm_process
 import yieldmc
 from yieldmc.io import store as zstore
 from yieldmc.io.cli import execute
@@ -50,8 +51,8 @@ def command(out: Path, *extra, capsys=None):
 
 def process(out: Path, *extra, env=None, timeout=300):
     env = dict(os.environ, JAX_PLATFORMS="cpu", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "yieldmc", *overrides(out, *extra)], cwd=out.parent,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    return warm_process.run([sys.executable, "-m", "yieldmc", *overrides(out, *extra)], cwd=out.parent,
+                            env=env, timeout=timeout)
 
 
 def assert_result(path: Path, reference: xr.Dataset):
