@@ -224,9 +224,11 @@ def _samples_in(command: str) -> int | None:
 
 
 def default_samples() -> int:
-    """``samples`` of conf/config.yaml (what a yieldmc command without ``samples=`` runs)."""
-    m = re.search(r"^samples:\s*(\d+)", (ROOT / "conf" / "config.yaml").read_text(), re.M)
-    return int(m.group(1))
+    """The default of ``samples`` (its schema row): what a yieldmc command without
+    ``samples=`` runs."""
+    from yieldmc.configuration import schema
+
+    return schema.lookup({}, "samples").default
 
 
 def modules_of(command: str) -> int | None:
