@@ -236,3 +236,23 @@ def test_modules_import_first_in_a_fresh_interpreter(first):
                           env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert proc.returncode == 0, proc.stderr
     assert "QuasiMonteCarlo" in proc.stdout
+
+
+def test_a_loaded_plugin_sampler_does_not_change_another_configurations_identity():
+    """A plugin sampler's declared defaults enter every configuration composed while it is
+    registered; the store identity of a run with another sampler must not see them (the same
+    configuration resumes its store with or without the plugin loaded)."""
+    import subprocess
+
+    from yieldmc.job import parse_job
+
+    code = ("import sys, yieldmc\nfrom yieldmc.job import parse_job\n"
+            "print(parse_job(yieldmc.compose(['seed=3']), check_output=False).identity)")
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert fresh.returncode == 0, fresh.stderr
+    import toy_sampler  # noqa: F401  (registers "antithetic" with its antithetic.pairs default)
+
+    cfg = yieldmc.compose(["seed=3"])
+    assert cfg.antithetic.pairs is True  # the plugin's section is in the composed configuration
+    assert parse_job(cfg, check_output=False).identity == fresh.stdout.strip().splitlines()[-1]

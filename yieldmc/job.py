@@ -221,8 +221,15 @@ def optimize_settings(config: dict, problem: Problem) -> OptimizeSettings:
 def identity(config: dict, tables: dict | None = None) -> str:
     """Hash of the configuration entries that determine the result (and the layout), and
     of the contents of any empirical table (``tables``: key → sha256,
-    :func:`yieldmc.engine.empirical.table_digests`; the configuration names only the file)."""
-    ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
+    :func:`yieldmc.engine.empirical.table_digests`; the configuration names only the file).
+
+    The section of a sampler from a plugin counts only when that sampler is selected: its
+    declared defaults are in every configuration composed while the plugin is loaded, and
+    they do not change another sampler's result."""
+    from yieldmc.samplers.registry import BUILTIN_NAMES, sampler_names
+
+    unselected = set(sampler_names()) - set(BUILTIN_NAMES) - {config.get("sampler")}
+    ident = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS and k not in unselected}
     engine = dict(ident.get("engine") or {})
     engine.pop("blocks_per_call", None)  # grouping only; results are identical
     ident["engine"] = engine

@@ -23,6 +23,8 @@ _BUILTIN = {
     "qmc": "yieldmc.samplers.qmc:SAMPLER",
     "is": "yieldmc.samplers.importance:SAMPLER",
 }
+#: The names of the samplers that come with yieldmc (their sections are always configured).
+BUILTIN_NAMES = tuple(_BUILTIN)
 _REGISTRY: dict[str, Sampler] = {}
 
 
