@@ -44,21 +44,13 @@ from yieldmc.parts import number as _number
 from yieldmc.samplers.base import Sampler
 from yieldmc.samplers.registry import get_sampler, sampler_names
 
-PACKAGE_FLOATS = (
-    "pitch_um", "layer_pitch_um", "wavelength_um", "temperature_c", "lock_temperature_c",
-    "cte_mismatch_ppm_per_k",
-    "pwg.core_width_um", "pwg.core_thickness_um", "pwg.n_core", "pwg.n_clad", "pwg.dn_dt_per_k",
-    "pwg.index_temperature_c", "pwg.loss_db_per_cm", "pwg.length_cm",
-    "humidity_rh", "lock_humidity_rh", "chm_mismatch_ppm_per_rh", "gap_swelling_um_per_rh",
-    "pwg.index_wavelength_um", "pwg.cauchy_b_um2", "pwg.index_humidity_rh", "pwg.dn_drh_per_rh",
-    "pwg.water_loss_db_per_cm_per_rh", "pwg.bend_radius_mm", "pwg.bent_angle_deg",
-    "gap_thermal_um_per_k",
-)
+#: The package's traced floats (sweepable, differentiable): every float row of ``package``
+#: in the schema (the coupler's come from the selected coupler).
+PACKAGE_FLOATS = tuple(k.path for k in schema.KEYS if k.path.startswith("package.") and k.type == "float")
 #: Nullable package floats and the value their null stands for (a straight flex).
 PACKAGE_NULL_FLOATS = {"package.pwg.bend_radius_mm": 0.0}
 POLARIZATIONS = {"te": ("te",), "tm": ("tm",), "worst": ("te", "tm")}
 SPEC_FLOATS = ("max_loss_db", "max_failed_channels")
-RNG_IMPLS = schema.choices("engine.rng_impl")
 DTYPES = schema.choices("engine.dtype")
 #: Most blocks one run may have. The store keeps one chunk file per block and statistic
 #: (ten per block with the default sampler) and the command keeps a done flag per block in
@@ -87,7 +79,7 @@ def float_param_paths(config: dict, conditions=()) -> list[str]:
     """Config paths of every traced float parameter (also the sweepable keys); ``conditions``:
     the parsed conditions (:func:`yieldmc.configuration.conditions.parse`)."""
     _get(config, "package.coupler.kind")
-    paths = [f"package.{p}" for p in PACKAGE_FLOATS]
+    paths = list(PACKAGE_FLOATS)
     paths += couplers.float_paths(config)  # the selected coupler's (raises for an unknown kind)
     paths += [process_key(q, lv, p) for q in QUANTITIES for lv in LEVELS for p in PARAMS]
     paths += [f"spec.{p}" for p in SPEC_FLOATS]
