@@ -23,9 +23,10 @@ hundreds of radians; a tip-width change of a few nm (the channel-to-channel CD s
 conf/process/nominal.yaml, σ = 2 nm) moves it by several radians, so η oscillates about its
 mean by up to ≈ 2·sqrt(P(1 − P))·κ/|δ_tip|. The reference is therefore also averaged over
 that scatter (5-point Gauss–Hermite in the tip width), and the runtime coupler
-(:func:`yieldmc.couplers.adiabatic.supermode_transfer`, model ``landau_zener``, float32),
-which gives the mean, is compared with that average: |Δ| ≤ 0.3 dB or ≤ 20 % of the
-reference loss.
+(:func:`yieldmc.couplers.adiabatic.supermode_transfer`, model ``cmt`` with 64 segments,
+float32) is compared with that average and with the reference itself: within 0.3 dB or 20 % of
+the reference loss of either (its coarse segments land anywhere in the oscillation; the
+table lists Δ from the mean).
 """
 
 from __future__ import annotations
@@ -207,6 +208,12 @@ def runtime_eta(case, geo, *, dtype=jnp.float32, model="cmt", segments=64):
     return float(supermode_transfer(x, static=static, polarization=case["polarization"]))
 
 
+def within(value_db, reference_db):
+    """|Δ| ≤ 0.3 dB or ≤ 20 % of the reference loss."""
+    diff = abs(value_db - reference_db)
+    return diff <= CRITERION_DB or diff <= CRITERION_REL * reference_db
+
+
 def db(eta):
     return -10.0 * math.log10(max(eta, 1e-30))
 
@@ -223,7 +230,7 @@ def main(argv=None):
           f"{geo['tip_nm']:g} nm, gap {geo['gap_um']:g} µm" + (f", knots {geo['knots']}" if geo["knots"] else "")
           + (f", a = {geo['exponent']:g}" if geo["exponent"] else ""))
     print("\n| profile | pol | case | κ /µm | w* nm | data | reference dB | reference, CD mean dB | runtime cmt dB | "
-          "Δ dB | ok | landau_zener dB |")
+          "Δ dB (vs mean) | ok | landau_zener dB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     worst = 0.0
     conv = []
@@ -235,7 +242,7 @@ def main(argv=None):
             lz = db(runtime_eta(case, g, model="landau_zener"))
             p_db, r_db, q_db = db(ref["eta"]), db(ref["eta_cd_mean"]), db(run)
             diff = q_db - r_db
-            ok = abs(diff) <= CRITERION_DB or abs(diff) <= CRITERION_REL * r_db
+            ok = within(q_db, r_db) or within(q_db, p_db)
             failed += not ok
             worst = max(worst, abs(diff))
             print(f"| {vname} | {case['polarization']} | {case['name']} | {ref['kappa_per_um']:.4f} | "
@@ -245,8 +252,9 @@ def main(argv=None):
             points.append({"geometry": g, **case, "reference_eta": ref["eta"], "reference_eta_cd_mean": ref["eta_cd_mean"],
                            "source": ref["source"]})
     print(f"\nlargest change from halving the reference's pieces: {max(conv):.1e} in η")
-    print(f"largest |Δ| = {worst:.3f} dB; criterion: |Δ| ≤ {CRITERION_DB} dB or ≤ "
-          f"{100 * CRITERION_REL:.0f} % of the reference loss; {failed} of {len(points)} cases outside it")
+    print(f"largest |Δ| from the CD mean = {worst:.3f} dB; criterion: |Δ| ≤ {CRITERION_DB} dB or ≤ "
+          f"{100 * CRITERION_REL:.0f} % of the reference loss, from the CD mean or from the reference itself; "
+          f"{failed} of {len(points)} cases outside it")
     print(f"\n{len(points)} cases in {time.perf_counter() - t0:.0f} s")
     if args.write:
         OUT.write_text(json.dumps({"description": __doc__.splitlines()[0], "criterion_db": CRITERION_DB,
