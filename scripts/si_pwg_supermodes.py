@@ -1,4 +1,4 @@
-"""Local supermodes of the Si-taper → PWG adiabatic coupler cross-section (groundwork data).
+"""Local supermodes of the Si-taper → PWG adiabatic coupler cross-section (the data of the runtime coupler).
 
     python scripts/si_pwg_supermodes.py [--plan nominal,convergence,gap,offset,temperature,
         wavelength] [--cache PATH] [--out-json yieldmc/data/si_pwg_supermodes.json]
@@ -856,7 +856,7 @@ def summarize(cache, crossings, convergence, temperature, args, runtime):
         "description": "Two highest local supermodes (per polarisation) of the Si-taper → PWG "
                        "coupler cross-section: 220 nm Si strip on SiO2 BOX, PWG cladding polymer "
                        "around it, the 5.5 µm PWG core `gap` above the strip, shifted sideways by "
-                       "`offset`. Groundwork data; not read by the runtime coupler.",
+                       "`offset`. Read by the runtime coupler (yieldmc/physics/supermodes.py).",
         "columns": {
             "n1, n2": "effective indices of the two highest guided supermodes of the "
                       "polarisation (n1 > n2; n2 absent where only one is guided above "
@@ -964,11 +964,8 @@ def report(path):
               f"{c.get('kappa_cmt_over_full', float('nan')):.3f} | "
               f"{c.get('w_star_minus_w_iso_nm', float('nan')):.1f} | "
               f"{c['ddelta_dw_per_um2']:.2f} |")
-    import yaml
-
-    cp = yaml.safe_load((ROOT / "conf/package/coupler/adiabatic.yaml").read_text())
-    dwdz = 1e-3 * (cp["start_width_nm"] - cp["tip_width_nm"]) / cp["taper_length_um"]
-    print(f"\nLandau–Zener transfer loss at phase matching for the configured linear taper "
+    dwdz = 1e-3 * (300.0 - 80.0) / 1500.0  # a linear 300 → 80 nm taper of 1.5 mm (an example)
+    print(f"\nLandau–Zener transfer loss at phase matching for a linear 300 → 80 nm taper of 1.5 mm "
           f"(|dw/dz| = {dwdz:.3e}): P = exp(−2πκ²/(dδ/dw·|dw/dz|))")
     for c in d["crossings"]:
         p_lz = math.exp(-2 * math.pi * c["kappa_per_um"] ** 2 / (c["ddelta_dw_per_um2"] * dwdz))

@@ -199,7 +199,15 @@ def shape_table(polarization):
 @functools.lru_cache(maxsize=None)
 def tables():
     """Host tables per polarisation (float64 NumPy): the axes' nodes and values, the shape
-    ĝ(u) and the first-order coefficients. Built once from the package data."""
+    ĝ(u) and the first-order coefficients. Built once from the package data (on the host,
+    even when the first call comes from inside a trace)."""
+    import jax
+
+    with jax.ensure_compile_time_eval():
+        return _tables()
+
+
+def _tables():
     data = _data()
     lam0, g0, dx0, t0 = REFERENCE
     out = {}
