@@ -24,8 +24,9 @@ jax or numba start their thread pools; numba at one thread) that alternates the 
 the single-thread cost in ns per channel evaluation.
 
 A baseline that cannot run a case says so and the others carry on: the NumPy baseline has no
-Si-strip taper (which the adiabatic cases use), the fused kernel only butt and the
-Si-strip landau_zener, and without numba: "fused kernel: not measured (numba not installed)".
+Si-strip taper (which the adiabatic cases use), the fused kernel only butt (its Si-strip path
+is the fitted-κ coupler that the supermode coupler replaced), and without numba: "fused
+kernel: not measured (numba not installed)".
 """
 
 from __future__ import annotations

@@ -728,7 +728,9 @@ def unsupported(problem) -> str | None:
     ]
     if s.coupler.name == "adiabatic":
         cs = s.coupler.settings
-        checks += [(cs.taper != "si_strip", f"taper={cs.taper}"), (cs.model != "landau_zener", f"model={cs.model}"),
+        checks += [(cs.taper == "si_strip", "the Si-strip coupler from its supermodes (the kernel's Si-strip "
+                    "path is the fitted-κ model it replaced)"),
+                   (cs.taper != "si_strip", f"taper={cs.taper}"), (cs.model != "landau_zener", f"model={cs.model}"),
                    (not cs.derive_decay, "a fixed decay_per_um"),
                    (tuple(s.polarizations) != ("te", "tm"), f"polarization {s.polarizations} (only worst)")]
     elif s.coupler.name != "butt":

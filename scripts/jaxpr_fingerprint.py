@@ -20,7 +20,7 @@ import yieldmc
 from yieldmc.engine.blocks import block_stats, device_params
 from yieldmc.io.config import problem_from_config, to_container
 
-CASES = {"butt": ["package/coupler=butt"], "landau_zener": [], "cmt": ["package.coupler.model=cmt"]}
+CASES = {"butt": ["package/coupler=butt"], "landau_zener": ["package.coupler.model=landau_zener"], "cmt": ["package.coupler.model=cmt"]}
 
 
 def fingerprint(overrides) -> tuple[str, int]:

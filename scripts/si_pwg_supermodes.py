@@ -1,4 +1,4 @@
-"""Local supermodes of the Si-taper → PWG adiabatic coupler cross-section (groundwork data).
+"""Local supermodes of the Si-taper → PWG adiabatic coupler cross-section (the data of the runtime coupler).
 
     python scripts/si_pwg_supermodes.py [--plan nominal,convergence,gap,offset,temperature,
         wavelength] [--cache PATH] [--out-json yieldmc/data/si_pwg_supermodes.json]
@@ -499,7 +499,15 @@ PLANS = {
     "wavelength": [(p, lam, GAP_UM, 0.0) for lam in (1.26,) for p in ("te", "tm")],
     "wavelength2": [(p, lam, GAP_UM, 0.0) for lam in (1.36,) for p in ("te", "tm")],
     "temperature_scan": [(p, 1.31, GAP_UM, 0.0, t) for t in (-40.0, 125.0) for p in ("te", "tm")],
+    "gap3": [(p, 1.31, g, 0.0) for g in (0.8,) for p in ("te", "tm")],
+    "offset3": [(p, 1.31, GAP_UM, d) for d in (3.0,) for p in ("te", "tm")],
 }
+#: ``narrow`` plan: full solves on the narrow side of the nominal phase matching (w* + these),
+#: where the Si-like supermode nears its cutoff (the shape of δ(w) there).
+NARROW_OFFSETS_NM = (-10.0, -20.0, -30.0)
+#: ``tips`` plan: tip widths (λ 1.31 µm, nominal gap) whose first supermode is projected on
+#: the isolated PWG mode (the power the PWG takes at the tip).
+TIP_WIDTHS_UM = {"te": (0.06, 0.1, 0.12, 0.13), "tm": (0.06, 0.07, 0.085, 0.09)}
 CHECK_TEMPERATURES_C = (-40.0, 125.0)
 
 
@@ -527,11 +535,17 @@ class Strip:
         return float(np.interp(w, ws, np.gradient(ns, ws)))
 
 
-class Cache:
-    """Finished solves as JSON lines keyed by their task string."""
+class Missing(Exception):
+    """A solve that ``--cached-only`` does not run."""
 
-    def __init__(self, path):
+
+class Cache:
+    """Finished solves as JSON lines keyed by their task string (``cached_only``: a missing
+    solve raises :class:`Missing` instead of running)."""
+
+    def __init__(self, path, cached_only=False):
         self.path = Path(path)
+        self.cached_only = cached_only
         self.data = {}
         if self.path.exists():
             for line in self.path.read_text().splitlines():
@@ -541,6 +555,8 @@ class Cache:
 
     def get(self, key, fn):
         if key not in self.data:
+            if self.cached_only:
+                raise Missing(key)
             d = fn()
             d["key"] = key
             self.data[key] = d
@@ -595,14 +611,46 @@ def fit_crossing(rows, lam):
             "widths_um": sorted(float(r["width_um"]) for r in rows)}
 
 
-def scan(cache, strip, pol, lam, gap, offset, tag, temperature_c=TEMPERATURE_C):
-    """CMT node at the table's phase-matching guess, then full solves around the estimate."""
-    n = material_indices(lam, temperature_c)
-    w_g = round(strip.width_at(pol, lam, n["clad"] + PWG_EXCESS_GUESS), 4)
-    kw = {"tag": tag, "strip": strip, "temperature_c": temperature_c}
-    node = solve_cached(cache, pol=pol, lam=lam, w=w_g, gap=gap, offset=offset, cmt=True, **kw)
+def first_order_width(cache, pol, lam, temperature_c):
+    """Phase matching at another temperature from the nominal crossing's rows: the bare-mode
+    index difference's first-order shift Δδ = k0·Σ_r D_r·Δn_r, D_r = (∂n1/∂n_r − ∂n2/∂n_r)·
+    (β1 − β2)/δ averaged over the rows 3 … 8.5 nm either side of w* (the two-mode relation),
+    and w* − Δδ/(dδ/dw). A starting guess for the ``temperature_scan`` solves."""
+    rows = [r for r in cache.data.values() if r.get("tag") == "nominal" and "n2" in r
+            and r["polarization"] == pol and r["wavelength_um"] == lam and r["gap_um"] == GAP_UM
+            and r["offset_um"] == 0.0 and r["temperature_c"] == TEMPERATURE_C
+            and r["mesh"] == MESH and r["window_scale"] == 1.0]
+    fit = fit_crossing(rows, lam)
     k0 = 2 * math.pi / lam
-    w_c = w_g
+    n0, n1 = material_indices(lam, TEMPERATURE_C), material_indices(lam, temperature_c)
+    d_delta = []
+    for r in rows:
+        u = r["width_um"] - fit["w_star_um"]
+        if 3e-3 <= abs(u) <= 8.5e-3:
+            split = k0 * (r["n1"] - r["n2"])
+            dl = math.copysign(math.sqrt(split**2 - 4 * fit["kappa_per_um"] ** 2), u)
+            d_delta.append(k0 * sum((r[f"dn1_dn{k}"] - r[f"dn2_dn{k}"]) * split / dl * (n1[k] - n0[k])
+                                    for k in REGIONS))
+    return fit["w_star_um"] - float(np.mean(d_delta)) / fit["ddelta_dw_per_um2"]
+
+
+def scan(cache, strip, pol, lam, gap, offset, tag, temperature_c=TEMPERATURE_C):
+    """CMT node at the table's phase-matching guess, then full solves around the estimate
+    (at another temperature than the table's: full solves only, around the first-order
+    estimate :func:`first_order_width`)."""
+    n = material_indices(lam, temperature_c)
+    kw = {"tag": tag, "strip": strip, "temperature_c": temperature_c}
+    k0 = 2 * math.pi / lam
+    if temperature_c != TEMPERATURE_C:
+        w_g = w_c = round(first_order_width(cache, pol, lam, temperature_c), 4)
+        node = {}
+        offsets = (-3.0, 0.0, 3.0)
+    else:
+        w_g = round(strip.width_at(pol, lam, n["clad"] + PWG_EXCESS_GUESS), 4)
+        node = solve_cached(cache, pol=pol, lam=lam, w=w_g, gap=gap, offset=offset, cmt=True, **kw)
+        w_c = w_g
+        offsets = SCAN_OFFSETS_NM
+    incomplete = []  # --cached-only: a solve the crossing needed is not in the cache
     if "cmt_delta_per_um" in node:
         w_c = w_g - node["cmt_delta_per_um"] / (k0 * strip.slope(pol, lam, w_g))
     rows = [r for r in cache.data.values() if "n2" in r and r["tag"] == tag
@@ -612,13 +660,16 @@ def scan(cache, strip, pol, lam, gap, offset, tag, temperature_c=TEMPERATURE_C):
             and abs(r["width_um"] - w_c) < 0.015]
     if "n2" in node and node not in rows:
         rows.append(node)
-    for d in SCAN_OFFSETS_NM:
+    for d in offsets:
         if any(abs(r["width_um"] - (w_c + 1e-3 * d)) < 2e-3 for r in rows):
             continue  # a solve within 2 nm is already there
-        r = solve_cached(cache, pol=pol, lam=lam, w=round(w_c + 1e-3 * d, 4), gap=gap,
-                         offset=offset, **kw)
-        if "n2" in r:
+        r = _cached_or_flag(incomplete, solve_cached, cache,
+                            pol=pol, lam=lam, w=round(w_c + 1e-3 * d, 4), gap=gap,
+                            offset=offset, **kw)
+        if r is not None and "n2" in r:
             rows.append(r)
+    if incomplete and len(rows) < 3:
+        raise Missing(incomplete[0])
     fit = fit_crossing(rows, lam)
     for _ in range(3):  # extend the scan until the smallest splitting is bracketed
         if fit["bracketed"] or len(rows) < 3:
@@ -626,9 +677,9 @@ def scan(cache, strip, pol, lam, gap, offset, tag, temperature_c=TEMPERATURE_C):
         ws = sorted(r["width_um"] for r in rows)
         w_min = min(rows, key=lambda q: (q["n1"] - q["n2"]))["width_um"]
         w_new = ws[0] - 5e-3 if w_min <= ws[0] else ws[-1] + 5e-3
-        r = solve_cached(cache, pol=pol, lam=lam, w=round(w_new, 4), gap=gap, offset=offset,
-                         **kw)
-        if "n2" not in r:
+        r = _cached_or_flag(incomplete, solve_cached, cache,
+                            pol=pol, lam=lam, w=round(w_new, 4), gap=gap, offset=offset, **kw)
+        if r is None or "n2" not in r:
             break
         rows.append(r)
         fit = fit_crossing(rows, lam)
@@ -636,9 +687,10 @@ def scan(cache, strip, pol, lam, gap, offset, tag, temperature_c=TEMPERATURE_C):
         if not fit["bracketed"] or any(abs(q["width_um"] - fit["w_star_um"]) < 5e-4
                                        for q in rows):
             break
-        r = solve_cached(cache, pol=pol, lam=lam, w=round(fit["w_star_um"], 4), gap=gap,
-                         offset=offset, **kw)
-        if "n2" not in r or any(abs(r["width_um"] - q["width_um"]) < 1e-5 for q in rows):
+        r = _cached_or_flag(incomplete, solve_cached, cache,
+                            pol=pol, lam=lam, w=round(fit["w_star_um"], 4), gap=gap,
+                            offset=offset, **kw)
+        if r is None or "n2" not in r or any(abs(r["width_um"] - q["width_um"]) < 1e-5 for q in rows):
             break
         rows.append(r)
         fit = fit_crossing(rows, lam)
@@ -647,10 +699,13 @@ def scan(cache, strip, pol, lam, gap, offset, tag, temperature_c=TEMPERATURE_C):
         for dw in (-1e-3, 1e-3):
             w_new = round(fit["w_star_um"] + dw, 4)
             if all(abs(q["width_um"] - w_new) > 4e-4 for q in rows):
-                r = solve_cached(cache, pol=pol, lam=lam, w=w_new, gap=gap, offset=offset, **kw)
-                if "n2" in r:
+                r = _cached_or_flag(incomplete, solve_cached, cache,
+                                    pol=pol, lam=lam, w=w_new, gap=gap, offset=offset, **kw)
+                if r is not None and "n2" in r:
                     rows.append(r)
         fit = fit_crossing(rows, lam)
+    if incomplete and (not fit["bracketed"] or len(rows) < 3):
+        raise Missing(incomplete[0])
     out = {"polarization": pol, "wavelength_um": lam, "gap_um": gap, "offset_um": offset,
            "temperature_c": temperature_c, "cmt_node_width_um": w_g, "w_estimate_um": float(w_c)}
     out.update(fit_crossing(rows, lam))
@@ -667,16 +722,37 @@ def scan(cache, strip, pol, lam, gap, offset, tag, temperature_c=TEMPERATURE_C):
     return out
 
 
+def _cached_or_flag(incomplete, fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except Missing as exc:
+        incomplete.append(str(exc))
+        return None
+
+
+def cached(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, or None where ``--cached-only`` skips a missing solve."""
+    try:
+        return fn(*args, **kwargs)
+    except Missing as exc:
+        print(f"skipped (not cached): {exc}", flush=True)
+        return None
+
+
 def run_plan(args, write=None):
     strip = Strip()
-    cache = Cache(args.cache)
+    cache = Cache(args.cache, cached_only=args.cached_only)
     crossings, convergence, temperature = [], [], []
     plans = args.plan.split(",")
     for plan in plans:
         if plan in PLANS:
             for pol, lam, gap, offset, *temp in PLANS[plan]:
-                c = scan(cache, strip, pol, lam, gap, offset, tag=plan,
-                         temperature_c=temp[0] if temp else TEMPERATURE_C)
+                try:
+                    c = scan(cache, strip, pol, lam, gap, offset, tag=plan,
+                             temperature_c=temp[0] if temp else TEMPERATURE_C)
+                except Missing as exc:
+                    print(f"skipped (not cached): {plan} {pol} {lam} g={gap} d={offset} {temp}: {exc}", flush=True)
+                    continue
                 crossings.append(c)
                 print(f"crossing {pol} {lam} g={gap} d={offset}: w*={c['w_star_um']:.4f} "
                       f"κ={c['kappa_per_um']:.5f} κ_cmt/κ={c.get('kappa_cmt_over_full', 0):.3f}",
@@ -687,6 +763,18 @@ def run_plan(args, write=None):
                     tip = w == min(NOMINAL_WIDTHS_UM)
                     solve_cached(cache, pol=pol, lam=1.31, w=w, gap=GAP_UM, offset=0.0,
                                  tag="nominal", cmt=tip, projection=tip, strip=strip)
+        if plan == "narrow":
+            for c in [c for c in crossings if c["gap_um"] == GAP_UM and c["offset_um"] == 0.0
+                      and c["wavelength_um"] == 1.31 and c["temperature_c"] == TEMPERATURE_C]:
+                for d in NARROW_OFFSETS_NM:
+                    cached(solve_cached, cache, pol=c["polarization"], lam=1.31,
+                                 w=round(c["w_star_um"] + 1e-3 * d, 4), gap=GAP_UM, offset=0.0,
+                                 tag="narrow", strip=strip)
+        if plan == "tips":
+            for pol, widths in TIP_WIDTHS_UM.items():
+                for w in widths:
+                    cached(solve_cached, cache, pol=pol, lam=1.31, w=w, gap=GAP_UM, offset=0.0,
+                           tag="tips", cmt=True, projection=True, strip=strip)
         if plan == "convergence":
             for c in [c for c in crossings if c["gap_um"] == GAP_UM and c["offset_um"] == 0.0
                       and c["wavelength_um"] == 1.31 and c["temperature_c"] == TEMPERATURE_C]:
@@ -768,7 +856,7 @@ def summarize(cache, crossings, convergence, temperature, args, runtime):
         "description": "Two highest local supermodes (per polarisation) of the Si-taper → PWG "
                        "coupler cross-section: 220 nm Si strip on SiO2 BOX, PWG cladding polymer "
                        "around it, the 5.5 µm PWG core `gap` above the strip, shifted sideways by "
-                       "`offset`. Groundwork data; not read by the runtime coupler.",
+                       "`offset`. Read by the runtime coupler (yieldmc/physics/supermodes.py).",
         "columns": {
             "n1, n2": "effective indices of the two highest guided supermodes of the "
                       "polarisation (n1 > n2; n2 absent where only one is guided above "
@@ -876,11 +964,8 @@ def report(path):
               f"{c.get('kappa_cmt_over_full', float('nan')):.3f} | "
               f"{c.get('w_star_minus_w_iso_nm', float('nan')):.1f} | "
               f"{c['ddelta_dw_per_um2']:.2f} |")
-    import yaml
-
-    cp = yaml.safe_load((ROOT / "conf/package/coupler/adiabatic.yaml").read_text())
-    dwdz = 1e-3 * (cp["start_width_nm"] - cp["tip_width_nm"]) / cp["taper_length_um"]
-    print(f"\nLandau–Zener transfer loss at phase matching for the configured linear taper "
+    dwdz = 1e-3 * (300.0 - 80.0) / 1500.0  # a linear 300 → 80 nm taper of 1.5 mm (an example)
+    print(f"\nLandau–Zener transfer loss at phase matching for a linear 300 → 80 nm taper of 1.5 mm "
           f"(|dw/dz| = {dwdz:.3e}): P = exp(−2πκ²/(dδ/dw·|dw/dz|))")
     for c in d["crossings"]:
         p_lz = math.exp(-2 * math.pi * c["kappa_per_um"] ** 2 / (c["ddelta_dw_per_um2"] * dwdz))
@@ -935,6 +1020,8 @@ def main(argv=None):
                     "gap2,wavelength2,offset1")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/si_pwg_supermodes.jsonl"))
     ap.add_argument("--out-json", type=Path, default=ROOT / "yieldmc/data/si_pwg_supermodes.json")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="run no solve: what is not in --cache is left out (the JSON from finished solves)")
     ap.add_argument("--report", action="store_true",
                     help="print the headline tables of --out-json (no solves) and exit")
     args = ap.parse_args(argv)

@@ -83,15 +83,17 @@ def test_compose_butt_still_works():
 @pytest.mark.slow
 def test_float_and_static_keys_of_the_adiabatic_coupler():
     derived = build_problem(config_dict())
-    assert derived.static.coupler.settings == ("landau_zener", 64, True, "si_strip", True)
+    knots = ((0.1, 0.17),)
+    assert derived.static.coupler.settings == ("cmt", 64, True, "si_strip", "piecewise", knots)
     assert derived.static.polarizations == ("te", "tm")
     assert "package.coupler.decay_per_um" not in derived.params  # null: a static choice
     assert "package.coupler.delta_beta_start_per_um" not in derived.params  # si_strip: null
+    assert "package.coupler.kappa_per_um" not in derived.params  # si_strip: κ from the supermode table
     given = build_problem(config_dict(["package.coupler.decay_per_um=0.2", "package.coupler.segments=32",
-                                       "package.coupler.model=cmt", "package.coupler.kappa_tm_per_um=null"]))
-    assert given.static.coupler.settings == ("cmt", 32, False, "si_strip", False)
+                                       "package.coupler.model=landau_zener"]))
+    assert given.static.coupler.settings == ("landau_zener", 32, False, "si_strip", "piecewise", knots)
     linear = build_problem(config_dict(["package/coupler=adiabatic_linear"]))
-    assert linear.static.coupler.settings == ("cmt", 64, True, "linear", False)
+    assert linear.static.coupler.settings == ("cmt", 64, True, "linear", "linear", ())
     assert linear.static.polarizations == ("te",)  # polarisation independent: one evaluation
     assert given.params["package.coupler.decay_per_um"].tolist() == [0.2]
     with pytest.raises(ValueError, match=r"^sweep\.package\.coupler\.segments: not sweepable"):

@@ -17,7 +17,7 @@ import pytest
 import yieldmc
 
 PINS = {
-    "default": (["samples=65536"], [44412], None),
+    "default": (["samples=65536"], [51109], None),
     "butt_sweep": (["package/coupler=butt", "samples=32768",
                     "sweep={process.dx_um.module.sigma:[0.5,1.0],spec.max_loss_db:[1.0,2.0]}"],
                    [28427, 32654, 18360, 28505], None),
@@ -27,7 +27,7 @@ PINS = {
     "landau_zener_active": (["package/coupler=adiabatic_linear", "package.coupler.model=landau_zener",
                              "alignment=active", "samples=8192",
                              "engine.block_size=4096"], [8192], None),
-    "qmc": (["sampler=qmc", "samples=65536", "engine.block_size=4096"], [44532], None),
+    "qmc": (["sampler=qmc", "samples=65536", "engine.block_size=4096"], [51178], None),
     "is": (["package/coupler=adiabatic_linear", "sampler=is", "samples=16384", "engine.block_size=8192",
             "spec.max_loss_db=3.0"], [6528],
            0.002273245365358889),

@@ -250,7 +250,8 @@ def test_shipped_configurations_build(overrides, layers, channels, kind):
     assert isinstance(problem, yieldmc.Problem)
     static = problem.static
     assert (static.layers, static.channels, static.coupler.name) == (layers, channels, kind)
-    assert static.coupler.settings == (("landau_zener", 64, True, "si_strip", True) if kind == "adiabatic" else ())
+    assert static.coupler.settings == (("cmt", 64, True, "si_strip", "piecewise", ((0.1, 0.17),))
+                                       if kind == "adiabatic" else ())
     assert problem.sweep_keys == () and problem.n_points == 1
     # No sweep: every traced parameter is an array over one grid point.
     assert all(v.shape[0] == 1 for v in problem.params.values())
