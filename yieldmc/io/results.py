@@ -14,6 +14,7 @@ import yaml
 
 from yieldmc.engine import statistics
 from yieldmc.engine.conditions import condition_coords
+from yieldmc.engine.model import PARTS
 from yieldmc.engine.problem import Problem
 from yieldmc.engine.statistics import Stats
 from yieldmc.samplers import Estimate
@@ -93,6 +94,8 @@ def dataset(estimate: Estimate, config_yaml: str) -> xr.Dataset:
               for key, vals in zip(problem.sweep_keys, problem.sweep_values)}
     coords.update(_channel_coords(problem))
     coords.update(condition_coords(problem.static))
+    if "loss_part_db_mean" in data:
+        coords["part"] = ("part", np.array(PARTS, dtype=object), {"long_name": "part of the channel loss"})
     if "yield_vs_spec" in data:
         coords.update(spec_coords(problem))
     attrs = provenance(problem, config_yaml)
