@@ -159,7 +159,7 @@ def _limits(config: dict, where: str, cond: dict, kind: str) -> tuple[tuple[str,
             raise ValueError(f"{where}.spec.{key}: unknown limit; expected one of {LIMITS}")
     nulls = [k for k in LIMITS if k in spec and spec[k] is None]
     for key in nulls:
-        schema.check_value(f"{where}.spec.{key}", None, schema.condition_row(f"spec.{key}"))  # nullable?
+        schema.check_value(f"{where}.spec.{key}", None, schema.condition_row(f"spec.{key}"))  # a null its row allows
     if kind == "operating":
         if "max_loss_db" in nulls:
             raise ValueError(f"{where}.spec.max_loss_db: an operating condition is judged by its absolute limit "
