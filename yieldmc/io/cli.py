@@ -367,7 +367,6 @@ def _condition_lines(ds, where: str) -> list:
         lines.append(f"  {name:<{width}}  yield {_fraction(float(ds.condition_yield[k]), d)}   fails only here "
                      f"{_significant(float(ds.condition_fail_only[k])):<8}   envelope without it "
                      f"{_fraction(float(ds.yield_without_condition[k]), d)}")
-        lines += _change_line(ds, k, width)
     gain = ds.yield_without_condition.values - envelope
     k = int(gain.argmax())
     if gain[k] > 0:
@@ -376,20 +375,6 @@ def _condition_lines(ds, where: str) -> list:
         lines.append("costs most: no single condition (dropping any one leaves the envelope yield unchanged: "
                      "the failing modules fail under several)")
     return lines
-
-
-def _change_line(ds, k: int, width: int) -> list:
-    """A stress condition's loss change (read before and after): the largest channel mean
-    and the largest channel's top quantile; nothing for an operating condition."""
-    import numpy as np
-
-    if "loss_change_db_mean" not in ds or np.isnan(ds.loss_change_db_mean[k].values).all():
-        return []
-    mean = float(np.nanmax(ds.loss_change_db_mean[k].values))
-    q = ds.loss_change_db_quantile[k]
-    top = float(q["quantile"].values[-1])
-    return [f"  {'':<{width}}  stress: loss change after − initial, mean {mean:+.3f} dB, "
-            f"{100 * top:g} % quantile {float(np.nanmax(q.values[-1])):.2f} dB (worst channel)"]
 
 
 def execute_gradient_mode(job: Job, base: Path) -> int:
