@@ -83,7 +83,8 @@ KEYS: tuple[Key, ...] = (
         nullable=True, default=None),
     Key("conditions", "mapping", "", "",
         "condition name -> environment settings (temperature_c, humidity_rh, bend_radius_mm, wavelength_um, "
-        "polarization) and process additions; a module passes only under every condition", nullable=True,
+        "polarization), process additions, kind, readout and spec (conditions.{condition}.*); a module passes "
+        "only under every condition", nullable=True,
         default=None),
     Key("shard", "int", "", "[0, inf)", "this job's shard: computes blocks b with b % num_shards == shard", default=0),
     Key("num_shards", "int", "", "[1, inf)", "number of cluster jobs sharing one store", default=1),
