@@ -24,7 +24,7 @@ CASES = {
     "2 conditions": ["conditions={cold:{temperature_c:-40.0},hot:{temperature_c:125.0}}"],
     "5 temperatures": ["conditions={a:{temperature_c:-40.0},b:{temperature_c:0.0},c:{temperature_c:25.0},"
                        "d:{temperature_c:85.0},e:{temperature_c:125.0}}"],
-    "qualification (K=5)": ["conditions=qualification"],
+    "qualification (3 stresses)": ["conditions=qualification"],
 }
 
 
@@ -55,8 +55,8 @@ def main() -> None:
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, "
           f"jax {jax.__version__} {jax.default_backend()}; {args.samples} modules per run, "
           f"{args.rounds} alternating rounds; overrides {args.overrides or 'none'}")
-    print("ratio: against one condition (the same lax.map body); qualification adds bend loss and")
-    print("the drift draws of after_cycling, so its conditions do more work than one temperature")
+    print("ratio: against one condition (the same lax.map body); qualification adds")
+    print("the stresses' drift draws and their initial readout, so its conditions do more work than one temperature")
     print(f"{'configuration':<22} {'K':>2} {'median s':>9} {'ratio':>6} {'ratio/K':>8}")
     for name, p in problems.items():
         k = p.static.n_conditions

@@ -33,8 +33,9 @@ def nominal_losses(cfg, *, polarization: str | None = None, **deviations) -> dic
         share one trailing axis.
 
     Returns:
-      ``{"loss": (L, C, N), "pdl": (L, C, N), "crosstalk": (L, C, N) or None}`` as
-      float64 numpy arrays (N = 1 without array deviations).
+      ``{"loss": (L, C, N), "pdl": (L, C, N), "crosstalk": (L, C, N) or None, "parts":
+      {part: (L, C, N)}}`` (:func:`yieldmc.engine.model.channel_loss_parts`) as float64
+      numpy arrays (N = 1 without array deviations).
     """
     unknown = set(deviations) - set(QUANTITIES)
     if unknown:
@@ -52,7 +53,7 @@ def nominal_losses(cfg, *, polarization: str | None = None, **deviations) -> dic
     for name, dev in deviations.items():
         values[name] = values[name] + jnp.atleast_1d(jnp.asarray(dev, dtype))
     parts = channel_loss_parts(values, params, static)
-    return {k: None if v is None else np.asarray(v, dtype=np.float64) for k, v in parts.items()}
+    return jax.tree.map(lambda v: np.asarray(v, dtype=np.float64), parts)  # None (no crosstalk) stays None
 
 
 def offset_tolerance_um(cfg, *, quantity: str = "dx_um", excess_db: float = 1.0,

@@ -35,7 +35,6 @@ from yieldmc.configuration import schema
 from yieldmc.configuration.schema import MAX_MODULES_PER_CALL
 from yieldmc.configuration import conditions as _conditions
 from yieldmc.configuration import uncertain as _uncertain
-from yieldmc.engine.conditions import setting_path
 from yieldmc.engine import empirical as _empirical
 from yieldmc.engine.problem import REALIZATION, Problem, Static, random_dimension
 from yieldmc.engine.distributions import DISTRIBUTIONS
@@ -83,8 +82,9 @@ def float_param_paths(config: dict, conditions=()) -> list[str]:
     paths += couplers.float_paths(config)  # the selected coupler's (raises for an unknown kind)
     paths += [process_key(q, lv, p) for q in QUANTITIES for lv in LEVELS for p in PARAMS]
     paths += [f"spec.{p}" for p in SPEC_FLOATS]
-    if (config.get("spec") or {}).get("max_crosstalk_db") is not None:
-        paths.append("spec.max_crosstalk_db")
+    for key in ("max_crosstalk_db", "max_loss_change_db"):  # traced where set
+        if (config.get("spec") or {}).get(key) is not None:
+            paths.append(f"spec.{key}")
     return paths + [p for c in conditions for p in c.float_paths()]
 
 
@@ -455,8 +455,9 @@ def _environment(config: dict, params: dict, active: list, n_points: int, couple
     conds = _conditions.conditions_of(conditions, params, pols_of, n_points)
     bend = (bool(np.any(params["package.pwg.bend_radius_mm"] > 0))
             or any(q == "bend_radius_mm" for q, _, _ in active)
-            or any(np.any(params[setting_path(c.name, "bend_radius_mm")] > 0)
+            or any(np.any(params[c.setting("bend_radius_mm")] > 0)
                    for c in conds if "bend_radius_mm" in c.settings)
             or any(q == "bend_radius_mm" for c in conds for q, _, _ in c.drift))
     return {"polarizations": pols_of(None), "lanes": 0 if lanes is None else len(lanes),
-            "bend": bend, "crosstalk": "spec.max_crosstalk_db" in params, "conditions": conds}
+            "bend": bend, "crosstalk": "spec.max_crosstalk_db" in params, "conditions": conds,
+            "scope": config["spec"]["scope"]}

@@ -84,7 +84,8 @@ KEYS: tuple[Key, ...] = (
         nullable=True, default=None),
     Key("conditions", "mapping", "", "",
         "condition name -> environment settings (temperature_c, humidity_rh, bend_radius_mm, wavelength_um, "
-        "polarization) and process additions; a module passes only under every condition", nullable=True,
+        "polarization), process additions, kind, readout and spec (conditions.{condition}.*); a module passes "
+        "only under every condition", nullable=True,
         default=None),
     Key("uncertain", "mapping", "", "",
         "config key -> distribution of its value (variation format: normal, truncnormal, uniform, lognormal, "
@@ -107,6 +108,13 @@ KEYS: tuple[Key, ...] = (
         "a channel also fails when the crosstalk into it exceeds this (null: not checked)", nullable=True, default=None),
     Key("spec.max_failed_channels", "int", "channels", "[0, inf)",
         "a module passes with at most this many failed channels (< layers x channels)", default=0),
+    Key("spec.max_loss_change_db", "float", "dB", _NONNEG,
+        "under a stress condition a channel also fails when |loss after − initial loss| exceeds this "
+        "(null: no change limit unless the condition sets one)", nullable=True, default=None),
+    Key("spec.scope", "str", "", "",
+        "what spec.max_loss_db limits: channel (coupler + Fresnel + propagation + bend) | coupler (the "
+        "Si→PWG interface alone: coupler + Fresnel, the scope of the 1.5 dB default)",
+        choices=("channel", "coupler"), default="channel"),
     # --- engine ---
     Key("engine.block_size", "int", "modules", f"[1, {MAX_MODULES_PER_CALL}]", "modules per block (part of the random-number layout)", default=16384),
     Key("engine.blocks_per_call", "int", "blocks", "[1, inf)", "blocks per device between host syncs", default=8),
@@ -221,7 +229,33 @@ KEYS: tuple[Key, ...] = (
     Key("process.correlation.quantities", "list[str]", "", "", "module-level quantities tied by a Gaussian copula",
         choices=QUANTITIES, nullable=True, default=[]),
     Key("process.correlation.matrix", "matrix", "", "", "their correlation matrix", nullable=True, default=[]),
+    # --- a condition's own keys ({condition}: any condition name; its environment settings and
+    # process additions are checked as the package and process keys they replace) ---
+    Key("conditions.{condition}.kind", "str", "", "",
+        "operating: the loss is read during the condition | stress: read before and after it at the readout "
+        "environment, its process entries the lasting changes it leaves", choices=("operating", "stress"),
+        default="operating"),
+    Key("conditions.{condition}.readout", "mapping", "", "",
+        "stress: the readout environment (temperature_c, humidity_rh, bend_radius_mm, wavelength_um); "
+        "null: the package's own", nullable=True, default=None),
+    Key("conditions.{condition}.spec.max_loss_db", "float", "dB", _ANY,
+        "absolute limit under this condition (absent: spec.max_loss_db; null: none, stress only)",
+        nullable=True),
+    Key("conditions.{condition}.spec.max_loss_change_db", "float", "dB", _NONNEG,
+        "stress: limit on |loss after − initial loss| of each channel (absent: spec.max_loss_change_db; "
+        "null: none)", nullable=True),
+    Key("conditions.{condition}.spec.max_failed_channels", "int", "channels", "[0, inf)",
+        "failed channels a module may have under this condition (absent: spec.max_failed_channels)"),
 )
+
+#: The placeholder of a free name in a row's path: the rows of ``conditions.{condition}.*``
+#: hold for every condition. Such rows give no default to the configuration's tree.
+CONDITION = "{condition}"
+
+
+def condition_row(key: str) -> Key:
+    """The row of a condition's own key (``kind``, ``readout``, ``spec.max_loss_db`` …)."""
+    return _tables().index[f"conditions.{CONDITION}.{key}"][0]
 
 _PLACEHOLDERS = {"{quantity}": QUANTITIES, "{level}": LEVELS}
 
@@ -306,7 +340,7 @@ def defaults() -> dict:
     the base the shipped ``conf/`` composes on, and what :func:`with_defaults` fills in."""
     tree: dict = {}
     for key in all_keys():
-        if key.default is NO_DEFAULT or key.when:
+        if key.default is NO_DEFAULT or key.when or CONDITION in key.path:
             continue
         for row in _expand(key):
             *parents, leaf = row.path.split(".")
@@ -546,7 +580,7 @@ def _walk(node, prefix: str, config: dict, dtype: str, skip) -> None:
         path = f"{prefix}.{name}" if prefix else str(name)
         if name not in allowed:
             raise ValueError(f"{path}: unknown key; expected one of {sorted(allowed)}")
-        if path in tables.children:  # a section
+        if path in tables.children and not _free_mapping(path):  # a section
             if value is None:
                 continue
             if not isinstance(value, dict):
@@ -554,6 +588,12 @@ def _walk(node, prefix: str, config: dict, dtype: str, skip) -> None:
             _walk(value, path, config, dtype, skip)
         elif path not in skip:
             check_value(path, value, lookup(config, path), dtype)
+
+
+def _free_mapping(path: str) -> bool:
+    """Whether ``path`` is a mapping of free names checked by its user (``conditions``),
+    though rows below it (``conditions.{condition}.*``) make it a node of the table."""
+    return any(r.type == "mapping" for r in _tables().index.get(path, ()))
 
 
 # --------------------------------------------------------------------------- the key table

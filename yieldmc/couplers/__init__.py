@@ -144,6 +144,19 @@ class Coupler(Part, abc.ABC):
         """
         return False
 
+    def fresnel_db(self, inputs: CouplerInputs, *, polarization: str = "te"):
+        """The part of the coupler's loss that is Fresnel reflection at its interfaces, dB
+        (the ``fresnel`` part of ``loss_part_db_mean``; the rest of the coupler's loss is
+        the ``coupler`` part). 0 by default: a coupler without reflecting interfaces.
+
+        Args:
+          inputs, polarization: as :meth:`efficiency`.
+
+        Returns:
+          dB, broadcastable to ``(layers, channels, modules)``.
+        """
+        return 0.0
+
     @abc.abstractmethod
     def efficiency(self, inputs: CouplerInputs, *, polarization: str = "te"):
         """Power coupling efficiency η of every channel (pure JAX, traced).

@@ -77,5 +77,13 @@ class ButtCoupler(Coupler):
         eta = eta * physics.fresnel_transmission(params["package.pwg.n_core"], n_gap)
         return eta * physics.fresnel_transmission(n_gap, params["package.coupler.n_chip"])
 
+    def fresnel_db(self, inputs: CouplerInputs, *, polarization="te"):
+        """The two normal-incidence Fresnel factors of :meth:`efficiency` (PWG core → gap,
+        gap → chip), dB."""
+        params = inputs.params
+        n_gap = params["package.coupler.n_gap"]
+        return (physics.loss_db(physics.fresnel_transmission(params["package.pwg.n_core"], n_gap))
+                + physics.loss_db(physics.fresnel_transmission(n_gap, params["package.coupler.n_chip"])))
+
 
 register_coupler(ButtCoupler())

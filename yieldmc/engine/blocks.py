@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from yieldmc.engine.alignment import align
-from yieldmc.engine.conditions import apply_stacked
+from yieldmc.engine.conditions import apply_stacked, condition_figures, readouts, stress_indices
 from yieldmc.engine.conditions import stacked as stacked_conditions
-from yieldmc.engine.model import channel_loss_db, channel_loss_parts, nominal_values, pass_figure_db
+from yieldmc.engine.model import channel_loss_db, channel_loss_parts, nominal_values
 from yieldmc.engine.problem import Problem, Static
 from yieldmc.engine.statistics import Stats, block_counts, block_values, combine_blocks, figures
 from yieldmc.engine.variation import variation_params
@@ -71,13 +71,18 @@ def assemble_values(z, params, static: Static):
 
 
 def condition_parts(z, params, static: Static) -> dict:
-    """Channel loss, PDL and crosstalk (:func:`yieldmc.engine.model.channel_loss_parts`),
+    """Channel loss, PDL, crosstalk and the loss parts (:func:`yieldmc.engine.model.channel_loss_parts`),
     each (K, L, C, B), of a block at one sweep point under each of its K conditions
     (:mod:`yieldmc.engine.conditions`; K = 1, the package's own environment, without
-    conditions); crosstalk None when not checked.
+    conditions); crosstalk None when not checked. With stress conditions also ``"change"``
+    (S, L, C, B): after − initial loss (the loss the spec limits) of each stress condition,
+    in order (+inf where either readout is outside the model's domain).
 
     The draws and the quantity values are formed once; each condition replaces the
-    environment nominals it sets and adds its drift draws. Active alignment happens once,
+    environment nominals it sets and adds its drift draws. A stress condition is evaluated
+    at its readout environment with its drift (after); its initial readout
+    (:func:`yieldmc.engine.conditions.readouts`, shared by the stress conditions read in the
+    same environment) without. Active alignment happens once,
     at assembly (the package's own environment), and the module keeps that position under
     every condition. Conditions that evaluate the same polarisations run as one body under
     ``jax.lax.map`` (K× the cost of one; unrolled, XLA:CPU ran two conditions 6× slower
@@ -88,24 +93,32 @@ def condition_parts(z, params, static: Static) -> dict:
 
     def parts(v, polarizations=None):
         out = channel_loss_parts(v, params, static, polarizations=polarizations)
-        return {k: jnp.broadcast_to(x, shape) for k, x in out.items() if x is not None}
+        return jax.tree.map(lambda x: jnp.broadcast_to(x, shape), {k: x for k, x in out.items() if x is not None})
 
     if static.alignment == "active":
         values = _aligned(values, params, static, shape)
+    evaluated = static.conditions + readouts(static.conditions)
     if not static.conditions:
         out = jax.tree.map(lambda a: a[None], parts(values))
-    elif len({c.polarizations for c in static.conditions}) == 1:
+    elif len({c.polarizations for c in evaluated}) == 1:
         nominal = nominal_values(params, static)
-        xs = stacked_conditions(static.conditions, z, params, nominal)
-        pols = static.conditions[0].polarizations
-        xs["index"] = jnp.arange(len(static.conditions))  # a leading axis even when nothing else varies
+        xs = stacked_conditions(evaluated, z, params, nominal)
+        pols = evaluated[0].polarizations
+        xs["index"] = jnp.arange(len(evaluated))  # a leading axis even when nothing else varies
         out = jax.lax.map(lambda x: parts(apply_stacked(values, x, nominal), pols), xs)
     else:
         nominal = nominal_values(params, static)
-        xs = stacked_conditions(static.conditions, z, params, nominal)
+        xs = stacked_conditions(evaluated, z, params, nominal)
         each = [parts(apply_stacked(values, jax.tree.map(lambda a, k=k: a[k], xs), nominal), c.polarizations)
-                for k, c in enumerate(static.conditions)]
-        out = {k: jnp.stack([e[k] for e in each]) for k in each[0]}
+                for k, c in enumerate(evaluated)]
+        out = jax.tree.map(lambda *e: jnp.stack(e), *each)
+    k = len(static.conditions)
+    if len(evaluated) > k:
+        scoped = out.get("scoped", out["loss"])
+        change = jnp.stack([scoped[i] - scoped[k + static.conditions[i].readout]
+                            for i in stress_indices(static.conditions)])
+        out = jax.tree.map(lambda a: a[:k], out)
+        out["change"] = jnp.where(jnp.isnan(change), jnp.inf, change)
     out.setdefault("crosstalk", None)
     return out
 
@@ -127,9 +140,11 @@ def _aligned(values, params, static: Static, shape):
 
 def module_losses(z, params, static: Static):
     """The pass figure (K, L, C, B) of a block at one sweep point under each of its K
-    conditions (K = 1 without conditions) — the channel loss, with the crosstalk spec
-    folded in when set — after active alignment."""
-    return pass_figure_db(condition_parts(z, params, static), params)
+    conditions (K = 1 without conditions) — the channel loss (or the loss ``spec.scope``
+    names), with the crosstalk spec, a stress condition's change limit and a condition's
+    own limits folded in (:func:`yieldmc.engine.conditions.condition_figures`): a channel
+    fails iff its figure exceeds ``spec.max_loss_db`` — after active alignment."""
+    return condition_figures(condition_parts(z, params, static), params, static.conditions)
 
 
 def block_stats(seed, block, n_valid, params, tables, static: Static):

@@ -15,18 +15,35 @@ process variations of that quantity (e.g. a module-level temperature spread) sti
 Each setting becomes a traced parameter ``conditions.<name>.<quantity>`` (and
 ``conditions.<name>.process.<q>.<level>.<param>``), so conditions compose with sweeps and a
 sweep over a condition's value does not recompile. Pure: no Hydra, no xarray.
+
+Two kinds (``kind``). An *operating* condition (the default) is read during it, against
+an absolute limit. A *stress* condition is read before and after it, both at its readout
+environment (``readout``: settings like an operating condition's; by default the package's
+own); its ``process`` entries are the lasting changes it leaves (drift). The loss after
+is the readout environment with the drift, the initial loss the same environment without
+it (:func:`readouts`: one initial readout per distinct readout environment); a channel
+fails when ``|after − initial|`` exceeds the condition's change limit, or (unless the
+condition removes it) when the loss after exceeds its absolute limit. Per-condition limits
+(``conditions.<name>.spec.*``) replace the global ``spec.*`` for that condition
+(:func:`limit_path`); :func:`condition_figures` folds every limit into one figure per
+channel compared with ``spec.max_loss_db``, so that every estimator (counts, gradients,
+importance sampling) judges a module the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from yieldmc.engine import quantities
+from yieldmc.engine.model import pass_figure_db
 from yieldmc.engine.distributions import Distribution
 from yieldmc.engine.variation import PARAMS
 
 #: Environment quantities a condition may set (the catalogue's ``environment`` entries).
 ENVIRONMENT: tuple[str, ...] = tuple(q.name for q in quantities.CATALOGUE if q.kind == "environment")
+#: The limits a condition may set for itself (``conditions.<name>.spec.<limit>``).
+LIMITS = ("max_loss_db", "max_loss_change_db", "max_failed_channels")
 
 @dataclasses.dataclass(frozen=True)
 class Condition:
@@ -46,10 +63,56 @@ class Condition:
     settings: tuple[str, ...]
     polarizations: tuple[str, ...]
     drift: tuple[tuple[str, str, Distribution], ...] = ()
+    #: operating | stress | readout (the initial readout of stress conditions, :func:`readouts`)
+    kind: str = "operating"
+    #: the limits it sets itself (:data:`LIMITS`; their values ``conditions.<name>.spec.<limit>``)
+    limits: tuple[str, ...] = ()
+    #: whether an absolute limit applies (False: ``spec.max_loss_db: null`` under a stress)
+    absolute: bool = True
+    #: whether a change limit applies (a stress with its own or the global max_loss_change_db)
+    change: bool = False
+    #: a stress condition's initial readout: its index in :func:`readouts` (−1 otherwise)
+    readout: int = -1
+
+    def setting(self, quantity: str) -> str:
+        """The traced parameter of its value of ``quantity`` (one of :attr:`settings`)."""
+        if self.kind == "operating":
+            return setting_path(self.name, quantity)
+        return readout_path(self.name, quantity)
+
+    @property
+    def plain(self) -> bool:
+        """An operating condition under the global limits (its figure is the channel's own)."""
+        return self.kind == "operating" and not self.limits
 
 
 def setting_path(name: str, quantity: str) -> str:
     return f"conditions.{name}.{quantity}"
+
+
+def readout_path(name: str, quantity: str) -> str:
+    return f"conditions.{name}.readout.{quantity}"
+
+
+def limit_path(condition: Condition, limit: str) -> str:
+    """The traced parameter of a condition's limit: its own, else the global ``spec.<limit>``."""
+    return f"conditions.{condition.name}.spec.{limit}" if limit in condition.limits else f"spec.{limit}"
+
+
+def stress_indices(conditions: tuple) -> tuple[int, ...]:
+    """The positions of the stress conditions among ``conditions``."""
+    return tuple(k for k, c in enumerate(conditions) if c.kind == "stress")
+
+
+def readouts(conditions: tuple) -> tuple[Condition, ...]:
+    """The initial readouts of the stress conditions, one per :attr:`Condition.readout`
+    index: the first stress condition of that index, without its drift (its settings and
+    polarisations are those of every condition sharing it)."""
+    out = {}
+    for c in conditions:
+        if c.kind == "stress" and c.readout not in out:
+            out[c.readout] = dataclasses.replace(c, kind="readout", drift=(), limits=(), change=False)
+    return tuple(out[i] for i in sorted(out))
 
 
 def drift_path(name: str, quantity: str, level: str) -> str:
@@ -105,7 +168,7 @@ def stacked(conditions: tuple, z: dict, params: dict, nominal: dict):
     import jax.numpy as jnp
 
     names = [q for q in ENVIRONMENT if any(q in c.settings for c in conditions)]
-    out = {"set": {q: jnp.stack([jnp.asarray(params[setting_path(c.name, q)] if q in c.settings else nominal[q])
+    out = {"set": {q: jnp.stack([jnp.asarray(params[c.setting(q)] if q in c.settings else nominal[q])
                                  for c in conditions]) for q in names}, "drift": {}}
     keys = []
     for c in conditions:
@@ -134,3 +197,57 @@ def apply_stacked(values: dict, x: dict, nominal: dict) -> dict:
         out[q] = out[q] + d["mask"] * dist.transform(d["z"], mean=d["mean"], sigma=d["sigma"],
                                                      low=d["low"], high=d["high"])
     return out
+
+
+def condition_figures(parts: dict, params: dict, conditions: tuple):
+    """The figure of every channel under each condition, (K, L, C, B): the channel fails
+    under condition k iff its figure exceeds ``spec.max_loss_db``.
+
+    Under the global absolute limit the figure is :func:`yieldmc.engine.model.pass_figure_db`
+    (the loss itself: a plain operating condition is judged exactly as without conditions).
+    A condition's own absolute limit S_k, or none (``max_loss_db: null`` under a stress),
+    and a stress's change limit enter as ``spec.max_loss_db + e``, e an excess over a limit:
+    the (scoped) loss over S_k, the crosstalk over ``spec.max_crosstalk_db`` (when set),
+    ``|after − initial|`` over the change limit; the figure is the largest of them.
+
+    Args:
+      parts: :func:`yieldmc.engine.blocks.condition_parts` (``"change"``: (S, L, C, B),
+        one row per stress condition in order).
+      params: the sweep point's parameters.
+      conditions: the problem's conditions (() without conditions).
+    """
+    figure = pass_figure_db(parts, params)
+    if all(c.plain for c in conditions):
+        return figure
+    import jax.numpy as jnp
+
+    scoped = parts.get("scoped", parts["loss"])
+    row = {k: i for i, k in enumerate(stress_indices(conditions))}
+    out = []
+    for k, c in enumerate(conditions):
+        if c.plain:
+            out.append(figure[k])
+            continue
+        spec, terms = params["spec.max_loss_db"], []
+        if c.absolute and "max_loss_db" not in c.limits:
+            terms.append(figure[k])
+        else:
+            excess = [scoped[k] - params[limit_path(c, "max_loss_db")]] if c.absolute else []
+            if parts["crosstalk"] is not None:
+                excess.append(parts["crosstalk"][k] - params["spec.max_crosstalk_db"])
+            if excess:
+                terms.append(spec + functools.reduce(jnp.maximum, excess))
+        if c.change:
+            terms.append(spec + (jnp.abs(parts["change"][row[k]]) - params[limit_path(c, "max_loss_change_db")]))
+        out.append(functools.reduce(jnp.maximum, terms))
+    return jnp.stack(out)
+
+
+def failed_allowance(params: dict, conditions: tuple):
+    """The failed-channel allowance: ``spec.max_failed_channels``, or — where a condition
+    sets its own — one per condition, (K,)."""
+    if not any("max_failed_channels" in c.limits for c in conditions):
+        return params["spec.max_failed_channels"]
+    import jax.numpy as jnp
+
+    return jnp.stack([jnp.asarray(params[limit_path(c, "max_failed_channels")]) for c in conditions])

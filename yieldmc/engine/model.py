@@ -28,6 +28,10 @@ from yieldmc.engine import quantities
 COUPLER_KIND = "package.coupler.kind"  # yieldmc.couplers.KIND_KEY
 #: η floor before the dB conversion: losses saturate at 300 dB instead of +inf.
 ETA_FLOOR = 1e-30
+#: The parts of a channel's loss (``loss_part_db_mean``): the coupler's own loss (mode
+#: mismatch, offsets, taper), propagation in the PWG, bending of the flex, and the Fresnel
+#: reflections at the coupler's interfaces (:meth:`yieldmc.couplers.Coupler.fresnel_db`).
+PARTS = ("coupler", "propagation", "bend", "fresnel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,7 +227,10 @@ def channel_loss_parts(values, params, static, *, polarizations=None) -> dict:
 
     Returns:
       ``{"loss": dB, "pdl": dB (worst lane's TE/TM difference; 0 with one polarisation),
-      "crosstalk": dB or None}``, each of shape ``(layers, channels, modules)``.
+      "crosstalk": dB or None, "parts": {part: dB} (:data:`PARTS` of the worst polarisation
+      and lane, whose sum is the loss)}``, each of shape ``(layers, channels, modules)``;
+      with ``static.scope == "coupler"`` also ``"scoped"``: the Si→PWG interface loss
+      (coupler + Fresnel, the worst polarisation and lane), what the spec then limits.
     """
     dtype = jnp.dtype(static.dtype)
     layers, channels = static.layers, static.channels
@@ -231,43 +238,60 @@ def channel_loss_parts(values, params, static, *, polarizations=None) -> dict:
     yaw = values["yaw_mrad"] * 1e-3
     coupler = static.coupler
     prop = propagation_db(values, params)
-    loss = pdl = xt = None
+    loss = pdl = xt = scoped = parts = None
     for wl in wavelengths_um(values, params, static):
         n_core, n_clad = pwg_indices(values, params, wavelength_um=wl)
         core = dict(core_width_um=values["core_width_um"], core_thickness_um=values["core_thickness_um"],
                     n_core=n_core, n_clad=n_clad, wavelength_um=wl)
         w_x, w_y = physics.pwg_mode_radii_um(**core)
-        extra = prop + bend_db(core, w_y, values, params) if static.bend else prop
+        bend = bend_db(core, w_y, values, params) if static.bend else 0.0
+        extra = prop + bend if static.bend else prop
         inputs = CouplerInputs(dx_um=dx, dy_um=dy, x_um=x, yaw_rad=yaw, w_x_um=w_x, w_y_um=w_y, core=core,
                                wavelength_um=wl, params=params, values=values)
-        per_pol = [
-            _as_loss_db(coupler.efficiency(inputs, polarization=pol)) + extra
-            for pol in (polarizations or static.polarizations)
-        ]
+        pols = polarizations or static.polarizations
+        interface = [_as_loss_db(coupler.efficiency(inputs, polarization=pol)) for pol in pols]
+        per_pol = [i + extra for i in interface]
+        for pol, i, total in zip(pols, interface, per_pol):
+            fresnel = coupler.fresnel_db(inputs, polarization=pol)
+            these = {"coupler": i - fresnel, "propagation": prop, "bend": bend, "fresnel": fresnel}
+            if parts is None:
+                parts, best = these, total
+            else:  # the parts of the worst (polarisation, lane); the first of equals
+                take = total > best
+                parts = {k: jnp.where(take, these[k], parts[k]) for k in PARTS}
+                best = jnp.maximum(best, total)
         worst = functools.reduce(jnp.maximum, per_pol)
         spread = worst - functools.reduce(jnp.minimum, per_pol)
         loss = worst if loss is None else jnp.maximum(loss, worst)
         pdl = spread if pdl is None else jnp.maximum(pdl, spread)
+        if static.scope == "coupler":
+            lane = functools.reduce(jnp.maximum, interface)
+            scoped = lane if scoped is None else jnp.maximum(scoped, lane)
         if static.crosstalk:
             lane_xt = crosstalk_db(core, params, layers=layers, channels=channels, dtype=dtype)
             xt = lane_xt if xt is None else jnp.maximum(xt, lane_xt)
     shape = jnp.broadcast_shapes(jnp.shape(loss), (layers, channels, 1))
     pdl = jnp.where(jnp.isfinite(pdl), pdl, 0.0)
-    out = {"loss": jnp.broadcast_to(loss, shape), "pdl": jnp.broadcast_to(pdl, shape), "crosstalk": None}
+    out = {"loss": jnp.broadcast_to(loss, shape), "pdl": jnp.broadcast_to(pdl, shape), "crosstalk": None,
+           "parts": {k: jnp.broadcast_to(jnp.asarray(parts[k], loss.dtype), shape) for k in PARTS}}
     if xt is not None:
         out["crosstalk"] = jnp.broadcast_to(xt, jnp.broadcast_shapes(jnp.shape(xt), shape))
+    if scoped is not None:
+        out["scoped"] = jnp.broadcast_to(scoped, shape)
     return out
 
 
 def pass_figure_db(parts, params):
-    """The per-channel figure compared with ``spec.max_loss_db``: the loss, or — when
-    ``spec.max_crosstalk_db`` is set — ``max(loss, spec.max_loss_db + (crosstalk −
+    """The per-channel figure compared with ``spec.max_loss_db``: the loss the spec limits
+    (``parts["scoped"]`` where ``spec.scope: coupler`` gives one, else the channel loss), or
+    — when ``spec.max_crosstalk_db`` is set — ``max(loss, spec.max_loss_db + (crosstalk −
     spec.max_crosstalk_db))``, so that a channel fails when either spec is exceeded and the
     margin stays continuous for the smoothed gradients."""
+    loss = parts.get("scoped", parts["loss"])
     if parts["crosstalk"] is None:
-        return parts["loss"]
+        return loss
     excess = parts["crosstalk"] - params["spec.max_crosstalk_db"]
-    return jnp.maximum(parts["loss"], params["spec.max_loss_db"] + excess)
+    return jnp.maximum(loss, params["spec.max_loss_db"] + excess)
 
 
 def channel_loss_db(values, params, static):

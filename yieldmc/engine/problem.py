@@ -53,6 +53,7 @@ class Static:
     bend: bool = False  # the flex can be bent (a bend radius is set or varied)
     crosstalk: bool = False  # spec.max_crosstalk_db is set: crosstalk is evaluated and checked
     conditions: tuple = ()  # yieldmc.engine.conditions.Condition, one per condition; () = the package's own
+    scope: str = "channel"  # spec.scope: what spec.max_loss_db limits (channel | coupler)
 
     @property
     def n_conditions(self) -> int:

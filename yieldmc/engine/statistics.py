@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from yieldmc.engine.conditions import condition_variables
-from yieldmc.engine.model import pass_figure_db
+from yieldmc.engine.conditions import condition_figures, condition_variables, failed_allowance, stress_indices
+from yieldmc.engine.model import PARTS
 from yieldmc.engine.stats import quantiles_from_histogram, wilson_interval
 
 #: Loss values are clipped to [0, LOSS_CLIP_DB] before the fixed-point sum.
@@ -38,7 +38,7 @@ SPEC_STEPS = 200
 
 
 class Figures(collections.namedtuple("Figures", "static params loss pdl figure valid weight fail passed "
-                                                "envelope fail_only others_pass")):
+                                                "envelope fail_only others_pass change parts")):
     """What the statistics of one block at one sweep point are computed from (device
     arrays; K conditions, L layers, C channels, B modules).
 
@@ -51,6 +51,9 @@ class Figures(collections.namedtuple("Figures", "static params loss pdl figure v
       fail: channels whose figure exceeds ``spec.max_loss_db``, (K, L, C, B).
       passed: modules passing under each condition, (K, B).
       envelope, fail_only, others_pass: :func:`envelope_outcomes`.
+      change: after − initial loss of each stress condition, dB, (S, L, C, B) (S = 0
+        without stress conditions).
+      parts: the loss parts (:data:`yieldmc.engine.model.PARTS`), dB, (4, K, L, C, B).
     """
 
 
@@ -67,11 +70,15 @@ def envelope_outcomes(passed):
 def figures(parts: dict, params, valid, static) -> Figures:
     """The :class:`Figures` of a block from its channel loss parts (K, L, C, B)
     (:func:`yieldmc.engine.blocks.condition_parts`)."""
-    figure = pass_figure_db(parts, params)
+    figure = condition_figures(parts, params, static.conditions)
     fail = figure > params["spec.max_loss_db"]
-    passed = jnp.sum(fail, axis=(1, 2), dtype=jnp.int32) <= params["spec.max_failed_channels"]  # (K, B)
+    allowed = failed_allowance(params, static.conditions)
+    passed = jnp.sum(fail, axis=(1, 2), dtype=jnp.int32) <= (allowed if jnp.ndim(allowed) == 0 else allowed[:, None])
+    change = parts.get("change")
+    if change is None:
+        change = jnp.zeros((0, *parts["loss"].shape[1:]), parts["loss"].dtype)
     return Figures(static, params, parts["loss"], parts["pdl"], figure, valid, valid.astype(jnp.int32), fail,
-                   passed, *envelope_outcomes(passed))
+                   passed, *envelope_outcomes(passed), change, jnp.stack([parts["parts"][k] for k in PARTS]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +154,14 @@ def _limbs(x, f: Figures):
             jnp.sum((q & ((1 << _LO_BITS) - 1)) * f.weight, axis=-1, dtype=jnp.int32))
 
 
+def _signed_limbs(x, f: Figures):
+    """:func:`_limbs` of a signed ``x``, clipped to [−LOSS_CLIP_DB, LOSS_CLIP_DB] (the
+    high limb floors, the low one stays in [0, 2^10): :func:`_from_limbs` is exact)."""
+    q = jnp.round(jnp.clip(x, -LOSS_CLIP_DB, LOSS_CLIP_DB) / f.static.loss_unit_db).astype(jnp.int32)
+    return (jnp.sum((q >> _LO_BITS) * f.weight, axis=-1, dtype=jnp.int32),
+            jnp.sum((q & ((1 << _LO_BITS) - 1)) * f.weight, axis=-1, dtype=jnp.int32))
+
+
 def _from_limbs(high, low):
     return (high << _LO_BITS) + low
 
@@ -167,6 +182,62 @@ def _loss_histogram(f: Figures):
     return _histogram(idx, f.weight, nbins + 1)
 
 
+def _stress_shape(static) -> tuple:
+    return (len(stress_indices(static.conditions)), static.layers, static.channels)
+
+
+def _change_histogram(f: Figures):
+    """Histogram of the signed loss change (S, L, C, hist_bins + 1): bins of the loss
+    histogram's width over [−hist_max_db/2, hist_max_db/2) (a change below it counts in the
+    first bin), the last bin the overflow."""
+    nbins, half = f.static.hist_bins, 0.5 * f.static.hist_max_db
+    idx = jnp.clip(jnp.floor((f.change + half) * (nbins / f.static.hist_max_db)), 0, nbins).astype(jnp.int32)
+    return _histogram(idx, f.weight, nbins + 1)
+
+
+def _per_condition(static, values):
+    """(P, S, …) over the stress conditions → (P, K, …) over every condition (NaN under
+    an operating one)."""
+    out = np.full((values.shape[0], static.n_conditions, *values.shape[2:]), np.nan)
+    out[:, list(stress_indices(static.conditions))] = values
+    return out
+
+
+def _change_variables(problem, stats, interval) -> dict:
+    """``loss_change_db_mean`` (condition, layer, channel) and ``loss_change_db_quantile``
+    (condition, quantile, layer, channel): the signed change after − initial of each
+    channel's loss under each stress condition (NaN under an operating one); absent
+    without stress conditions."""
+    s = problem.static
+    if not stress_indices(s.conditions):
+        return {}
+    width, half = s.hist_max_db / s.hist_bins, 0.5 * s.hist_max_db
+    mean = _per_condition(s, stats.change_sum * s.loss_unit_db / stats.n_samples)
+    q = quantiles_from_histogram(stats.change_hist, problem.quantiles, bin_width_db=width) - half  # (Q, P, S, L, C)
+    q = _per_condition(s, np.moveaxis(q, 0, 2))  # (P, K, Q, L, C)
+    what = "after − initial loss of the channel under a stress condition, read at its readout environment"
+    return {
+        "loss_change_db_mean": (("condition", "layer", "channel"), mean, {
+            "units": "dB", "long_name": f"mean {what} (NaN: an operating condition; each change clipped at "
+                                        f"±{LOSS_CLIP_DB:g} dB)"}),
+        "loss_change_db_quantile": (("condition", "quantile", "layer", "channel"), q, {
+            "units": "dB", "long_name": f"quantile of the {what} (resolution {width:g} dB; NaN: an operating "
+                                        "condition)"}),
+    }
+
+
+def _part_variables(problem, stats, interval) -> dict:
+    """``loss_part_db_mean`` (part, [condition,] layer, channel): the mean of each part of
+    the channel loss (:data:`yieldmc.engine.model.PARTS`; those of the worst polarisation
+    and lane), which add up to ``loss_db_mean``."""
+    s = problem.static
+    mean = stats.part_sum * s.loss_unit_db / stats.n_samples  # (P, 4, K, L, C)
+    dims = ("part", "condition", "layer", "channel") if s.conditions else ("part", "layer", "channel")
+    return {"loss_part_db_mean": (dims, mean if s.conditions else mean[:, :, 0], {
+        "units": "dB", "long_name": f"mean part of the channel loss (each clipped at {LOSS_CLIP_DB:g} dB): "
+                                    "coupler, propagation, bend, Fresnel"})}
+
+
 def spec_figures(figure, max_failed):
     """Each module's figure of merit against the spec: the (m+1)-th largest channel figure
     under each condition (K, B), and over the envelope (B,), the largest of those — the
@@ -174,9 +245,16 @@ def spec_figures(figure, max_failed):
 
     Args:
       figure: the pass figures (K, L, C, B) (:func:`pass_figure_db`).
-      max_failed: m, traced (a sort along the channels only when m > 0).
+      max_failed: m, traced (a sort along the channels only when m > 0); or one per
+        condition, (K,) (:func:`yieldmc.engine.conditions.failed_allowance`).
     """
     flat = figure.reshape(figure.shape[0], -1, figure.shape[-1])  # (K, L·C, B)
+    if jnp.ndim(max_failed) == 1:  # one allowance per condition
+        ordered = jnp.sort(flat, axis=1)
+        index = jnp.clip(flat.shape[1] - 1 - max_failed, 0, flat.shape[1] - 1).astype(jnp.int32)
+        per_condition = jnp.take_along_axis(ordered, index[:, None, None], axis=1)[:, 0]
+        return per_condition, jnp.max(per_condition, axis=0)
+
     def kth(_):
         ordered = jnp.sort(flat, axis=1)  # ascending: the (m+1)-th largest is at L·C − 1 − m
         index = jnp.clip(flat.shape[1] - 1 - max_failed, 0, flat.shape[1] - 1).astype(jnp.int32)
@@ -196,7 +274,7 @@ def _spec_histogram(f: Figures):
     cumulative count up to bin j is the number of modules with F ≤ S + (j − J)·Δ — at
     j = J exactly the passing count (F ≤ S ⟺ F − S ≤ 0). Rows: the envelope, then each
     condition when there are several. Shape (1 [+ K], 2J + 2)."""
-    per_condition, envelope = spec_figures(f.figure, f.params["spec.max_failed_channels"])
+    per_condition, envelope = spec_figures(f.figure, failed_allowance(f.params, f.static.conditions))
     rows = envelope[None] if f.static.n_conditions == 1 else jnp.concatenate([envelope[None], per_condition])
     width = f.static.hist_max_db / f.static.hist_bins
     steps = jnp.clip((rows - f.params["spec.max_loss_db"]) / width, -SPEC_STEPS - 1.0, SPEC_STEPS + 1.0)
@@ -314,6 +392,16 @@ STATISTICS = (
     Statistic("spec_hist", "the modules' spec figures on the grid S + j·Δ: the envelope, then each "
                            "condition when there are several", lambda s: (spec_rows(s), 2 * SPEC_STEPS + 2),
               _spec_histogram, check=_spec_ok, variables=_spec_variables),
+    Statistic("change_sum", "per stress condition: sum of the clipped signed loss changes after − initial, "
+                            "units of static.loss_unit_db", _stress_shape, lambda f: _signed_limbs(f.change, f),
+              arrays=("change_hi", "change_lo"), decode=_from_limbs, variables=_change_variables),
+    Statistic("change_hist", "per stress condition: histogram of the signed loss change; the last bin is the "
+                             "overflow", lambda s: (*_stress_shape(s), s.hist_bins + 1), _change_histogram,
+              check=lambda v, n, _: np.all(v.sum(axis=-1) == n)),
+    Statistic("part_sum", "per part of the loss (coupler, propagation, bend, Fresnel): sum of the clipped "
+                          "parts, units of static.loss_unit_db", lambda s: (len(PARTS), *_channel_shape(s)),
+              lambda f: _limbs(f.parts, f), arrays=("part_hi", "part_lo"), decode=_from_limbs,
+              variables=_part_variables),
 )
 
 

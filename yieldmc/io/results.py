@@ -14,6 +14,7 @@ import yaml
 
 from yieldmc.engine import statistics
 from yieldmc.engine.conditions import condition_coords
+from yieldmc.engine.model import PARTS
 from yieldmc.engine.problem import Problem
 from yieldmc.engine.statistics import Stats
 from yieldmc.io import uncertainty
@@ -61,6 +62,8 @@ def dataset(estimate: Estimate, config_yaml: str) -> xr.Dataset:
     coords.update(_channel_coords(problem))
     coords.update(condition_coords(problem.static))
     coords.update(uncertainty.coords(problem, config))
+    if "loss_part_db_mean" in data:
+        coords["part"] = ("part", np.array(PARTS, dtype=object), {"long_name": "part of the channel loss"})
     if "yield_vs_spec" in data:
         coords.update(spec_coords(problem))
     attrs = provenance(problem, config_yaml)
