@@ -216,13 +216,17 @@ def test_slurm_command_after_scancel_and_preemption_is_bit_identical(slurm, refe
 
 
 def test_time_limit_stops_at_a_block_boundary_and_the_requeued_job_resumes(slurm, reference, cache, tmp_path):
-    """The documented command with a one-minute time limit on jobs that need longer (a pause
+    """The documented command with a two-minute time limit on jobs that need longer (a pause
     after their first block): SLURM's warning before the limit stops each job at that block
-    boundary, submitit requeues it, and the requeued job computes only what is left."""
+    boundary, submitit requeues it, and the requeued job computes only what is left.
+
+    SLURM sends the warning up to 60 s before the time asked (``sbatch(1)``; its time-limit
+    check runs every 30 s): 30 s before a 2-minute limit it comes 60–90 s after the start,
+    after the first block and long before the requeued job's rest would be stopped."""
     out = tmp_path / "yield"
-    args = slurm_args(shards=2, out=out, extra=["hydra.launcher.timeout_min=1",
+    args = slurm_args(shards=2, out=out, extra=["hydra.launcher.timeout_min=2",
                                                 "hydra.launcher.signal_delay_s=30"])
-    env = environment(cache, YIELDMC_FAULT_BLOCK_SECONDS="60")
+    env = environment(cache, YIELDMC_FAULT_BLOCK_SECONDS="600")  # until the warning ends it
     first_seen = {}
     with open(tmp_path / "multirun.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "yieldmc", *args], cwd=tmp_path, env=env,

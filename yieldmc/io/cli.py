@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from yieldmc.io.config import CONF_DIR, local_search_path
 from yieldmc.io.progress import Progress, start_line
-from yieldmc.io.signals import stop_at_block_boundary
+from yieldmc.io.signals import catch_from_job_start, hand_on_caught_signal, stop_at_block_boundary
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -528,6 +528,7 @@ def _run_job(job: Job, base: Path) -> int:
     from yieldmc.io import store as zstore
 
     if job.mode != "run":
+        hand_on_caught_signal()  # no block boundary to stop at
         return execute_gradient_mode(job, base)
     problem, shard, num = job.problem, job.shard, job.num_shards
     path = store_path(job, base)
@@ -577,7 +578,8 @@ def _task(cfg: DictConfig) -> int:
     """Hydra's task function: one job (each job of a multirun, here or on a cluster)."""
     from hydra.core.hydra_config import HydraConfig
 
-    return execute(cfg, Path(HydraConfig.get().runtime.cwd))
+    with catch_from_job_start():  # SLURM's warning may come while the job starts
+        return execute(cfg, Path(HydraConfig.get().runtime.cwd))
 
 
 def _app() -> None:

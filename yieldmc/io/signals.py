@@ -18,9 +18,17 @@ written chunk of blocks, whose statistics and done flags are then complete, and 
 A second signal of the same kind while the first is pending is passed on at once (a
 user's second Ctrl-C interrupts a long compilation).
 
-Fault injection for the tests: ``YIELDMC_FAULT_BLOCK_SECONDS=<s>`` pauses ``s`` seconds after
-the first call of blocks of a run (in a SLURM job, only in its first start: not once it is
-requeued), so that a small run lasts long enough to be stopped there.
+A job of a multirun catches these signals from its start (:func:`catch_from_job_start`):
+SLURM sends the warning signal up to 60 s earlier than asked (``sbatch(1)``, ``--signal``),
+so it can arrive while the job still starts; submitit's own handler would then raise
+``SystemExit`` wherever Python is (inside a garbage-collection callback it is swallowed, and
+the job runs on while SLURM has requeued it). Caught early, the signal stops the run at its
+first block boundary; a job that runs no blocks (a gradient mode) hands it on at once.
+
+Fault injection for the tests: ``YIELDMC_FAULT_BLOCK_SECONDS=<s>`` pauses up to ``s`` seconds
+after the first call of blocks of a run (in a SLURM job, only in its first start: not once it
+is requeued), so that a small run lasts long enough to be stopped there; a stop signal ends
+the pause.
 
 References:
   SLURM, ``scancel(1)``, ``sbatch(1)`` (``--signal``), ``slurm.conf(5)`` (``KillWait``,
@@ -58,9 +66,10 @@ class BlockBoundaryStop:
         self._pause_s = float(os.environ.get("YIELDMC_FAULT_BLOCK_SECONDS", "0") or 0) if first_start else 0.0
 
     def __call__(self) -> bool:
-        if self._pause_s > 0 and self.signum is None:
-            time.sleep(self._pause_s)  # the test hook; a signal during the pause is seen below
-            self._pause_s = 0.0
+        end = time.monotonic() + self._pause_s  # the test hook: a stop signal ends the pause
+        while self.signum is None and time.monotonic() < end:
+            time.sleep(0.05)
+        self._pause_s = 0.0
         return self.signum is not None
 
     def _handler(self, signum, frame):
@@ -86,6 +95,19 @@ class BlockBoundaryStop:
             with contextlib.suppress(ValueError, OSError, TypeError):
                 signal.signal(signum, previous)
 
+    def hand_on(self) -> None:
+        """Restore the previous handlers and deliver a signal caught so far to them (for a
+        job with no block boundary to stop at)."""
+        self.restore()
+        signum, self.signum = self.signum, None
+        previous = self._previous.get(signum)
+        if signum is None or previous == signal.SIG_IGN:
+            return
+        if callable(previous):
+            previous(signum, None)
+        else:
+            os.kill(os.getpid(), signum)
+
     def exit(self, what: str) -> None:
         """End the process after a stop: one line on stderr, then the signal's exit.
 
@@ -104,18 +126,42 @@ class BlockBoundaryStop:
         sys.exit(128 + int(self.signum))
 
 
+_ACTIVE: list = []  # the catching stop of this process, when one is installed
+
+
 @contextlib.contextmanager
 def stop_at_block_boundary():
     """Within the block: SIGTERM, SIGINT and submitit's warning signal set a flag only.
+
+    Inside :func:`catch_from_job_start` the job's stop (and any signal it caught) is used.
 
     Yields:
       A :class:`BlockBoundaryStop`: pass it as ``stop`` to
       :func:`yieldmc.io.store.run_blocks`; after the loop, ``stop.signum`` tells whether a
       stop was asked, and ``stop.exit(...)`` ends the process.
     """
+    if _ACTIVE:
+        yield _ACTIVE[-1]
+        return
     stop = BlockBoundaryStop([signal.SIGTERM, signal.SIGINT, _submitit_signal()])
     stop.install()
+    _ACTIVE.append(stop)
     try:
         yield stop
     finally:
+        if stop in _ACTIVE:  # not yet handed on
+            _ACTIVE.remove(stop)
         stop.restore()
+
+
+@contextlib.contextmanager
+def catch_from_job_start():
+    """Catch the stop signals for a whole job of a multirun (see the module's docstring)."""
+    with stop_at_block_boundary():
+        yield
+
+
+def hand_on_caught_signal() -> None:
+    """A job that runs no blocks: give the signals back, delivering one caught so far."""
+    if _ACTIVE:
+        _ACTIVE.pop().hand_on()
