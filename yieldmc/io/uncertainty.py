@@ -81,6 +81,8 @@ def aliased(problem: Problem) -> list[str]:
     of few points pairs some dimensions so)."""
     x = problem.uncertain_values
     n, m = x.shape[0], est.bins(x.shape[0])
+    if m * m * -np.expm1(-n / (m * m)) < 3 * m:  # too few realisations for independent pairs
+        return []  # to occupy clearly more cells than a rigid pairing: nothing can be told
     bins = (np.argsort(np.argsort(x, axis=0, kind="stable"), axis=0) * m) // n
     out = []
     for j in range(x.shape[1]):
@@ -88,7 +90,7 @@ def aliased(problem: Problem) -> list[str]:
             if len(set(zip(bins[:, j], bins[:, k]))) <= 2 * m:
                 out.append(f"uncertain inputs {problem.uncertain[j]} and {problem.uncertain[k]} are aliased in the "
                            f"{n} realisations (paired rigidly): their uncertain_importance cannot be told apart; use "
-                           "uncertainty.sampling=lhs or more realisations")
+                           "more realisations (with uncertainty.sampling=sobol: lhs)")
     return out
 
 
