@@ -10,7 +10,9 @@ the first-order importance, against independent computations.
   scripts/uncertain_importance_reference.py; SALib is not needed here);
 * the estimator alone against analytic indices, and the Sobol' points' stratification;
 * each realisation is the plain run at its values on the same module draws (bit for bit),
-  and shards and a resume give the same result as one job.
+  and shards and a resume give the same result as one job;
+* ``mode=sensitivity`` of the expected yield against the same closed form: the mean over
+  σ ~ U[a, b] of ∂Y/∂σ is (Y(b) − Y(a))/(b − a).
 """
 
 from __future__ import annotations
@@ -210,8 +212,8 @@ def _problem(*extra):
      "process.dx_um.module.sigma: must be >= 0, got -"),
     ([_uncertain({"process.dx_um.module.sigma": SIGMA}), "uncertainty.realizations=1"],
      "uncertainty.realizations: must be >= 2, got 1"),
-    ([_uncertain({"process.dx_um.module.sigma": SIGMA}), "mode=sensitivity"],
-     "uncertain: mode=sensitivity with uncertain inputs is not available"),
+    ([_uncertain({"process.dx_um.module.sigma": SIGMA}), "mode=optimize"],
+     "uncertain: mode=optimize with uncertain inputs is not available"),
     ([_uncertain({"process.dx_um.module.sigma": SIGMA}), "sampler=is"],
      "uncertain: sampler=is estimates one point"),
 ])
@@ -278,3 +280,25 @@ def test_the_band_and_importance_plots_are_written(band_run, tmp_path):
     paths = plot_all(ds, tmp_path / "u.zarr")
     assert [p.name for p in paths] == ["u_band.png", "u_importance.png"]
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+# --------------------------------------------------------------------------- sensitivity
+def test_sensitivity_of_the_expected_yield_against_the_closed_form():
+    """E_σ[∂Y/∂σ] over σ ~ U[0.5, 1.5] is Y(1.5) − Y(0.5) (the fundamental theorem of
+    calculus): the score estimator (unbiased) at each realisation, averaged, must meet it
+    within 4.5 of its standard errors (outer spread over √R plus the inner bound); the
+    expected yield against the mean of the closed form."""
+    from yieldmc.analysis.sensitivity import sensitivity
+
+    n = 2**15
+    cfg = _module_offset(f"samples={n}", "uncertainty.realizations=32", "mode=sensitivity",
+                         "gradient.estimator=score", _uncertain({"process.dx_um.module.sigma": SIGMA}))
+    ds = sensitivity(cfg)
+    key = "process.dx_um.module.sigma"
+    g, se = float(ds.yield_gradient.sel(parameter=key)), float(ds.yield_gradient_se.sel(parameter=key))
+    exact = float(_closed_form(1.5) - _closed_form(0.5))
+    assert abs(g - exact) <= 4.5 * se, (g, se, exact)
+    assert se < 0.25 * abs(exact)  # the check has teeth
+    assert ds.attrs["realizations"] == 32 and int(ds.n_samples) == 32 * n
+    mean_y = integrate.quad(lambda s: float(_closed_form(s)), 0.5, 1.5)[0]
+    assert abs(float(ds["yield"]) - mean_y) <= 4.5 * math.sqrt(mean_y * (1 - mean_y) / n) + 0.02

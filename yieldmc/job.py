@@ -19,7 +19,7 @@ import yaml
 from yieldmc.configuration import schema
 from yieldmc.configuration.parse import check_declared, problem_of
 from yieldmc.engine import estimators
-from yieldmc.engine.problem import Problem
+from yieldmc.engine.problem import REALIZATION, Problem
 from yieldmc.samplers import require_gradients
 
 #: Config keys that do not change the result (how it is run, where it goes).
@@ -269,9 +269,9 @@ def parse_job(cfg, *, base: Path | None = None, check_output: bool = True) -> Jo
     ident = identity(config, table_digests(problem.static))
     if check_output:
         _check_output(output.dir, base, name=output.name, mode=mode, package_name=package_name, ident=ident)
-    if mode in ("sensitivity", "optimize") and problem.sweep_keys:
-        raise ValueError(f"sweep: mode={mode} runs at one point; remove the sweep, got "
-                         f"{list(problem.sweep_keys)}")
+    swept = [k for k in problem.sweep_keys if not (problem.uncertain and k == REALIZATION)]
+    if mode in ("sensitivity", "optimize") and swept:
+        raise ValueError(f"sweep: mode={mode} runs at one point; remove the sweep, got {swept}")
     settings = None
     if mode == "optimize":
         settings = optimize_settings(config, problem)

@@ -3,11 +3,14 @@
 ``sensitivity(cfg)`` runs the configuration's estimator (``gradient.estimator``, one of
 :data:`yieldmc.engine.estimators.ESTIMATORS`) over its blocks and reports, for every
 package nominal, every parameter of every active variation and the loss spec, the
-gradient, its Monte-Carlo standard error and the elasticity θ/Y·∂Y/∂θ.
+gradient, its Monte-Carlo standard error and the elasticity θ/Y·∂Y/∂θ. With ``uncertain``
+inputs these are of the expected yield E_θ[Y] over their realisations (README, "Model
+uncertainty").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -18,7 +21,7 @@ from yieldmc.analysis.gradients import block_sums
 from yieldmc.engine.estimators import GradientEstimator, make_estimator
 from yieldmc.job import as_job
 from yieldmc.engine.conditions import drift_path, setting_path
-from yieldmc.engine.problem import Problem
+from yieldmc.engine.problem import REALIZATION, Problem
 from yieldmc.samplers import require_gradients
 from yieldmc.engine.variation import process_key
 
@@ -91,6 +94,48 @@ def estimate_gradient(problem: Problem, *, estimator, tau_db: float | None = Non
     return out
 
 
+def realization_problems(problem: Problem) -> list[Problem]:
+    """The single-point problems of a run: itself, or with ``uncertain`` inputs one per
+    outer realisation (its values as the point's parameters; the same module draws)."""
+    if not problem.uncertain:
+        return [problem]
+    if problem.sweep_keys != (REALIZATION,):
+        raise ValueError("sweep: sensitivities are computed at one point; remove the sweep")
+    return [dataclasses.replace(problem, params={k: v[i:i + 1] for k, v in problem.params.items()},
+                                sweep_keys=(), sweep_values=(), uncertain=(), uncertain_values=None)
+            for i in range(problem.n_points)]
+
+
+def expected_over_realizations(ests: list[dict]) -> dict:
+    """The estimates of :func:`estimate_gradient` at R realisations → those of the expected
+    yield E_θ[Y] (θ the uncertain inputs): the mean of each over the realisations.
+
+    The gradient of E_θ[Y] with respect to a parameter ψ is E_θ[∂Y/∂ψ] (for an uncertain
+    input itself: the derivative for a shift of its whole distribution). Its standard error
+    adds the outer error of a mean of R values (their spread over √R) to the inner
+    Monte-Carlo error, bounded by the mean of the R inner errors: the realisations share
+    the module draws, so their inner errors are correlated and the error of their mean is at
+    most the mean error (a bound, not the spread's estimate, which the sharing would shrink).
+    """
+    if len(ests) == 1:
+        return ests[0]
+    r = len(ests)
+    out = {"yield": float(np.mean([e["yield"] for e in ests])),
+           "n_samples": int(sum(e["n_samples"] for e in ests)), "n_blocks": ests[0]["n_blocks"]}
+    if "yield_smoothed" in ests[0]:
+        out["yield_smoothed"] = float(np.mean([e["yield_smoothed"] for e in ests]))
+    for what in ("gradient", "gradient_bias"):
+        if what not in ests[0]:
+            continue
+        names = list(ests[0][what])
+        g = np.array([[e[what][k] for k in names] for e in ests])
+        inner = np.array([[e[what + "_se"][k] for k in names] for e in ests]).mean(axis=0)
+        se = np.sqrt(g.var(axis=0, ddof=1) / r + inner**2)
+        out[what] = dict(zip(names, g.mean(axis=0)))
+        out[what + "_se"] = dict(zip(names, se))
+    return out
+
+
 def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Dataset:
     """∂Yield/∂θ for every nominal and distribution parameter, with standard errors.
 
@@ -112,18 +157,21 @@ def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Datas
     settings = job.gradient
     estimator = settings.estimator if estimator is None else make_estimator(estimator, tau_db=settings.tau_db)
     problem = job.problem
+    points = realization_problems(problem)
     richardson = estimator.richardson(problem.static) is not None
-    bar = None if progress is None else progress(problem.samples * (2 if richardson else 1), "samples")
+    bar = None if progress is None else progress(
+        problem.samples * len(points) * (2 if richardson else 1), "samples")
     try:
-        est = estimate_gradient(problem, estimator=estimator, tau_db=settings.tau_db, richardson=richardson,
-                                progress=bar)
+        ests = [estimate_gradient(p, estimator=estimator, tau_db=settings.tau_db, richardson=richardson,
+                                  progress=bar) for p in points]
     finally:
         if bar is not None:
             bar.close()
+    est = expected_over_realizations(ests)
     names = list(est["gradient"])
     grad = np.array([est["gradient"][k] for k in names])
     se = np.array([est["gradient_se"][k] for k in names])
-    value = np.array([float(problem.params[k][0]) for k in names])
+    value = np.array([float(np.mean(problem.params[k])) for k in names])
     y = est["yield"]
     with np.errstate(divide="ignore", invalid="ignore"):
         elasticity = value * grad / y
@@ -160,7 +208,7 @@ def sensitivity(cfg, *, estimator: str | None = None, progress=None) -> xr.Datas
     from yieldmc.provenance import provenance
 
     attrs = provenance(problem, job.config_yaml)
-    attrs.update({"estimator": estimator.name, "tau_db": float(settings.tau_db)})
+    attrs.update({"estimator": estimator.name, "tau_db": float(settings.tau_db), "realizations": len(points)})
     return xr.Dataset(data, coords={"parameter": ("parameter", names)}, attrs=attrs)
 
 
@@ -187,7 +235,9 @@ def ranked_table(ds: xr.Dataset, *, top: int = 15) -> str:
             return "0 (θ=0)"
         return f"{e:+.3g}" if np.isfinite(e) else "n/a"
 
-    lines = [f"yield {float(ds['yield']):.4f} ({int(ds.n_samples)} modules, {ds.attrs['estimator']} estimator)",
+    r = int(ds.attrs.get("realizations", 1))
+    what = f"expected yield over {r} realisations of the uncertain inputs" if r > 1 else "yield"
+    lines = [f"{what} {float(ds['yield']):.4f} ({int(ds.n_samples)} modules, {ds.attrs['estimator']} estimator)",
              "tolerances, tighten from the top:",
              f"  {'parameter':<40} {'dY/dθ':>12} {'± se':>10} {'elasticity':>11}"]
     for name, g, s, e, theta in sorted(tol, key=key)[:top]:

@@ -417,9 +417,9 @@ def _outer(config: dict, paths: list[str], sweep_keys) -> tuple[tuple[str, ...],
     if not keys:
         return (), None
     mode = config["mode"]
-    if mode != "run":
-        raise ValueError(f"uncertain: mode={mode} with uncertain inputs is not available (only mode=run); "
-                         "remove uncertain (uncertainty=none)")
+    if mode not in ("run", "sensitivity"):
+        raise ValueError(f"uncertain: mode={mode} with uncertain inputs is not available (mode=run and "
+                         "mode=sensitivity are); remove uncertain (uncertainty=none)")
     node = config["uncertainty"]
     return keys, _uncertain.realizations(dists, n=node["realizations"], seed=config["seed"],
                                          sampling=node["sampling"])
