@@ -14,7 +14,7 @@ import pytest
 import warm_process
 import yieldmc
 from yieldmc import validation
-from yieldmc.job import parse_job
+from yieldmc.job import is_calibration_file, parse_job
 
 #: Butt coupler, 12 channels, lateral offsets only: module sigma 0.7, channel sigma 0.2.
 BASE = list(validation.channel_offset(sigma_um=0.2, channels=12).overrides) + ["samples=1024"]
@@ -184,3 +184,60 @@ def test_the_command_refuses_with_exit_2(tmp_path, text, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+#: A stress read before and after at 25 °C whose lasting drift is a channel offset.
+STRESSED = ("conditions={initial:{temperature_c:25.0},cycled:{kind:stress,readout:{temperature_c:25.0},"
+            "process:{dx_um:{channel:{sigma:%s}}},spec:{max_loss_change_db:0.5}}}")
+DRIFT = "conditions.cycled.process.dx_um.channel.sigma"
+
+
+@pytest.mark.slow
+def test_a_stress_drift_from_before_and_after_readouts_narrows_its_band(tmp_path, monkeypatch):
+    """Modules read before (condition ``initial``) and after a stress (``cycled``) whose
+    drift sigma is 0.3 µm: the fit of that sigma from 0.15 recovers it within 4 of its
+    bootstrap errors; conf/uncertainty/<name>.yaml carries it as an uncertain input, and a
+    band run with it is narrower than one over the prior range U[0.05, 0.6] (the same
+    modules: the yield falls monotonically with the sigma, so the band is the yield at the
+    range's ends)."""
+    built = BASE + [f"{k}={v}" for k, v in TRUTH.items()]  # the line's own spread, known here
+    data = validation.synthetic_measurements(built + [STRESSED % 0.3], modules=200, seed=11)
+    fit_keys = [f"calibrate.parameters=[{DRIFT}]", "calibrate.samples=1024", "calibrate.steps=200",
+                "calibrate.bootstrap=8", "calibrate.name=cycled_fit"]
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ds = yieldmc.calibrate(yieldmc.compose(built + [STRESSED % 0.15] + fit_keys), data, base=tmp_path,
+                               write_process=True)
+    value, se = float(ds.value.sel(parameter=DRIFT)), float(ds.value_se.sel(parameter=DRIFT))
+    assert abs(value - 0.3) <= 4 * se and se < 0.1, (value, se)
+    target = tmp_path / "conf" / "uncertainty" / "cycled_fit.yaml"
+    assert ds.attrs["uncertainty_file"] == str(target) and is_calibration_file(target)
+    assert f"#   {DRIFT}: " in (tmp_path / "conf" / "process" / "cycled_fit.yaml").read_text()
+    run = built + [STRESSED % 0.3, "samples=4096", "uncertainty.realizations=16"]
+    fitted = yieldmc.run(yieldmc.compose(run + ["uncertainty=cycled_fit"]))
+    prior = yieldmc.run(yieldmc.compose(run + [
+        f"uncertain={{{DRIFT}:{{distribution:uniform,low:0.05,high:0.6}}}}"]))
+    width = lambda d: float(d.yield_band.max() - d.yield_band.min())  # noqa: E731
+    assert width(fitted) < 0.5 * width(prior), (width(fitted), width(prior))
+
+
+def test_a_fitted_package_key_makes_a_global_process_file_hydra_reads(tmp_path, monkeypatch):
+    """Hydra reads ``# @package`` only among a file's leading directive lines: a process
+    file that also sets a package key must start with it (and is still recognised as
+    written by yieldmc)."""
+    from types import SimpleNamespace
+
+    from yieldmc.analysis.calibrate import process_yaml
+
+    result = SimpleNamespace(names=("process.dx_um.module.sigma", "package.pwg.length_cm"),
+                             value=np.array([0.8, 2.5]), value_se=np.array([0.1, 0.2]), warnings=[])
+    config = yieldmc.compose(BASE)
+    text = process_yaml(yieldmc.io.config.to_container(config), result, name="line_b", source="test")
+    target = tmp_path / "conf" / "process" / "line_b.yaml"
+    target.parent.mkdir(parents=True)
+    target.write_text(text)
+    assert is_calibration_file(target)
+    monkeypatch.chdir(tmp_path)
+    composed = yieldmc.compose([o for o in BASE if not o.startswith("process.")] + ["process=line_b"])
+    assert composed.process.dx_um.module.sigma == 0.8 and composed.package.pwg.length_cm == 2.5

@@ -124,6 +124,7 @@ def gradient_settings(config: dict) -> GradientSettings:
 #: Where a calibration writes its process (relative to the starting directory), and the
 #: first line of every file it writes (an existing file without it is never replaced).
 PROCESS_DIR = Path("conf") / "process"
+UNCERTAINTY_DIR = Path("conf") / "uncertainty"
 CALIBRATION_MARKER = "# written by yieldmc calibrate"
 
 
@@ -139,20 +140,24 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
     if not names:
         raise ValueError("calibrate.parameters: name at least one config key to fit, e.g. "
                          "[process.dx_um.module.sigma]")
-    active = {(q, lv): d for q, lv, d in problem.static.active}
+    active = {f"process.{q}.{lv}": d for q, lv, d in problem.static.active}
+    active.update({f"conditions.{c.name}.process.{q}.{lv}": d for c in problem.static.conditions
+                   for q, lv, d in c.drift})
     for key in names:
         parts = str(key).split(".")
-        if key not in problem.params or parts[0] not in ("process", "package") or key.startswith("package.lanes_um"):
-            raise ValueError(f"calibrate.parameters: {key!r} is not a process or package parameter of this "
-                             "configuration")
-        if parts[0] == "process":
-            q, lv, what = parts[1], parts[2], parts[3]
-            if (q, lv) not in active:
+        drift = parts[0] == "conditions" and len(parts) == 6 and parts[2] == "process"
+        if key not in problem.params or not (parts[0] in ("process", "package") or drift) \
+                or key.startswith("package.lanes_um"):
+            raise ValueError(f"calibrate.parameters: {key!r} is not a process, package or condition drift "
+                             "parameter of this configuration")
+        if parts[0] != "package":
+            variation, what = key.rpartition(".")[0], parts[-1]
+            if variation not in active:
                 raise ValueError(f"calibrate.parameters: {key} belongs to a variation that is off in this "
-                                 f"configuration (give process.{q}.{lv} a starting sigma > 0)")
-            if what not in active[(q, lv)].params:
+                                 f"configuration (give {variation} a starting sigma > 0)")
+            if what not in active[variation].params:
                 raise ValueError(f"calibrate.parameters: {key} is not a parameter of its "
-                                 f"{active[(q, lv)]} distribution")
+                                 f"{active[variation]} distribution")
             if what == "sigma" and not float(problem.params[key][0]) > 0:
                 raise ValueError(f"calibrate.parameters: {key} must start > 0, got {float(problem.params[key][0])!r}")
     if len(set(names)) != len(names):
@@ -162,11 +167,14 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
         raise ValueError(f"calibrate.name: expected a plain name (letters, digits, _), got {name!r}")
     from yieldmc.configuration.tree import CONF_DIR
 
-    if (CONF_DIR / "process" / f"{name}.yaml").exists() and not is_calibration_file(CONF_DIR / "process" / f"{name}.yaml"):
-        raise ValueError(f"calibrate.name: {name!r} is a process shipped with yieldmc; choose another name")
-    target = (base or Path.cwd()) / PROCESS_DIR / f"{name}.yaml"
-    if target.exists() and not is_calibration_file(target):
-        raise ValueError(f"calibrate.name: {target} exists and was not written by yieldmc; choose another name")
+    for group in (PROCESS_DIR, UNCERTAINTY_DIR):
+        shipped = CONF_DIR / group.name / f"{name}.yaml"
+        if shipped.exists() and not is_calibration_file(shipped):
+            raise ValueError(f"calibrate.name: {name!r} is a {group.name} option shipped with yieldmc; "
+                             "choose another name")
+        target = (base or Path.cwd()) / group / f"{name}.yaml"
+        if target.exists() and not is_calibration_file(target):
+            raise ValueError(f"calibrate.name: {target} exists and was not written by yieldmc; choose another name")
     if need_data:
         if c.data is None:
             raise ValueError("calibrate.data: give the measured losses (a CSV with columns module, layer, "
@@ -181,10 +189,14 @@ def calibrate_settings(config: dict, problem: Problem, *, base: Path | None, nee
 
 
 def is_calibration_file(path: Path) -> bool:
-    """Whether ``path`` is a process file written by ``yieldmc calibrate`` (its first line)."""
+    """Whether ``path`` is a file written by ``yieldmc calibrate``: its first line, or its
+    second after Hydra's ``# @package`` line (which must come first to be read)."""
     try:
         with open(path, encoding="utf-8") as f:
-            return f.readline().startswith(CALIBRATION_MARKER)
+            first = f.readline()
+            if first.startswith("# @package"):
+                first = f.readline()
+            return first.startswith(CALIBRATION_MARKER)
     except (OSError, UnicodeDecodeError):
         return False
 

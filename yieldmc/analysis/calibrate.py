@@ -63,7 +63,7 @@ from yieldmc.engine.blocks import condition_parts, draw_block, split_draws
 from yieldmc.engine.problem import Problem, Static
 from yieldmc.measurements import MIN_MODULES, check_enough_modules  # noqa: F401
 from yieldmc.samplers import mc
-from yieldmc.job import CALIBRATION_MARKER, PROCESS_DIR, as_job, is_calibration_file
+from yieldmc.job import CALIBRATION_MARKER, PROCESS_DIR, UNCERTAINTY_DIR, as_job, is_calibration_file
 from yieldmc.outputs import write_replacing
 
 #: Probability levels of the matched quantile functions.
@@ -345,27 +345,58 @@ def calibration_dataset(result: CalibrationResult, *, problem: Problem, config_y
         attrs=attrs)
 
 
+def _header(result: CalibrationResult, *, source: str, what: str, use: str) -> list[str]:
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"{CALIBRATION_MARKER} ({when}) from {source}: {what}", f"# select it with {use}.",
+             "# Fitted (bootstrap standard error):"]
+    lines += [f"#   {k} = {v:.6g} +- {s:.2g}" for k, v, s in zip(result.names, result.value, result.value_se)]
+    return lines + [f"# {w}" for w in result.warnings]
+
+
 def process_yaml(config: dict, result: CalibrationResult, *, name: str, source: str) -> str:
     """A process config (``process=<name>``) with the fitted values; package keys fitted
-    as well make it a global-package file that also sets them."""
+    as well make it a global-package file that also sets them. A fitted condition drift
+    belongs to the conditions, not the process: it is named in a comment (and is an
+    uncertain input of :func:`uncertainty_yaml`)."""
     process = copy.deepcopy(config["process"])
-    package = {}
+    package, drifts = {}, []
     for key, value in zip(result.names, result.value):
         parts = key.split(".")
+        if parts[0] == "conditions":
+            drifts.append(f"#   {key}: {float(value):.6g}")
+            continue
         target, path = (process, parts[1:]) if parts[0] == "process" else (package, parts[1:])
         for p in path[:-1]:
             target = target.setdefault(p, {})
         target[path[-1]] = float(value)
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"{CALIBRATION_MARKER} ({when}) from {source}: process parameters fitted",
-             f"# to measured module losses; select this process with process={name}.",
-             "# Fitted (bootstrap standard error):"]
-    lines += [f"#   {k} = {v:.6g} +- {s:.2g}" for k, v, s in zip(result.names, result.value, result.value_se)]
-    lines += [f"# {w}" for w in result.warnings]
+    lines = _header(result, source=source, what="process parameters fitted to measured module losses",
+                    use=f"process={name}")
+    if drifts:
+        lines += ["# Fitted condition drifts (set them in your conditions; not applied by this file):", *drifts]
     body = {"process": process, "package": package} if package else process
-    if package:
-        lines.append("# @package _global_")
+    if package:  # Hydra reads the directive only in the file's leading "# @" lines
+        lines.insert(0, "# @package _global_")
     return "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False)
+
+
+def uncertainty_yaml(result: CalibrationResult, *, name: str, source: str) -> str:
+    """An uncertainty config (``uncertainty=<name>``): each fitted value as an ``uncertain``
+    entry, normal with the bootstrap standard error as its sigma (a sigma's truncated at 0),
+    so that a band run carries what the measurements leave open. A value without a finite,
+    positive error is left out (said in the file)."""
+    entries, left = {}, []
+    for key, value, se in zip(result.names, result.value, result.value_se):
+        if not (np.isfinite(se) and se > 0):
+            left.append(key)
+            continue
+        entry = {"distribution": "normal", "mean": float(value), "sigma": float(se)}
+        if key.endswith(".sigma"):
+            entry.update(distribution="truncnormal", low=0.0)
+        entries[key] = entry
+    lines = _header(result, source=source, use=f"uncertainty={name}",
+                    what="the fitted values as uncertain inputs (their bootstrap errors as spread)")
+    lines += [f"# left out (no finite, positive bootstrap error): {k}" for k in left]
+    return "# @package _global_\n" + "\n".join(lines) + "\n" + yaml.safe_dump({"uncertain": entries}, sort_keys=False)
 
 
 def warn_all(result: CalibrationResult) -> None:
@@ -383,7 +414,9 @@ def calibrate(cfg, data=None, *, write_process: bool = False, base=None, progres
         loss_db`` [+ ``condition``], netCDF, zarr), a pandas DataFrame or an xarray
         Dataset; default ``calibrate.data``.
       write_process: also write the fitted process to ``conf/process/<calibrate.name>.yaml``
-        under ``base`` (default: the current directory), usable as ``process=<name>``
+        under ``base`` (default: the current directory), usable as ``process=<name>``, and
+        the fitted values as uncertain inputs to ``conf/uncertainty/<calibrate.name>.yaml``
+        (``uncertainty=<name>``)
         (default False: the Python API writes no file unless asked; ``mode=calibrate``
         writes it). Its text is always in the attribute ``process_yaml``.
       base: the directory relative paths are relative to.
@@ -393,7 +426,7 @@ def calibrate(cfg, data=None, *, write_process: bool = False, base=None, progres
     Returns:
       Dataset with ``value``, ``value_se`` (and ``initial``, ``bootstrap_value``) over
       ``parameter`` (config keys), the goodness-of-fit statistics, and attributes
-      ``warnings`` and ``process_yaml``.
+      ``warnings``, ``process_yaml`` and ``uncertainty_yaml``.
 
     Raises:
       ValueError: one line naming the key or the data's column; too few modules to identify
@@ -430,11 +463,15 @@ def calibrate(cfg, data=None, *, write_process: bool = False, base=None, progres
     text = process_yaml(config, result, name=settings.name, source=measured.source)
     ds = calibration_dataset(result, problem=job.problem, config_yaml=job.config_yaml, source=measured.source,
                              process_yaml=text)
+    ds.attrs["uncertainty_yaml"] = uncertainty_yaml(result, name=settings.name, source=measured.source)
     if write_process:
-        target = base / PROCESS_DIR / f"{settings.name}.yaml"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not write_replacing(text.encode("utf-8"), target, ours=is_calibration_file):  # complete or absent
-            raise ValueError(f"calibrate.name: {target} exists and was not written by yieldmc; choose another name")
-        ds.attrs["process_file"] = str(target)
+        for group, body, attr in ((PROCESS_DIR, text, "process_file"),
+                                  (UNCERTAINTY_DIR, ds.attrs["uncertainty_yaml"], "uncertainty_file")):
+            target = base / group / f"{settings.name}.yaml"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not write_replacing(body.encode("utf-8"), target, ours=is_calibration_file):  # complete or absent
+                raise ValueError(f"calibrate.name: {target} exists and was not written by yieldmc; "
+                                 "choose another name")
+            ds.attrs[attr] = str(target)
     warn_all(result)
     return ds

@@ -479,6 +479,10 @@ def _calibration_summary(ds) -> str:
     if "process_file" in ds.attrs:
         name = Path(ds.attrs["process_file"]).stem
         lines.append(f"process: {ds.attrs['process_file']}  (use it: yieldmc process={name})")
+    if "uncertainty_file" in ds.attrs:
+        name = Path(ds.attrs["uncertainty_file"]).stem
+        lines.append(f"uncertainty: {ds.attrs['uncertainty_file']}  (the fit's errors as a band: "
+                     f"yieldmc uncertainty={name})")
     return "\n".join(lines)
 
 
