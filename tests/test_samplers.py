@@ -102,16 +102,30 @@ def test_importance_sampling_is_bit_identical_across_blocks_per_call(rare):
 
 
 @pytest.mark.slow
-def test_all_samplers_agree_on_the_default_package():
-    runs = {s: yieldmc.run(yieldmc.compose(["samples=32768", f"sampler={s}", "engine.block_size=4096",
-                                            "qmc.randomizations=8"]))
-            for s in ("mc", "qmc", "is")}
+@pytest.mark.parametrize("coupler, design_points", [
+    ([], False),  # the supermode coupler: HLRF finds no design point, subset simulation answers
+    (["package/coupler=adiabatic_linear"], True),
+], ids=["default", "adiabatic_linear"])
+def test_all_samplers_agree_on_the_adiabatic_packages(coupler, design_points):
+    """mc, qmc and is give overlapping intervals. The default coupler's loss oscillates with
+    the supermodes' phase at the tip (docs/physics.md 2.3a): the HLRF search of ``is`` does
+    not converge on it and the sampler falls back to subset simulation, with its warning;
+    on the linear sweep it finds design points."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runs = {s: yieldmc.run(yieldmc.compose(coupler + ["samples=32768", f"sampler={s}", "engine.block_size=4096",
+                                                          "qmc.randomizations=8"]))
+                for s in ("mc", "qmc", "is")}
     for a in runs:
         for b in runs:
             lo = max(float(runs[a].yield_ci_low), float(runs[b].yield_ci_low))
             hi = min(float(runs[a].yield_ci_high), float(runs[b].yield_ci_high))
             assert lo <= hi, (a, b)  # the intervals overlap
-    assert runs["is"].attrs["sampler"] == "is" and runs["is"].attrs["is_design_points"] >= 2
+    if design_points:
+        assert runs["is"].attrs["sampler"] == "is" and runs["is"].attrs["is_design_points"] >= 2
+    else:
+        assert runs["is"].attrs["sampler"] == "subset (fallback from is)"
+        assert any("no design point found; falling back to subset simulation" in str(w.message) for w in caught)
 
 
 @pytest.mark.slow
