@@ -16,7 +16,9 @@ output blocks). The rules, as the README's "Documentation tests" paragraph state
 * ``yieldmc`` commands get the small-size override: ``samples=N`` larger than
   :data:`SMALL_SAMPLES` becomes ``samples=16384``, a missing one is appended, and
   ``output.plots=false`` is appended unless the command sets ``output.plots``;
-  ``--samples N`` of a script likewise.
+  ``--samples N`` of a script likewise. A command with uncertain inputs (``uncertain=``
+  or ``uncertainty=``) that does not set ``uncertainty.realizations`` gets
+  :data:`SMALL_REALIZATIONS` of them.
 * ``<!-- docs-test: PATH -->`` before a block (PATH relative to the checkout, e.g.
   ``tests/test_cluster.py``): that file runs the block; the harness checks that it
   contains every command (or the snippet) verbatim, whitespace runs counted as one
@@ -52,6 +54,7 @@ import warm_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_SAMPLES = 16384
+SMALL_REALIZATIONS = 8
 Z_TOLERANCE = 4.5  # combined standard errors
 COMMAND_TIMEOUT_S = 900
 
@@ -252,6 +255,8 @@ def small(command: str) -> str:
             command = re.sub(r"(^|\s)('?)samples=\d+", rf"\g<1>\g<2>samples={SMALL_SAMPLES}", command)
         if "output.plots=" not in command:
             command += " output.plots=false"
+        if re.search(r"(^|\s)'?(uncertain=|uncertainty=)", command) and "uncertainty.realizations=" not in command:
+            command += f" uncertainty.realizations={SMALL_REALIZATIONS}"
     elif words[0] == "python" and "--samples" in command:
         n = _samples_in(command)
         if n is not None and n > SMALL_SAMPLES:
