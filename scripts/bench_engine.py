@@ -27,8 +27,10 @@ def _one(argv: list[str]) -> None:
     from yieldmc.io.cli import main as yieldmc_main
 
     sys.argv = ["yieldmc", *argv]
-    yieldmc_main()
-    print(f"__peak_rss_kib__ {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
+    try:
+        yieldmc_main()  # ends with sys.exit(status)
+    finally:
+        print(f"__peak_rss_kib__ {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
 
 
 def measure(samples: int, extra: list[str]) -> dict:
