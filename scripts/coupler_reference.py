@@ -45,8 +45,8 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from scipy.interpolate import PchipInterpolator  # noqa: E402
 
-from yieldmc.couplers.adiabatic import AdiabaticStatic, supermode_transfer  # noqa: E402
-from yieldmc.physics import materials, supermodes, taper  # noqa: E402
+from yieldmc import validation  # noqa: E402
+from yieldmc.physics import supermodes, taper  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests/data/coupler_reference.json"
@@ -185,26 +185,8 @@ def transfer_eta(delta_z, kappa, length, segments):
 
 
 def runtime_eta(case, geo, *, dtype=jnp.float32, model="cmt", segments=64):
-    """The runtime coupler on one case (the table's own PWG: no polymer shift)."""
-    f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-    lam = case["wavelength_um"]
-    n_clad = materials.pwg_cladding_index(wavelength_um=lam, temperature_c=case["temperature_c"])
-    params = {f"package.coupler.{k}": f(v) for k, v in (
-        ("taper_length_um", geo["length_um"]), ("start_width_nm", geo["start_nm"]), ("tip_width_nm", geo["tip_nm"]),
-        ("yaw_pivot_um", 0.0), ("profile_exponent", geo["exponent"] or 1.0))}
-    values = {"gap_um": f(case["gap_um"]), "temperature_c": f(case["temperature_c"]),
-              "taper_tip_width_nm": f(case["tip_nm"])}
-    core = {"n_core": f(n_clad + supermodes.TABLE_CORE_CONTRAST), "n_clad": f(n_clad)}
-
-    class Inputs:
-        pass
-
-    x = Inputs()
-    x.dx_um, x.dy_um, x.yaw_rad = f(case["offset_um"]), f(0.0), f(0.0)
-    x.params, x.values, x.wavelength_um, x.core = params, values, f(lam), core
-    static = AdiabaticStatic(model=model, segments=segments, derive_decay=True, taper="si_strip",
-                             profile=geo["profile"], knots=tuple((float(a), 1e-3 * float(b)) for a, b in geo["knots"]))
-    return float(supermode_transfer(x, static=static, polarization=case["polarization"]))
+    """The runtime coupler on one case (:func:`yieldmc.validation.supermode_coupler_eta`)."""
+    return float(validation.supermode_coupler_eta(case, geo, dtype=dtype, model=model, segments=segments))
 
 
 def within(value_db, reference_db):

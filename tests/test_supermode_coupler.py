@@ -14,29 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from yieldmc.couplers.adiabatic import AdiabaticStatic, supermode_transfer
-from yieldmc.engine.model import CouplerInputs
-from yieldmc.physics import materials, supermodes, taper
+from yieldmc import validation
+from yieldmc.physics import supermodes, taper
 
 REFERENCE = json.loads((Path(__file__).parent / "data/coupler_reference.json").read_text())
 
 
-def runtime_eta(case, geo, *, dtype=jnp.float32, model="cmt"):
-    """The runtime coupler on one reference case (the table's own PWG: no polymer shift)."""
-    f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-    lam = case["wavelength_um"]
-    n_clad = materials.pwg_cladding_index(wavelength_um=lam, temperature_c=case["temperature_c"])
-    params = {f"package.coupler.{k}": f(v) for k, v in (
-        ("taper_length_um", geo["length_um"]), ("start_width_nm", geo["start_nm"]), ("tip_width_nm", geo["tip_nm"]),
-        ("yaw_pivot_um", 0.0), ("profile_exponent", geo["exponent"] or 1.0))}
-    values = {"gap_um": f(case["gap_um"]), "temperature_c": f(case["temperature_c"]),
-              "taper_tip_width_nm": f(case["tip_nm"])}
-    core = {"n_core": f(n_clad + supermodes.TABLE_CORE_CONTRAST), "n_clad": f(n_clad)}
-    inputs = CouplerInputs(dx_um=f(case["offset_um"]), dy_um=f(0.0), x_um=None, yaw_rad=f(0.0), w_x_um=None,
-                           w_y_um=None, core=core, wavelength_um=f(lam), params=params, values=values)
-    static = AdiabaticStatic(model=model, segments=64, derive_decay=True, taper="si_strip", profile=geo["profile"],
-                             knots=tuple((float(a), 1e-3 * float(b)) for a, b in geo["knots"]))
-    return supermode_transfer(inputs, static=static, polarization=case["polarization"])
+runtime_eta = validation.supermode_coupler_eta
 
 
 @pytest.mark.slow

@@ -267,3 +267,39 @@ def synthetic_measurements(overrides, *, modules: int, seed: int):
     if static.conditions:
         frame["condition"] = [static.conditions[i].name for i in rows[:, 0]]
     return frame
+
+
+def supermode_coupler_eta(case: dict, geometry: dict, *, dtype=None, model: str = "cmt", segments: int = 64):
+    """The runtime supermode coupler's η on one case of the coupled-mode reference
+    (``tests/data/coupler_reference.json``, written by ``scripts/coupler_reference.py``):
+    the table's own PWG (no polymer shift), no yaw. Shared by that script and the tests.
+
+    Args:
+      case: ``wavelength_um``, ``gap_um``, ``offset_um``, ``temperature_c``, ``tip_nm``,
+        ``polarization``.
+      geometry: ``length_um``, ``start_nm``, ``tip_nm``, ``exponent`` (or None),
+        ``profile``, ``knots`` ((fraction, width nm), …).
+      dtype: the computation's dtype (default float32, the runtime's).
+    """
+    import jax.numpy as jnp
+
+    from yieldmc.couplers.adiabatic import AdiabaticStatic, supermode_transfer
+    from yieldmc.engine.model import CouplerInputs
+    from yieldmc.physics import materials, supermodes
+
+    f = lambda v: jnp.asarray(v, dtype or jnp.float32)  # noqa: E731
+    lam = case["wavelength_um"]
+    n_clad = materials.pwg_cladding_index(wavelength_um=lam, temperature_c=case["temperature_c"])
+    params = {f"package.coupler.{k}": f(v) for k, v in (
+        ("taper_length_um", geometry["length_um"]), ("start_width_nm", geometry["start_nm"]),
+        ("tip_width_nm", geometry["tip_nm"]), ("yaw_pivot_um", 0.0),
+        ("profile_exponent", geometry["exponent"] or 1.0))}
+    values = {"gap_um": f(case["gap_um"]), "temperature_c": f(case["temperature_c"]),
+              "taper_tip_width_nm": f(case["tip_nm"])}
+    core = {"n_core": f(n_clad + supermodes.TABLE_CORE_CONTRAST), "n_clad": f(n_clad)}
+    inputs = CouplerInputs(dx_um=f(case["offset_um"]), dy_um=f(0.0), x_um=None, yaw_rad=f(0.0), w_x_um=None,
+                           w_y_um=None, core=core, wavelength_um=f(lam), params=params, values=values)
+    static = AdiabaticStatic(model=model, segments=segments, derive_decay=True, taper="si_strip",
+                             profile=geometry["profile"],
+                             knots=tuple((float(a), 1e-3 * float(b)) for a, b in geometry["knots"]))
+    return supermode_transfer(inputs, static=static, polarization=case["polarization"])
