@@ -4,15 +4,17 @@
                             [--cpu-devices N] [--no-single-thread] [--single-samples N]
                             [--single-repeats 3] [--numpy-samples N] [--engine-overrides KEY=VALUE ...]
 
-For the butt coupler and the adiabatic coupler (cmt and landau_zener models) of the
-default package and process, in one process: times the JAX engine (after a warm-up that
-compiles it), the fused Numba kernel (``scripts/fused_kernel.py``: the CPU bound of the same
-model and statistics; optional, numba is the ``fused`` extra) and ``scripts/numpy_baseline.py``
-(its own code, float32 like the engine) on the same sample count, **alternating** the three
-(engine, fused, NumPy, engine, …) so that a slow spell of a shared machine hits all of them,
-and takes the median of repeats. Prints channel-evaluations/s, the engine's throughput as a
-ratio to the fused kernel's and to NumPy's, compile time, peak memory, device kind and
-versions, and asserts that the yields agree within 4.5 combined standard errors.
+For the butt coupler and the adiabatic Si-strip coupler (``adiabatic_cmt``: the default
+package's coupler, cmt model; ``adiabatic_landau_zener``) of the default package and process,
+in one process: times the JAX engine (after a warm-up that compiles it), the fused Numba
+kernel (``scripts/fused_kernel.py``: the CPU bound of the same model and statistics; optional,
+numba is the ``fused`` extra) and ``scripts/numpy_baseline.py`` (its own code, float32 like
+the engine) on the same sample count, **alternating** the three (engine, fused, NumPy,
+engine, …) so that a slow spell of a shared machine hits all of them, and takes the median of
+repeats. Prints channel-evaluations/s, the engine's throughput as a ratio to the fused
+kernel's and to NumPy's, compile time, peak memory, device kind and versions, and asserts that
+the yields agree within 4.5 combined standard errors, and — for the fused kernel, which
+computes the same per-channel statistics — every channel's fail fraction too.
 ``--numpy-samples`` runs NumPy on fewer modules (a GPU host: the engine's 2^24 would take NumPy
 minutes); ``--engine-overrides`` sets engine keys for the engine alone (e.g.
 ``engine.block_size=1048576 engine.blocks_per_call=2`` on a GPU, where 16 384-module blocks are
@@ -24,9 +26,11 @@ jax or numba start their thread pools; numba at one thread) that alternates the 
 the single-thread cost in ns per channel evaluation.
 
 A baseline that cannot run a case says so and the others carry on: the NumPy baseline has no
-Si-strip taper (which the adiabatic cases use), the fused kernel only butt (its Si-strip path
-is the fitted-κ coupler that the supermode coupler replaced), and without numba: "fused
-kernel: not measured (numba not installed)".
+Si-strip taper (which the adiabatic cases use); the fused kernel runs all three cases and
+refuses what it leaves out (``fused_kernel.unsupported``: e.g. varied environment quantities,
+conditions, the linear Δβ taper, a single polarisation), with the reason; without numba:
+"fused kernel: not measured (numba not installed)". The fused kernel's per-channel check
+against the engine on fixed draws is ``python scripts/fused_kernel.py --check``.
 """
 
 from __future__ import annotations
@@ -177,8 +181,12 @@ def summarise(name: str, case: dict, runs: dict, samples: int, numpy_samples: in
     if "fused" in runs:
         res, n = runs["fused"]["result"], runs["fused"]["result"]["n_samples"]
         row["fused_compile_s"] = case["fused_compile_s"]
-        row["fail_fraction_engine"] = (stats.fail[0, 0] / stats.n_samples).ravel().tolist()
-        row["fail_fraction_fused"] = (res["fail"] / n).ravel().tolist()
+        f1, f2 = (stats.fail[0, 0] / stats.n_samples).ravel(), (res["fail"] / n).ravel()
+        se_f = np.sqrt(f1 * (1 - f1) / stats.n_samples + f2 * (1 - f2) / n)
+        row["fail_fraction_engine"], row["fail_fraction_fused"] = f1.tolist(), f2.tolist()
+        row["max_abs_z_fail_fraction_fused"] = float(np.max(np.abs(f2 - f1) / np.maximum(se_f, 1e-12)))
+        row["agree_fail_fraction_fused"] = bool(np.all(np.abs(f2 - f1) <= 4.5 * np.maximum(se_f, 1e-12)))
+        ok &= row["agree_fail_fraction_fused"]
     if "numpy" in runs:
         row["speedup"] = row["engine_over_numpy"]  # the same ratio under the key older bench JSON files carry
     row["agree"] = bool(ok)
@@ -199,6 +207,9 @@ def print_row(name: str, row: dict) -> None:
         else:
             ys.append(f"{k}: not measured ({row[f'{k}_reason']})")
     print(f"{'':24s} yield " + "; ".join(ys), flush=True)
+    if "agree_fail_fraction_fused" in row:
+        print(f"{'':24s} per-channel fail fractions, fused vs engine: max |z| {row['max_abs_z_fail_fraction_fused']:.2f} "
+              f"({'agree' if row['agree_fail_fraction_fused'] else 'DISAGREE'})", flush=True)
     cpu = ", ".join(f"{k} {row[f'{k}_cpu_ns_per_eval']:.1f}" for k in ("engine", "fused", "numpy") if f"{k}_s" in row)
     print(f"{'':24s} CPU time per channel evaluation (all threads), ns: {cpu}", flush=True)
 
@@ -285,7 +296,8 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     if not ok:
-        raise SystemExit("yields disagree between the engine and a baseline (beyond 4.5 combined standard errors)")
+        raise SystemExit("yields (or the fused kernel's per-channel fail fractions) disagree between the engine and "
+                         "a baseline (beyond 4.5 combined standard errors)")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
-"""A fused Numba kernel of the engine's butt and Si-strip landau_zener couplers: the CPU bound.
+"""A fused Numba kernel of the engine's butt coupler and adiabatic Si-strip coupler: the CPU bound.
 
-    python scripts/fused_kernel.py [--samples 1048576] [--cases butt adiabatic_landau_zener]
-                                   [--threads N] [--seed 1] [--json fused.json]
+    python scripts/fused_kernel.py [--samples 1048576] [--cases butt adiabatic_cmt adiabatic_landau_zener]
+                                   [--threads N] [--repeats 3] [--seed 1] [--check] [--json fused.json]
 
 A second, stronger speed baseline for the JAX engine (docs/benchmarks.md), beside the plain NumPy one
 (``scripts/numpy_baseline.py``): everything a module needs happens in one pass over a tile
 of :data:`TILE` modules whose arrays stay in L1/L2 — counter-based normals, the variation
 model, the coupler physics and the statistics — with ``prange`` over chunks of tiles, one
 chunk's statistics per iteration, summed on the host. Every inner loop
-runs over the tile's modules and LLVM vectorises it (AVX2/AVX-512; the Si-strip table lookups
-as gathers, the table being a compile-time constant of the coupler's function).
+runs over the tile's modules and LLVM vectorises it (AVX2/AVX-512; the supermode shape table's
+lookups as gathers, the table being a compile-time constant of the coupler's function).
 
 * **Random numbers**: Threefry-2x32, 20 rounds (Salmon et al., "Parallel random numbers: as
   easy as 1, 2, 3", SC'11), in counter mode on (module index, pair index), both output words
@@ -18,36 +18,64 @@ as gathers, the table being a compile-time constant of the coupler's function).
   not the engine's stream (the hash itself is checked bit for bit against
   ``jax.extend.random.threefry_2x32`` on every run of this script).
 * **Variation model**: the engine's resolved problem (``problem_from_config``): every
-  active (quantity, level) with its mean and sigma, rows laid out as
-  ``yieldmc.engine.blocks.split_draws`` lays them out; module, layer and channel draws
+  active (quantity, level) with its mean and sigma, normal or shiftedlognormal, rows laid out
+  as ``yieldmc.engine.blocks.split_draws`` lays them out; module, layer and channel draws
   summed on the nominal; layer thicknesses accumulated upward.
-* **Physics**: ``yieldmc.engine.model.channel_loss_parts`` with the butt coupler
-  (``yieldmc.couplers.butt``) or the adiabatic Si-strip taper with
-  ``landau_zener`` (``yieldmc.couplers.adiabatic``, TE and TM, the worse one counts). The PWG
-  mode fits take their Chebyshev coefficients from ``yieldmc.physics.slab`` and the Si-strip
-  index its cubic-Hermite table from ``yieldmc.physics.si_taper`` (combined on the host for
-  the job's fixed wavelength and material state), so nothing is re-derived.
+* **Physics**: ``yieldmc.engine.model.channel_loss_parts`` with
+
+  - the butt coupler (``yieldmc.couplers.butt``), the PWG mode fits' Chebyshev coefficients
+    from ``yieldmc.physics.slab``;
+  - the adiabatic Si-strip taper from its supermodes (``taper: si_strip``, the default
+    package's coupler; ``yieldmc.couplers.adiabatic.supermode_crossing`` and
+    ``supermode_transfer``), TE and TM, the worse one counts, each with its residual loss
+    (``excess_loss_{te,tm}_db``), + propagation. Per module and polarisation: κ, w* and the
+    slope s = dδ/dw from ``yieldmc.physics.supermodes.tables()`` — the nominal crossing plus
+    the wavelength and temperature terms (fixed per job, evaluated on the host by the engine's
+    own ``supermodes._axis``) plus the per-sample gap term (piecewise linear in the vertical
+    gap max(gap + dy, 0), ln κ continued linearly beyond the widest gap) and offset term
+    (piecewise linear in dx², ln κ continued beyond the largest offset); the first-order polymer
+    shift of w* (``supermodes.polymer_shift_per_um``); the taper's width profile
+    (``yieldmc.physics.taper``: linear, piecewise or exponential) shifted by the sampled tip
+    width, which places the crossing z_c and the sweep rate; the yaw walk-off at z_c for κ.
+    Model ``cmt``: ``yieldmc.physics.adiabatic.adiabatic_transfer_profile`` — the problem's
+    ``segments`` pieces with sinh-graded edges z_f + H·sinh(A + (B − A)·j/S) around z_c
+    (H = ``couplers.adiabatic.FOCUS_WIDTH``·κ/rate), δ at each piece's midpoint from the
+    tabulated shape δ(u) = s·ĝ(u) (``supermodes.shape_table``), the exact SU(2) matrix of each
+    constant piece (Yariv, IEEE JQE 9:919 (1973)); model ``landau_zener``:
+    ``physics.adiabatic.landau_zener_with_ends`` with δ at both ends. The tables, nodes,
+    knots and constants are compiled in as float32 literals, so nothing is re-derived.
 * **Statistics**: as ``yieldmc.engine.statistics.STATISTICS``: passing modules with
   ``spec.max_loss_db`` and ``spec.max_failed_channels``, per-channel fail counts, sums of the
-  loss clipped to [0, 100] dB (float64 here, fixed point in the engine), the per-channel
-  loss histogram (``engine.hist_bins`` bins up to ``engine.hist_max_db`` plus overflow) and,
+  loss clipped to [0, 100] dB (float64 here, fixed point in the engine), the per-channel loss
+  histogram (``engine.hist_bins`` bins up to ``engine.hist_max_db`` plus overflow) and,
   where the engine keeps one (``statistics.SPEC_STEPS``), the yield-versus-spec histogram of each
   module's (m+1)-th worst channel loss.
 * **Arithmetic**: float32 like the engine; exp, log and sin/cos are Cephes single-precision
-  polynomials (S. L. Moshier, *Methods and Programs for Mathematical Functions*, 1989) so
-  that LLVM vectorises the loops over the tile's modules; fast-math without ``nnan``/``ninf``
-  (a NaN loss must still fail, as in the engine).
+  polynomials (S. L. Moshier, *Methods and Programs for Mathematical Functions*, 1989), and
+  asinh and expm1 are built from them and a Taylor series (keeping their relative accuracy
+  near 0), so that LLVM vectorises the loops over the tile's modules; fast-math without
+  ``nnan``/``ninf`` (a NaN loss must still fail, as in the engine), and for the Si-strip
+  coupler also without ``reassoc`` (its Cody–Waite reduction, log1p correction and
+  Landau–Zener sums depend on their order of operations).
 
-Left out (``FusedModel.from_problem`` refuses them with a reason): varied environment
-quantities (temperature, humidity, wavelength, bend radius: fixed at their nominal, which
-fixes the Si-strip material shifts per run), conditions, WDM lanes, a bent flex, the
-crosstalk spec, distributions other than normal and shiftedlognormal, the Gaussian copula, active alignment,
-sweeps, samplers other than mc, the linear taper and the cmt model; and as outputs, the
-PDL sums and the per-condition counts. ``1 − exp(−x)`` in the Landau–Zener rate uses exp,
-not expm1 (relative error ~1e-7/x, only where η is tiny and the channel fails anyway).
+Checks (every run; ``--check`` runs only these): the kernel's channel losses against the
+engine's ``channel_loss_parts`` in float32 on fixed draws, at the process spreads and at three
+times them, within :data:`CHECK_TOLERANCE_DB` (its comment derives it) where the engine's loss
+is below ``engine.hist_max_db``, with no pass/fail difference beyond it; on a run, the yield
+and every channel's fail fraction against the engine's within 4.5 combined binomial
+standard errors.
+
+Left out (``FusedModel.from_problem`` refuses them with the reason, :func:`unsupported`):
+varied environment quantities (temperature, humidity, wavelength, bend radius: fixed at
+their nominal, which fixes the supermode tables' wavelength and temperature terms and the
+PWG indices' environment shift per run), conditions, WDM lanes, a bent flex, the crosstalk
+spec, ``spec.scope: coupler``, distributions other than normal and shiftedlognormal, the
+Gaussian copula, active alignment, sweeps, samplers other than mc, the adiabatic coupler's
+linear Δβ taper (``taper: linear``), a single polarisation (``package.polarization`` te or
+tm; the default ``worst`` evaluates both, as the kernel does), couplers other than butt and
+adiabatic; and as outputs, the PDL sums, the loss parts and the per-condition counts.
 numba is an optional extra (``pip install -e '.[fused]'``), not a runtime dependency.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -79,8 +107,14 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 #: which would keep LLVM from vectorising a loop with a division in it).
 _OPTS = {"fastmath": FASTMATH, "error_model": "numpy"}
 _INLINE = dict(_OPTS, inline="always")
+#: The Si-strip coupler's physics without ``reassoc``: its formulas rely on the order of their
+#: operations (the Cody–Waite reduction, Goldberg's log1p correction, the Landau–Zener
+#: p₀·P + (1 − p₀)·(1 − P) at p₀ → 1), which reassociation would cancel; it has no reductions.
+_OPTS_ORDERED = {"fastmath": FASTMATH - {"reassoc"}, "error_model": "numpy"}
+_INLINE_ORDERED = dict(_OPTS_ORDERED, inline="always")
 F = np.float32
-KIND_BUTT, KIND_LZ = 0, 1
+KIND_BUTT, KIND_SUPERMODE = 0, 1
+_INF = F(np.inf)
 
 # ----------------------------------------------------------------------------------------
 # float32 math that vectorises (bit casts + Cephes polynomials)
@@ -362,19 +396,11 @@ PAR_NAMES = (
     "max_loss_db", "hist_scale",
     # butt
     "k_gap", "w2_x_um", "w2_y_um", "ln_fresnel",
-    # adiabatic si_strip landau_zener
-    "k0", "length_um", "g0_um", "pivot_um", "w_start_um", "w_lo_um", "w_hi_um", "ds", "n_top",
-    "kappa_te", "eta_excess_te", "tw0_te", "ta_te", "tb_te", "nf0_te", "nr0_te",
-    "kappa_tm", "eta_excess_tm", "tw0_tm", "ta_tm", "tb_tm", "nf0_tm", "nr0_tm",
 )
 _P = {name: i for i, name in enumerate(PAR_NAMES)}
 _PROP, _RUNOUT, _DY_ENV, _DN_ENV, _NCORE0, _NCLAD0, _PI_WL = (_P[k] for k in PAR_NAMES[:7])
 _MAX_LOSS, _HIST_SCALE = _P["max_loss_db"], _P["hist_scale"]
 _KGAP, _W2X, _W2Y, _LNFRES = _P["k_gap"], _P["w2_x_um"], _P["w2_y_um"], _P["ln_fresnel"]
-_K0, _LEN, _G0, _PIVOT = _P["k0"], _P["length_um"], _P["g0_um"], _P["pivot_um"]
-_WSTART, _WLO, _WHI, _DS, _NTOP = _P["w_start_um"], _P["w_lo_um"], _P["w_hi_um"], _P["ds"], _P["n_top"]
-_POL0 = _P["kappa_te"]  # per polarisation: kappa, eta_excess, tw0, ta, tb, nf0, nr0 (7 entries)
-_POL_STRIDE = 7
 
 #: The engine's quantity order (yieldmc.engine.quantities); FusedModel.from_problem checks it.
 QUANTITIES = ("dx_um", "dy_um", "gap_um", "yaw_mrad", "roll_mrad", "pitch_ppm", "core_thickness_um",
@@ -409,19 +435,27 @@ def _axis_terms(w1, w2, d, gap, theta, k):
     return inv * b / s2, expo
 
 
+@njit(**_INLINE)
+def _offsets(v, i, x_um, y_um, stack, runout, dy_env):
+    """(dx, dy) of module i's waveguide at (x_um, y_um) (``engine.model.waveguide_offsets``;
+    ``runout`` = x_um·(thermal + hygroscopic run-out per µm), ``dy_env`` the bond-line change)."""
+    roll = v[Q_ROLL, i] * F(1e-3)
+    dx = v[Q_DX, i] + x_um * v[Q_PITCH, i] * F(1e-6) + runout - y_um * roll
+    dy = v[Q_DY, i] + x_um * roll + stack[i] + dy_env
+    return dx, dy
+
+
 @njit(**_OPTS)
-def _butt_channel(v, x_um, y_um, stack, par, out):
+def _butt_channel(v, x_um, y_um, stack, par, out, work):
     """Loss (dB) of one channel of every module of a tile: the butt coupler
-    (``couplers.butt.ButtCoupler.efficiency``) + propagation."""
+    (``couplers.butt.ButtCoupler.efficiency``) + propagation. ``work`` is not used."""
     runout, dy_env, dn_env = par[_RUNOUT] * x_um, par[_DY_ENV], par[_DN_ENV]
     n_core0, n_clad0, pi_wl, prop = par[_NCORE0], par[_NCLAD0], par[_PI_WL], par[_PROP]
     k, w2x, w2y, ln_fres = par[_KGAP], par[_W2X], par[_W2Y], par[_LNFRES]
     n_clad = n_clad0 + dn_env
     for i in range(out.shape[0]):
-        roll = v[Q_ROLL, i] * F(1e-3)
         yaw = v[Q_YAW, i] * F(1e-3)
-        dx = v[Q_DX, i] + x_um * v[Q_PITCH, i] * F(1e-6) + runout - y_um * roll
-        dy = v[Q_DY, i] + x_um * roll + stack[i] + dy_env
+        dx, dy = _offsets(v, i, x_um, y_um, stack, runout, dy_env)
         w_x, w_y, _, _ = _pwg_core(v[Q_CW, i], v[Q_CT, i], n_core0 + v[Q_DN, i] + dn_env, n_clad, pi_wl, False)
         gap = max(v[Q_GAP, i] + x_um * yaw, F(0.0))
         px, ex = _axis_terms(w_x, w2x, dx, gap, yaw, k)
@@ -431,111 +465,241 @@ def _butt_channel(v, x_um, y_um, stack, par, out):
         out[i] = loss if loss == loss else np.inf  # outside the model's domain: fails
 
 
-@njit(**_INLINE)
-def _hermite(tab, row, w, tw0, ta, tb, ds):
-    """Value and d/dw of the resampled Si-strip table row (``physics.si_taper``): cubic
-    Hermite on the uniform grid in the normalised width; rows (value, slope) = (row, row + 1)."""
-    t = (w - tw0) * ta - tb
-    j = np.int64(min(max(np.floor(t), F(0.0)), F(tab.shape[1] - 2)))
-    u = t - F(j)
-    v0, v1 = tab[row, j], tab[row, j + 1]
-    m0, m1 = tab[row + 1, j] * ds, tab[row + 1, j + 1] * ds
-    u2 = u * u
-    value = (F(2.0) * u2 * u - F(3.0) * u2 + F(1.0)) * v0 + (u2 - F(2.0) * u + F(1.0)) * u * m0 \
-        + (F(3.0) * u2 - F(2.0) * u2 * u) * v1 + (u2 - u) * u * m1
-    slope = (F(6.0) * (u2 - u) * (v0 - v1) + (F(3.0) * u2 - F(4.0) * u + F(1.0)) * m0
-             + (F(3.0) * u2 - F(2.0) * u) * m1) * ta
-    return value, slope
+# ----------------------------------------------------------------------------------------
+# The adiabatic Si-strip taper from its supermodes (couplers.adiabatic, taper: si_strip)
+# ----------------------------------------------------------------------------------------
 
 
-@njit(**_INLINE)
-def _supermode_cos2(db, kappa):
-    """cos²θ of ``physics.supermode_fractions`` (den = 0 only where Δβ = 0: ratio 0 = sign(0))."""
+@njit(**_INLINE_ORDERED)
+def expm1_32(x):
+    """e^x − 1, float32, accurate relative to the result near 0 (where exp(x) − 1 cancels):
+    the Taylor series to x⁸/8! for |x| ≤ 0.5 (truncation < 1.1e-8 relative), else exp32(x) − 1
+    (|e^x − 1| ≥ 0.39 there)."""
+    p = x * (F(1.0) + x * (F(1.0 / 2) + x * (F(1.0 / 6) + x * (F(1.0 / 24) + x * (
+        F(1.0 / 120) + x * (F(1.0 / 720) + x * (F(1.0 / 5040) + x * F(1.0 / 40320))))))))
+    return p if abs(x) <= F(0.5) else exp32(x) - F(1.0)
+
+
+@njit(**_INLINE_ORDERED)
+def asinh32(x):
+    """asinh x, float32: sign(x)·log1p(|x| + x²/(1 + sqrt(1 + x²))) (no cancellation near 0;
+    log1p as log(u) − ((u − 1) − y)/u, u = 1 + y, Goldberg's correction: D. Goldberg, ACM
+    Comput. Surv. 23:5 (1991), theorem 4); log(2|x|) beyond 1e9, where x² would lose 1 + x²."""
+    ax = abs(x)
+    y = ax + ax * ax / (F(1.0) + sqrt32(F(1.0) + ax * ax))
+    u = F(1.0) + y
+    small = log32(u) - ((u - F(1.0)) - y) / u
+    r = (log32(ax) + F(0.693147180559945309)) if ax > F(1e9) else small
+    return r if x >= F(0.0) else -r
+
+
+@njit(**_INLINE_ORDERED)
+def _cos_and_sinc(x):
+    """(cos x, sin(x)/x) as ``yieldmc.physics._fastmath.cos_and_sinc`` (1 − x²/6 for |x| < 1e-3)."""
+    s, c = sincos32(x)
+    return c, (F(1.0) - x * x / F(6.0)) if abs(x) < F(1e-3) else s / x
+
+
+@njit(**_INLINE_ORDERED)
+def _fractions(db, kappa):
+    """(cos²θ, sin²θ) of ``physics.adiabatic.supermode_fractions`` (ratio 0 = sign(0) where
+    κ = Δβ = 0)."""
     half = F(0.5) * db
-    return F(0.5) * (F(1.0) + half / max(sqrt32(half * half + kappa * kappa), F(1e-30)))
+    ratio = half / max(sqrt32(half * half + kappa * kappa), F(1e-30))
+    return F(0.5) * (F(1.0) + ratio), F(0.5) * (F(1.0) - ratio)
 
 
-@njit(**_INLINE)
-def _lz_eta(tab, rf, pol, geo, n_pwg, w_tip, kv, dx, yaw, w_x):
-    """η of one polarisation of the Si-strip taper with ``landau_zener``:
-    ``couplers.adiabatic._si_strip_profile`` (secant start, 3 clipped Newton steps, one
-    free step, the rate at w_c) and ``physics.landau_zener_with_ends``, times the excess loss.
-
-    ``tab`` rows ``rf``, ``rf + 1``: the strip's index with the material shifts (value, slope);
-    ``rf + 2``, ``rf + 3``: without (:meth:`FusedModel.from_problem`). ``pol`` = (κ0, excess
-    factor, w0(λ), 1/((w_max − w0)·ds), s0/ds, n_full(w_start), n_ref(w_start)), ``geo`` =
-    (w_start, Newton clip low, high, ds, k0, L, yaw pivot). ``n_pwg`` is relative to the
-    table's n_top, as the table is (``si_taper``'s field 0 is n_eff − n_top): its slope,
-    which sets the Landau–Zener rate, comes from differences of neighbouring values, 10×
-    more precise in float32 there than near n_eff ≈ 2.5."""
-    kappa0, excess, tw0, ta, tb, nf0, nr0 = pol
-    w0, lo, hi, ds, k0, length, pivot = geo
-    r0 = nf0 - n_pwg
-    f1, _ = _hermite(tab, rf, w_tip, tw0, ta, tb, ds)
-    r1 = f1 - n_pwg
-    w = w0 + (w_tip - w0) * r0 / (r0 - r1 if r0 != r1 else F(1.0))
-    w = min(max(w, lo), hi)
-    f, df = _hermite(tab, rf, w, tw0, ta, tb, ds)  # three Newton steps, unrolled (a loop here
-    w = min(max(w - (f - n_pwg) / df, lo), hi)  # would keep LLVM from vectorising the module loop)
-    f, df = _hermite(tab, rf, w, tw0, ta, tb, ds)
-    w = min(max(w - (f - n_pwg) / df, lo), hi)
-    f, df = _hermite(tab, rf, w, tw0, ta, tb, ds)
-    w = min(max(w - (f - n_pwg) / df, lo), hi)
-    f, df = _hermite(tab, rf, w, tw0, ta, tb, ds)
-    w_c = w - (f - n_pwg) / df
-    f_c, df_c = _hermite(tab, rf, w_c, tw0, ta, tb, ds)
-    n_ref_c, _ = _hermite(tab, rf + 2, w_c, tw0, ta, tb, ds)
-    shift = f_c - n_ref_c  # the material shift at w_c, held over the taper
-    dwdz = (w_tip - w0) / length
-    z_c = (w_c - w0) / dwdz
-    rate = max(abs(k0 * df_c * dwdz), F(1e-12))
-    n_ref_end, _ = _hermite(tab, rf + 2, w0 + dwdz * length, tw0, ta, tb, ds)
-    db_start = k0 * (nr0 + shift - n_pwg)
-    db_end = k0 * (n_ref_end + shift - n_pwg)
-    z_in = min(max(z_c, F(0.0)), length)
-    dx_eff = (dx + yaw * (z_in - pivot)) / w_x
-    kappa = kappa0 * kv * exp32(-dx_eff * dx_eff)
-    adiabatic = F(1.0) - exp32(F(-2.0 * np.pi) * kappa * kappa / rate)
-    p0 = _supermode_cos2(db_start, kappa)
-    inside = (z_c > F(0.0)) & (z_c < length)
-    plus = p0 * adiabatic + (F(1.0) - p0) * (F(1.0) - adiabatic) if inside else p0
-    c_end = _supermode_cos2(db_end, kappa)
-    return (plus * (F(1.0) - c_end) + (F(1.0) - plus) * c_end) * excess
+def _f32(x) -> str:
+    """A float32 literal of the generated source."""
+    return f"F({float(np.float32(x))!r})"
 
 
-@njit(**_INLINE)
-def _pol_consts(par, p):
-    o = _POL0 + _POL_STRIDE * p
-    return par[o], par[o + 1], par[o + 2], par[o + 3], par[o + 4], par[o + 5], par[o + 6]
+def _ramps(x: str, nodes, vals, extend_slope=None) -> str:
+    """Expression of the piecewise-linear interpolation of ``vals`` over ``nodes`` at ``x``,
+    held at the end values (``jnp.interp``), as v0 + Σ_j (v_j+1 − v_j)·clip((x − n_j)/(n_j+1 − n_j), 0, 1);
+    ``extend_slope``: plus slope·max(x − n_last, 0) (``supermodes._axis(extend_last=True)``)."""
+    nodes, vals = np.asarray(nodes, float), np.asarray(vals, float)
+    terms = [_f32(vals[0])]
+    for j in range(len(nodes) - 1):
+        terms.append(f"{_f32(vals[j + 1] - vals[j])} * min(max(({x} - {_f32(nodes[j])}) * "
+                     f"{_f32(1.0 / (nodes[j + 1] - nodes[j]))}, F(0.0)), F(1.0))")
+    if extend_slope is not None:
+        terms.append(f"{_f32(extend_slope)} * max({x} - {_f32(nodes[-1])}, F(0.0))")
+    return " + ".join(terms)
 
 
-@njit(**_INLINE)
-def _lz_channel(v, x_um, y_um, stack, par, tab, out):
-    """Loss (dB) of one channel of every module of a tile: the adiabatic Si-strip taper,
-    ``landau_zener``, the worse of TE and TM (``couplers.adiabatic.AdiabaticCoupler.efficiency``)
-    + propagation. Inlined where ``tab`` is a compile-time constant (:func:`make_physics`)."""
-    runout, dy_env, dn_env = par[_RUNOUT] * x_um, par[_DY_ENV], par[_DN_ENV]
-    n_core0, n_clad0, pi_wl, prop = par[_NCORE0], par[_NCLAD0], par[_PI_WL], par[_PROP]
-    g0, n_top = par[_G0], par[_NTOP]
-    n_clad = n_clad0 + dn_env
-    te, tm = _pol_consts(par, 0), _pol_consts(par, 1)  # read before the loop: LLVM cannot
-    geo = (par[_WSTART], par[_WLO], par[_WHI], par[_DS], par[_K0], par[_LEN], par[_PIVOT])  # hoist them
-    for i in range(out.shape[0]):
-        roll = v[Q_ROLL, i] * F(1e-3)
-        yaw = v[Q_YAW, i] * F(1e-3)
-        dx = v[Q_DX, i] + x_um * v[Q_PITCH, i] * F(1e-6) + runout - y_um * roll
-        dy = v[Q_DY, i] + x_um * roll + stack[i] + dy_env
-        w_x, _, n_pwg, gamma = _pwg_core(v[Q_CW, i], v[Q_CT, i], n_core0 + v[Q_DN, i] + dn_env, n_clad,
-                                         pi_wl, True)
-        gap = max(v[Q_GAP, i] + dy, F(0.0))  # contact: the PWG rests on the chip
-        kv = exp32(-gamma * (gap - g0))
-        w_tip = F(1e-3) * v[Q_TIP, i]
-        n_rel = n_pwg - n_top
-        eta_te = _lz_eta(tab, 0, te, geo, n_rel, w_tip, kv, dx, yaw, w_x)
-        eta_tm = _lz_eta(tab, 4, tm, geo, n_rel, w_tip, kv, dx, yaw, w_x)
-        eta = min(eta_te, eta_tm)  # the worse polarisation
-        loss = -_DB_PER_NEPER * log32(max(eta, F(1e-30))) + prop
-        out[i] = loss if loss == loss else np.inf  # outside the model's domain: fails
+def _compile(source: str, names, scope=None):
+    """njit-inline functions from generated source (constants as float32 literals)."""
+    scope = dict(scope or {}, F=F, np=np, exp32=exp32, log32=log32)
+    exec(source, scope)  # noqa: S102 - our own generated source
+    return [njit(**_INLINE_ORDERED)(scope[n]) for n in names]
+
+
+def _profile_source(c) -> str:
+    """``width(z)``, ``position(w)``, ``rate(w)`` of ``yieldmc.physics.taper.width_profile``
+    for the coupler's shape, with its constants (the engine's float32 arithmetic on the job's
+    fixed L, w0, w1, knots, exponent)."""
+    L, w0, w1 = np.float32(c.length_um), np.float32(c.w0_um), np.float32(c.w1_um)
+    if c.profile == "linear":
+        return (f"def width(z):\n    return {_f32(w0)} + {_f32(w1 - w0)} * (z * {_f32(1.0 / L)})\n"
+                f"def position(w):\n    return {_f32(L / (w0 - w1))} * ({_f32(w0)} - min(max(w, {_f32(w1)}), "
+                f"{_f32(w0)}))\n"
+                f"def rate(w):\n    return {_f32((w0 - w1) / L)}\n")
+    if c.profile == "piecewise":
+        fr = [0.0] + [f for f, _ in c.knots] + [1.0]
+        ws = [w0] + [np.float32(w) for _, w in c.knots] + [w1]
+        wid = [_f32(ws[0])] + [f"{_f32(ws[j + 1] - ws[j])} * min(max((x - {_f32(fr[j])}) * "
+                               f"{_f32(1.0 / (fr[j + 1] - fr[j]))}, F(0.0)), F(1.0))" for j in range(len(fr) - 1)]
+        pos = [f"{_f32(fr[j + 1] - fr[j])} * min(max(({_f32(ws[j])} - w) * {_f32(1.0 / (ws[j] - ws[j + 1]))}, "
+               f"F(0.0)), F(1.0))" for j in range(len(fr) - 1)]
+        rate = [f"    out = {_f32((ws[0] - ws[1]) / (fr[1] * L))}\n"]
+        rate += [f"    out = {_f32((ws[j] - ws[j + 1]) / ((fr[j + 1] - fr[j]) * L))} if w < {_f32(ws[j])} else out\n"
+                 for j in range(1, len(fr) - 1)]
+        return (f"def width(z):\n    x = z * {_f32(1.0 / L)}\n    return {' + '.join(wid)}\n"
+                f"def position(w):\n    return {_f32(L)} * ({' + '.join(pos)})\n"
+                f"def rate(w):\n{''.join(rate)}    return out\n")
+    a = np.float32(c.exponent)
+    tail = np.float32(np.exp(-a))
+    span = np.float32((w0 - w1) / (np.float32(1.0) - tail))
+    return (f"def width(z):\n    return {_f32(w1)} + {_f32(span)} * (exp32(z * {_f32(-a / L)}) - {_f32(tail)})\n"
+            f"def position(w):\n    wc = min(max(w, {_f32(w1)}), {_f32(w0)})\n"
+            f"    return {_f32(-L / a)} * log32((wc - {_f32(w1)}) * {_f32(1.0 / span)} + {_f32(tail)})\n"
+            f"def rate(w):\n    wc = min(max(w, {_f32(w1)}), {_f32(w0)})\n"
+            f"    return {_f32(a / L)} * ((wc - {_f32(w1)}) + {_f32(span * tail)})\n")
+
+
+#: Rows of the per-tile work array of the Si-strip coupler: shared inputs, then per
+#: polarisation the crossing, the coupled-mode amplitudes and η.
+(W_DX, W_GAP, W_YAW, W_BIAS, W_NCORE, W_KAPPA, W_WC, W_SLOPE, W_ZF, W_HW, W_A, W_SPAN,
+ W_AR, W_AI, W_BR, W_BI, W_Z0, W_ETA) = range(18)
+N_WORK = W_ETA + 2  # η of TE and TM
+
+
+def _make_polarization(c, p: int, width, position, rate):
+    """η·(residual loss) of polarisation ``p`` of the Si-strip coupler over a tile:
+    ``couplers.adiabatic.supermode_crossing`` then ``supermode_transfer`` (``cmt``:
+    ``physics.adiabatic_transfer_profile``; ``landau_zener``: ``physics.landau_zener_with_ends``)."""
+    t = c.pols[p]
+    axes = "def gap_terms(x):\n    return " + ", ".join(
+        f"({_ramps('x', t['gap_nodes'], t['gap_vals'][:, i], t['gap_slope'] if i == 0 else None)})" for i in range(3))
+    axes += "\ndef offset_terms(x):\n    return " + ", ".join(
+        f"({_ramps('x', t['offset_nodes2'], t['offset_vals'][:, i], t['offset_slope'] if i == 0 else None)})"
+        for i in range(3))
+    gap_terms, offset_terms = _compile(axes, ("gap_terms", "offset_terms"))
+    g = np.asarray(t["shape_g"], np.float32)
+    n_g = g.shape[0]
+    # ĝ(u) as (ĝ_j, ĝ_j+1 − ĝ_j) float32 pairs in one 64-bit word each: one gather per lookup;
+    # a compile-time constant
+    g_pairs = (g[:-1].view(np.uint32).astype(np.uint64)
+               | ((g[1:] - g[:-1]).view(np.uint32).astype(np.uint64) << np.uint64(32)))
+    g0, inv_step = F(t["shape_u0"]), F(1.0 / t["shape_step"])
+    q_k, q_w, q_s = (F(x) for x in t["q_const"])
+    k0, d_common, d_core = F(c.k0), F(t["d_common"]), F(t["d_core"])
+    d_clad, contrast = F(c.n_clad - t["clad_table"]), F(t["contrast"])
+    excess = F(t["excess"])
+    length, w0, w1, pivot, focus = F(c.length_um), F(c.w0_um), F(c.w1_um), F(c.pivot_um), F(c.focus_width)
+    n_clad = F(c.n_clad)
+    cmt = c.model == "cmt"
+    segments = c.segments
+    s_next = np.arange(1, segments + 1, dtype=np.float32) / np.float32(segments)  # as the engine's scan
+    row_eta = W_ETA + p
+
+    @njit(**_INLINE_ORDERED)
+    def shape(u):
+        """ĝ(u) of ``supermodes.delta_per_um`` (linear on its uniform grid, held at the ends)."""
+        x = min(max((u - g0) * inv_step, F(0.0)), F(n_g - 1))
+        j = min(np.uint32(x), np.uint32(n_g - 2))  # unsigned: no negative-index wraparound
+        pair = g_pairs[j]
+        return _i2f(pair) + (x - F(j)) * _i2f(pair >> np.uint64(32))
+
+    @njit(**_OPTS_ORDERED)
+    def polarization(work):
+        for i in range(TILE):  # the crossing (supermodes.crossing, taper profile, yaw walk-off)
+            dx, gap, yaw, bias = work[W_DX, i], work[W_GAP, i], work[W_YAW, i], work[W_BIAS, i]
+            gk, gw, gs = gap_terms(gap)
+            _, o_w, o_s = offset_terms(dx * dx)
+            w_star = q_w + gw + o_w
+            slope = exp32(q_s + gs + o_s)
+            shift = k0 * (d_common * d_clad + d_core * (work[W_NCORE, i] - n_clad - contrast))
+            w_c = w_star - shift / slope
+            z_c = position(w_c - bias)
+            dx_eff = dx + yaw * (z_c - pivot)
+            ek, _, _ = offset_terms(dx_eff * dx_eff)
+            kappa = exp32(q_k + gk + ek)  # κ(dx)·exp(ln κ offset term(dx_eff) − that at dx)
+            r = slope * rate(w_c - bias)
+            if cmt:
+                hw = focus * kappa / r
+                a = asinh32(-z_c / hw)
+                work[W_KAPPA, i], work[W_WC, i], work[W_SLOPE, i] = kappa, w_c, slope
+                work[W_ZF, i], work[W_HW, i], work[W_A, i] = z_c, hw, a
+                work[W_SPAN, i] = asinh32((length - z_c) / hw) - a
+                work[W_AR, i], work[W_AI, i], work[W_BR, i], work[W_BI, i], work[W_Z0, i] = 1.0, 0.0, 0.0, 0.0, 0.0
+            else:  # landau_zener_with_ends
+                adiabatic = -expm1_32(F(-2.0 * np.pi) * kappa * kappa / r)
+                p0, _ = _fractions(slope * shape(w0 + bias - w_c), kappa)
+                inside = (w_c > w1 + bias) & (w_c < w0 + bias)
+                plus = p0 * adiabatic + (F(1.0) - p0) * (F(1.0) - adiabatic) if inside else p0
+                c_end, s_end = _fractions(slope * shape(w1 + bias - w_c), kappa)
+                work[row_eta, i] = (plus * s_end + (F(1.0) - plus) * c_end) * excess
+        if cmt:  # sinh-graded segments around z_c, exact SU(2) matrices (Yariv, IEEE JQE 9:919 (1973))
+            for j in range(segments):
+                s1 = s_next[j]
+                last = j == segments - 1
+                for i in range(TILE):
+                    e = exp32(work[W_A, i] + work[W_SPAN, i] * s1)
+                    z1 = length if last else work[W_ZF, i] + work[W_HW, i] * (F(0.5) * (e - F(1.0) / e))
+                    z0 = work[W_Z0, i]
+                    h = z1 - z0
+                    u = width(F(0.5) * (z0 + z1)) + work[W_BIAS, i] - work[W_WC, i]
+                    dh = F(0.5) * (work[W_SLOPE, i] * shape(u)) * h  # δ·h
+                    kh = work[W_KAPPA, i] * h
+                    cs, sinc = _cos_and_sinc(sqrt32(dh * dh + kh * kh))
+                    sd, sk = sinc * dh, sinc * kh
+                    ar, ai, br, bi = work[W_AR, i], work[W_AI, i], work[W_BR, i], work[W_BI, i]
+                    work[W_AR, i] = cs * ar + sd * ai + sk * bi
+                    work[W_AI, i] = cs * ai - sd * ar - sk * br
+                    work[W_BR, i] = cs * br - sd * bi + sk * ai
+                    work[W_BI, i] = cs * bi + sd * br - sk * ar
+                    work[W_Z0, i] = z1
+            for i in range(TILE):
+                br, bi = work[W_BR, i], work[W_BI, i]
+                work[row_eta, i] = (br * br + bi * bi) * excess
+
+    return polarization
+
+
+@njit(**_INLINE_ORDERED)
+def _loss_db(eta):
+    """−10·log10 max(η, 1e-30) (``engine.model._as_loss_db``); NaN (outside the model's domain): +inf."""
+    loss = -_DB_PER_NEPER * log32(eta if eta > F(1e-30) else F(1e-30))
+    return loss if eta == eta else _INF
+
+
+def _make_supermode_physics(c):
+    """The per-channel physics function of the Si-strip coupler ``c`` (:class:`SupermodeCoupler`):
+    TE and TM, the worse counts, + propagation (``engine.model.channel_loss_parts``)."""
+    width, position, rate = _compile(_profile_source(c), ("width", "position", "rate"))
+    te = _make_polarization(c, 0, width, position, rate)
+    tm = _make_polarization(c, 1, width, position, rate)
+    w1 = F(c.w1_um)
+
+    @njit(**_OPTS_ORDERED)
+    def physics(v, x_um, y_um, stack, par, out, work):
+        runout, dy_env, dn_env = par[_RUNOUT] * x_um, par[_DY_ENV], par[_DN_ENV]
+        n_core0, prop = par[_NCORE0], par[_PROP]
+        for i in range(TILE):
+            dx, dy = _offsets(v, i, x_um, y_um, stack, runout, dy_env)
+            work[W_DX, i] = dx
+            work[W_GAP, i] = max(v[Q_GAP, i] + dy, F(0.0))  # contact: the PWG rests on the chip
+            work[W_YAW, i] = v[Q_YAW, i] * F(1e-3)
+            work[W_BIAS, i] = F(1e-3) * v[Q_TIP, i] - w1  # a CD error shifts every width of the taper
+            work[W_NCORE, i] = n_core0 + v[Q_DN, i] + dn_env
+        te(work)
+        tm(work)
+        for i in range(TILE):
+            out[i] = max(_loss_db(work[W_ETA, i]), _loss_db(work[W_ETA + 1, i])) + prop
+
+    return physics
 
 
 # ----------------------------------------------------------------------------------------
@@ -562,6 +726,7 @@ def _chunk(physics, tile_lo, tile_hi, n_modules, k0, k1, layers, channels, x_um,
     n_fail = np.empty(TILE, np.int32)
     figure = np.empty(TILE, np.float32)
     column = np.empty(lc, np.float32)
+    work = np.empty((N_WORK, TILE), np.float32)
     max_loss, hist_scale = par[_MAX_LOSS], par[_HIST_SCALE]
     n_pass = 0
     for tile in range(tile_lo, tile_hi):
@@ -610,7 +775,7 @@ def _chunk(physics, tile_lo, tile_hi, n_modules, k0, k1, layers, channels, x_um,
                         else:
                             for i in range(TILE):
                                 v[q, i] += lo + exp32(mu + sd * z[r, i])
-                physics(v, x_um[c], y_um[lyr], stack, par, loss[lyr * channels + c])
+                physics(v, x_um[c], y_um[lyr], stack, par, loss[lyr * channels + c], work)
                 for i in range(TILE):
                     stack[i] += v[Q_LT, i]
         # statistics (yieldmc.engine.statistics.STATISTICS)
@@ -656,7 +821,8 @@ def fused_run(physics, n_modules, n_chunks, k0, k1, layers, channels, x_um, y_um
               var_mean, var_sigma, var_row, var_kind, var_low, n_rows, par, max_failed, hist_bins, spec_steps):
     """All modules, ``prange`` over ``n_chunks`` contiguous chunks of tiles; per chunk
     (n_pass, fail (L·C), loss_sum (L·C), hist (L·C, bins + 1), spec_hist (2J + 2)). ``physics(v, x_um, y_um,
-    stack, par, out)`` fills one channel's losses of a tile (:func:`make_physics`)."""
+    stack, par, out, work)`` fills one channel's losses of a tile (:func:`make_physics`;
+    ``work`` is its (N_WORK, TILE) scratch)."""
     n_tiles = (n_modules + TILE - 1) // TILE
     lc = layers * channels
     n_pass = np.zeros(n_chunks, np.int64)
@@ -673,20 +839,15 @@ def fused_run(physics, n_modules, n_chunks, k0, k1, layers, channels, x_um, y_um
     return n_pass, fail, loss_sum, hist, spec_hist
 
 
-def make_physics(kind: int, tab: np.ndarray):
-    """The per-channel physics function of a coupler kind. The Si-strip table becomes a
-    compile-time constant of the landau_zener function (compiled once per table): LLVM then
-    knows that the loss stores cannot alias it and vectorises the module loop with gathers
-    (with the table an argument it stays scalar, ~5× slower)."""
+def make_physics(kind: int, coupler=None):
+    """The per-channel physics function of a coupler kind: the butt coupler, or the Si-strip
+    coupler ``coupler`` (:class:`SupermodeCoupler`) compiled for its job: the shape table ĝ(u),
+    the interpolation nodes and the profile are compile-time constants, so LLVM folds them and
+    vectorises the module loops with the table lookups as gathers (a table passed as an argument
+    might alias the loss stores, which keeps the loop scalar)."""
     if kind == KIND_BUTT:
         return _butt_channel
-    table = np.ascontiguousarray(tab, np.float32)
-
-    @njit(**_OPTS)
-    def lz_physics(v, x_um, y_um, stack, par, out):
-        _lz_channel(v, x_um, y_um, stack, par, table, out)
-
-    return lz_physics
+    return _make_supermode_physics(coupler)
 
 
 @njit(**_OPTS)
@@ -694,9 +855,10 @@ def channel_losses(physics, values, x_um, y_um, stack, par):
     """Loss (dB) of one channel position for given quantity values (Q, n), n a multiple of
     :data:`TILE` — the kernel's physics on chosen inputs (:func:`check_physics`)."""
     out = np.empty(values.shape[1], np.float32)
+    work = np.empty((N_WORK, TILE), np.float32)
     for t in range(values.shape[1] // TILE):
         sl = slice(t * TILE, (t + 1) * TILE)
-        physics(np.ascontiguousarray(values[:, sl]), x_um, y_um, stack[sl], par, out[sl])
+        physics(np.ascontiguousarray(values[:, sl]), x_um, y_um, stack[sl], par, out[sl], work)
     return out
 
 
@@ -725,13 +887,12 @@ def unsupported(problem) -> str | None:
         (problem.n_points != 1, "sweeps"), (s.conditions, "conditions"), (s.lanes, "WDM lanes"),
         (s.bend, "a bent flex"), (s.crosstalk, "spec.max_crosstalk_db"), (s.copula, "the copula"),
         (s.alignment != "passive", "active alignment"), (s.sampler.name != "mc", f"sampler={s.sampler.name}"),
+        (s.scope != "channel", f"spec.scope={s.scope}"),
     ]
     if s.coupler.name == "adiabatic":
         cs = s.coupler.settings
-        checks += [(cs.taper == "si_strip", "the Si-strip coupler from its supermodes (the kernel's Si-strip "
-                    "path is the fitted-κ model it replaced)"),
-                   (cs.taper != "si_strip", f"taper={cs.taper}"), (cs.model != "landau_zener", f"model={cs.model}"),
-                   (not cs.derive_decay, "a fixed decay_per_um"),
+        checks += [(cs.taper != "si_strip", f"taper={cs.taper} (the linear Δβ sweep)"),
+                   (cs.model not in ("cmt", "landau_zener"), f"model={cs.model}"),
                    (tuple(s.polarizations) != ("te", "tm"), f"polarization {s.polarizations} (only worst)")]
     elif s.coupler.name != "butt":
         checks.append((True, f"coupler {s.coupler.name}"))
@@ -739,6 +900,86 @@ def unsupported(problem) -> str | None:
         checks += [(dist.name not in DRAW_KINDS, f"{dist} draws ({q}.{lv})"), (q in FIXED, f"a varied {q}")]
     bad = [why for cond, why in checks if cond]
     return ("not in the fused kernel: " + ", ".join(bad)) if bad else None
+
+
+@dataclasses.dataclass(frozen=True)
+class SupermodeCoupler:
+    """The Si-strip coupler of one job, as the kernel compiles it (:func:`_make_supermode_physics`).
+
+    ``pols`` (TE, TM), each a dict: ``q_const`` — (ln κ, w*, ln s) of the nominal crossing plus
+    the wavelength and temperature terms at the job's fixed λ and T (evaluated in float64 by
+    ``supermodes._axis`` itself); ``gap_nodes``/``gap_vals`` and ``offset_nodes2``/``offset_vals``
+    — the per-sample axes of ``supermodes.tables()`` (offset in dx²), with ``gap_slope`` and
+    ``offset_slope`` the linear continuation of ln κ beyond the last node; ``shape_u0``,
+    ``shape_step``, ``shape_g`` — ĝ(u) of ``supermodes.shape_table``; ``d_common``, ``d_core``,
+    ``contrast``, ``clad_table`` — the first-order polymer shift
+    (``supermodes.polymer_shift_per_um``); ``excess`` — the residual-loss factor."""
+
+    model: str
+    segments: int
+    profile: str
+    knots: tuple
+    exponent: float | None
+    length_um: float
+    w0_um: float
+    w1_um: float
+    pivot_um: float
+    focus_width: float
+    k0: float
+    n_clad: float
+    pols: tuple
+
+    @classmethod
+    def from_problem(cls, problem, p: dict, nominal: dict, dn_env: float) -> "SupermodeCoupler":
+        """From the engine's problem: its static settings (model, segments, profile, knots),
+        parameters ``p`` and the fixed environment (``nominal``, ``dn_env`` of ``model.pwg_indices``)."""
+        import jax
+        import jax.numpy as jnp
+
+        from yieldmc.couplers.adiabatic import FOCUS_WIDTH
+        from yieldmc.physics import materials, supermodes
+
+        cs = problem.static.coupler.settings
+        pk = lambda k: p["package.coupler." + k]  # noqa: E731
+        wl, temp = nominal["wavelength_um"], nominal["temperature_c"]
+        tables = supermodes.tables()
+        pols = []
+        with jax.enable_x64(True):
+            clad_table = float(materials.pwg_cladding_index(wavelength_um=wl, temperature_c=temp))
+            for pol in ("te", "tm"):
+                t = tables[pol]
+                q = []
+                for i in range(3):  # supermodes.crossing: reference + λ term + T term (+ gap + offset per sample)
+                    x = float(t["reference"][i])
+                    for axis, at in (("wavelength", wl), ("temperature", temp)):
+                        nodes, vals = t["axes"][axis]
+                        x += float(supermodes._axis(jnp.asarray(at, jnp.float64), nodes, vals[:, i], lagrange=True))
+                    q.append(x)
+                gn, gv = (np.asarray(a, float) for a in t["axes"]["gap"])
+                on, ov = (np.asarray(a, float) for a in t["axes"]["offset"])
+                grid, g = supermodes.shape_table(pol)
+                step = supermodes.SHAPE_STEP_UM
+                if not np.allclose(np.diff(grid), step, rtol=0, atol=1e-12):
+                    raise RuntimeError("fused_kernel: supermodes.shape_table's grid is not uniform; update _make_polarization")
+                if len(gn) < 2 or len(on) < 2:
+                    raise RuntimeError("fused_kernel: a supermode axis with one node; update _make_polarization")
+                on2 = on**2
+                pols.append({
+                    "q_const": tuple(q), "gap_nodes": gn, "gap_vals": gv,
+                    "gap_slope": (gv[-1, 0] - gv[-2, 0]) / (gn[-1] - gn[-2]),
+                    "offset_nodes2": on2, "offset_vals": ov,
+                    "offset_slope": (ov[-1, 0] - ov[-2, 0]) / (on2[-1] - on2[-2]),
+                    "shape_u0": float(grid[0]), "shape_step": step, "shape_g": np.asarray(g, float),
+                    "d_common": float(t["d_common"]), "d_core": float(t["d_core"]),
+                    "contrast": supermodes.TABLE_CORE_CONTRAST, "clad_table": clad_table,
+                    "excess": 10.0 ** (-0.1 * pk(f"excess_loss_{pol}_db")),
+                })
+        length = pk("taper_length_um")
+        return cls(model=cs.model, segments=int(cs.segments), profile=cs.profile, knots=tuple(cs.knots),
+                   exponent=pk("profile_exponent") if cs.profile == "exponential" else None,
+                   length_um=length, w0_um=1e-3 * pk("start_width_nm"), w1_um=1e-3 * pk("tip_width_nm"),
+                   pivot_um=0.5 * length + pk("yaw_pivot_um"), focus_width=FOCUS_WIDTH,
+                   k0=2 * math.pi / wl, n_clad=p["package.pwg.n_clad"] + dn_env, pols=tuple(pols))
 
 
 @dataclasses.dataclass
@@ -760,12 +1001,12 @@ class FusedModel:
     var_low: np.ndarray
     n_rows: int
     par: np.ndarray
-    tab: np.ndarray
     max_failed: int
     hist_bins: int
     hist_max_db: float
     spec_steps: int = 0  # J of the engine's yield-versus-spec histogram (0: the engine has none)
-    physics: object = None  # make_physics(kind, tab), set by from_problem
+    coupler: SupermodeCoupler | None = None  # the Si-strip coupler's constants (None: butt)
+    physics: object = None  # make_physics(kind, coupler), set by from_problem
 
     @classmethod
     def from_problem(cls, problem) -> "FusedModel":
@@ -777,7 +1018,7 @@ class FusedModel:
         from yieldmc.engine import quantities
         from yieldmc.engine.statistics import SPEC_STEPS
         from yieldmc.engine.model import nominal_values
-        from yieldmc.physics import coupling, materials, silicon, si_taper
+        from yieldmc.physics import coupling
 
         why = unsupported(problem)
         if why:
@@ -813,7 +1054,7 @@ class FusedModel:
             n_clad0=pk("pwg.n_clad"), pi_over_wl=math.pi / wl, max_loss_db=p["spec.max_loss_db"],
             hist_scale=s.hist_bins / s.hist_max_db,
         )
-        tab = np.zeros((8, 2), np.float32)
+        coupler = None
         if s.coupler.name == "butt":
             n_gap = pk("coupler.n_gap")
             fres = float(coupling.fresnel_transmission(pk("pwg.n_core"), n_gap)
@@ -822,37 +1063,8 @@ class FusedModel:
                        w2_y_um=pk("coupler.mode_radius_y_um"), ln_fresnel=math.log(fres))
             kind = KIND_BUTT
         else:
-            kind = KIND_LZ
-            length = pk("coupler.taper_length_um")
-            par.update(k0=2 * math.pi / wl, length_um=length, g0_um=pk("coupler.gap_um"),
-                       pivot_um=0.5 * length + pk("coupler.yaw_pivot_um"), w_start_um=1e-3 * pk("coupler.start_width_nm"),
-                       w_lo_um=0.5 * min(silicon.NEAR_CUTOFF_WIDTH_UM.values()), w_hi_um=silicon.WIDTH_MAX_UM)
-            # material shifts of the strip at the (fixed) temperature; the cladding above it is the PWG's
-            ref_si, ref_box, ref_top = (float(x) for x in silicon.si_strip_reference_indices(wavelength_um=wl))
-            deltas = (float(materials.silicon_index(wavelength_um=wl, temperature_c=temp)) - ref_si,
-                      float(materials.silica_index(wavelength_um=wl, temperature_c=temp)) - ref_box,
-                      pk("pwg.n_clad") + dn_env - ref_top)
-            s0, ds, n, tables = si_taper._build()
-            low = wl < silicon.BAND_SPLIT_UM
-            band = [0, 1, 2] if low else [3, 4, 5]
-            wts = silicon._band_lagrange(wl, [silicon.WAVELENGTHS_UM[j] for j in band])
-            n_top = float(materials.pwg_cladding_index(wavelength_um=wl, temperature_c=silicon.TABLE_TEMPERATURE_C))
-            tab = np.zeros((8, n), np.float64)
-            par.update(ds=ds, n_top=n_top)
-            for ip, pol in enumerate(("te", "tm")):
-                vals, slopes = tables[pol]  # (fields, nodes, n), in the normalised width s
-                v_node = sum(wt * vals[:, j] for wt, j in zip(wts, band))
-                m_node = sum(wt * slopes[:, j] for wt, j in zip(wts, band))
-                full = v_node[0] + sum(d * v_node[1 + k] for k, d in enumerate(deltas))  # − n_top
-                tab[4 * ip:4 * ip + 4] = (full, m_node[0] + sum(d * m_node[1 + k] for k, d in enumerate(deltas)),
-                                          v_node[0], m_node[0])
-                w0b = sum(wt * float(silicon._W_LO[ip, j]) for wt, j in zip(wts, band))
-                ta, tb = 1.0 / ((silicon.WIDTH_MAX_UM - w0b) * ds), s0 / ds
-                kappa = pk("coupler.kappa_tm_per_um") if (pol == "tm" and s.coupler.settings.tm_kappa) \
-                    else pk("coupler.kappa_per_um")
-                par.update({f"kappa_{pol}": kappa, f"eta_excess_{pol}": 10 ** (-0.1 * pk(f"coupler.excess_loss_{pol}_db")),
-                            f"tw0_{pol}": w0b, f"ta_{pol}": ta, f"tb_{pol}": tb})
-            tab = tab.astype(np.float32)
+            kind = KIND_SUPERMODE
+            coupler = SupermodeCoupler.from_problem(problem, p, nominal, dn_env)
         model = cls(
             kind=kind, layers=s.layers, channels=s.channels,
             x_um=((c - 0.5 * (s.channels - 1)) * pk("pitch_um")).astype(np.float32),
@@ -862,17 +1074,11 @@ class FusedModel:
             var_mean=np.array(cols[2], np.float32), var_sigma=np.array(cols[3], np.float32),
             var_row=np.array(cols[4], np.int64), var_kind=np.array(cols[5], np.int64),
             var_low=np.array(cols[6], np.float32), n_rows=row,
-            par=np.array([par[k] for k in PAR_NAMES], np.float32), tab=tab,
+            par=np.array([par[k] for k in PAR_NAMES], np.float32),
             max_failed=int(p["spec.max_failed_channels"]), hist_bins=s.hist_bins, hist_max_db=s.hist_max_db,
-            spec_steps=SPEC_STEPS,
+            spec_steps=SPEC_STEPS, coupler=coupler,
         )
-        model.physics = make_physics(kind, tab)
-        if kind == KIND_LZ:  # n_full and n_ref at the start width (no sample dependence), with the kernel's Hermite
-            for ip in (0, 1):
-                o = _POL0 + _POL_STRIDE * ip
-                w = np.full(TILE, model.par[_WSTART], np.float32)
-                model.par[o + 5] = _table_value(model, ip, 0, w)[0]
-                model.par[o + 6] = _table_value(model, ip, 2, w)[0]
+        model.physics = make_physics(kind, coupler)
         return model
 
     def run(self, *, samples: int, seed: int = 0, chunks: int | None = None) -> dict:
@@ -904,25 +1110,15 @@ class FusedModel:
                 "spec_hist": spec_hist.sum(0)}
 
 
-def _table_value(model: FusedModel, pol: int, row: int, w_um: np.ndarray) -> np.ndarray:
-    return _table_kernel(model.tab, 4 * pol + row, w_um, model.par, _POL0 + _POL_STRIDE * pol)
-
-
-@njit(**_OPTS)
-def _table_kernel(tab, row, w, par, o):
-    out = np.empty(w.shape[0], np.float32)
-    for i in range(w.shape[0]):
-        out[i], _ = _hermite(tab, row, w[i], par[o + 2], par[o + 3], par[o + 4], par[_DS])
-    return out
-
-
 # ----------------------------------------------------------------------------------------
 # Checks against the engine and the command
 # ----------------------------------------------------------------------------------------
 
-#: The cases of scripts/bench.py the kernel implements (overrides of the default job).
+#: The cases of scripts/bench.py the kernel implements (overrides of the default job, whose
+#: coupler is the adiabatic Si-strip taper with the cmt model).
 CASES = {
     "butt": ["package/coupler=butt"],
+    "adiabatic_cmt": ["package.coupler.model=cmt"],
     "adiabatic_landau_zener": ["package.coupler.model=landau_zener"],
 }
 
@@ -948,27 +1144,78 @@ def _threefry_batch(k0, k1, c0, c1):
     return out
 
 
-def check_physics(problem, model: FusedModel, *, n: int = 8 * TILE, seed: int = 3) -> float:
-    """Largest |Δ loss| (dB) between the kernel's physics and ``yieldmc.engine.model.channel_loss_db``
-    on the same sampled quantity values (every channel position, the engine in float32)."""
-    import jax.numpy as jnp
-
-    from yieldmc.engine.model import channel_loss_db
-
-    s = problem.static
+def check_values(problem, model: FusedModel, *, n: int = 8 * TILE, seed: int = 3, scale: float = 1.0) -> np.ndarray:
+    """Quantity values (Q, n) of ``n`` modules drawn with numpy: the nominal plus one draw per
+    active (quantity, level) of the job's distributions, the spreads (σ of a normal, s of a
+    shiftedlognormal) times ``scale`` (a wider scale reaches the model's edges: contact, the
+    crossing at the taper's ends, large offsets)."""
     rng = np.random.default_rng(seed)
     values = np.repeat(model.nominal[:, None], n, axis=1).astype(np.float32)
     for q, a, b, kind, low in zip(model.var_q, model.var_mean, model.var_sigma, model.var_kind, model.var_low):
         zz = rng.standard_normal(n).astype(np.float32)
+        b = np.float32(b * scale)
         values[q] += (a + b * zz) if kind == 0 else (low + np.exp(a + b * zz)).astype(np.float32)
+    return values
+
+
+#: Largest |Δ loss| allowed between the kernel's and the engine's (float32) channel losses, dB,
+#: where the engine's loss is below ``engine.hist_max_db``. Both are float32 evaluations of the
+#: same formulas in different operation orders and function implementations, so they differ
+#: by float32 rounding. The largest rounding is in the Si-strip ``cmt`` transfer: the phases
+#: Ω·h of its 64 segments add up to Φ ≈ 250 rad per polarisation at the nominal module, each
+#: rounded to ~6e-8 relative, which moves η by ~ε·Φ ≈ 1.5e-5. Measured against the engine in
+#: float64 on the check's draws (:func:`check_values`, seed 3), the engine's own float32 error
+#: is up to 4.7e-5 dB at the process spreads and 2.1e-4 dB at three times them, the kernel's
+#: 4.4e-5 and 2.0e-4 dB. 1e-3 dB bounds the sum of the two (the largest possible kernel −
+#: engine difference from rounding alone) with a margin of 2.4, and is a tenth of the
+#: statistics' resolution (the default loss
+#: histogram's 0.01 dB bins); a modelling difference is far larger (one segment more: 0.27 dB,
+#: the dense region 1 % wider: 0.06 dB, the polymer contrast shift left out: 0.19 dB). Beyond
+#: ``hist_max_db`` η is below 1 %, where a rounding of η of ~1e-7 is itself ~1e-3 dB or more:
+#: those channels fail either way and are compared as pass/fail (:func:`check_physics`).
+CHECK_TOLERANCE_DB = 1e-3
+
+
+def check_physics(problem, model: FusedModel, *, n: int = 8 * TILE, seed: int = 3, scale: float = 1.0) -> dict:
+    """The kernel's channel losses against ``yieldmc.engine.model.channel_loss_parts`` (the
+    engine in float32, as it runs) on the same quantity values (:func:`check_values`), every
+    channel position of one layer.
+
+    Returns:
+      ``{"max_abs_db"``: the largest |Δ loss|, ``"max_abs_db_below"``: the largest over the
+      channels whose engine loss is below ``engine.hist_max_db`` (the range the statistics
+      resolve), ``"max_abs_eta"``: the largest |Δη| with η = 10^(−(loss − propagation)/10)
+      (the transfer itself; at a large loss a float32 rounding of η is many dB),
+      ``"loss_range_db"``: the engine's (min, max), ``"n"``: channel evaluations compared,
+      ``"pass_fail_differ"``: channels that pass ``spec.max_loss_db`` in one and fail in the
+      other although the engine's loss is more than :data:`CHECK_TOLERANCE_DB` from it,
+      ``"ok"``: ``max_abs_db_below`` ≤ :data:`CHECK_TOLERANCE_DB` and no such channel}.
+    """
+    import jax.numpy as jnp
+
+    from yieldmc.engine.model import channel_loss_parts, propagation_db
+
+    s = problem.static
+    values = check_values(problem, model, n=n, seed=seed, scale=scale)
     stack = np.zeros(n, np.float32)
     ours = np.stack([channel_losses(model.physics, values, model.x_um[c], model.y_um[0], stack, model.par)
                      for c in range(s.channels)])
     params = {k: jnp.asarray(np.asarray(v).reshape(-1)[0], jnp.float32) for k, v in problem.params.items()}
     vals = {q: jnp.asarray(values[i]) for i, q in enumerate(QUANTITIES)}
     one_layer = dataclasses.replace(s, layers=1)
-    ref = np.asarray(channel_loss_db(vals, params, one_layer))[0]  # (C, n)
-    return float(np.max(np.abs(ours - ref)))
+    ref = np.asarray(channel_loss_parts(vals, params, one_layer)["loss"])[0]  # (C, n)
+    prop = float(np.asarray(propagation_db(vals, params)).reshape(-1)[0])
+    diff = np.abs(ours.astype(np.float64) - ref)
+    diff = np.where(ours == ref, 0.0, diff)  # equal infinities
+    below = ref < s.hist_max_db
+    eta = lambda x: 10.0 ** (-(np.asarray(x, np.float64) - prop) / 10.0)  # noqa: E731
+    spec = float(np.asarray(problem.params["spec.max_loss_db"]).reshape(-1)[0])
+    differ = int(np.sum(((ours <= spec) != (ref <= spec)) & (np.abs(ref - spec) > CHECK_TOLERANCE_DB)))
+    below_max = float(np.max(diff[below], initial=0.0))
+    return {"max_abs_db": float(np.max(diff)), "max_abs_db_below": below_max,
+            "max_abs_eta": float(np.max(np.abs(eta(ours) - eta(ref)))),
+            "loss_range_db": (float(np.min(ref)), float(np.max(ref))), "n": int(ref.size),
+            "pass_fail_differ": differ, "ok": bool(below_max <= CHECK_TOLERANCE_DB and differ == 0)}
 
 
 def compare(engine_stats, fused: dict) -> dict:
@@ -985,12 +1232,21 @@ def compare(engine_stats, fused: dict) -> dict:
             "z": (y2 - y1) / se if se > 0 else 0.0, "agree": bool(abs(y2 - y1) <= 4.5 * max(se, 1e-12)),
             "fail_fraction_engine": f1.tolist(), "fail_fraction_fused": f2.tolist(),
             "max_abs_z_fail_fraction": float(np.max(np.abs(z_f))),
+            "fail_fractions_agree": bool(np.all(np.abs(f2 - f1) <= 4.5 * np.maximum(se_f, 1e-12))),
             "mean_loss_db_engine": (engine_stats.loss_sum[0, 0] * 1e-4 / n1).tolist(),
             "mean_loss_db_fused": (fused["loss_sum"] / n2).tolist(),
             # the spec histogram's count up to bin J (spec = spec.max_loss_db) is the passing count
             "spec_hist_consistent": bool(fused["spec_hist"].size == 0 or
                                          fused["spec_hist"][:(fused["spec_hist"].size - 2) // 2 + 1].sum()
                                          == fused["n_pass"])}
+
+
+def _print_check(name: str, scale: float, res: dict) -> None:
+    print(f"{name:24s} channel losses vs engine.model.channel_loss_parts (float32), {res['n']} channel "
+          f"evaluations, spreads ×{scale:g}: max |Δ| {res['max_abs_db_below']:.2e} dB below hist_max_db "
+          f"(tolerance {CHECK_TOLERANCE_DB:g}), {res['max_abs_db']:.2e} dB overall (engine losses "
+          f"{res['loss_range_db'][0]:.2f}–{res['loss_range_db'][1]:.4g} dB), max |Δη| {res['max_abs_eta']:.1e}, "
+          f"pass/fail differ: {res['pass_fail_differ']} ({'ok' if res['ok'] else 'FAILED'})", flush=True)
 
 
 def main() -> None:
@@ -1000,6 +1256,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="numba threads (default: all)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--check", action="store_true",
+                    help="only the per-channel check (the kernel's channel losses against the engine's on "
+                         "fixed draws, at the process spreads and at three times them) and the hash; no runs")
     ap.add_argument("--json")
     args = ap.parse_args()
     import yieldmc
@@ -1017,6 +1276,13 @@ def main() -> None:
         t = time.perf_counter()
         model.run(samples=TILE, seed=0)
         t_compile = time.perf_counter() - t
+        checks = {scale: check_physics(problem, model, scale=scale) for scale in (1.0, 3.0)}
+        if args.check:
+            for scale, res in checks.items():
+                _print_check(name, scale, res)
+                ok &= res["ok"]
+            report[name] = {f"spreads_x{scale:g}": res for scale, res in checks.items()}
+            continue
         walls = []
         for _ in range(args.repeats):
             t = time.perf_counter()
@@ -1027,18 +1293,22 @@ def main() -> None:
         evals = args.samples * problem.static.layers * problem.static.channels
         row.update(fused_s=statistics.median(walls), fused_walls_s=walls, compile_s=t_compile,
                    fused_channel_evals_per_s=evals / statistics.median(walls),
-                   max_abs_physics_diff_db=check_physics(problem, model))
+                   physics_check={f"spreads_x{scale:g}": res for scale, res in checks.items()})
         report[name] = row
-        ok &= row["agree"] and row["spec_hist_consistent"]
+        ok &= (row["agree"] and row["fail_fractions_agree"] and row["spec_hist_consistent"]
+               and all(res["ok"] for res in checks.values()))
         print(f"{name:24s} fused {row['fused_channel_evals_per_s']:.4g} ch/s (compile {t_compile:.1f} s) | "
               f"yield engine {row['yield_engine']:.5f} ± {row['se_engine']:.5f}, fused {row['yield_fused']:.5f} "
               f"± {row['se_fused']:.5f}, z = {row['z']:+.2f} ({'agree' if row['agree'] else 'DISAGREE'}) | "
-              f"max |z| per-channel fail fraction {row['max_abs_z_fail_fraction']:.2f} | "
-              f"physics vs engine max |Δloss| {row['max_abs_physics_diff_db']:.2e} dB", flush=True)
+              f"max |z| per-channel fail fraction {row['max_abs_z_fail_fraction']:.2f} "
+              f"({'agree' if row['fail_fractions_agree'] else 'DISAGREE'})", flush=True)
+        for scale, res in checks.items():
+            _print_check(name, scale, res)
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        Path(args.json).write_text(json.dumps(report, indent=2, default=float))
     if not ok:
-        raise SystemExit("fused kernel: yield disagrees with the engine beyond 4.5 combined standard errors")
+        raise SystemExit("fused kernel: disagrees with the engine (the yield or a channel's fail fraction beyond "
+                         "4.5 combined standard errors, or a channel loss beyond CHECK_TOLERANCE_DB)")
 
 
 if __name__ == "__main__":
