@@ -1,0 +1,71 @@
+"""The runtime Si-taper → PWG coupler against an eigenmode-expansion (EME) propagation of the
+full 3-D taper (tests/data/eme_reference.json, written by ``python scripts/eme_reference.py
+report --write`` from the mode solves of ``scripts/eme_reference.py solve``; no mode solver
+here: the test reads the committed points and reruns only the runtime coupler).
+
+The criterion is the coupler validation criterion of docs/physics.md: |Δ| ≤ 0.3 dB or ≤ 20 %
+of the reference loss, against the EME averaged over the channel CD scatter or at the nominal
+tip (the tip interference phase is not resolved at runtime). The runtime does not meet it:
+the EME finds 0.26–0.64 dB more loss than the two-mode coupled-mode model the runtime is built
+on (its local supermode coupling near phase matching, from mode overlaps, is 5–30 % higher
+than the two-mode model's κ·δ′/(δ² + 4κ²) with δ(w) interpolated between solves; about
+0.1 dB goes to modes beyond the two supermodes). That test is an expected failure, strict:
+a runtime that comes within the criterion fails it until the table is regenerated. The
+comparison table (docs/physics.md) is what the runtime gives now, within float32 rounding.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from yieldmc import validation
+
+EME = json.loads((Path(__file__).parent / "data/eme_reference.json").read_text())
+
+
+def db(eta):
+    return -10.0 * math.log10(eta)
+
+
+def within(value_db, reference_db):
+    diff = abs(value_db - reference_db)
+    return diff <= EME["criterion_db"] or diff <= EME["criterion_rel"] * reference_db
+
+
+def test_the_committed_eme_points_cover_both_polarisations_and_a_misaligned_case():
+    pts = EME["points"]
+    assert len(pts) >= 3
+    assert {p["polarization"] for p in pts} == {"te", "tm"}
+    assert any(p["gap_um"] != p["geometry"]["gap_um"] or p["offset_um"] != 0.0 for p in pts)
+    for p in pts:
+        e = p["eme"]
+        assert 0.0 < e["eta"] <= 1.0 and 0.0 < e["eta_cd_mean"] <= 1.0
+        # the launch is the strip mode, the cascade reflects next to nothing, and the modal
+        # basis is converged (the last added modes move the loss by < 0.05 dB)
+        assert p["launch_strip_power_in_mode1"] > 0.999 and e["reflected_max"] < 1e-3
+        assert abs(db(e["eta_cd_mean_modes"]["16"]) - db(e["eta_cd_mean"])) < 0.05
+
+
+def test_the_comparison_table_is_what_the_runtime_gives_now():
+    """The runtime column of the committed table within float32 rounding: the segments'
+    phases sum to ~250 rad, so a relative rounding of 1e-7 moves η by ~1e-5 (5e-5 dB);
+    1e-3 dB leaves room for another CPU's vector width."""
+    for p in EME["points"]:
+        run_db = db(float(validation.supermode_coupler_eta(p, p["geometry"])))
+        assert abs(run_db - db(p["runtime_eta"])) <= 1e-3, (p["polarization"], p["name"], run_db)
+
+
+@pytest.mark.xfail(strict=True, reason="the runtime's two-mode coupler is 0.33–0.75 dB more optimistic than "
+                   "the EME (docs/physics.md, 'Against an eigenmode expansion')")
+def test_runtime_coupler_within_the_criterion_of_the_eme_propagation():
+    bad = []
+    for p in EME["points"]:
+        run_db = db(float(validation.supermode_coupler_eta(p, p["geometry"])))
+        refs = [db(p["eme"][k]) for k in ("eta_cd_mean", "eta")]
+        if not any(within(run_db, r) for r in refs):
+            bad.append((p["polarization"], p["name"], refs, run_db))
+    assert not bad, bad
