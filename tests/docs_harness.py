@@ -18,7 +18,9 @@ output blocks). The rules, as the README's "Documentation tests" paragraph state
   ``output.plots=false`` is appended unless the command sets ``output.plots``;
   ``--samples N`` of a script likewise. A command with uncertain inputs (``uncertain=``
   or ``uncertainty=``) that does not set ``uncertainty.realizations`` gets
-  :data:`SMALL_REALIZATIONS` of them.
+  :data:`SMALL_REALIZATIONS` of them, and ``mode=calibrate`` without ``calibrate.bootstrap``
+  refits :data:`SMALL_BOOTSTRAP` bootstrap samples (the printed errors are compared within
+  4.5 combined errors, which a smaller bootstrap widens, not biases).
 * ``<!-- docs-test: PATH -->`` before a block (PATH relative to the checkout, e.g.
   ``tests/test_cluster.py``): that file runs the block; the harness checks that it
   contains every command (or the snippet) verbatim, whitespace runs counted as one
@@ -32,7 +34,8 @@ output blocks). The rules, as the README's "Documentation tests" paragraph state
   override and compares: the text with its numbers masked must be the same, fractions
   of modules (4 decimals, or a percentage) must agree within 4.5 combined binomial
   standard errors, ``value ± se`` within 4.5 combined errors, sample counts must be
-  the commands' ``samples``, p-values, timings, the worst channel's indices and the
+  the commands' ``samples``, p-values, timings, the worst channel's indices, the index of
+  the best and worst realisation of uncertain inputs and the
   ``plot:`` lines (the test runs without plots) are not compared, and every other number
   must be equal.
 * ```text blocks without a marker and unlabelled fences are output or records, not run.
@@ -55,6 +58,7 @@ import warm_process
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_SAMPLES = 16384
 SMALL_REALIZATIONS = 8
+SMALL_BOOTSTRAP = 5
 Z_TOLERANCE = 4.5  # combined standard errors
 COMMAND_TIMEOUT_S = 900
 
@@ -257,6 +261,8 @@ def small(command: str) -> str:
             command += " output.plots=false"
         if re.search(r"(^|\s)'?(uncertain=|uncertainty=)", command) and "uncertainty.realizations=" not in command:
             command += f" uncertainty.realizations={SMALL_REALIZATIONS}"
+        if re.search(r"(^|\s)mode=calibrate(\s|$)", command) and "calibrate.bootstrap=" not in command:
+            command += f" calibrate.bootstrap={SMALL_BOOTSTRAP}"
     elif words[0] == "python" and "--samples" in command:
         n = _samples_in(command)
         if n is not None and n > SMALL_SAMPLES:
@@ -382,7 +388,7 @@ def clean_output(stdout: str, cwd: Path) -> list[str]:
 
 _NUMBER = re.compile(r"(?<![A-Za-z_0-9.])[-−]?\d+(?:\.\d+)?(?:e[-+]?\d+)?%?(?![A-Za-z_0-9])")
 _HASH = re.compile(r"_[0-9a-f]{8}(?=\.zarr|_)")
-_SKIP_BEFORE = ("p-value ", "layer ", "channel ")
+_SKIP_BEFORE = ("p-value ", "layer ", "channel ", "realization=")  # p-values, argmax indices of random draws
 _SKIP_AFTER = (" s for", " s)", " s,")
 
 

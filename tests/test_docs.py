@@ -146,6 +146,10 @@ def test_small_override():
         f"yieldmc calibrate.samples=99999 samples={h.SMALL_SAMPLES} output.plots=false"
     assert h.small("python scripts/x.py --samples 100000") == f"python scripts/x.py --samples {h.SMALL_SAMPLES}"
     assert h.small("yieldmc-plot results/") == "yieldmc-plot results/"
+    assert h.small("yieldmc mode=calibrate samples=4096") == \
+        f"yieldmc mode=calibrate samples=4096 output.plots=false calibrate.bootstrap={h.SMALL_BOOTSTRAP}"
+    assert h.small("yieldmc mode=calibrate calibrate.bootstrap=30 samples=4096") == \
+        "yieldmc mode=calibrate calibrate.bootstrap=30 samples=4096 output.plots=false"
 
 
 def test_compare_output_uses_binomial_intervals():
@@ -168,6 +172,16 @@ def test_compare_output_uses_binomial_intervals():
     assert h.compare_output(doc, other, n_doc=131072, n_rerun=16384)
     assert h.compare_output(doc, close[:3], n_doc=131072, n_rerun=16384)
     assert h.compare_output(doc, close, n_doc=131072, n_rerun=131072)  # 16384 is not the count
+
+
+def test_the_best_and_worst_realisation_index_is_not_compared_but_a_sweep_point_is():
+    doc = ["  worst  0.5222 (95 % CI 0.5069 – 0.5375) at realization=3",
+           "  worst  0.6012 (95 % CI 0.5940 – 0.6084) at process.dx_um.module.sigma=1.0"]
+    now = ["  worst  0.5301 (95 % CI 0.5148 – 0.5453) at realization=26",
+           "  worst  0.6012 (95 % CI 0.5940 – 0.6084) at process.dx_um.module.sigma=1.0"]
+    assert h.compare_output(doc, now, n_doc=4096, n_rerun=4096) == []
+    moved = now[:1] + ["  worst  0.6012 (95 % CI 0.5940 – 0.6084) at process.dx_um.module.sigma=0.5"]
+    assert h.compare_output(doc, moved, n_doc=4096, n_rerun=4096)
 
 
 def test_fractions_as_the_summaries_print_them():
