@@ -373,6 +373,9 @@ class _Model:
         self.kind = self.cpl["kind"]
         if self.kind not in ("butt", "adiabatic"):
             raise ValueError(f"package.coupler.kind: unknown {self.kind!r}")
+        if self.kind == "adiabatic" and self.cpl.get("taper", "linear") != "linear":
+            raise NotImplementedError(f"numpy_baseline: only the linear Δβ taper (package.coupler.taper=linear), "
+                                      f"not {self.cpl.get('taper')!r}")
         if self.kind == "adiabatic":
             self.model = self.cpl.get("model", "cmt")
             if self.model not in ("cmt", "landau_zener"):
