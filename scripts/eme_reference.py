@@ -146,11 +146,6 @@ def configured():
             "exponent": cp.get("profile_exponent"), "gap_um": cp["gap_um"]}
 
 
-def cd_sigma_nm():
-    """Channel-to-channel CD scatter of the tips, nm (conf/process/nominal.yaml)."""
-    return yaml.safe_load((ROOT / "conf/process/nominal.yaml").read_text())["taper_tip_width_nm"]["channel"]["sigma"]
-
-
 def width_grid(geo, w_star_nm, grid=GRID):
     """Sampled widths (nm), widest first: see the module docstring."""
     lo = geo["tip_nm"] - grid["tip_margin"]
@@ -684,6 +679,14 @@ def table(doc):
                 if c["case"] == p["case"] and c["grid"] == "coarse"]
         print(f"  {p['case']}: {p['widths']} cells, {p['modes']} modes; {fewer}; interfaces tested by the "
               f"transmitted side {other:+.3f}" + (f"; every width step doubled {grid[0]:+.3f}" if grid else ""))
+    print("\nthe cascade on the reference's two-mode model, and EME / two-mode model within ±3 nm of phase matching:")
+    for p in doc["points"]:
+        near = [r for r in p["crossing_shape"] if abs(r["w_nm"] - 1e3 * p["w_star_um"]) <= 3.0]
+        coupling = [r["coupling_eme_per_nm"] / r["coupling_ref_per_nm"] for r in near]
+        splitting = [r["splitting_eme_per_um"] / r["splitting_ref_per_um"] for r in near]
+        print(f"  {p['case']}: cascade {p['two_mode_model_through_the_cascade_eta']:.4f}, reference "
+              f"{p['reference_eta']:.4f}; local supermode coupling {min(coupling):.2f}–{max(coupling):.2f}, "
+              f"splitting {min(splitting):.3f}–{max(splitting):.3f}")
     return 0
 
 
