@@ -122,6 +122,9 @@ GRID = {"fine": 1.0, "near": 25.0, "coarse": 5.0, "fast": 10.0, "fast_above": 17
 #: The grid check: every step doubled (and 20 nm steps in the fast section).
 COARSE_GRID = dict(GRID, fine=2.0, coarse=10.0, fast=20.0)
 CD_NODES = 5
+#: Read-out of the two-mode check in the local-mode basis: this far (nm) above the narrow
+#: side's next anticrossing (the table also lists 1 and 6 nm as its spread).
+STOP_ABOVE_NM = 2.0
 
 #: The cases: polarisation class and cross-section (λ µm, gap µm, lateral offset µm), named
 #: as in scripts/coupler_reference.py.
@@ -687,6 +690,18 @@ def table(doc):
         print(f"  {p['case']}: cascade {p['two_mode_model_through_the_cascade_eta']:.4f}, reference "
               f"{p['reference_eta']:.4f}; local supermode coupling {min(coupling):.2f}–{max(coupling):.2f}, "
               f"splitting {min(splitting):.3f}–{max(splitting):.3f}")
+    print("\nthe two-mode equations in the local-mode basis (nominal tip), read out "
+          f"{STOP_ABOVE_NM:g} nm above the narrow side's next anticrossing (1–6 nm: the spread):")
+    print("| case | read out at nm | residual, EME's splitting and coupling | spread | residual, two-mode model's "
+          "| EME loss 1 − η (24 modes) |")
+    print("|---|---|---|---|---|---|")
+    for p in doc["points"]:
+        ws = 1e3 * p["w_star_um"]
+        res, stop = two_mode_residual(p["local_modes"], ws)
+        spread = [two_mode_residual(p["local_modes"], ws, stop_above_nm=x)[0] for x in (1.0, 6.0)]
+        model, _ = two_mode_residual(p["local_modes"], ws, model=True)
+        print(f"| {p['case']} | {stop:g} | {res:.4f} | {min(spread + [res]):.4f}–{max(spread + [res]):.4f} | "
+              f"{model:.4f} | {1 - p['eme']['eta']:.4f} |")
     return 0
 
 
@@ -762,6 +777,67 @@ def crossing_shape(meta, recs, data, case, ref, span_nm=6.0):
     return rows
 
 
+def local_modes(meta, recs, geo, data, case, ref):
+    """The two highest local modes of every cell along the nominal profile (launched at the
+    knot), as the two-mode equations in the local-mode basis need them: cell width and length,
+    the splitting k0·(n1 − n2) and the gap to the third mode k0·(n2 − n3) (1/µm), and across the
+    interface before each cell the rotation of modes 1 and 2 into each other (antisymmetric part
+    of their overlap block, rad); the same two quantities of the coupled-mode reference's
+    two-mode model (splitting sqrt(δ² + 4κ²), rotation Δθ, tan 2θ = 2κ/δ) on the same cells."""
+    import coupler_reference as cr
+
+    c = cr.data_crossing(data, case)
+    delta_u = cr.case_delta(data, case["polarization"], c, ref["slope_per_um2"])[0]
+    k0 = 2 * math.pi / meta["wavelength_um"]
+    kap, w_star = ref["kappa_per_um"], ref["w_star_um"]
+    ws = meta["widths_nm"]
+    lengths = cell_lengths(geo, ws)
+    lengths[np.asarray(ws) > launch_nm(geo) + 1e-9] = 0.0
+    used = [i for i in range(len(ws)) if lengths[i] > 0]
+
+    def model(w):
+        d = float(delta_u(1e-3 * w - w_star))
+        return 0.5 * math.atan2(2 * kap, d), math.sqrt(d * d + 4 * kap * kap)
+
+    out = {k: [] for k in ("width_nm", "length_um", "splitting_per_um", "third_gap_per_um", "rotation_rad",
+                           "model_splitting_per_um", "model_rotation_rad")}
+    for i in used:
+        o = np.asarray(recs[i]["o_prev_this"]) if i > used[0] else np.eye(2)
+        n = recs[i]["n_eff"]
+        out["width_nm"].append(ws[i])
+        out["length_um"].append(float(lengths[i]))
+        out["splitting_per_um"].append(k0 * (n[0] - n[1]))
+        out["third_gap_per_um"].append(k0 * (n[1] - n[2]))
+        out["rotation_rad"].append(float(0.5 * (o[0, 1] - o[1, 0])))
+        out["model_splitting_per_um"].append(model(ws[i])[1])
+        out["model_rotation_rad"].append(model(ws[i])[0] - model(ws[i - 1])[0] if i > used[0] else 0.0)
+    return out
+
+
+def two_mode_residual(local, w_star_nm, *, model=False, stop_above_nm=STOP_ABOVE_NM):
+    """Power left in the second local mode by the two-mode equations in the local-mode basis,
+    a ← R(Δθ)·a at each interface, a ← diag(e^{∓iΔ/2·L})·a in each cell, launched in the first
+    mode at the knot, with the EME's own splitting and rotation (``model``: the coupled-mode
+    reference's). Read out ``stop_above_nm`` above the next anticrossing on the narrow side
+    (the narrowest-side minimum of n2 − n3, where the Si-like mode hands over to the PWG's
+    higher-order mode): there the residual no longer returns to the PWG fundamental, and the
+    first mode projects onto the isolated PWG mode to better than 1e-3 at the tip. Returns
+    (residual, stop width nm)."""
+    ws = np.asarray(local["width_nm"])
+    gap = np.asarray(local["third_gap_per_um"])
+    narrow = np.nonzero(ws < w_star_nm)[0]
+    stop = ws[narrow[np.argmin(gap[narrow])]] + stop_above_nm
+    split = local["model_splitting_per_um" if model else "splitting_per_um"]
+    rot = local["model_rotation_rad" if model else "rotation_rad"]
+    a = np.array([1.0, 0.0], complex)
+    for w, length, d, phi in zip(ws, local["length_um"], split, rot):
+        if w < stop - 1e-9:
+            break
+        a = np.array([[math.cos(phi), math.sin(phi)], [-math.sin(phi), math.cos(phi)]]) @ a
+        a = a * np.exp(np.array([-0.5j, 0.5j]) * d * length)
+    return float(abs(a[1]) ** 2), float(stop)
+
+
 def two_mode_cascade_check(meta, geo, data, case, ref):
     """The cascade itself on the coupled-mode reference's two-mode model: cells of the same
     widths whose modes are the model's local supermodes (mixing angle θ, tan 2θ = 2κ/δ,
@@ -817,6 +893,7 @@ def report(args):
         run = cr.runtime_eta(case, geo)
         shape = crossing_shape(meta, recs, data, case, ref)
         check = two_mode_cascade_check(meta, geo, data, case, ref)
+        local = local_modes(meta, recs, geo, data, case, ref)
         points.append({"case": key, **case, "geometry": geo, "eme": eme, "modes": meta["modes"],
                        "grid": meta["grid"], "widths": len(meta["widths_nm"]), "dofs_max": max(r["dofs"] for r in recs),
                        "solve_seconds": round(sum(r["seconds"] for r in recs), 1),
@@ -825,7 +902,8 @@ def report(args):
                        "reference_eta_at_bias": ref_at, "reference_source": ref["source"],
                        "kappa_per_um": ref["kappa_per_um"], "w_star_um": ref["w_star_um"], "runtime_eta": run,
                        "runtime_within_criterion": bool(within(db(run), db(eme["eta_cd_mean"])) or within(db(run), db(eme["eta"]))),
-                       "crossing_shape": shape, "two_mode_model_through_the_cascade_eta": check})
+                       "crossing_shape": shape, "two_mode_model_through_the_cascade_eta": check,
+                       "local_modes": local})
     for name, (meta, recs) in sorted(runs.items()):
         if meta["case"] not in base or base[meta["case"]][0] is meta:
             continue

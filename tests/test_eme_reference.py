@@ -7,9 +7,11 @@ The criterion is the coupler validation criterion of docs/physics.md: |Δ| ≤ 0
 of the reference loss, against the EME averaged over the channel CD scatter or at the nominal
 tip (the tip interference phase is not resolved at runtime). The runtime does not meet it:
 the EME finds 0.26–0.64 dB more loss than the two-mode coupled-mode model the runtime is built
-on (its local supermode coupling near phase matching, from mode overlaps, is up to 35 % higher
-than the two-mode model's κ·δ′/(δ² + 4κ²) with δ(w) interpolated between solves; about
-0.1 dB goes to modes beyond the two supermodes). That test is an expected failure, strict:
+on. The two-mode equations in the local-mode basis, run on the EME's own splitting and
+local coupling of its two highest modes, reproduce the EME's loss; run on the two-mode
+model's, they do not: the model's crossing shape (δ(w) interpolated between sparse solves,
+steepening on the narrow side where the Si-like mode nears the PWG's higher-order mode)
+returns part of the non-adiabatic power that the EME keeps. That test is an expected failure, strict:
 a runtime that comes within the criterion fails it until the table is regenerated. The
 comparison table (docs/physics.md) is what the runtime gives now, within float32 rounding.
 """
@@ -20,6 +22,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from yieldmc import validation
@@ -69,3 +72,36 @@ def test_runtime_coupler_within_the_criterion_of_the_eme_propagation():
         if not any(within(run_db, r) for r in refs):
             bad.append((p["polarization"], p["name"], refs, run_db))
     assert not bad, bad
+
+
+def residual(local, w_star_nm, *, model, stop_above_nm=2.0):
+    """Second implementation of the script's check: the product of the cells' 2 × 2 transfer
+    matrices (phase, then rotation at the interface before), applied to the first mode; read out
+    ``stop_above_nm`` above the narrowest-side minimum of the gap to the third mode."""
+    ws = np.asarray(local["width_nm"])
+    gap = np.asarray(local["third_gap_per_um"])
+    narrow = ws < w_star_nm
+    stop = ws[narrow][np.argmin(gap[narrow])] + stop_above_nm
+    split = np.asarray(local["model_splitting_per_um" if model else "splitting_per_um"])
+    rot = np.asarray(local["model_rotation_rad" if model else "rotation_rad"])
+    m = np.eye(2, dtype=complex)
+    for k in np.nonzero(ws >= stop - 1e-9)[0]:
+        c, s = math.cos(rot[k]), math.sin(rot[k])
+        phase = np.diag(np.exp([-0.5j * split[k] * local["length_um"][k], 0.5j * split[k] * local["length_um"][k]]))
+        m = phase @ np.array([[c, s], [-s, c]]) @ m
+    return float(abs(m[1, 0]) ** 2)
+
+
+def test_two_modes_with_the_emes_own_crossing_reproduce_the_eme_and_the_models_do_not():
+    """The diagnosis of the failure above, on the committed local-mode data: with the EME's
+    splitting and local coupling the two-mode residual is the EME's loss within the EME's own
+    uncertainty (its two interface tests differ by 0.06–0.09 dB); with the two-mode model's on
+    the same cells it is 0.25 dB or more short of it."""
+    for p in EME["points"]:
+        ws = 1e3 * p["w_star_um"]
+        loss_db = db(p["eme"]["eta"])
+        spread_db = abs(db(p["eme"]["eta_transmitted_test"]) - loss_db)
+        own = db(1.0 - residual(p["local_modes"], ws, model=False))
+        two_mode = db(1.0 - residual(p["local_modes"], ws, model=True))
+        assert abs(own - loss_db) <= spread_db, (p["case"], own, loss_db, spread_db)
+        assert loss_db - two_mode >= 0.25, (p["case"], two_mode, loss_db)
