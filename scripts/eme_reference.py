@@ -702,6 +702,15 @@ def table(doc):
         model, _ = two_mode_residual(p["local_modes"], ws, model=True)
         print(f"| {p['case']} | {stop:g} | {res:.4f} | {min(spread + [res]):.4f}–{max(spread + [res]):.4f} | "
               f"{model:.4f} | {1 - p['eme']['eta']:.4f} |")
+    print("\nthe nominal crossing's local modes stretched to each case's crossing (ρ = (s/κ)/(s/κ)_nominal), "
+          "loss dB, CD mean:")
+    print("| case | ρ | stretched nominal local modes | EME | difference |")
+    print("|---|---|---|---|---|")
+    for p in doc["points"]:
+        q = p.get("nominal_local_modes_stretched")
+        if q:
+            a, b = db(q["eta_cd_mean"]), db(p["eme"]["eta_cd_mean"])
+            print(f"| {p['case']} | {q['rho']:.2f} | {a:.3f} | {b:.3f} | {a - b:+.3f} |")
     return 0
 
 
@@ -838,6 +847,53 @@ def two_mode_residual(local, w_star_nm, *, model=False, stop_above_nm=STOP_ABOVE
     return float(abs(a[1]) ** 2), float(stop)
 
 
+def local_mode_tables(meta, recs, w_star_nm, kappa, slope):
+    """A crossing's local-mode data as functions of u = w − w* (nm, ascending): the splitting
+    k0·(n1 − n2) (1/µm), the rotation density of modes 1 and 2 (rad/nm, at the interface
+    midpoints), the projections of both modes onto the isolated PWG mode, the read-out width
+    (``STOP_ABOVE_NM`` above the narrow side's next anticrossing), and its κ and s."""
+    k0 = 2 * math.pi / meta["wavelength_um"]
+    ws = np.asarray(meta["widths_nm"])
+    n = np.array([r["n_eff"][:3] for r in recs])
+    u = ws - w_star_nm
+    rot = np.array([0.5 * (np.asarray(recs[i]["o_prev_this"])[0, 1] - np.asarray(recs[i]["o_prev_this"])[1, 0])
+                    for i in range(1, len(ws))])
+    proj = np.array([0.5 * (np.asarray(r["o_this_pwg"][:2]) + np.asarray(r["o_pwg_this"][:2])) for r in recs])
+    gap = n[:, 1] - n[:, 2]
+    narrow = np.nonzero(u < 0)[0]
+    return {"u": u[::-1], "splitting": (k0 * (n[:, 0] - n[:, 1]))[::-1], "u_mid": (0.5 * (u[1:] + u[:-1]))[::-1],
+            "density": (rot / (ws[:-1] - ws[1:]))[::-1], "p0": proj[::-1, 0], "p1": proj[::-1, 1],
+            "u_stop": float(u[narrow[np.argmin(gap[narrow])]] + STOP_ABOVE_NM), "kappa": kappa, "slope": slope}
+
+
+def scaled_local_mode_eta(tab, geo, *, kappa, w_star_nm, slope, bias_nm=0.0, start_nm=None, steps=60001):
+    """η of the two-mode equations in the local-mode basis along the taper profile, from a
+    nominal crossing's tables ``tab`` stretched to another crossing (κ, w*, s): the two-mode
+    picture depends on δ/2κ alone, so the crossing at u behaves as the nominal one at ρ·u,
+    ρ = (s/κ)/(s_nom/κ_nom), with the splitting scaled by κ/κ_nom. Read out at the stretched
+    read-out width (power in the first mode × its projection at the tip), or at the tip when
+    it comes first (|P1·a1 + P2·a2|²)."""
+    rho = (slope / kappa) / (tab["slope"] / tab["kappa"])
+    z = np.linspace(0.0, geo["length_um"], steps)
+    w = profile_nm(geo)(z) + bias_nm
+    if start_nm is not None:
+        keep = w <= start_nm + 1e-9
+        z, w = z[keep], w[keep]
+    ur = rho * (w - w_star_nm)
+    a = np.array([1.0, 0.0], complex)
+    for j in range(1, len(z)):
+        if ur[j] < tab["u_stop"]:
+            return float(abs(a[0]) ** 2 * np.interp(ur[-1], tab["u"], tab["p0"]) ** 2), "read-out width"
+        um = 0.5 * (ur[j - 1] + ur[j])
+        phi = np.interp(um, tab["u_mid"], tab["density"], left=0.0, right=0.0) * (ur[j - 1] - ur[j])
+        c, sn = math.cos(phi), math.sin(phi)
+        a = np.array([c * a[0] + sn * a[1], -sn * a[0] + c * a[1]])
+        d = kappa / tab["kappa"] * np.interp(um, tab["u"], tab["splitting"])
+        a = a * np.exp(np.array([-0.5j, 0.5j]) * d * (z[j] - z[j - 1]))
+    p0, p1 = (np.interp(ur[-1], tab["u"], tab[k]) for k in ("p0", "p1"))
+    return float(abs(p0 * a[0] + p1 * a[1]) ** 2), "tip"
+
+
 def two_mode_cascade_check(meta, geo, data, case, ref):
     """The cascade itself on the coupled-mode reference's two-mode model: cells of the same
     widths whose modes are the model's local supermodes (mixing angle θ, tan 2θ = 2κ/δ,
@@ -900,10 +956,28 @@ def report(args):
                        "launch_strip_power_in_mode1": recs[0]["launch_strip_power_in_modes"][0] ** 2,
                        "reference_eta": ref["eta"], "reference_eta_cd_mean": ref["eta_cd_mean"],
                        "reference_eta_at_bias": ref_at, "reference_source": ref["source"],
-                       "kappa_per_um": ref["kappa_per_um"], "w_star_um": ref["w_star_um"], "runtime_eta": run,
+                       "kappa_per_um": ref["kappa_per_um"], "w_star_um": ref["w_star_um"],
+                       "slope_per_um2": ref["slope_per_um2"], "runtime_eta": run,
                        "runtime_within_criterion": bool(within(db(run), db(eme["eta_cd_mean"])) or within(db(run), db(eme["eta"]))),
                        "crossing_shape": shape, "two_mode_model_through_the_cascade_eta": check,
                        "local_modes": local})
+    # the nominal crossing's local modes stretched to every case (the nominal's own: ρ = 1)
+    xk, _ = np.polynomial.hermite_e.hermegauss(CD_NODES)
+    tabs = {p["polarization"]: local_mode_tables(*base[p["case"]], 1e3 * p["w_star_um"], p["kappa_per_um"],
+                                                 p["slope_per_um2"])
+            for p in points if p["name"] == "nominal"}
+    for p in points:
+        if p["polarization"] not in tabs:
+            continue
+        tab = tabs[p["polarization"]]
+        kw = {"kappa": p["kappa_per_um"], "w_star_nm": 1e3 * p["w_star_um"], "slope": p["slope_per_um2"],
+              "start_nm": launch_nm(geo)}
+        eta, read = scaled_local_mode_eta(tab, geo, **kw)
+        at = [scaled_local_mode_eta(tab, geo, bias_nm=float(sigma * x), **kw)[0] for x in xk]
+        p["nominal_local_modes_stretched"] = {
+            "rho": (kw["slope"] / kw["kappa"]) / (tab["slope"] / tab["kappa"]), "eta": eta, "read_out": read,
+            "eta_cd_mean": float(np.polynomial.hermite_e.hermegauss(CD_NODES)[1] @ at
+                                 / np.polynomial.hermite_e.hermegauss(CD_NODES)[1].sum())}
     for name, (meta, recs) in sorted(runs.items()):
         if meta["case"] not in base or base[meta["case"]][0] is meta:
             continue
