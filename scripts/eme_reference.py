@@ -136,6 +136,16 @@ CASES = {
     "te_offset": {"polarization": "te", "name": "offset 2 µm", "wavelength_um": 1.31, "gap_um": 0.3, "offset_um": 2.0},
     "tm_offset": {"polarization": "tm", "name": "offset 2 µm", "wavelength_um": 1.31, "gap_um": 0.3, "offset_um": 2.0},
 }
+#: The other 25 °C nodes of the supermode table's crossing axes (yieldmc/data/si_pwg_supermodes.json),
+#: whose local modes the runtime crossing needs (the +0.5 µm gap case above does not stretch
+#: from the nominal one): solved with a few modes (``solve --modes 4``).
+for _pol in ("te", "tm"):
+    for _gap in (0.2, 0.5, 1.3):
+        CASES[f"{_pol}_gap{_gap:g}"] = {"polarization": _pol, "name": f"gap {_gap:g} µm", "wavelength_um": 1.31,
+                                        "gap_um": _gap, "offset_um": 0.0}
+    for _lam in (1.26, 1.36):
+        CASES[f"{_pol}_wl{_lam:g}"] = {"polarization": _pol, "name": f"λ {_lam:g} µm", "wavelength_um": _lam,
+                                       "gap_um": 0.3, "offset_um": 0.0}
 
 
 # --- geometry of the taper -----------------------------------------------------------------
