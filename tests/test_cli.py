@@ -283,3 +283,17 @@ def test_a_command_parses_its_job_once(tmp_path):
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "parses=1" in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("overrides", [["a=1,2", "b=x", "c=range(0,3)", "a=5,6"], ["seed=0,1,2", "samples=10"],
+                                       ["x=choice(1,2)", "y=[1,2]", "z={a:1}"]])
+def test_multirun_expansion_is_hydras_basic_sweeper(overrides):
+    """The pre-check expands a multirun with Hydra's public override parser; its basic sweeper
+    (private API, only here as the reference) splits the same overrides into the same jobs."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from yieldmc.io import cli
+
+    parsed = OverridesParser.create().parse_overrides(overrides=overrides)
+    assert cli._expand(overrides, True) == [list(b) for bs in BasicSweeper.split_arguments(parsed, None) for b in bs]

@@ -61,11 +61,23 @@ def _expand(overrides, multirun):
     ours = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
     if not multirun:
         return [ours]
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    import itertools
 
-    parsed = OverridesParser.create().parse_overrides(overrides=ours)
-    return [list(batch) for batches in BasicSweeper.split_arguments(parsed, None) for batch in batches]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    # as Hydra's basic sweeper splits them: one list of choices per key (a key given twice
+    # keeps its first place and its last value), their Cartesian product
+    choices = {}
+    for o in OverridesParser.create().parse_overrides(overrides=ours):
+        key = o.get_key_element()
+        if not o.is_sweep_override():
+            choices[key] = [f"{key}={o.get_value_element_as_str()}"]
+        elif o.is_discrete_sweep():
+            choices[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
+        else:
+            raise HydraException(f"BasicSweeper does not support sweep type : {o.value_type.name}")
+    return [list(x) for x in itertools.product(*choices.values())]
 
 
 def _override_key(override: str) -> str:
