@@ -77,6 +77,16 @@ of the same widths) must reproduce that reference's integration, and the splitti
 local coupling of the two highest EME modes are listed against the two-mode model's near
 phase matching. All of it is in the JSON and the printed tables.
 
+The two-mode equations in the local-mode basis: a rotation of the two highest modes into
+each other at every interface (the antisymmetric part of their overlap block), their
+splitting in every cell, launched at the knot and read out a little above the narrow side's
+next anticrossing (where the Si-like mode hands over to the PWG's higher-order mode, and the
+residual in it no longer returns) as the first mode's power times its projection on the
+isolated PWG mode at the tip. On the EME's own local modes they reproduce the full cascade;
+so a few-mode solve of a crossing (``solve --case te_gap0.5 --modes 4``, the other 25 °C
+nodes of the supermode table; about 6 minutes each) gives that crossing's coupler loss, and
+``report --nodes DIR`` compares the runtime with it at every node solved.
+
 Run under ``nice``; BLAS threads are pinned to 1 (a shared 2-core machine).
 """
 
@@ -93,6 +103,7 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -645,6 +656,7 @@ def main(argv=None):
     pr = sub.add_parser("report", help="cascade, compare, print (and --write the JSON)")
     pr.add_argument("--cache", default=str(DEFAULT_CACHE))
     pr.add_argument("--write", action="store_true")
+    pr.add_argument("--nodes", default="/tmp/eme_local_cache", help="cache of the few-mode node solves")
     sub.add_parser("table", help="the comparison table of the committed points (tests/data/eme_reference.json)")
     args = ap.parse_args(argv)
     if args.cmd == "table":
@@ -700,18 +712,45 @@ def table(doc):
         print(f"  {p['case']}: cascade {p['two_mode_model_through_the_cascade_eta']:.4f}, reference "
               f"{p['reference_eta']:.4f}; local supermode coupling {min(coupling):.2f}–{max(coupling):.2f}, "
               f"splitting {min(splitting):.3f}–{max(splitting):.3f}")
-    print("\nthe two-mode equations in the local-mode basis (nominal tip), read out "
-          f"{STOP_ABOVE_NM:g} nm above the narrow side's next anticrossing (1–6 nm: the spread):")
-    print("| case | read out at nm | residual, EME's splitting and coupling | spread | residual, two-mode model's "
-          "| EME loss 1 − η (24 modes) |")
-    print("|---|---|---|---|---|---|")
+    print("\nthe two highest local modes along the narrow side of the crossing: splitting k0·(n1 − n2) /µm and "
+          "rotation per nm, EME / two-mode model (u = w − w*):")
+    for p in doc["points"]:
+        lm, ws = p["local_modes"], 1e3 * p["w_star_um"]
+        w = np.asarray(lm["width_nm"])
+        cells = []
+        for u in (3, 0, -3, -6, -9, -12, -15):
+            k = int(np.argmin(np.abs(w - ws - u)))
+            step = w[k - 1] - w[k] if k > 0 else 1.0
+            cells.append(f"{w[k] - ws:+.0f}: {lm['splitting_per_um'][k]:.4f}/{lm['model_splitting_per_um'][k]:.4f}, "
+                         f"{abs(lm['rotation_rad'][k]) / step:.4f}/{abs(lm['model_rotation_rad'][k]) / step:.4f}")
+        print(f"  {p['case']}: " + "; ".join(cells))
+    print("\nthe two-mode equations in the local-mode basis on the EME cases' cells (nominal tip), read out "
+          f"{STOP_ABOVE_NM:g} nm above the narrow side's next anticrossing (1 and 6 nm: the spread); "
+          "residual in the second mode (as a loss, dB):")
+    print("| case | w* nm | read out at nm | EME's splitting and coupling | spread | two-mode model's | "
+          "EME loss 1 − η (24 modes) | tip: first mode's power in the PWG mode |")
+    print("|---|---|---|---|---|---|---|---|")
     for p in doc["points"]:
         ws = 1e3 * p["w_star_um"]
         res, stop = two_mode_residual(p["local_modes"], ws)
-        spread = [two_mode_residual(p["local_modes"], ws, stop_above_nm=x)[0] for x in (1.0, 6.0)]
+        spread = [two_mode_residual(p["local_modes"], ws, stop_above_nm=x)[0] for x in (1.0, 6.0)] + [res]
         model, _ = two_mode_residual(p["local_modes"], ws, model=True)
-        print(f"| {p['case']} | {stop:g} | {res:.4f} | {min(spread + [res]):.4f}–{max(spread + [res]):.4f} | "
-              f"{model:.4f} | {1 - p['eme']['eta']:.4f} |")
+        loss = 1 - p["eme"]["eta"]
+        print(f"| {p['case']} | {ws:.1f} | {'tip' if stop is None else f'{stop:g}'} | {res:.4f} ({db(1 - res):.3f}) | "
+              f"{min(spread):.4f}–{max(spread):.4f} | {model:.4f} ({db(1 - model):.3f}) | {loss:.4f} ({db(1 - loss):.3f}) | "
+              f"{p['local_modes']['p0'][-1] ** 2:.4f} |")
+    print("\nthe runtime against the two-mode equations on each crossing's own local modes (η at the nominal "
+          "tip, loss dB; the EME cases first, with the EME; then the table's other 25 °C nodes, few-mode solves):")
+    print("| case | w* nm | κ /µm | read out at nm | local modes | EME | runtime (cmt, f32) | runtime − local modes "
+          "| within 0.3 dB / 20 % | solves s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for p in doc["points"] + doc.get("nodes", []):
+        lm, run = db(p["local_mode_eta"]), db(p["runtime_eta"])
+        eme = f"{db(p['eme']['eta']):.3f}" if "eme" in p else "–"
+        ok = abs(run - lm) <= CRITERION_DB or abs(run - lm) <= CRITERION_REL * lm
+        stop = "tip" if p["read_out_nm"] is None else f"{p['read_out_nm']:g}"
+        print(f"| {p['case']} | {1e3 * p['w_star_um']:.1f} | {p['kappa_per_um']:.4f} | {stop} | {lm:.3f} | {eme} | "
+              f"{run:.3f} | {run - lm:+.3f} | {'yes' if ok else 'NO'} | {p['solve_seconds']:.0f} |")
     print("\nthe nominal crossing's local modes stretched to each case's crossing (ρ = (s/κ)/(s/κ)_nominal), "
           "loss dB, CD mean:")
     print("| case | ρ | stretched nominal local modes | EME | difference |")
@@ -799,10 +838,15 @@ def crossing_shape(meta, recs, data, case, ref, span_nm=6.0):
 def local_modes(meta, recs, geo, data, case, ref):
     """The two highest local modes of every cell along the nominal profile (launched at the
     knot), as the two-mode equations in the local-mode basis need them: cell width and length,
-    the splitting k0·(n1 − n2) and the gap to the third mode k0·(n2 − n3) (1/µm), and across the
-    interface before each cell the rotation of modes 1 and 2 into each other (antisymmetric part
-    of their overlap block, rad); the same two quantities of the coupled-mode reference's
-    two-mode model (splitting sqrt(δ² + 4κ²), rotation Δθ, tan 2θ = 2κ/δ) on the same cells."""
+    the splitting k0·(n1 − n2) and the gap to the third mode k0·(n2 − n3) (1/µm); across the
+    interface before each cell the rotation φ of modes 1 and 2 into each other — the rotation
+    factor of their overlap block O (prev × this; O = R(−φ)·S with S symmetric, so
+    tan φ = (O10 − O01)/(O00 + O11)), with the signs of the modes made continuous along the
+    taper (the solver fixes each mode's sign by its largest component, so a mode may flip
+    between cells), the transmitted amplitudes being ≈ Oᵀa ∝ R(φ)a — and each
+    mode's projection on the isolated PWG mode in the same signs; the raw 2 × 2 overlap
+    blocks; and the coupled-mode reference's two-mode model on the same cells (splitting
+    sqrt(δ² + 4κ²), rotation Δθ, tan 2θ = 2κ/δ)."""
     import coupler_reference as cr
 
     c = cr.data_crossing(data, case)
@@ -811,7 +855,8 @@ def local_modes(meta, recs, geo, data, case, ref):
     kap, w_star = ref["kappa_per_um"], ref["w_star_um"]
     ws = meta["widths_nm"]
     lengths = cell_lengths(geo, ws)
-    lengths[np.asarray(ws) > launch_nm(geo) + 1e-9] = 0.0
+    if launch_nm(geo) is not None:
+        lengths[np.asarray(ws) > launch_nm(geo) + 1e-9] = 0.0
     used = [i for i in range(len(ws)) if lengths[i] > 0]
 
     def model(w):
@@ -819,61 +864,92 @@ def local_modes(meta, recs, geo, data, case, ref):
         return 0.5 * math.atan2(2 * kap, d), math.sqrt(d * d + 4 * kap * kap)
 
     out = {k: [] for k in ("width_nm", "length_um", "splitting_per_um", "third_gap_per_um", "rotation_rad",
-                           "model_splitting_per_um", "model_rotation_rad")}
+                           "p0", "p1", "overlap_block", "projection_raw", "model_splitting_per_um",
+                           "model_rotation_rad")}
+    sign = np.ones(2)  # the signs that make the previous cell's two modes continuous
     for i in used:
-        o = np.asarray(recs[i]["o_prev_this"]) if i > used[0] else np.eye(2)
+        raw = np.asarray(recs[i]["o_prev_this"])[:2, :2] if i > used[0] else np.eye(2)
+        o = raw * sign[:, None]
+        sign = np.where(np.diag(o) < 0, -1.0, 1.0)
+        o = o * sign[None, :]
         n = recs[i]["n_eff"]
+        proj = 0.5 * (np.asarray(recs[i]["o_this_pwg"][:2]) + np.asarray(recs[i]["o_pwg_this"][:2]))
         out["width_nm"].append(ws[i])
         out["length_um"].append(float(lengths[i]))
         out["splitting_per_um"].append(k0 * (n[0] - n[1]))
         out["third_gap_per_um"].append(k0 * (n[1] - n[2]))
-        out["rotation_rad"].append(float(0.5 * (o[0, 1] - o[1, 0])))
+        out["rotation_rad"].append(float(math.atan2(o[1, 0] - o[0, 1], o[0, 0] + o[1, 1])))
+        out["p0"].append(float(sign[0] * proj[0]))
+        out["p1"].append(float(sign[1] * proj[1]))
+        out["overlap_block"].append(raw.tolist())
+        out["projection_raw"].append(proj.tolist())
         out["model_splitting_per_um"].append(model(ws[i])[1])
         out["model_rotation_rad"].append(model(ws[i])[0] - model(ws[i - 1])[0] if i > used[0] else 0.0)
     return out
 
 
-def two_mode_residual(local, w_star_nm, *, model=False, stop_above_nm=STOP_ABOVE_NM):
-    """Power left in the second local mode by the two-mode equations in the local-mode basis,
-    a ← R(Δθ)·a at each interface, a ← diag(e^{∓iΔ/2·L})·a in each cell, launched in the first
-    mode at the knot, with the EME's own splitting and rotation (``model``: the coupled-mode
-    reference's). Read out ``stop_above_nm`` above the next anticrossing on the narrow side
-    (the narrowest-side minimum of n2 − n3, where the Si-like mode hands over to the PWG's
-    higher-order mode): there the residual no longer returns to the PWG fundamental, and the
-    first mode projects onto the isolated PWG mode to better than 1e-3 at the tip. Returns
-    (residual, stop width nm)."""
+def read_out_width(local, w_star_nm, stop_above_nm=STOP_ABOVE_NM):
+    """Where the two-mode equations are read out: ``stop_above_nm`` above the narrow side's
+    next anticrossing (the smallest gap k0·(n2 − n3) below w*, where the Si-like mode hands
+    over to the PWG's higher-order mode), or None (the tip) when that gap still falls at the
+    tip or nothing of the taper is narrower than w*."""
     ws = np.asarray(local["width_nm"])
-    gap = np.asarray(local["third_gap_per_um"])
     narrow = np.nonzero(ws < w_star_nm)[0]
-    stop = ws[narrow[np.argmin(gap[narrow])]] + stop_above_nm
+    if not len(narrow):
+        return None
+    k = narrow[np.argmin(np.asarray(local["third_gap_per_um"])[narrow])]
+    return None if k == len(ws) - 1 else float(ws[k] + stop_above_nm)
+
+
+def two_mode_amplitudes(local, stop_nm, *, model=False):
+    """The amplitudes (a1, a2) of the two-mode equations in the local-mode basis — a ← R(φ)·a,
+    R = [[cos φ, sin φ], [−sin φ, cos φ]], at each interface, then a ← diag(e^{∓iΔ·L/2})·a
+    in the cell — launched in the first mode, up to the width ``stop_nm`` (None: the tip),
+    with the EME's splitting and rotation (``model``: the coupled-mode reference's)."""
     split = local["model_splitting_per_um" if model else "splitting_per_um"]
     rot = local["model_rotation_rad" if model else "rotation_rad"]
     a = np.array([1.0, 0.0], complex)
-    for w, length, d, phi in zip(ws, local["length_um"], split, rot):
-        if w < stop - 1e-9:
+    for w, length, d, phi in zip(local["width_nm"], local["length_um"], split, rot):
+        if stop_nm is not None and w < stop_nm - 1e-9:
             break
         a = np.array([[math.cos(phi), math.sin(phi)], [-math.sin(phi), math.cos(phi)]]) @ a
         a = a * np.exp(np.array([-0.5j, 0.5j]) * d * length)
-    return float(abs(a[1]) ** 2), float(stop)
+    return a
 
 
-def local_mode_tables(meta, recs, w_star_nm, kappa, slope):
-    """A crossing's local-mode data as functions of u = w − w* (nm, ascending): the splitting
-    k0·(n1 − n2) (1/µm), the rotation density of modes 1 and 2 (rad/nm, at the interface
-    midpoints), the projections of both modes onto the isolated PWG mode, the read-out width
-    (``STOP_ABOVE_NM`` above the narrow side's next anticrossing), and its κ and s."""
-    k0 = 2 * math.pi / meta["wavelength_um"]
-    ws = np.asarray(meta["widths_nm"])
-    n = np.array([r["n_eff"][:3] for r in recs])
+def two_mode_residual(local, w_star_nm, *, model=False, stop_above_nm=STOP_ABOVE_NM):
+    """(power left in the second local mode at the read-out width, that width nm; None: the
+    tip) of :func:`two_mode_amplitudes`: past the next anticrossing that power no longer
+    returns to the PWG fundamental."""
+    stop = read_out_width(local, w_star_nm, stop_above_nm)
+    return float(abs(two_mode_amplitudes(local, stop, model=model)[1]) ** 2), stop
+
+
+def local_mode_eta(local, w_star_nm, *, stop_above_nm=STOP_ABOVE_NM):
+    """η of the two-mode equations in the local-mode basis on a case's own local modes: the
+    first mode's power at the read-out width times its power in the isolated PWG mode at the
+    tip (P1²; 0.997–0.9999 here), or, where the tip comes first, |P1·a1 + P2·a2|² at the
+    tip. Returns (η, read-out width nm or None for the tip)."""
+    stop = read_out_width(local, w_star_nm, stop_above_nm)
+    a = two_mode_amplitudes(local, stop)
+    if stop is None:
+        return float(abs(local["p0"][-1] * a[0] + local["p1"][-1] * a[1]) ** 2), None
+    return float(abs(a[0]) ** 2 * local["p0"][-1] ** 2), stop
+
+
+def local_mode_tables(local, w_star_nm, kappa, slope):
+    """A crossing's local modes (:func:`local_modes`) as functions of u = w − w* (nm,
+    ascending): the splitting (1/µm), the rotation density of modes 1 and 2 (rad/nm, at the
+    interface midpoints), the projections of both modes on the isolated PWG mode, the
+    read-out u (None: the tip), and the crossing's κ and s."""
+    ws = np.asarray(local["width_nm"])
     u = ws - w_star_nm
-    rot = np.array([0.5 * (np.asarray(recs[i]["o_prev_this"])[0, 1] - np.asarray(recs[i]["o_prev_this"])[1, 0])
-                    for i in range(1, len(ws))])
-    proj = np.array([0.5 * (np.asarray(r["o_this_pwg"][:2]) + np.asarray(r["o_pwg_this"][:2])) for r in recs])
-    gap = n[:, 1] - n[:, 2]
-    narrow = np.nonzero(u < 0)[0]
-    return {"u": u[::-1], "splitting": (k0 * (n[:, 0] - n[:, 1]))[::-1], "u_mid": (0.5 * (u[1:] + u[:-1]))[::-1],
-            "density": (rot / (ws[:-1] - ws[1:]))[::-1], "p0": proj[::-1, 0], "p1": proj[::-1, 1],
-            "u_stop": float(u[narrow[np.argmin(gap[narrow])]] + STOP_ABOVE_NM), "kappa": kappa, "slope": slope}
+    rot = np.asarray(local["rotation_rad"])[1:]
+    stop = read_out_width(local, w_star_nm)
+    return {"u": u[::-1], "splitting": np.asarray(local["splitting_per_um"])[::-1],
+            "u_mid": (0.5 * (u[1:] + u[:-1]))[::-1], "density": (rot / (ws[:-1] - ws[1:]))[::-1],
+            "p0": np.asarray(local["p0"])[::-1], "p1": np.asarray(local["p1"])[::-1],
+            "u_stop": None if stop is None else stop - w_star_nm, "kappa": kappa, "slope": slope}
 
 
 def scaled_local_mode_eta(tab, geo, *, kappa, w_star_nm, slope, bias_nm=0.0, start_nm=None, steps=60001):
@@ -892,7 +968,7 @@ def scaled_local_mode_eta(tab, geo, *, kappa, w_star_nm, slope, bias_nm=0.0, sta
     ur = rho * (w - w_star_nm)
     a = np.array([1.0, 0.0], complex)
     for j in range(1, len(z)):
-        if ur[j] < tab["u_stop"]:
+        if tab["u_stop"] is not None and ur[j] < tab["u_stop"]:
             return float(abs(a[0]) ** 2 * np.interp(ur[-1], tab["u"], tab["p0"]) ** 2), "read-out width"
         um = 0.5 * (ur[j - 1] + ur[j])
         phi = np.interp(um, tab["u_mid"], tab["density"], left=0.0, right=0.0) * (ur[j - 1] - ur[j])
@@ -971,9 +1047,29 @@ def report(args):
                        "runtime_within_criterion": bool(within(db(run), db(eme["eta_cd_mean"])) or within(db(run), db(eme["eta"]))),
                        "crossing_shape": shape, "two_mode_model_through_the_cascade_eta": check,
                        "local_modes": local})
+    # the nodes' own local modes (few-mode solves, ``--nodes`` cache) against the runtime
+    nodes = []
+    if not Path(args.nodes).is_dir():
+        print(f"report: no node solves in {args.nodes} (--nodes): the nodes' rows are left out", file=sys.stderr)
+    for f in sorted(Path(args.nodes).glob("*/meta.json")):
+        meta, recs = load_case(f.parent)
+        if meta["grid_name"] != "base" or meta["mesh_name"] != "base" or meta["window_um"] != WINDOW_UM:
+            continue
+        case = dict(CASES[meta["case"]], temperature_c=25.0, tip_nm=geo["tip_nm"])
+        ref = cr.reference_eta(data, case, geo)
+        local = local_modes(meta, recs, geo, data, case, ref)
+        eta, stop = local_mode_eta(local, 1e3 * ref["w_star_um"])
+        nodes.append({"case": meta["case"], **case, "geometry": geo, "modes": meta["modes"], "widths": len(meta["widths_nm"]),
+                      "solve_seconds": round(sum(r["seconds"] for r in recs), 1), "kappa_per_um": ref["kappa_per_um"],
+                      "w_star_um": ref["w_star_um"], "slope_per_um2": ref["slope_per_um2"],
+                      "reference_source": ref["source"], "reference_eta": ref["eta"],
+                      "runtime_eta": cr.runtime_eta(case, geo), "local_mode_eta": eta, "read_out_nm": stop,
+                      "local_modes": local})
+    for p in points:
+        p["local_mode_eta"], p["read_out_nm"] = local_mode_eta(p["local_modes"], 1e3 * p["w_star_um"])
     # the nominal crossing's local modes stretched to every case (the nominal's own: ρ = 1)
     xk, _ = np.polynomial.hermite_e.hermegauss(CD_NODES)
-    tabs = {p["polarization"]: local_mode_tables(*base[p["case"]], 1e3 * p["w_star_um"], p["kappa_per_um"],
+    tabs = {p["polarization"]: local_mode_tables(p["local_modes"], 1e3 * p["w_star_um"], p["kappa_per_um"],
                                                  p["slope_per_um2"])
             for p in points if p["name"] == "nominal"}
     for p in points:
@@ -1092,6 +1188,8 @@ def report(args):
                                   for m, _ in runs.values()]
                               + [f"nice -n 10 python scripts/eme_reference.py meshcheck --case {mc['case']}"
                                  for mc in mesh_checks]
+                              + [f"nice -n 15 python scripts/eme_reference.py solve --case {q['case']} --modes "
+                                 f"{q['modes']} --cache {args.nodes}" for q in nodes]
                               + ["python scripts/eme_reference.py report --write"],
                               "solve_seconds": {name: round(sum(r["seconds"] for r in recs), 1)
                                                 for name, (_, recs) in runs.items()},
@@ -1103,8 +1201,12 @@ def report(args):
                                            "solve": [json.loads(v) for v in sorted(
                                                {json.dumps(m.get("versions"), sort_keys=True) for m, _ in runs.values()})]},
                               "report_seconds": round(time.perf_counter() - t0, 1)},
-               "points": points, "convergence": conv, "mesh_check": mesh_checks}
-        OUT.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+               "points": points, "nodes": nodes, "convergence": conv, "mesh_check": mesh_checks}
+        text = json.dumps(doc, indent=1, ensure_ascii=False)
+        # lists of numbers on one line each (the per-cell data)
+        text = re.sub(r"\[\s*(-?[0-9][-0-9.eE+]*(?:,\s*-?[0-9][-0-9.eE+]*)*)\s*\]",
+                      lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
+        OUT.write_text(text + "\n")
         print(f"wrote {OUT.relative_to(ROOT)}")
     return 0
 
