@@ -109,7 +109,6 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -160,16 +159,6 @@ for _pol in ("te", "tm"):
 
 
 # --- geometry of the taper -----------------------------------------------------------------
-def configured():
-    """The configured taper (conf/package/coupler/adiabatic.yaml)."""
-    cp = yaml.safe_load((ROOT / "conf/package/coupler/adiabatic.yaml").read_text())
-    fr = cp.get("profile_knots_fraction") or []
-    ws = cp.get("profile_knots_width_nm") or []
-    return {"length_um": cp["taper_length_um"], "start_nm": cp["start_width_nm"], "tip_nm": cp["tip_width_nm"],
-            "profile": cp["profile"], "knots": [[f, w] for f, w in zip(fr, ws)],
-            "exponent": cp.get("profile_exponent"), "gap_um": cp["gap_um"]}
-
-
 def width_grid(geo, w_star_nm, grid=GRID):
     """Sampled widths (nm), widest first: see the module docstring."""
     lo = geo["tip_nm"] - grid["tip_margin"]
@@ -458,7 +447,9 @@ def solve_case(key, *, grid_name, mesh_name, window_um, modes, cache_dir, log=pr
     case = CASES[key]
     grid = {"base": GRID, "coarse": COARSE_GRID}[grid_name]
     mesh = {"base": MESH, "fine": FINE_MESH}[mesh_name]
-    geo = configured()
+    import coupler_reference as cr
+
+    geo = cr.configured()
     ws = width_grid(dict(geo, gap_um=case["gap_um"]), w_star_nm(case), grid)
     tag = f"{key}-g{grid_name}-m{mesh_name}-w{window_um:g}-n{modes}"
     out_dir = Path(cache_dir) / tag
@@ -1068,7 +1059,8 @@ def report(args):
     for p in points:
         p["local_mode_eta"], p["read_out_nm"] = local_mode_eta(p["local_modes"], 1e3 * p["w_star_um"])
     # the nominal crossing's local modes stretched to every case (the nominal's own: ρ = 1)
-    xk, _ = np.polynomial.hermite_e.hermegauss(CD_NODES)
+    xk, wk = np.polynomial.hermite_e.hermegauss(CD_NODES)
+    wk = wk / wk.sum()
     tabs = {p["polarization"]: local_mode_tables(p["local_modes"], 1e3 * p["w_star_um"], p["kappa_per_um"],
                                                  p["slope_per_um2"])
             for p in points if p["name"] == "nominal"}
@@ -1082,8 +1074,7 @@ def report(args):
         at = [scaled_local_mode_eta(tab, geo, bias_nm=float(sigma * x), **kw)[0] for x in xk]
         p["nominal_local_modes_stretched"] = {
             "rho": (kw["slope"] / kw["kappa"]) / (tab["slope"] / tab["kappa"]), "eta": eta, "read_out": read,
-            "eta_cd_mean": float(np.polynomial.hermite_e.hermegauss(CD_NODES)[1] @ at
-                                 / np.polynomial.hermite_e.hermegauss(CD_NODES)[1].sum())}
+            "eta_cd_mean": float(wk @ at)}
     for name, (meta, recs) in sorted(runs.items()):
         if meta["case"] not in base or base[meta["case"]][0] is meta:
             continue
