@@ -14,7 +14,9 @@ output blocks). The rules, as the README's "Documentation tests" paragraph state
 * A fenced ```python block is written to a file in a fresh scratch directory and run
   with ``python``; it must exit 0.
 * ``yieldmc`` commands get the small-size override: ``samples=N`` larger than
-  :data:`SMALL_SAMPLES` becomes ``samples=16384``, a missing one is appended, and
+  :data:`SMALL_SAMPLES` becomes ``samples=16384``, a missing one is appended (in a bash
+  block, whose commands are checked for their exit status alone, both become
+  :data:`EXIT_ONLY_SAMPLES`, 4096; a size of 16384 or less that a block states stays), and
   ``output.plots=false`` is appended unless the command sets ``output.plots``;
   ``--samples N`` of a script likewise. A command with uncertain inputs (``uncertain=``
   or ``uncertainty=``) that does not set ``uncertainty.realizations`` gets
@@ -57,6 +59,7 @@ import warm_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_SAMPLES = 16384
+EXIT_ONLY_SAMPLES = 4096  # a bash block's commands: the size does not enter their check
 SMALL_REALIZATIONS = 8
 SMALL_BOOTSTRAP = 5
 Z_TOLERANCE = 4.5  # combined standard errors
@@ -246,17 +249,19 @@ def modules_of(command: str) -> int | None:
     return n
 
 
-def small(command: str) -> str:
-    """``command`` with the documented small-size override."""
+def small(command: str, *, exit_only: bool = False) -> str:
+    """``command`` with the documented small-size override (``exit_only``: for a bash block,
+    whose commands are checked for their exit status alone: :data:`EXIT_ONLY_SAMPLES`)."""
     words = command.split()
     if not words:
         return command
     if words[0] == "yieldmc":
         n = _samples_in(command)
+        size = EXIT_ONLY_SAMPLES if exit_only else SMALL_SAMPLES
         if n is None:
-            command += f" samples={SMALL_SAMPLES}"
+            command += f" samples={size}"
         elif n > SMALL_SAMPLES:
-            command = re.sub(r"(^|\s)('?)samples=\d+", rf"\g<1>\g<2>samples={SMALL_SAMPLES}", command)
+            command = re.sub(r"(^|\s)('?)samples=\d+", rf"\g<1>\g<2>samples={size}", command)
         if "output.plots=" not in command:
             command += " output.plots=false"
         if re.search(r"(^|\s)'?(uncertain=|uncertainty=)", command) and "uncertainty.realizations=" not in command:

@@ -93,7 +93,7 @@ def test_documented(kind, payload, tmp_path, jax_cache):
         assert not problems, "\n".join(problems)
     elif kind == "bash":
         for command in h.bash_commands(payload):
-            result = h.run_command(h.small(command), cwd=cwd, env=env)
+            result = h.run_command(h.small(command, exit_only=True), cwd=cwd, env=env)
             assert result.returncode == payload.expected_exit, f"{payload.where}:\n{_explain(result)}"
     elif kind == "python":
         result = h.run_python(payload.body, cwd=cwd, env=env)
@@ -145,6 +145,10 @@ def test_small_override():
     assert h.small("yieldmc calibrate.samples=99999 samples=99999") == \
         f"yieldmc calibrate.samples=99999 samples={h.SMALL_SAMPLES} output.plots=false"
     assert h.small("python scripts/x.py --samples 100000") == f"python scripts/x.py --samples {h.SMALL_SAMPLES}"
+    assert h.small("yieldmc", exit_only=True) == f"yieldmc samples={h.EXIT_ONLY_SAMPLES} output.plots=false"
+    assert h.small("yieldmc samples=65536", exit_only=True) == \
+        f"yieldmc samples={h.EXIT_ONLY_SAMPLES} output.plots=false"
+    assert h.small("yieldmc samples=16384", exit_only=True) == "yieldmc samples=16384 output.plots=false"
     assert h.small("yieldmc-plot results/") == "yieldmc-plot results/"
     assert h.small("yieldmc mode=calibrate samples=4096") == \
         f"yieldmc mode=calibrate samples=4096 output.plots=false calibrate.bootstrap={h.SMALL_BOOTSTRAP}"
