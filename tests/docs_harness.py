@@ -16,7 +16,9 @@ output blocks). The rules, as the README's "Documentation tests" paragraph state
 * ``yieldmc`` commands get the small-size override: ``samples=N`` larger than
   :data:`SMALL_SAMPLES` becomes ``samples=16384``, a missing one is appended (in a bash
   block, whose commands are checked for their exit status alone, both become
-  :data:`EXIT_ONLY_SAMPLES`, 4096; a size of 16384 or less that a block states stays), and
+  :data:`EXIT_ONLY_SAMPLES`, 4096, with ``engine.block_size=4096`` unless the command sets
+  it, since the engine computes a partial block in full; a size of 16384 or less that a
+  block states stays), and
   ``output.plots=false`` is appended unless the command sets ``output.plots``;
   ``--samples N`` of a script likewise. A command with uncertain inputs (``uncertain=``
   or ``uncertainty=``) that does not set ``uncertainty.realizations`` gets
@@ -262,6 +264,8 @@ def small(command: str, *, exit_only: bool = False) -> str:
             command += f" samples={size}"
         elif n > SMALL_SAMPLES:
             command = re.sub(r"(^|\s)('?)samples=\d+", rf"\g<1>\g<2>samples={size}", command)
+        if exit_only and (n is None or n > SMALL_SAMPLES) and "engine.block_size=" not in command:
+            command += f" engine.block_size={size}"  # a partial block costs a whole one
         if "output.plots=" not in command:
             command += " output.plots=false"
         if re.search(r"(^|\s)'?(uncertain=|uncertainty=)", command) and "uncertainty.realizations=" not in command:

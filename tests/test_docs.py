@@ -145,9 +145,10 @@ def test_small_override():
     assert h.small("yieldmc calibrate.samples=99999 samples=99999") == \
         f"yieldmc calibrate.samples=99999 samples={h.SMALL_SAMPLES} output.plots=false"
     assert h.small("python scripts/x.py --samples 100000") == f"python scripts/x.py --samples {h.SMALL_SAMPLES}"
-    assert h.small("yieldmc", exit_only=True) == f"yieldmc samples={h.EXIT_ONLY_SAMPLES} output.plots=false"
-    assert h.small("yieldmc samples=65536", exit_only=True) == \
-        f"yieldmc samples={h.EXIT_ONLY_SAMPLES} output.plots=false"
+    assert h.small("yieldmc", exit_only=True) == \
+        f"yieldmc samples={h.EXIT_ONLY_SAMPLES} engine.block_size={h.EXIT_ONLY_SAMPLES} output.plots=false"
+    assert h.small("yieldmc samples=65536 engine.block_size=1024", exit_only=True) == \
+        f"yieldmc samples={h.EXIT_ONLY_SAMPLES} engine.block_size=1024 output.plots=false"
     assert h.small("yieldmc samples=16384", exit_only=True) == "yieldmc samples=16384 output.plots=false"
     assert h.small("yieldmc-plot results/") == "yieldmc-plot results/"
     assert h.small("yieldmc mode=calibrate samples=4096") == \
