@@ -83,8 +83,9 @@ splitting in every cell, launched at the knot and read out a little above the na
 next anticrossing (where the Si-like mode hands over to the PWG's higher-order mode, and the
 residual in it no longer returns) as the first mode's power times its projection on the
 isolated PWG mode at the tip. On the EME's own local modes they reproduce the full cascade;
-so a few-mode solve of a crossing (``solve --case te_gap0.5 --modes 4``, the other 25 °C
-nodes of the supermode table; about 6 minutes each) gives that crossing's coupler loss, and
+so a few-mode solve of a crossing (``solve --case te_gap0.5 --modes 4``, the supermode
+table's other nodes; about 6 minutes each, ``--modes 8`` and about 25 minutes for the 2 µm
+offset, whose full domain holds both polarisations) gives that crossing's coupler loss, and
 ``report --nodes DIR`` compares the runtime with it at every node solved.
 
 Run under ``nice``; BLAS threads are pinned to 1 (a shared 2-core machine).
@@ -146,9 +147,10 @@ CASES = {
     "te_offset": {"polarization": "te", "name": "offset 2 µm", "wavelength_um": 1.31, "gap_um": 0.3, "offset_um": 2.0},
     "tm_offset": {"polarization": "tm", "name": "offset 2 µm", "wavelength_um": 1.31, "gap_um": 0.3, "offset_um": 2.0},
 }
-#: The other 25 °C nodes of the supermode table's crossing axes (yieldmc/data/si_pwg_supermodes.json),
-#: whose local modes the runtime crossing needs (the +0.5 µm gap case above does not stretch
-#: from the nominal one): solved with a few modes (``solve --modes 4``).
+#: The other nodes of the supermode table's crossing axes (yieldmc/data/si_pwg_supermodes.json)
+#: and 125 °C, whose local modes the runtime crossing needs (the +0.5 µm gap case above does
+#: not stretch from the nominal one): solved with a few modes (``solve --modes 4``; the offset
+#: cases above, ``--modes 8``).
 for _pol in ("te", "tm"):
     for _gap in (0.2, 0.5, 1.3):
         CASES[f"{_pol}_gap{_gap:g}"] = {"polarization": _pol, "name": f"gap {_gap:g} µm", "wavelength_um": 1.31,
@@ -156,6 +158,12 @@ for _pol in ("te", "tm"):
     for _lam in (1.26, 1.36):
         CASES[f"{_pol}_wl{_lam:g}"] = {"polarization": _pol, "name": f"λ {_lam:g} µm", "wavelength_um": _lam,
                                        "gap_um": 0.3, "offset_um": 0.0}
+    for _d in (1.0, 3.0):  # full domain, both polarisations: solve with --modes 8
+        CASES[f"{_pol}_offset{_d:g}"] = {"polarization": _pol, "name": f"offset {_d:g} µm", "wavelength_um": 1.31,
+                                         "gap_um": 0.3, "offset_um": _d}
+    for _t in (-40.0, 125.0):  # the materials' indices at T (thermal expansion of the geometry left out)
+        CASES[f"{_pol}_t{_t:g}"] = {"polarization": _pol, "name": f"{_t:g} °C", "wavelength_um": 1.31,
+                                    "gap_um": 0.3, "offset_um": 0.0, "temperature_c": _t}
 
 
 # --- geometry of the taper -----------------------------------------------------------------
@@ -423,20 +431,25 @@ def te_fraction(sec, mode):
     return float(ex / (ex + ey))
 
 
+def case_temperature_c(case):
+    return case.get("temperature_c", 25.0)
+
+
 def case_indices(case):
     import si_pwg_supermodes as spm
 
-    return spm.material_indices(case["wavelength_um"])
+    return spm.material_indices(case["wavelength_um"], case_temperature_c(case))
 
 
 def w_star_nm(case):
     """Phase-matching width of the case from the supermode table (its own crossing where it
-    exists, else the nearest gap/offset crossing of the same polarisation and λ): it only
-    places the fine cells."""
+    exists, else the nearest gap/offset/temperature crossing of the same polarisation and λ,
+    a kelvin counting as 0.01 µm): it only places the fine cells."""
     d = json.loads((ROOT / "yieldmc/data/si_pwg_supermodes.json").read_text())
     best = min((c for c in d["crossings"] if c["polarization"] == case["polarization"]
-                and abs(c["wavelength_um"] - case["wavelength_um"]) < 1e-9 and c["temperature_c"] == 25.0),
-               key=lambda c: abs(c["gap_um"] - case["gap_um"]) + abs(c["offset_um"] - case["offset_um"]))
+                and abs(c["wavelength_um"] - case["wavelength_um"]) < 1e-9),
+               key=lambda c: abs(c["gap_um"] - case["gap_um"]) + abs(c["offset_um"] - case["offset_um"])
+               + 0.01 * abs(c["temperature_c"] - case_temperature_c(case)))
     return 1e3 * best["w_star_um"]
 
 
@@ -731,16 +744,23 @@ def table(doc):
               f"{min(spread):.4f}–{max(spread):.4f} | {model:.4f} ({db(1 - model):.3f}) | {loss:.4f} ({db(1 - loss):.3f}) | "
               f"{p['local_modes']['p0'][-1] ** 2:.4f} |")
     print("\nthe runtime against the two-mode equations on each crossing's own local modes (η at the nominal "
-          "tip, loss dB; the EME cases first, with the EME; then the table's other 25 °C nodes, few-mode solves):")
-    print("| case | w* nm | κ /µm | read out at nm | local modes | EME | runtime (cmt, f32) | runtime − local modes "
-          "| within 0.3 dB / 20 % | solves s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "tip, loss dB; the EME cases first, with the EME; then the table's other nodes, few-mode solves, "
+          "25 °C unless named; the offsets on the full domain, their TE- or TM-like modes; the tip "
+          f"± {TIP_STEP_NM:g} nm on the nominal cells, a CD bias of the whole profile, with their 24-mode EME, 0 s of "
+          "solves; k class modes to the tip: transmission-only local-mode equations on 2 … k modes):")
+    print("| case | w* nm | κ /µm | read out at nm | local modes | 2…k class modes to the tip | EME | runtime (cmt, f32) "
+          "| runtime − local modes | within 0.3 dB / 20 % of the EME (where run), else of the local modes | solves s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for p in doc["points"] + doc.get("nodes", []):
         lm, run = db(p["local_mode_eta"]), db(p["runtime_eta"])
         eme = f"{db(p['eme']['eta']):.3f}" if "eme" in p else "–"
-        ok = abs(run - lm) <= CRITERION_DB or abs(run - lm) <= CRITERION_REL * lm
+        judge = db(p["eme"]["eta"]) if "eme" in p else lm
+        ok = abs(run - judge) <= CRITERION_DB or abs(run - judge) <= CRITERION_REL * judge
         stop = "tip" if p["read_out_nm"] is None else f"{p['read_out_nm']:g}"
-        print(f"| {p['case']} | {1e3 * p['w_star_um']:.1f} | {p['kappa_per_um']:.4f} | {stop} | {lm:.3f} | {eme} | "
+        ks = p.get("class_modes_eta_at_tip")
+        kk = f"{min(db(v) for v in ks.values()):.3f}–{max(db(v) for v in ks.values()):.3f} (k ≤ {max(map(int, ks))})" \
+            if ks else "–"
+        print(f"| {p['case']} | {1e3 * p['w_star_um']:.1f} | {p['kappa_per_um']:.4f} | {stop} | {lm:.3f} | {kk} | {eme} | "
               f"{run:.3f} | {run - lm:+.3f} | {'yes' if ok else 'NO'} | {p['solve_seconds']:.0f} |")
     print("\nthe nominal crossing's local modes stretched to each case's crossing (ρ = (s/κ)/(s/κ)_nominal), "
           "loss dB, CD mean:")
@@ -826,7 +846,22 @@ def crossing_shape(meta, recs, data, case, ref, span_nm=6.0):
     return rows
 
 
-def local_modes(meta, recs, geo, data, case, ref):
+def class_modes(meta, rec):
+    """Indices of a cell's modes in the launched polarisation's class, highest index first:
+    all of them on the half domain (its symmetry plane selects the class); on the full domain
+    (a lateral offset) the TE-like or TM-like ones, by the share of |E_x|² in the transverse
+    field (:func:`te_fraction`). A mode the eigensolver returned twice (the same index to
+    1e-7, seen in 3 of ~1800 cells) counts once."""
+    te = meta["polarization"] == "te"
+    out = []
+    for j, n in enumerate(rec["n_eff"]):
+        if (meta["offset_um"] == 0.0 or (rec["te_fraction"][j] > 0.5) == te) and \
+                all(abs(n - rec["n_eff"][i]) >= 1e-7 for i in out):
+            out.append(j)
+    return out
+
+
+def local_modes(meta, recs, geo, data, case, ref, bias_nm=0.0):
     """The two highest local modes of every cell along the nominal profile (launched at the
     knot), as the two-mode equations in the local-mode basis need them: cell width and length,
     the splitting k0·(n1 − n2) and the gap to the third mode k0·(n2 − n3) (1/µm); across the
@@ -837,7 +872,9 @@ def local_modes(meta, recs, geo, data, case, ref):
     between cells), the transmitted amplitudes being ≈ Oᵀa ∝ R(φ)a — and each
     mode's projection on the isolated PWG mode in the same signs; the raw 2 × 2 overlap
     blocks; and the coupled-mode reference's two-mode model on the same cells (splitting
-    sqrt(δ² + 4κ²), rotation Δθ, tan 2θ = 2κ/δ)."""
+    sqrt(δ² + 4κ²), rotation Δθ, tan 2θ = 2κ/δ). ``bias_nm`` widens the whole profile (a CD
+    bias, the tip included; launched at the same knot width, as :func:`eme_eta`); a taper
+    narrower than the narrowest solved width ends in that cell."""
     import coupler_reference as cr
 
     c = cr.data_crossing(data, case)
@@ -845,7 +882,7 @@ def local_modes(meta, recs, geo, data, case, ref):
     k0 = 2 * math.pi / meta["wavelength_um"]
     kap, w_star = ref["kappa_per_um"], ref["w_star_um"]
     ws = meta["widths_nm"]
-    lengths = cell_lengths(geo, ws)
+    lengths = cell_lengths(geo, ws, bias_nm)
     if launch_nm(geo) is not None:
         lengths[np.asarray(ws) > launch_nm(geo) + 1e-9] = 0.0
     used = [i for i in range(len(ws)) if lengths[i] > 0]
@@ -859,12 +896,16 @@ def local_modes(meta, recs, geo, data, case, ref):
                            "model_rotation_rad")}
     sign = np.ones(2)  # the signs that make the previous cell's two modes continuous
     for i in used:
-        raw = np.asarray(recs[i]["o_prev_this"])[:2, :2] if i > used[0] else np.eye(2)
+        mine = class_modes(meta, recs[i])
+        if i > used[0]:
+            raw = np.asarray(recs[i]["o_prev_this"])[np.ix_(class_modes(meta, recs[i - 1])[:2], mine[:2])]
+        else:
+            raw = np.eye(2)
         o = raw * sign[:, None]
         sign = np.where(np.diag(o) < 0, -1.0, 1.0)
         o = o * sign[None, :]
-        n = recs[i]["n_eff"]
-        proj = 0.5 * (np.asarray(recs[i]["o_this_pwg"][:2]) + np.asarray(recs[i]["o_pwg_this"][:2]))
+        n = [recs[i]["n_eff"][j] for j in mine]
+        proj = 0.5 * (np.asarray(recs[i]["o_this_pwg"])[mine[:2]] + np.asarray(recs[i]["o_pwg_this"])[mine[:2]])
         out["width_nm"].append(ws[i])
         out["length_um"].append(float(lengths[i]))
         out["splitting_per_um"].append(k0 * (n[0] - n[1]))
@@ -877,6 +918,46 @@ def local_modes(meta, recs, geo, data, case, ref):
         out["model_splitting_per_um"].append(model(ws[i])[1])
         out["model_rotation_rad"].append(model(ws[i])[0] - model(ws[i - 1])[0] if i > used[0] else 0.0)
     return out
+
+
+def class_mode_eta(meta, recs, geo, k, bias_nm=0.0):
+    """η at the tip of the local-mode equations on the ``k`` highest modes of the launched
+    class (:func:`class_modes`): at each interface the polar factor of the k × k overlap
+    block (transmission only, no reflection), in each cell the modes' phases; launched in the
+    first mode at the knot, projected on the isolated PWG mode at the tip. With k = 2 it is
+    the two-mode equations read out at the tip; k = 3, 4 test what the two-mode picture
+    leaves out (the third mode's coupling)."""
+    ws = meta["widths_nm"]
+    k0 = 2 * math.pi / meta["wavelength_um"]
+    lengths = cell_lengths(geo, ws, bias_nm)
+    if launch_nm(geo) is not None:
+        lengths[np.asarray(ws) > launch_nm(geo) + 1e-9] = 0.0
+    used = [i for i in range(len(ws)) if lengths[i] > 0]
+    a = np.zeros(k, complex)
+    a[0] = 1.0
+    for i in used:
+        mine = class_modes(meta, recs[i])[:k]
+        if i > used[0]:
+            o = np.asarray(recs[i]["o_prev_this"])[np.ix_(class_modes(meta, recs[i - 1])[:k], mine)]
+            left, _, right = np.linalg.svd(o.T)
+            a = (left @ right) @ a
+        a = a * np.exp(-1j * k0 * np.asarray([recs[i]["n_eff"][j] for j in mine]) * lengths[i])
+    last = recs[used[-1]]
+    mine = class_modes(meta, last)[:k]
+    proj = 0.5 * (np.asarray(last["o_this_pwg"])[mine] + np.asarray(last["o_pwg_this"])[mine])
+    return float(abs(proj @ a) ** 2)
+
+
+def class_mode_etas(meta, recs, geo, bias_nm=0.0, k_most=4):
+    """:func:`class_mode_eta` for k = 2 … ``k_most`` (or the fewest class modes of any cell),
+    as {k: η}."""
+    ws = meta["widths_nm"]
+    k_max = min([k_most] + [len(class_modes(meta, r)) for r in recs if r["width_nm"] <= (launch_nm(geo) or ws[0]) + 1e-9])
+    return {str(k): class_mode_eta(meta, recs, geo, k, bias_nm) for k in range(2, k_max + 1)}
+
+
+#: The tip widths checked on the nominal cases' cells: the configured tip ± this (nm).
+TIP_STEP_NM = 20.0
 
 
 def read_out_width(local, w_star_nm, stop_above_nm=STOP_ABOVE_NM):
@@ -1019,7 +1100,7 @@ def report(args):
     points, conv = [], []
     for key in [k for k in CASES if k in base]:
         meta, recs = base[key]
-        case = dict(CASES[key], temperature_c=25.0, tip_nm=geo["tip_nm"])
+        case = dict(CASES[key], temperature_c=case_temperature_c(CASES[key]), tip_nm=geo["tip_nm"])
         eme = case_results(meta, recs, geo, sigma)
         ref = cr.reference_eta(data, case, geo)
         ref_at = [cr.reference_eta(data, dict(case, tip_nm=geo["tip_nm"] + b), geo)["eta"] for b in eme["cd_bias_nm"]]
@@ -1046,7 +1127,7 @@ def report(args):
         meta, recs = load_case(f.parent)
         if meta["grid_name"] != "base" or meta["mesh_name"] != "base" or meta["window_um"] != WINDOW_UM:
             continue
-        case = dict(CASES[meta["case"]], temperature_c=25.0, tip_nm=geo["tip_nm"])
+        case = dict(CASES[meta["case"]], temperature_c=case_temperature_c(CASES[meta["case"]]), tip_nm=geo["tip_nm"])
         ref = cr.reference_eta(data, case, geo)
         local = local_modes(meta, recs, geo, data, case, ref)
         eta, stop = local_mode_eta(local, 1e3 * ref["w_star_um"])
@@ -1055,7 +1136,26 @@ def report(args):
                       "w_star_um": ref["w_star_um"], "slope_per_um2": ref["slope_per_um2"],
                       "reference_source": ref["source"], "reference_eta": ref["eta"],
                       "runtime_eta": cr.runtime_eta(case, geo), "local_mode_eta": eta, "read_out_nm": stop,
-                      "local_modes": local})
+                      "class_modes_eta_at_tip": class_mode_etas(meta, recs, geo), "local_modes": local})
+    # the tip ±TIP_STEP_NM (a CD bias of the whole profile) on the nominal cases' own cells
+    for key in ("te_nominal", "tm_nominal"):
+        if key not in base:
+            continue
+        meta, recs = base[key]
+        for d in (-TIP_STEP_NM, TIP_STEP_NM):
+            case = dict(CASES[key], name=f"tip {geo['tip_nm'] + d:g} nm", temperature_c=25.0,
+                        tip_nm=geo["tip_nm"] + d)
+            ref = cr.reference_eta(data, case, geo)
+            local = local_modes(meta, recs, geo, data, case, ref, bias_nm=d)
+            eta, stop = local_mode_eta(local, 1e3 * ref["w_star_um"])
+            nodes.append({"case": f"{key[:2]}_tip{geo['tip_nm'] + d:g}", **case, "geometry": geo,
+                          "modes": meta["modes"], "widths": len(meta["widths_nm"]), "solve_seconds": 0.0,
+                          "kappa_per_um": ref["kappa_per_um"], "w_star_um": ref["w_star_um"],
+                          "slope_per_um2": ref["slope_per_um2"], "reference_source": ref["source"],
+                          "reference_eta": ref["eta"], "runtime_eta": cr.runtime_eta(case, geo),
+                          "local_mode_eta": eta, "read_out_nm": stop,
+                          "eme": {"eta": eme_eta(meta, recs, geo, d, start_nm=launch_nm(geo))[0]},
+                          "class_modes_eta_at_tip": class_mode_etas(meta, recs, geo, bias_nm=d), "local_modes": local})
     for p in points:
         p["local_mode_eta"], p["read_out_nm"] = local_mode_eta(p["local_modes"], 1e3 * p["w_star_um"])
     # the nominal crossing's local modes stretched to every case (the nominal's own: ρ = 1)

@@ -80,7 +80,9 @@ def residual(local, w_star_nm, *, model, stop_above_nm=2.0):
     polar factor — a mode whose sign the solver flipped is a −1 in it, no sign bookkeeping),
     each cell its phases; the two-mode model's interfaces are its rotations by Δθ. Read out
     ``stop_above_nm`` above the narrowest-side minimum of the gap to the third mode (the tip
-    if that minimum is the last cell). Returns the power in the second mode."""
+    if that minimum is the last cell). Returns the power in the second mode, the power in the
+    first, and the amplitudes (in the solver's signs of the last cell's modes) where the tip
+    is the read-out, else None."""
     ws = np.asarray(local["width_nm"])
     gap = np.asarray(local["third_gap_per_um"])
     narrow = np.nonzero(ws < w_star_nm)[0]
@@ -96,7 +98,7 @@ def residual(local, w_star_nm, *, model, stop_above_nm=2.0):
             left, _, right = np.linalg.svd(np.asarray(local["overlap_block"][i]).T)
             u = left @ right
         a = np.exp([-0.5j * split[i] * local["length_um"][i], 0.5j * split[i] * local["length_um"][i]]) * (u @ a)
-    return float(abs(a[1]) ** 2), float(abs(a[0]) ** 2)
+    return float(abs(a[1]) ** 2), float(abs(a[0]) ** 2), (a if stop == -np.inf else None)
 
 
 def test_two_modes_with_the_emes_own_crossing_reproduce_the_eme_and_the_models_do_not():
@@ -117,10 +119,12 @@ def test_two_modes_with_the_emes_own_crossing_reproduce_the_eme_and_the_models_d
 def test_the_local_mode_column_is_a_second_implementations_result():
     """The committed local-mode η of every case and node (the script's rotations with the
     modes' signs made continuous) against the polar-factor implementation above: the first
-    mode's power at the read-out width times its power in the PWG mode at the tip. Both take
-    the rotation factor of each interface's block (O = R·S, S symmetric), one through its
-    angle, one through the SVD, so they agree to rounding."""
+    mode's power at the read-out width times its power in the PWG mode at the tip, or where
+    the tip is the read-out, |P1·a1 + P2·a2|² there. Both take the rotation factor of each
+    interface's block (O = R·S, S symmetric), one through its angle, one through the SVD, so
+    they agree to rounding."""
     for p in EME["points"] + EME.get("nodes", []):
-        _, first = residual(p["local_modes"], 1e3 * p["w_star_um"], model=False)
-        eta = first * p["local_modes"]["projection_raw"][-1][0] ** 2
+        _, first, at_tip = residual(p["local_modes"], 1e3 * p["w_star_um"], model=False)
+        proj = np.asarray(p["local_modes"]["projection_raw"][-1])
+        eta = first * proj[0] ** 2 if at_tip is None else float(abs(proj @ at_tip) ** 2)
         assert abs(db(eta) - db(p["local_mode_eta"])) <= 1e-6, (p["case"], db(eta), db(p["local_mode_eta"]))
