@@ -84,8 +84,8 @@ next anticrossing (where the Si-like mode hands over to the PWG's higher-order m
 residual in it no longer returns) as the first mode's power times its projection on the
 isolated PWG mode at the tip. On the EME's own local modes they reproduce the full cascade;
 so a few-mode solve of a crossing (``solve --case te_gap0.5 --modes 4``, the supermode
-table's other nodes; about 6 minutes each, ``--modes 8`` and about 25 minutes for the 2 µm
-offset, whose full domain holds both polarisations) gives that crossing's coupler loss, and
+table's other nodes; about 6 minutes each, ``--modes 8`` and 12–15 minutes for an offset,
+whose full domain holds both polarisations) gives that crossing's coupler loss, and
 ``report --nodes DIR`` compares the runtime with it at every node solved.
 
 Run under ``nice``; BLAS threads are pinned to 1 (a shared 2-core machine).
@@ -215,6 +215,15 @@ def cell_lengths(geo, widths_nm, bias_nm=0.0, samples=400001):
     dz = np.full_like(z, z[1] - z[0])
     dz[0] = dz[-1] = 0.5 * (z[1] - z[0])
     return np.bincount(idx, weights=dz, minlength=len(ws))
+
+
+def launched_cells(geo, widths_nm, bias_nm=0.0, start_nm=None):
+    """(:func:`cell_lengths`, indices of the cells with a length): cells wider than
+    ``start_nm`` (the launch width) are left out."""
+    lengths = cell_lengths(geo, widths_nm, bias_nm)
+    if start_nm is not None:
+        lengths[np.asarray(widths_nm) > start_nm + 1e-9] = 0.0
+    return lengths, [int(i) for i in np.nonzero(lengths > 0)[0]]
 
 
 # --- mode solves -------------------------------------------------------------------------------
@@ -607,10 +616,7 @@ def eme_eta(meta, recs, geo, bias_nm=0.0, modes=None, tested="incident", start_n
     k = modes or meta["modes"]
     k0 = 2 * math.pi / meta["wavelength_um"]
     ws = meta["widths_nm"]
-    lengths = cell_lengths(geo, ws, bias_nm)
-    if start_nm is not None:
-        lengths[np.asarray(ws) > start_nm + 1e-9] = 0.0
-    used = np.nonzero(lengths > 0)[0]
+    lengths, used = launched_cells(geo, ws, bias_nm, start_nm)
     first, last = used[0], used[-1]
     s = None
     for i in range(first, last + 1):
@@ -882,10 +888,7 @@ def local_modes(meta, recs, geo, data, case, ref, bias_nm=0.0):
     k0 = 2 * math.pi / meta["wavelength_um"]
     kap, w_star = ref["kappa_per_um"], ref["w_star_um"]
     ws = meta["widths_nm"]
-    lengths = cell_lengths(geo, ws, bias_nm)
-    if launch_nm(geo) is not None:
-        lengths[np.asarray(ws) > launch_nm(geo) + 1e-9] = 0.0
-    used = [i for i in range(len(ws)) if lengths[i] > 0]
+    lengths, used = launched_cells(geo, ws, bias_nm, launch_nm(geo))
 
     def model(w):
         d = float(delta_u(1e-3 * w - w_star))
@@ -929,10 +932,7 @@ def class_mode_eta(meta, recs, geo, k, bias_nm=0.0):
     leaves out (the third mode's coupling)."""
     ws = meta["widths_nm"]
     k0 = 2 * math.pi / meta["wavelength_um"]
-    lengths = cell_lengths(geo, ws, bias_nm)
-    if launch_nm(geo) is not None:
-        lengths[np.asarray(ws) > launch_nm(geo) + 1e-9] = 0.0
-    used = [i for i in range(len(ws)) if lengths[i] > 0]
+    lengths, used = launched_cells(geo, ws, bias_nm, launch_nm(geo))
     a = np.zeros(k, complex)
     a[0] = 1.0
     for i in used:
@@ -1080,6 +1080,22 @@ def two_mode_cascade_check(meta, geo, data, case, ref):
     return eme_eta(dict(meta, modes=2), recs, geo, 0.0, start_nm=launch_nm(geo))[0]
 
 
+def node_row(name, meta, recs, geo, data, case, solve_seconds, bias_nm=0.0, eme=None):
+    """One row of the nodes' table: the case's own local modes (:func:`local_modes`, a CD bias
+    ``bias_nm``), their η, the k-mode check, the runtime and the coupled-mode reference."""
+    import coupler_reference as cr
+
+    ref = cr.reference_eta(data, case, geo)
+    local = local_modes(meta, recs, geo, data, case, ref, bias_nm=bias_nm)
+    eta, stop = local_mode_eta(local, 1e3 * ref["w_star_um"])
+    return {"case": name, **case, "geometry": geo, "modes": meta["modes"], "widths": len(meta["widths_nm"]),
+            "solve_seconds": solve_seconds, "kappa_per_um": ref["kappa_per_um"], "w_star_um": ref["w_star_um"],
+            "slope_per_um2": ref["slope_per_um2"], "reference_source": ref["source"], "reference_eta": ref["eta"],
+            "runtime_eta": cr.runtime_eta(case, geo), "local_mode_eta": eta, "read_out_nm": stop,
+            **({"eme": eme} if eme is not None else {}),
+            "class_modes_eta_at_tip": class_mode_etas(meta, recs, geo, bias_nm=bias_nm), "local_modes": local}
+
+
 def report(args):
     import jax
 
@@ -1128,15 +1144,7 @@ def report(args):
         if meta["grid_name"] != "base" or meta["mesh_name"] != "base" or meta["window_um"] != WINDOW_UM:
             continue
         case = dict(CASES[meta["case"]], temperature_c=case_temperature_c(CASES[meta["case"]]), tip_nm=geo["tip_nm"])
-        ref = cr.reference_eta(data, case, geo)
-        local = local_modes(meta, recs, geo, data, case, ref)
-        eta, stop = local_mode_eta(local, 1e3 * ref["w_star_um"])
-        nodes.append({"case": meta["case"], **case, "geometry": geo, "modes": meta["modes"], "widths": len(meta["widths_nm"]),
-                      "solve_seconds": round(sum(r["seconds"] for r in recs), 1), "kappa_per_um": ref["kappa_per_um"],
-                      "w_star_um": ref["w_star_um"], "slope_per_um2": ref["slope_per_um2"],
-                      "reference_source": ref["source"], "reference_eta": ref["eta"],
-                      "runtime_eta": cr.runtime_eta(case, geo), "local_mode_eta": eta, "read_out_nm": stop,
-                      "class_modes_eta_at_tip": class_mode_etas(meta, recs, geo), "local_modes": local})
+        nodes.append(node_row(meta["case"], meta, recs, geo, data, case, round(sum(r["seconds"] for r in recs), 1)))
     # the tip ±TIP_STEP_NM (a CD bias of the whole profile) on the nominal cases' own cells
     for key in ("te_nominal", "tm_nominal"):
         if key not in base:
@@ -1145,17 +1153,8 @@ def report(args):
         for d in (-TIP_STEP_NM, TIP_STEP_NM):
             case = dict(CASES[key], name=f"tip {geo['tip_nm'] + d:g} nm", temperature_c=25.0,
                         tip_nm=geo["tip_nm"] + d)
-            ref = cr.reference_eta(data, case, geo)
-            local = local_modes(meta, recs, geo, data, case, ref, bias_nm=d)
-            eta, stop = local_mode_eta(local, 1e3 * ref["w_star_um"])
-            nodes.append({"case": f"{key[:2]}_tip{geo['tip_nm'] + d:g}", **case, "geometry": geo,
-                          "modes": meta["modes"], "widths": len(meta["widths_nm"]), "solve_seconds": 0.0,
-                          "kappa_per_um": ref["kappa_per_um"], "w_star_um": ref["w_star_um"],
-                          "slope_per_um2": ref["slope_per_um2"], "reference_source": ref["source"],
-                          "reference_eta": ref["eta"], "runtime_eta": cr.runtime_eta(case, geo),
-                          "local_mode_eta": eta, "read_out_nm": stop,
-                          "eme": {"eta": eme_eta(meta, recs, geo, d, start_nm=launch_nm(geo))[0]},
-                          "class_modes_eta_at_tip": class_mode_etas(meta, recs, geo, bias_nm=d), "local_modes": local})
+            nodes.append(node_row(f"{key[:2]}_tip{geo['tip_nm'] + d:g}", meta, recs, geo, data, case, 0.0,
+                                  bias_nm=d, eme={"eta": eme_eta(meta, recs, geo, d, start_nm=launch_nm(geo))[0]}))
     for p in points:
         p["local_mode_eta"], p["read_out_nm"] = local_mode_eta(p["local_modes"], 1e3 * p["w_star_um"])
     # the nominal crossing's local modes stretched to every case (the nominal's own: ρ = 1)
@@ -1280,7 +1279,7 @@ def report(args):
                               + [f"nice -n 10 python scripts/eme_reference.py meshcheck --case {mc['case']}"
                                  for mc in mesh_checks]
                               + [f"nice -n 15 python scripts/eme_reference.py solve --case {q['case']} --modes "
-                                 f"{q['modes']} --cache {args.nodes}" for q in nodes]
+                                 f"{q['modes']} --cache {args.nodes}" for q in nodes if q["case"] in CASES]
                               + ["python scripts/eme_reference.py report --write"],
                               "solve_seconds": {name: round(sum(r["seconds"] for r in recs), 1)
                                                 for name, (_, recs) in runs.items()},
